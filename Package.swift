@@ -1,0 +1,61 @@
+// swift-tools-version:5.10
+// Face2Webtoon: U-GAT-IT + group loss + ADA, trained data-parallel over MPI on CPUs.
+//
+// Dependencies point one way:
+//   face2webtoon (CLI) -> Training -> {UGATIT, ADA, Data, Distributed, Checkpoint} -> Engine -> COpenBLAS
+// System libraries are found through pkg-config (no include or link paths in this file).
+import Foundation
+import PackageDescription
+
+// Code generation for the Swift hot loops (the GEMMs are OpenBLAS's, chosen at run time).
+// Default: the build machine's CPU ("native"), which on the project's machines means AVX-512.
+// For a binary that must run on other x86-64 CPUs, build with F2W_TARGET_CPU=x86-64 (any x86-64)
+// or F2W_TARGET_CPU=haswell (AVX2 + FMA); see docs/building.md.
+let targetCPU = Context.environment["F2W_TARGET_CPU"] ?? "native"
+#if arch(x86_64)
+let codegen: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+#else
+let codegen: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "Face2Webtoon",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "face2webtoon", targets: ["face2webtoon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: - C libraries and shims
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .target(name: "CMPIShim", dependencies: ["CMPI"]),
+
+        // MARK: - Libraries
+        .target(name: "Engine", dependencies: ["COpenBLAS"], swiftSettings: codegen),
+        .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
+        .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
+
+        // MARK: - Executable
+        .executableTarget(
+            name: "face2webtoon",
+            dependencies: [
+                "Engine", "Distributed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: codegen),
+
+        // MARK: - Tests
+        .testTarget(
+            name: "EngineTests", dependencies: ["Engine", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: codegen),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: codegen),
+    ]
+)

@@ -1,0 +1,111 @@
+/*
+ * CMPIShim: the few MPI calls the trainer needs, as plain C functions.
+ *
+ * No MPI type (MPI_Comm, MPI_Datatype, ...) appears here, so Swift never imports <mpi.h>
+ * handles (Open MPI's MPI_COMM_WORLD is a cast macro Swift cannot import). Everything
+ * works on MPI_COMM_WORLD. Counts are int64_t; the shim splits them into MPI `int` counts.
+ *
+ * Return values: functions returning `int` return 0 (MPI_SUCCESS) or an error code, either
+ * an MPI error code (COMM_WORLD uses MPI_ERRORS_RETURN after cmpi_init) or one of the
+ * negative CMPI_ERR_* codes below. cmpi_error_string() describes both kinds.
+ */
+#ifndef CMPISHIM_H
+#define CMPISHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Shim-level error codes (negative, so they never collide with MPI error classes). */
+#define CMPI_ERR_THREAD_LEVEL (-1001) /* MPI gave less than MPI_THREAD_SERIALIZED */
+#define CMPI_ERR_FINALIZED    (-1002) /* MPI already finalized: it cannot be initialized again */
+#define CMPI_ERR_NOT_INIT     (-1003) /* call needs MPI initialized */
+#define CMPI_ERR_ARG          (-1004) /* negative count, NULL buffer with count > 0, ... */
+#define CMPI_ERR_COUNT        (-1005) /* a size does not fit MPI's int counts even after chunking */
+
+/* Thread support levels, mirroring MPI_THREAD_* (whose values are implementation-defined). */
+#define CMPI_THREAD_SINGLE     0
+#define CMPI_THREAD_FUNNELED   1
+#define CMPI_THREAD_SERIALIZED 2
+#define CMPI_THREAD_MULTIPLE   3
+
+/* Largest element count passed to one MPI call by the chunked operations (1<<30). */
+#define CMPI_DEFAULT_CHUNK_ELEMENTS ((int64_t)1 << 30)
+
+/*
+ * Initializes MPI with MPI_Init_thread(MPI_THREAD_SERIALIZED) and sets MPI_ERRORS_RETURN on
+ * COMM_WORLD. If MPI is already initialized, only checks the level and sets the handler.
+ * `provided` (may be NULL) receives the CMPI_THREAD_* level granted.
+ * Fails with CMPI_ERR_THREAD_LEVEL if the level granted is below SERIALIZED, and with
+ * CMPI_ERR_FINALIZED after cmpi_finalize. Errors inside MPI_Init_thread itself abort the
+ * process (MPI's default handler applies until init has succeeded).
+ */
+int cmpi_init(int *provided);
+
+/* MPI_Finalize. A no-op returning 0 if MPI was never initialized or is already finalized. */
+int cmpi_finalize(void);
+
+/* 1 if MPI_Init has been called (even if finalized since), else 0. Callable any time. */
+int cmpi_initialized(void);
+/* 1 if MPI_Finalize has been called, else 0. Callable any time. */
+int cmpi_finalized(void);
+
+/* Rank in / size of COMM_WORLD, written to *out. */
+int cmpi_rank(int *out);
+int cmpi_size(int *out);
+
+/* In-place sum over all ranks of `count` elements at `buf` (MPI_Allreduce with MPI_IN_PLACE).
+ * Every rank must pass the same count. Chunked so no single call exceeds the chunk size. */
+int cmpi_allreduce_sum_float(float *buf, int64_t count);
+int cmpi_allreduce_sum_double(double *buf, int64_t count);
+
+/* Broadcasts `nbytes` bytes at `buf` from `root` to every rank (same nbytes everywhere). */
+int cmpi_bcast_bytes(void *buf, int64_t nbytes, int root);
+
+/* Gathers `nbytes_each` bytes from every rank into `recv` at `root`, in rank order.
+ * `recv` holds size * nbytes_each bytes at root and is ignored (may be NULL) elsewhere. */
+int cmpi_gather_bytes(const void *send, void *recv, int64_t nbytes_each, int root);
+
+/* Like cmpi_gather_bytes, but every rank receives all size * nbytes_each bytes. */
+int cmpi_allgather_bytes(const void *send, void *recv, int64_t nbytes_each);
+
+int cmpi_barrier(void);
+
+/* MPI_Abort(COMM_WORLD, code): brings down every rank of the job; mpirun exits with `code`.
+ * Falls back to _exit(code) if MPI is not initialized or MPI_Abort returns.
+ * May be called from any thread (see shim.c for why this is acceptable). Never returns. */
+void cmpi_abort(int code) __attribute__((noreturn));
+
+/* Writes a NUL-terminated description of `code` (an MPI or CMPI_ERR_* code) into `buf`,
+ * truncated to `cap` bytes. Returns the length written (without the NUL). Callable any time;
+ * MPI codes are only spelled out (MPI_Error_string) while MPI is initialized. */
+int cmpi_error_string(int code, char *buf, int cap);
+
+/* MPI_Get_processor_name (the host name) into `buf`, NUL-terminated and truncated to `cap`.
+ * Returns 0 or an error code. */
+int cmpi_processor_name(char *buf, int cap);
+
+/* MPI_Get_library_version, e.g. "Open MPI v4.1.4, package: Debian OpenMPI, ...".
+ * Callable before MPI_Init. Returns the length written. */
+int cmpi_library_version(char *buf, int cap);
+
+/* MPI_Wtime: seconds since an arbitrary origin, per process. Needs MPI initialized. */
+double cmpi_wtime(void);
+
+/* ---- Test hooks (not for production use; not thread-safe). ---- */
+
+/* Sets the largest element count per MPI call for the chunked operations and returns the
+ * previous value. n <= 0 restores CMPI_DEFAULT_CHUNK_ELEMENTS. All ranks must agree. */
+int64_t cmpi_test_set_chunk_elements(int64_t n);
+
+/* Number of MPI collective calls issued so far by this process (to check chunking). */
+int64_t cmpi_test_collective_calls(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CMPISHIM_H */

@@ -1,0 +1,286 @@
+/*
+ * CMPIShim implementation: one-to-one wrappers over MPI on MPI_COMM_WORLD.
+ *
+ * Thread level: we request MPI_THREAD_SERIALIZED, not FUNNELED. The training loop issues
+ * collectives from one thread at a time, but with Swift concurrency that thread need not
+ * be the process's main thread (FUNNELED would require exactly the thread that called
+ * MPI_Init). MULTIPLE is not needed and would make Open MPI take locks on every call.
+ * The one exception is the watchdog thread, which may call MPI_Abort while the training
+ * thread is stuck inside a collective. Strictly that is concurrent use; we accept it
+ * because MPI_Abort is terminal (nothing runs after it) and Open MPI's abort path tells
+ * the runtime to kill the job without going through the communication progress engine.
+ * The DistributedTests abort test exercises exactly this case.
+ */
+#include "CMPIShim.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int64_t chunk_elements = CMPI_DEFAULT_CHUNK_ELEMENTS;
+static int64_t collective_calls = 0;
+
+/* Largest count per MPI call: the test hook value, never above MPI's int range. */
+static int64_t chunk_limit(void) {
+    int64_t n = chunk_elements;
+    return (n <= 0 || n > CMPI_DEFAULT_CHUNK_ELEMENTS) ? CMPI_DEFAULT_CHUNK_ELEMENTS : n;
+}
+
+static int is_live(void) {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    return init && !fin;
+}
+
+static int to_cmpi_level(int level) {
+    if (level == MPI_THREAD_MULTIPLE) return CMPI_THREAD_MULTIPLE;
+    if (level == MPI_THREAD_SERIALIZED) return CMPI_THREAD_SERIALIZED;
+    if (level == MPI_THREAD_FUNNELED) return CMPI_THREAD_FUNNELED;
+    return CMPI_THREAD_SINGLE;
+}
+
+int cmpi_init(int *provided) {
+    int init = 0, fin = 0, level = MPI_THREAD_SINGLE, rc;
+    MPI_Finalized(&fin);
+    if (fin) return CMPI_ERR_FINALIZED;
+    MPI_Initialized(&init);
+    if (init) {
+        rc = MPI_Query_thread(&level);
+    } else {
+        rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &level);
+    }
+    if (rc != MPI_SUCCESS) return rc;
+    /* Errors come back as codes (turned into Swift errors) instead of killing the job
+     * inside MPI with no context; the caller decides to abort, with a rank-tagged log. */
+    rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (rc != MPI_SUCCESS) return rc;
+    if (provided) *provided = to_cmpi_level(level);
+    /* MPI_THREAD_* values are ordered SINGLE < FUNNELED < SERIALIZED < MULTIPLE. */
+    return level < MPI_THREAD_SERIALIZED ? CMPI_ERR_THREAD_LEVEL : MPI_SUCCESS;
+}
+
+int cmpi_finalize(void) {
+    if (!is_live()) return MPI_SUCCESS;
+    return MPI_Finalize();
+}
+
+int cmpi_initialized(void) {
+    int flag = 0;
+    MPI_Initialized(&flag);
+    return flag;
+}
+
+int cmpi_finalized(void) {
+    int flag = 0;
+    MPI_Finalized(&flag);
+    return flag;
+}
+
+int cmpi_rank(int *out) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    return MPI_Comm_rank(MPI_COMM_WORLD, out);
+}
+
+int cmpi_size(int *out) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    return MPI_Comm_size(MPI_COMM_WORLD, out);
+}
+
+/* Shared argument check for (buffer, count) pairs. */
+static int check_args(const void *buf, int64_t count) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    if (count < 0 || (count > 0 && buf == NULL)) return CMPI_ERR_ARG;
+    return MPI_SUCCESS;
+}
+
+/* MPI counts are int: loop over chunks of at most chunk_limit() elements. */
+static int allreduce_sum(void *buf, int64_t count, MPI_Datatype type, size_t elem_size) {
+    int rc = check_args(buf, count);
+    if (rc != MPI_SUCCESS) return rc;
+    const int64_t chunk = chunk_limit();
+    char *p = (char *)buf;
+    for (int64_t done = 0; done < count; done += chunk) {
+        int64_t n = count - done < chunk ? count - done : chunk;
+        collective_calls++;
+        rc = MPI_Allreduce(MPI_IN_PLACE, p + done * (int64_t)elem_size, (int)n, type, MPI_SUM,
+                           MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_SUCCESS;
+}
+
+int cmpi_allreduce_sum_float(float *buf, int64_t count) {
+    return allreduce_sum(buf, count, MPI_FLOAT, sizeof(float));
+}
+
+int cmpi_allreduce_sum_double(double *buf, int64_t count) {
+    return allreduce_sum(buf, count, MPI_DOUBLE, sizeof(double));
+}
+
+int cmpi_bcast_bytes(void *buf, int64_t nbytes, int root) {
+    int rc = check_args(buf, nbytes);
+    if (rc != MPI_SUCCESS) return rc;
+    const int64_t chunk = chunk_limit();
+    char *p = (char *)buf;
+    /* Zero bytes still makes one call so an invalid root is reported on every rank. */
+    int64_t done = 0;
+    do {
+        int64_t n = nbytes - done < chunk ? nbytes - done : chunk;
+        collective_calls++;
+        rc = MPI_Bcast(p + done, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+        done += n;
+    } while (done < nbytes);
+    return MPI_SUCCESS;
+}
+
+/*
+ * Gather/allgather receive one block per rank, so a block larger than the chunk limit
+ * cannot be split into a loop of calls without a staging copy. Instead describe one block
+ * as a single derived datatype: `q` contiguous chunks followed by `r` bytes, sent with
+ * count 1. Its extent is exactly nbytes, so blocks land back to back in rank order.
+ */
+static int block_type(int64_t nbytes, MPI_Datatype *type, int *count, int *derived) {
+    const int64_t chunk = chunk_limit();
+    *derived = 0;
+    if (nbytes <= chunk) {
+        *type = MPI_BYTE;
+        *count = (int)nbytes;
+        return MPI_SUCCESS;
+    }
+    int64_t q = nbytes / chunk, r = nbytes % chunk;
+    if (q > (int64_t)0x7fffffff) return CMPI_ERR_COUNT;
+    MPI_Datatype tchunk, tbig;
+    int rc = MPI_Type_contiguous((int)chunk, MPI_BYTE, &tchunk);
+    if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_Type_contiguous((int)q, tchunk, &tbig);
+    MPI_Type_free(&tchunk); /* safe: derived types keep what they were built from */
+    if (rc != MPI_SUCCESS) return rc;
+    if (r == 0) {
+        *type = tbig;
+    } else {
+        int lens[2] = {1, (int)r};
+        MPI_Aint displs[2] = {0, (MPI_Aint)(q * chunk)};
+        MPI_Datatype types[2] = {tbig, MPI_BYTE};
+        rc = MPI_Type_create_struct(2, lens, displs, types, type);
+        MPI_Type_free(&tbig);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    rc = MPI_Type_commit(type);
+    if (rc != MPI_SUCCESS) {
+        MPI_Type_free(type);
+        return rc;
+    }
+    *count = 1;
+    *derived = 1;
+    return MPI_SUCCESS;
+}
+
+static int gather_common(const void *send, void *recv, int64_t nbytes_each, int root, int all) {
+    int rc = check_args(send, nbytes_each);
+    if (rc != MPI_SUCCESS) return rc;
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (nbytes_each > 0 && recv == NULL && (all || rank == root)) return CMPI_ERR_ARG;
+    MPI_Datatype type;
+    int count = 0, derived = 0;
+    rc = block_type(nbytes_each, &type, &count, &derived);
+    if (rc != MPI_SUCCESS) return rc;
+    collective_calls++;
+    if (all) {
+        rc = MPI_Allgather(send, count, type, recv, count, type, MPI_COMM_WORLD);
+    } else {
+        rc = MPI_Gather(send, count, type, recv, count, type, root, MPI_COMM_WORLD);
+    }
+    if (derived) MPI_Type_free(&type);
+    return rc;
+}
+
+int cmpi_gather_bytes(const void *send, void *recv, int64_t nbytes_each, int root) {
+    return gather_common(send, recv, nbytes_each, root, 0);
+}
+
+int cmpi_allgather_bytes(const void *send, void *recv, int64_t nbytes_each) {
+    return gather_common(send, recv, nbytes_each, 0, 1);
+}
+
+int cmpi_barrier(void) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    collective_calls++;
+    return MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void cmpi_abort(int code) {
+    if (is_live()) MPI_Abort(MPI_COMM_WORLD, code);
+    /* Not initialized (or MPI_Abort returned): still never return to the caller. */
+    fflush(NULL);
+    _exit(code);
+}
+
+/* Copies src into buf (capacity cap), NUL-terminated; returns the length copied. */
+static int copy_out(const char *src, char *buf, int cap) {
+    if (buf == NULL || cap <= 0) return 0;
+    size_t n = strlen(src);
+    if (n > (size_t)cap - 1) n = (size_t)cap - 1;
+    memcpy(buf, src, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+static const char *shim_error_text(int code) {
+    switch (code) {
+    case CMPI_ERR_THREAD_LEVEL: return "CMPI: MPI does not provide MPI_THREAD_SERIALIZED";
+    case CMPI_ERR_FINALIZED: return "CMPI: MPI is already finalized";
+    case CMPI_ERR_NOT_INIT: return "CMPI: MPI is not initialized";
+    case CMPI_ERR_ARG: return "CMPI: invalid argument";
+    case CMPI_ERR_COUNT: return "CMPI: count too large for MPI";
+    default: return NULL;
+    }
+}
+
+int cmpi_error_string(int code, char *buf, int cap) {
+    const char *own = shim_error_text(code);
+    if (own) return copy_out(own, buf, cap);
+    char text[MPI_MAX_ERROR_STRING + 1];
+    int len = 0;
+    /* Open MPI builds its error-string table in MPI_Init and frees it in MPI_Finalize. */
+    if (!is_live()) {
+        snprintf(text, sizeof text, "MPI error %d (no text: MPI is not running)", code);
+    } else if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) {
+        snprintf(text, sizeof text, "unknown MPI error %d", code);
+    } else {
+        text[len] = '\0';
+    }
+    return copy_out(text, buf, cap);
+}
+
+int cmpi_processor_name(char *buf, int cap) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    char name[MPI_MAX_PROCESSOR_NAME + 1];
+    int len = 0;
+    int rc = MPI_Get_processor_name(name, &len);
+    if (rc != MPI_SUCCESS) return rc;
+    name[len] = '\0';
+    copy_out(name, buf, cap);
+    return MPI_SUCCESS;
+}
+
+int cmpi_library_version(char *buf, int cap) {
+    char text[MPI_MAX_LIBRARY_VERSION_STRING + 1];
+    int len = 0;
+    if (MPI_Get_library_version(text, &len) != MPI_SUCCESS) return copy_out("unknown", buf, cap);
+    text[len] = '\0';
+    return copy_out(text, buf, cap);
+}
+
+double cmpi_wtime(void) { return MPI_Wtime(); }
+
+int64_t cmpi_test_set_chunk_elements(int64_t n) {
+    int64_t previous = chunk_elements;
+    chunk_elements = n <= 0 ? CMPI_DEFAULT_CHUNK_ELEMENTS : n;
+    return previous;
+}
+
+int64_t cmpi_test_collective_calls(void) { return collective_calls; }

@@ -1,0 +1,53 @@
+/// A group of cooperating processes ("ranks") that run the same training loop.
+///
+/// Collectives (everything except `rank`, `worldSize`, `processorName` and `abort`) must be
+/// called by **every** rank, in the **same order**, with the **same sizes**; otherwise the
+/// job hangs or fails. They must not be called concurrently from several threads (MPI is
+/// initialized at `MPI_THREAD_SERIALIZED`). `abort(code:message:)` may be called from any
+/// thread at any time, e.g. by a watchdog.
+///
+/// All collectives throw `MPIError`. During training such an error is unrecoverable; use
+/// `abortOnFailure(_:code:_:)` to log it with the rank and bring the whole job down.
+public protocol Communicator: AnyObject, Sendable {
+    /// This process's rank, in `0 ..< worldSize`. Rank 0 is the coordinator by convention.
+    var rank: Int { get }
+    /// Number of ranks in the job (>= 1).
+    var worldSize: Int { get }
+    /// Name of the host this rank runs on (`MPI_Get_processor_name`), for log messages.
+    var processorName: String { get }
+
+    /// Replaces each element with its sum over all ranks, in place.
+    /// Every rank must pass the same `count`. The sum order is MPI's: results are identical
+    /// on all ranks, but not necessarily bit-equal to a sequential sum.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// Double-precision variant of `allReduceSum(_:)` (use for statistics and counters).
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+
+    /// Copies `buffer` of rank `root` into `buffer` on every other rank.
+    /// Every rank must pass a buffer of the same byte count. Throws for a root outside
+    /// `0 ..< worldSize`.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+
+    /// Collects one block of `block.count` bytes from every rank at `root`.
+    /// At `root`, `receive` must hold `worldSize * block.count` bytes and gets the blocks in
+    /// rank order; on other ranks it is ignored and may be nil. Every rank must pass the same
+    /// block size.
+    func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
+                root: Int) throws
+
+    /// Like `gather`, but every rank receives all blocks: `receive` holds
+    /// `worldSize * block.count` bytes on every rank.
+    func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws
+
+    /// Returns once every rank has entered the barrier.
+    func barrier() throws
+
+    /// Shuts the communication layer down at the end of a run. Call once, on every rank;
+    /// no collective may follow.
+    func finalize() throws
+
+    /// Writes `message`, tagged with this rank, to standard error and terminates the whole
+    /// job (every rank) with exit status `code` (0 is turned into 1, so an abort never looks
+    /// like success). Safe to call from any thread. Never returns.
+    func abort(code: Int32, message: String) -> Never
+}

@@ -1,0 +1,116 @@
+import CMPIShim
+
+/// `Communicator` over MPI's `COMM_WORLD`, for processes started by `mpirun`.
+///
+/// One instance per process is enough (MPI can be initialized only once per process); more
+/// instances share the same world. Create it through `makeCommunicator()` unless you
+/// specifically want MPI (e.g. a singleton MPI world outside mpirun).
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let worldSize: Int
+    public let processorName: String
+    /// Thread support level MPI granted (at least `.serialized`).
+    public let threadLevel: MPIThreadLevel
+
+    /// Initializes MPI (`MPI_Init_thread`, `MPI_THREAD_SERIALIZED`) unless already done, and
+    /// makes MPI errors come back as codes (`MPI_ERRORS_RETURN`).
+    /// - Throws: `MPIError` if MPI was finalized already, grants less than SERIALIZED, or
+    ///   the rank/size queries fail. A failure inside `MPI_Init_thread` itself aborts the
+    ///   process with MPI's own message (MPI offers no error return before init).
+    public init() throws {
+        var provided: Int32 = 0
+        let initCode = cmpi_init(&provided)
+        guard initCode == 0 else {
+            throw MPIError(code: initCode, rank: -1, operation: "MPI_Init_thread")
+        }
+        var r: Int32 = 0, n: Int32 = 0
+        try MPICommunicator.check(cmpi_rank(&r), rank: -1, "MPI_Comm_rank")
+        try MPICommunicator.check(cmpi_size(&n), rank: Int(r), "MPI_Comm_size")
+        rank = Int(r)
+        worldSize = Int(n)
+        threadLevel = MPIThreadLevel(rawValue: provided) ?? .single
+        var name = [CChar](repeating: 0, count: 512)
+        try MPICommunicator.check(cmpi_processor_name(&name, Int32(name.count)), rank: rank,
+                                  "MPI_Get_processor_name")
+        processorName = String(cString: name)
+    }
+
+    /// `MPI_Wtime`: seconds since an arbitrary per-process origin; use for differences only.
+    public func wallTime() -> Double { cmpi_wtime() }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try check(cmpi_allreduce_sum_float(buffer.baseAddress, Int64(buffer.count)),
+                  "allReduceSum(Float)")
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        try check(cmpi_allreduce_sum_double(buffer.baseAddress, Int64(buffer.count)),
+                  "allReduceSum(Double)")
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        try validateRoot(root, worldSize: worldSize, rank: rank, operation: "broadcast")
+        try check(cmpi_bcast_bytes(buffer.baseAddress, Int64(buffer.count), Int32(root)),
+                  "broadcast")
+    }
+
+    public func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
+                       root: Int) throws {
+        try validateRoot(root, worldSize: worldSize, rank: rank, operation: "gather")
+        if rank == root {
+            try validateReceive(receive?.count ?? 0, block: block.count, worldSize: worldSize,
+                                rank: rank, operation: "gather")
+        }
+        try check(cmpi_gather_bytes(block.baseAddress, rank == root ? receive?.baseAddress : nil,
+                                    Int64(block.count), Int32(root)), "gather")
+    }
+
+    public func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
+        try validateReceive(receive.count, block: block.count, worldSize: worldSize, rank: rank,
+                            operation: "allGather")
+        try check(cmpi_allgather_bytes(block.baseAddress, receive.baseAddress, Int64(block.count)),
+                  "allGather")
+    }
+
+    public func barrier() throws {
+        try check(cmpi_barrier(), "barrier")
+    }
+
+    public func finalize() throws {
+        try check(cmpi_finalize(), "MPI_Finalize")
+    }
+
+    public func abort(code: Int32, message: String) -> Never {
+        writeRankTagged(message, rank: rank, worldSize: worldSize, host: processorName)
+        cmpi_abort(code == 0 ? 1 : code)
+    }
+
+    private func check(_ code: Int32, _ operation: String) throws {
+        try MPICommunicator.check(code, rank: rank, operation)
+    }
+
+    private static func check(_ code: Int32, rank: Int, _ operation: String) throws {
+        if code != 0 { throw MPIError(code: code, rank: rank, operation: operation) }
+    }
+}
+
+/// MPI thread support levels (`MPI_THREAD_*`), ordered.
+public enum MPIThreadLevel: Int32, Comparable, Sendable {
+    case single = 0, funneled = 1, serialized = 2, multiple = 3
+
+    public static func < (a: MPIThreadLevel, b: MPIThreadLevel) -> Bool { a.rawValue < b.rawValue }
+}
+
+// MARK: - Test hooks
+
+extension MPICommunicator {
+    /// Sets the most elements (bytes for broadcast/gather) passed to one MPI call, so tests can
+    /// force chunking without 2^30-element buffers. Returns the previous value; `n <= 0`
+    /// restores the default (1 << 30). Every rank must use the same value.
+    static func setChunkElementsForTesting(_ n: Int) -> Int {
+        Int(cmpi_test_set_chunk_elements(Int64(n)))
+    }
+
+    /// MPI collective calls issued so far by this process (to count chunks).
+    static var collectiveCallsForTesting: Int { Int(cmpi_test_collective_calls()) }
+}

@@ -1,0 +1,85 @@
+import COpenBLAS
+import Foundation
+
+/// Row-major single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, with op(A) [m, k] and op(B) [k, n].
+/// `lda`, `ldb`, `ldc` default to the packed row lengths.
+@inline(__always)
+func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+           alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int? = nil,
+           _ b: UnsafePointer<Float>, ldb: Int? = nil,
+           beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha,
+                a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
+                beta, c, Int32(ldc ?? n))
+}
+
+/// Process-wide compute settings: OpenBLAS kernel selection and thread count.
+public enum Runtime {
+    /// The OpenBLAS kernel in use (e.g. "SkylakeX", "Haswell", "Prescott").
+    public static var blasCore: String {
+        guard let p = openblas_get_corename() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// OpenBLAS's build configuration string.
+    public static var blasConfig: String {
+        guard let p = openblas_get_config() else { return "unknown" }
+        return String(cString: p)
+    }
+
+    /// Sets the compute threads used by OpenBLAS and `Parallel.forEach` (default: all cores).
+    public static func configure(threads: Int? = nil) {
+        let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        Parallel.threads = n
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// The best OpenBLAS kernel for this CPU, from /proc/cpuinfo flags (nil if no better choice is known).
+    ///
+    /// Why: Debian's OpenBLAS 0.3.21 does not recognise newer Xeons (family 6 model 0xCF) and falls back to its
+    /// SSE3 "Prescott" kernel, about 4x slower than the AVX-512 one (platform-notes §3).
+    public static func preferredBLASCore() -> String? {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+
+    /// Vector width class of an OpenBLAS core name: 0 SSE, 1 AVX, 2 AVX2, 3 AVX-512.
+    static func level(ofCore name: String) -> Int {
+        switch name.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return 3
+        case "haswell", "zen", "skylake": return 2
+        case "sandybridge": return 1
+        default: return 0
+        }
+    }
+
+    /// Makes sure OpenBLAS runs its fastest kernel for this CPU without the user setting anything.
+    ///
+    /// OpenBLAS reads `OPENBLAS_CORETYPE` in a library constructor before `main`, so setting it later has no
+    /// effect; when the running kernel is weaker than the CPU allows, this sets the variable and re-executes the
+    /// program once (same PID, same arguments and environment, so it also works under mpirun). Respects an
+    /// explicit `OPENBLAS_CORETYPE`. Returns only if no re-exec was needed or it failed.
+    public static func ensureFastBLASKernel() {
+        let env = ProcessInfo.processInfo.environment
+        guard env["OPENBLAS_CORETYPE"] == nil, env["F2W_BLAS_REEXEC"] == nil,
+              let best = preferredBLASCore(), level(ofCore: best) > level(ofCore: blasCore) else { return }
+        setenv("OPENBLAS_CORETYPE", best, 1)
+        setenv("F2W_BLAS_REEXEC", "1", 1)   // guards against a loop if the kernel is still not taken
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv returned: keep running on the slower kernel rather than fail.
+    }
+}
+
+/// y = op(A)·x for a row-major A [rows, cols]; op(A) = Aᵀ when `trans` (then x has `rows` and y `cols` entries).
+@inline(__always)
+func cblas_sgemv_wrapper(trans: Bool, rows: Int, cols: Int, _ a: UnsafePointer<Float>,
+                         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols),
+                x, 1, 0, y, 1)
+}

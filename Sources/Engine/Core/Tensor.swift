@@ -1,0 +1,116 @@
+import Foundation
+
+/// A dense float32 tensor in row-major order (activations NCHW, conv weights OIHW, linear weights [out, in]).
+///
+/// A `Tensor` is a reference to 64-byte aligned storage: either its own allocation or a view into a larger
+/// buffer (the parameter arena), kept alive through `owner`. Ops never mutate their inputs; they allocate outputs.
+public final class Tensor {
+    public let shape: [Int]
+    public let count: Int
+    public let data: UnsafeMutablePointer<Float>
+    private let owner: AnyObject?
+    private let ownsMemory: Bool
+
+    /// A tensor of `shape` whose contents are uninitialised (callers overwrite every element).
+    public init(uninitialized shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.data = Tensor.allocate(count)
+        self.owner = nil
+        self.ownsMemory = true
+    }
+
+    /// A zero-filled tensor of `shape`.
+    public convenience init(zeros shape: [Int]) {
+        self.init(uninitialized: shape)
+        data.initialize(repeating: 0, count: count)
+    }
+
+    /// A tensor filled with `value`.
+    public convenience init(repeating value: Float, shape: [Int]) {
+        self.init(uninitialized: shape)
+        data.initialize(repeating: value, count: count)
+    }
+
+    /// A tensor holding `values` (row-major); `values.count` must equal the product of `shape`.
+    public convenience init(shape: [Int], _ values: [Float]) {
+        self.init(uninitialized: shape)
+        precondition(values.count == count, "\(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    /// A view of `count(shape)` floats at `data`, kept valid by `owner`.
+    public init(view data: UnsafeMutablePointer<Float>, shape: [Int], owner: AnyObject) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.data = data
+        self.owner = owner
+        self.ownsMemory = false
+    }
+
+    deinit { if ownsMemory { free(data) } }
+
+    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
+        var p: UnsafeMutableRawPointer?
+        // 64-byte alignment: whole cache lines and aligned AVX-512 loads for the hot loops.
+        let rc = posix_memalign(&p, 64, max(n, 1) * MemoryLayout<Float>.stride)
+        guard rc == 0, let raw = p else { fatalError("out of memory allocating \(n) floats") }
+        return raw.bindMemory(to: Float.self, capacity: max(n, 1))
+    }
+
+    public var rank: Int { shape.count }
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
+    /// The elements as an array (a copy).
+    public var array: [Float] { Array(buffer) }
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+
+    /// An independent copy.
+    public func copy() -> Tensor {
+        let t = Tensor(uninitialized: shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// Same storage, new shape with the same element count (no copy; the view keeps `self` alive).
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
+        return Tensor(view: data, shape: newShape, owner: self)
+    }
+
+    /// Copies `other`'s elements into self (shapes must have the same element count).
+    public func assign(_ other: Tensor) {
+        precondition(other.count == count, "assign: \(other.shape) into \(shape)")
+        data.update(from: other.data, count: count)
+    }
+
+    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+
+    /// self += other, element-wise (same element count).
+    public func add(_ other: Tensor) {
+        precondition(other.count == count, "add: \(other.shape) into \(shape)")
+        let a = data, b = other.data
+        for i in 0..<count { a[i] += b[i] }
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let head = (0..<min(count, 8)).map { String(format: "%.5g", data[$0]) }.joined(separator: ", ")
+        return "Tensor(\(shape): [\(head)\(count > 8 ? ", …" : "")])"
+    }
+}
+
+/// Dimensions of an NCHW activation.
+@usableFromInline
+struct NCHW {
+    let n: Int, c: Int, h: Int, w: Int
+    init(_ t: Tensor, _ op: String) {
+        precondition(t.rank == 4, "\(op) expects an NCHW tensor, got shape \(t.shape)")
+        n = t.shape[0]; c = t.shape[1]; h = t.shape[2]; w = t.shape[3]
+    }
+    var plane: Int { h * w }
+}

@@ -1,0 +1,35 @@
+// linear: y = x · Wᵀ + b
+//   x: [N, in], W: [out, in], b: [out] or none, y: [N, out].
+//   dx = dy · W, dW += dyᵀ · x, db += Σ_n dy.
+
+extension Tape {
+    /// PyTorch `F.linear`. Shapes in the file header.
+    public func linear(_ x: Var, _ weight: Var, _ bias: Var? = nil) -> Var {
+        let xs = x.shape, ws = weight.shape
+        precondition(xs.count == 2 && ws.count == 2 && ws[1] == xs[1],
+                     "linear: input \(xs) does not fit weight \(ws) (expects [N, \(ws.count == 2 ? ws[1] : -1)])")
+        let (n, fin, fout) = (xs[0], xs[1], ws[0])
+        if let b = bias { precondition(b.shape == [fout], "linear: bias \(b.shape), expected [\(fout)]") }
+        let xv = x.value, wv = weight.value
+        let y = Tensor(uninitialized: [n, fout])
+        if let b = bias?.value { for i in 0..<n { (y.data + i * fout).update(from: b.data, count: fout) } }
+        sgemm(transB: true, m: n, n: fout, k: fin, xv.data, wv.data, beta: bias == nil ? 0 : 1, y.data)
+        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
+            if self.needsGrad(x) {
+                let dx = Tensor(uninitialized: xs)
+                sgemm(m: n, n: fin, k: fout, dy.data, wv.data, dx.data)
+                self.accumulate(x, dx)
+            }
+            if self.needsGrad(weight) {
+                let dw = Tensor(uninitialized: ws)
+                sgemm(transA: true, m: fout, n: fin, k: n, dy.data, xv.data, dw.data)
+                self.accumulate(weight, dw)
+            }
+            if let bias, self.needsGrad(bias) {
+                let db = Tensor(zeros: [fout])
+                for i in 0..<n { for j in 0..<fout { db[j] += dy[i * fout + j] } }
+                self.accumulate(bias, db)
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+// Shape-changing ops on NCHW tensors: reflection padding, nearest ×2 up-sampling, channel concatenation,
+// global average / max pooling and the channel sum used for CAM heatmaps.
+
+extension Tape {
+    /// PyTorch ReflectionPad2d(p): [N, C, H, W] -> [N, C, H + 2p, W + 2p]; needs p < H and p < W.
+    public func reflectionPad2d(_ x: Var, _ p: Int) -> Var {
+        let d = NCHW(x.value, "reflectionPad2d")
+        precondition(p >= 0 && p < d.h && p < d.w, "reflectionPad2d(\(p)) needs H and W > \(p), got \(x.shape)")
+        let ho = d.h + 2 * p, wo = d.w + 2 * p
+        func src(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i) }
+        let rows = (0..<ho).map { src($0 - p, d.h) }, cols = (0..<wo).map { src($0 - p, d.w) }
+        let xv = x.value
+        let y = Tensor(uninitialized: [d.n, d.c, ho, wo])
+        for pl in 0..<(d.n * d.c) {
+            let s = xv.data + pl * d.plane, o = y.data + pl * ho * wo
+            for i in 0..<ho { let r = s + rows[i] * d.w; for j in 0..<wo { o[i * wo + j] = r[cols[j]] } }
+        }
+        return record(y, inputs: [x]) { [unowned self] dy in
+            let dx = Tensor(zeros: xv.shape)
+            for pl in 0..<(d.n * d.c) {
+                let g = dy.data + pl * ho * wo, o = dx.data + pl * d.plane
+                for i in 0..<ho { let r = o + rows[i] * d.w; for j in 0..<wo { r[cols[j]] += g[i * wo + j] } }
+            }
+            self.accumulate(x, dx)
+        }
+    }
+
+    /// Nearest-neighbour ×2 up-sampling: [N, C, H, W] -> [N, C, 2H, 2W], y[i, j] = x[i / 2, j / 2].
+    public func upsampleNearest2x(_ x: Var) -> Var {
+        let d = NCHW(x.value, "upsampleNearest2x")
+        let xv = x.value, wo = 2 * d.w
+        let y = Tensor(uninitialized: [d.n, d.c, 2 * d.h, wo])
+        Parallel.forEach(0..<(d.n * d.c), grain: 4) { pl in
+            let s = xv.data + pl * d.plane, o = y.data + pl * 4 * d.plane
+            for i in 0..<d.h {
+                let r = o + 2 * i * wo
+                for j in 0..<d.w { let v = s[i * d.w + j]; r[2 * j] = v; r[2 * j + 1] = v }
+                (r + wo).update(from: r, count: wo)
+            }
+        }
+        return record(y, inputs: [x]) { [unowned self] dy in
+            let dx = Tensor(uninitialized: xv.shape)
+            Parallel.forEach(0..<(d.n * d.c), grain: 4) { pl in
+                let g = dy.data + pl * 4 * d.plane, o = dx.data + pl * d.plane
+                for i in 0..<d.h {
+                    let r0 = g + 2 * i * wo, r1 = r0 + wo
+                    for j in 0..<d.w { o[i * d.w + j] = r0[2 * j] + r0[2 * j + 1] + r1[2 * j] + r1[2 * j + 1] }
+                }
+            }
+            self.accumulate(x, dx)
+        }
+    }
+
+    /// Concatenation along channels: [N, C_i, H, W]... -> [N, ΣC_i, H, W].
+    public func concatChannels(_ xs: [Var]) -> Var {
+        precondition(!xs.isEmpty, "concatChannels of nothing")
+        let d0 = NCHW(xs[0].value, "concatChannels")
+        let cs = xs.map { v -> Int in
+            let d = NCHW(v.value, "concatChannels")
+            precondition(d.n == d0.n && d.h == d0.h && d.w == d0.w, "concatChannels: \(v.shape) vs \(xs[0].shape)")
+            return d.c
+        }
+        let ctot = cs.reduce(0, +), plane = d0.plane
+        let y = Tensor(uninitialized: [d0.n, ctot, d0.h, d0.w])
+        for n in 0..<d0.n {
+            var c0 = 0
+            for (k, v) in xs.enumerated() {
+                (y.data + (n * ctot + c0) * plane).update(from: v.value.data + n * cs[k] * plane, count: cs[k] * plane)
+                c0 += cs[k]
+            }
+        }
+        return record(y, inputs: xs) { [unowned self] dy in
+            var c0 = 0
+            for (k, v) in xs.enumerated() {
+                if self.needsGrad(v) {
+                    let dx = Tensor(uninitialized: v.shape)
+                    for n in 0..<d0.n {
+                        (dx.data + n * cs[k] * plane).update(from: dy.data + (n * ctot + c0) * plane, count: cs[k] * plane)
+                    }
+                    self.accumulate(v, dx)
+                }
+                c0 += cs[k]
+            }
+        }
+    }
+
+    /// Global average pooling (adaptive_avg_pool2d to 1×1): [N, C, H, W] -> [N, C].
+    public func globalAvgPool(_ x: Var) -> Var {
+        let d = NCHW(x.value, "globalAvgPool")
+        let xv = x.value
+        let y = Tensor(uninitialized: [d.n, d.c])
+        for pl in 0..<(d.n * d.c) { y[pl] = vsum(xv.data + pl * d.plane, d.plane) / Float(d.plane) }
+        return record(y, inputs: [x]) { [unowned self] dy in
+            let dx = Tensor(uninitialized: xv.shape)
+            for pl in 0..<(d.n * d.c) { (dx.data + pl * d.plane).update(repeating: dy[pl] / Float(d.plane), count: d.plane) }
+            self.accumulate(x, dx)
+        }
+    }
+
+    /// Global max pooling (adaptive_max_pool2d to 1×1): [N, C, H, W] -> [N, C]; the gradient goes to the first
+    /// maximal element of each plane.
+    public func globalMaxPool(_ x: Var) -> Var {
+        let d = NCHW(x.value, "globalMaxPool")
+        let xv = x.value
+        let y = Tensor(uninitialized: [d.n, d.c])
+        var arg = [Int](repeating: 0, count: d.n * d.c)
+        for pl in 0..<(d.n * d.c) {
+            let s = xv.data + pl * d.plane
+            var best = s[0], bi = 0
+            for i in 1..<d.plane where s[i] > best || best.isNaN { best = s[i]; bi = i }
+            y[pl] = best; arg[pl] = bi
+        }
+        return record(y, inputs: [x]) { [unowned self] dy in
+            let dx = Tensor(zeros: xv.shape)
+            for pl in 0..<(d.n * d.c) { dx[pl * d.plane + arg[pl]] = dy[pl] }
+            self.accumulate(x, dx)
+        }
+    }
+
+    /// Sum over channels: [N, C, H, W] -> [N, 1, H, W] (the CAM heatmap).
+    public func sumChannels(_ x: Var) -> Var {
+        let d = NCHW(x.value, "sumChannels")
+        let xv = x.value
+        let y = Tensor(zeros: [d.n, 1, d.h, d.w])
+        for n in 0..<d.n {
+            let o = y.data + n * d.plane
+            for c in 0..<d.c { let s = xv.data + (n * d.c + c) * d.plane; for i in 0..<d.plane { o[i] += s[i] } }
+        }
+        return record(y, inputs: [x]) { [unowned self] dy in
+            let dx = Tensor(uninitialized: xv.shape)
+            for n in 0..<d.n {
+                for c in 0..<d.c { (dx.data + (n * d.c + c) * d.plane).update(from: dy.data + n * d.plane, count: d.plane) }
+            }
+            self.accumulate(x, dx)
+        }
+    }
+}

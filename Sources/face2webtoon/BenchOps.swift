@@ -1,0 +1,41 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `face2webtoon bench ops`: sgemm peak and conv2d forward+backward at U-GAT-IT shapes, in one run.
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Measure sgemm peak and conv2d forward+backward against it; prints key=value lines.")
+
+    @Option(help: "Compute threads (OpenBLAS and the engine's loops).")
+    var threads: Int = 1
+
+    @Option(help: "Timed repetitions per figure (the best is reported).")
+    var repeats: Int = 5
+
+    @Option(help: "Side of the square sgemm used for the peak.")
+    var sgemmSize: Int = 2048
+
+    func run() throws {
+        Runtime.configure(threads: threads)
+        print("blas_core=\(Runtime.blasCore)")
+        print("threads=\(threads)")
+        let peak = OpBenchmarks.sgemmGFLOPS(size: sgemmSize, repeats: repeats)
+        print("sgemm_gflops=\(fmt(peak))")
+        var fractions: [Double] = []
+        for s in OpBenchmarks.ugatitConvShapes {
+            Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
+            Profile.reset()
+            let r = OpBenchmarks.conv(s, repeats: repeats)
+            if Profile.enabled { for (k, v) in Profile.seconds.sorted(by: { $0.key < $1.key }) { print("  \(k) \(fmt(v * 1000 / Double(repeats + 1))) ms") } }
+            let f = r.gflops / peak
+            fractions.append(f)
+            print("conv_\(s.name)_ms=\(fmt(r.seconds * 1000)) conv_\(s.name)_gflops=\(fmt(r.gflops)) conv_\(s.name)_fraction=\(fmt(f))")
+        }
+        let geo = exp(fractions.map { log($0) }.reduce(0, +) / Double(fractions.count))
+        print("conv_fraction_of_sgemm_peak=\(fmt(geo))")
+    }
+}
+
+func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
