@@ -2,7 +2,7 @@
 // Face2Webtoon: U-GAT-IT + group loss + ADA, trained data-parallel over MPI on CPUs.
 //
 // Dependencies point one way:
-//   face2webtoon (CLI) -> Training -> {UGATIT, ADA, Data, Distributed, Checkpoint} -> Engine -> COpenBLAS
+//   face2webtoon (CLI) -> Training -> {UGATIT, ADA, Dataset, Distributed, Checkpoint} -> Engine -> COpenBLAS
 // System libraries are found through pkg-config (no include or link paths in this file).
 import Foundation
 import PackageDescription
@@ -35,18 +35,23 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "CMPIShim", dependencies: ["CMPI"]),
+        .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"]),
 
         // MARK: - Libraries
-        .target(name: "Engine", dependencies: ["COpenBLAS"], swiftSettings: codegen),
+        .target(name: "Engine", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: codegen),
+        .target(name: "UGATIT", dependencies: ["Engine"], swiftSettings: codegen),
+        .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
+        .target(name: "Training", dependencies: ["UGATIT", "Distributed"], swiftSettings: codegen),
         .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
 
         // MARK: - Executable
         .executableTarget(
             name: "face2webtoon",
             dependencies: [
-                "Engine", "Distributed",
+                "Engine", "UGATIT", "Distributed", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,6 +61,10 @@ let package = Package(
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: codegen),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: codegen),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "CMPIShim"], swiftSettings: codegen),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
+        .testTarget(name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: codegen),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: codegen),
     ]
 )

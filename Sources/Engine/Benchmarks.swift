@@ -14,7 +14,7 @@ public enum OpBenchmarks {
         ConvShape(name: "7x7_3to64_128", cin: 3, cout: 64, k: 7, side: 128),
     ]
 
-    static func now() -> Double {
+    public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9

@@ -1,3 +1,4 @@
+import CMalloc
 import COpenBLAS
 import Foundation
 
@@ -9,6 +10,7 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
            _ b: UnsafePointer<Float>, ldb: Int? = nil,
            beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
     if m == 0 || n == 0 { return }
+    FlopCounter.add(2 * m * n * k)
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha,
                 a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
@@ -34,6 +36,18 @@ public enum Runtime {
         let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         Parallel.threads = n
         openblas_set_num_threads(Int32(n))
+        keepFreedMemory()
+    }
+
+    /// Keeps freed activation buffers in the heap for reuse instead of returning them to the kernel.
+    ///
+    /// Why: glibc serves blocks above 128 KiB with mmap and unmaps them on free, so every op output of every step
+    /// was a fresh mapping whose pages the kernel had to zero: 12% of a training step at img 96 went to
+    /// clear_page. With these settings blocks up to 32 MiB (glibc's maximum) come from the heap and stay there.
+    public static func keepFreedMemory() {
+        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        _ = mallopt(M_ARENA_MAX, 2)
     }
 
     /// The best OpenBLAS kernel for this CPU, from /proc/cpuinfo flags (nil if no better choice is known).
@@ -82,4 +96,11 @@ func cblas_sgemv_wrapper(trans: Bool, rows: Int, cols: Int, _ a: UnsafePointer<F
                          _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
     cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols),
                 x, 1, 0, y, 1)
+}
+
+/// Counts the floating-point operations of the matrix products (2·m·n·k per GEMM), for benchmarks.
+public enum FlopCounter {
+    nonisolated(unsafe) public private(set) static var total = 0
+    @inline(__always) static func add(_ n: Int) { total &+= n }
+    public static func reset() { total = 0 }
 }

@@ -118,9 +118,10 @@ public final class Tape {
     public func grad(of x: Var) -> Tensor? { nodes[x.id].grad }
 }
 
-/// A value recorded on a `Tape`.
+/// A value recorded on a `Tape`. It does not keep its tape alive (op closures hold Vars, and a strong
+/// reference would make every tape a retain cycle): use a Var only while its tape exists.
 public struct Var {
-    public let tape: Tape
+    public unowned let tape: Tape
     public let id: Int
     public var value: Tensor { tape.nodes[id].value }
     public var shape: [Int] { value.shape }

@@ -110,7 +110,7 @@ struct ConvGeometry {
                                 continue
                             }
                             let src = plane + ih * w
-                            let ia = max(a, lo), ib = max(ia, min(b, hi))
+                            let ia = min(max(a, lo), b), ib = max(ia, min(b, hi))
                             for ow in a..<ia {
                                 let d = dst + (ow - a) * k
                                 for kj in 0..<kw { let j = colIdx[kj * wo + ow]; d[kj] = j < 0 ? 0 : src[j] }
@@ -147,7 +147,7 @@ struct ConvGeometry {
                             let r = (ci * kh + ki) * kw
                             let src = cols + (first * k + r)
                             let row = plane + ih * w
-                            let ia = max(a, lo), ib = max(ia, min(b, hi))
+                            let ia = min(max(a, lo), b), ib = max(ia, min(b, hi))
                             for ow in a..<ia {
                                 let s = src + (ow - a) * k
                                 for kj in 0..<kw { let j = colIdx[kj * wo + ow]; if j >= 0 { row[j] += s[kj] } }

@@ -51,21 +51,24 @@ extension Tape {
         }
     }
 
-    /// Concatenation along channels: [N, C_i, H, W]... -> [N, ΣC_i, H, W].
+    /// Concatenation along dimension 1: [N, C_i, ...]... -> [N, ΣC_i, ...] (NCHW channels, or [N, F] features).
     public func concatChannels(_ xs: [Var]) -> Var {
         precondition(!xs.isEmpty, "concatChannels of nothing")
-        let d0 = NCHW(xs[0].value, "concatChannels")
+        let s0 = xs[0].shape
+        precondition(s0.count >= 2, "concatChannels needs rank ≥ 2, got \(s0)")
+        let n = s0[0], inner = s0.dropFirst(2).reduce(1, *)
         let cs = xs.map { v -> Int in
-            let d = NCHW(v.value, "concatChannels")
-            precondition(d.n == d0.n && d.h == d0.h && d.w == d0.w, "concatChannels: \(v.shape) vs \(xs[0].shape)")
-            return d.c
+            let s = v.shape
+            precondition(s.count == s0.count && s[0] == n && Array(s.dropFirst(2)) == Array(s0.dropFirst(2)),
+                         "concatChannels: \(s) does not match \(s0) outside dimension 1")
+            return s[1]
         }
-        let ctot = cs.reduce(0, +), plane = d0.plane
-        let y = Tensor(uninitialized: [d0.n, ctot, d0.h, d0.w])
-        for n in 0..<d0.n {
+        let ctot = cs.reduce(0, +)
+        let y = Tensor(uninitialized: [n, ctot] + Array(s0.dropFirst(2)))
+        for b in 0..<n {
             var c0 = 0
             for (k, v) in xs.enumerated() {
-                (y.data + (n * ctot + c0) * plane).update(from: v.value.data + n * cs[k] * plane, count: cs[k] * plane)
+                (y.data + (b * ctot + c0) * inner).update(from: v.value.data + b * cs[k] * inner, count: cs[k] * inner)
                 c0 += cs[k]
             }
         }
@@ -74,8 +77,8 @@ extension Tape {
             for (k, v) in xs.enumerated() {
                 if self.needsGrad(v) {
                     let dx = Tensor(uninitialized: v.shape)
-                    for n in 0..<d0.n {
-                        (dx.data + n * cs[k] * plane).update(from: dy.data + (n * ctot + c0) * plane, count: cs[k] * plane)
+                    for b in 0..<n {
+                        (dx.data + b * cs[k] * inner).update(from: dy.data + (b * ctot + c0) * inner, count: cs[k] * inner)
                     }
                     self.accumulate(v, dx)
                 }

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Appends one JSON object per line to `metrics.jsonl` (flushed each line so that a crash loses at most one).
+public final class MetricsLog {
+    private let handle: FileHandle
+    public let path: String
+
+    /// - Throws: if the file cannot be created or opened for appending.
+    public init(path: String) throws {
+        self.path = path
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw TrainingError.io(path: path, reason: "cannot create metrics file")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError.io(path: path, reason: "cannot open metrics file for writing")
+        }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    deinit { try? handle.close() }
+
+    /// Writes `record` (numbers and strings) as one line with sorted keys.
+    public func write(_ record: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
+        handle.write(data)
+        handle.write(Data([0x0A]))
+    }
+}
+
+/// Errors of the training driver, readable in the terminal.
+public enum TrainingError: Error, CustomStringConvertible {
+    case io(path: String, reason: String)
+    case invalidConfig([String])
+    case checkpoint(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .io(p, r): return "\(p): \(r)"
+        case let .invalidConfig(list): return "invalid configuration:\n  " + list.joined(separator: "\n  ")
+        case let .checkpoint(p, r): return "checkpoint \(p): \(r)"
+        }
+    }
+}

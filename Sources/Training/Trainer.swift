@@ -1,0 +1,132 @@
+import Engine
+import Foundation
+import UGATIT
+
+/// The single-process training loop: learning-rate schedule, steps, metrics.jsonl, sample grids, checkpoints.
+public final class Trainer {
+    public let config: TrainConfig
+    public let model: UGATITModel
+    public let step: UGATITStep
+    public let resultDir: String
+    let source: BatchSource
+    let log: (String) -> Void
+    /// Fixed images shown in the sample grids: (A images, B images), each [N, 3, S, S].
+    public var sampleImages: (a: Tensor, b: Tensor)?
+    /// Writes an RGB8 PNG (injected so that this target does not depend on an image codec).
+    public var writePNG: ((String, SampleGrid.RGB8) throws -> Void)?
+    public private(set) var state = Checkpoint.State(step: 0, imagesSeen: 0)
+
+    /// - Throws: `TrainingError.invalidConfig` listing every problem; `TrainingError.io` if `resultDir` cannot be made.
+    public init(config: TrainConfig, resultDir: String, source: BatchSource, log: @escaping (String) -> Void) throws {
+        let problems = config.problems()
+        guard problems.isEmpty else { throw TrainingError.invalidConfig(problems) }
+        self.config = config
+        self.resultDir = resultDir
+        self.source = source
+        self.log = log
+        model = UGATITModel(config: config.model, seed: config.seed)
+        step = UGATITStep(model: model, weights: config.weights, optimizer: config.optimizer)
+        for d in [resultDir, "\(resultDir)/samples"] {
+            do { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) } catch {
+                throw TrainingError.io(path: d, reason: "cannot create directory: \(error.localizedDescription)")
+            }
+        }
+    }
+
+    public var checkpointPath: String { "\(resultDir)/checkpoint.safetensors" }
+
+    /// Continues from the checkpoint at `path` (parameters, buffers, Adam state, step).
+    public func resume(from path: String) throws {
+        let (saved, _) = try Checkpoint.peek(path: path)
+        guard saved.model == config.model else {
+            throw TrainingError.checkpoint(path: path, reason: "was trained with a different model configuration: \(saved.model)")
+        }
+        state = try Checkpoint.load(path: path, into: model, step: step)
+    }
+
+    /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
+    public func printBanner() {
+        let m = config.model
+        log("[face2webtoon] img \(m.imageSize) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full") "
+            + "D layers global \(m.globalLayers) local \(m.localLayers) batch \(config.batchSize) iterations \(config.iterations) seed \(config.seed)")
+        log("[face2webtoon] parameters: generators \(model.generators.parameterCount) (each \(model.generators.parameterCount / 2)), "
+            + "discriminators \(model.discriminators.parameterCount)")
+        let remaining = config.iterations - state.step
+        log("[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize) images per domain to be seen")
+    }
+
+    /// Runs the remaining steps. Returns the loss values of the last step.
+    @discardableResult
+    public func run() throws -> LossValues {
+        let metrics = try MetricsLog(path: "\(resultDir)/metrics.jsonl")
+        var last: LossValues = [:]
+        let start = Date()
+        let first = state.step + 1
+        guard first <= config.iterations else { return last }
+        for s in first...config.iterations {
+            let lr = config.optimizer.learningRate(step: s, iterations: config.iterations)
+            step.setLearningRate(lr)
+            let wait0 = source.waitSeconds
+            let t0 = Date()
+            let (a, b) = try source.batch(step: s)
+            last = step.step(realA: a.images, realB: b.images)
+            let dt = Date().timeIntervalSince(t0)
+            state.step = s
+            state.imagesSeen += config.batchSize
+            var record: [String: Any] = ["step": s, "lr": lr, "seconds_per_step": dt,
+                                         "images_per_second": Double(config.batchSize) / dt,
+                                         "data_wait_seconds": source.waitSeconds - wait0]
+            for (k, v) in last { record[k] = Double(v) }
+            metrics.write(record)
+            if s == first || s % config.printEvery == 0 || s == config.iterations {
+                let elapsed = Date().timeIntervalSince(start), done = Double(s - first + 1)
+                let eta = elapsed / done * Double(config.iterations - s)
+                log(String(format: "step %d/%d | d_loss %.4f | g_loss %.4f | rec %.4f | idt %.4f | %.3f s/it | %.2f img/s | ETA %@",
+                           s, config.iterations, last["d.loss"] ?? .nan, last["g.loss"] ?? .nan,
+                           ((last["g.rec_A"] ?? 0) + (last["g.rec_B"] ?? 0)) / 2, ((last["g.idt_A"] ?? 0) + (last["g.idt_B"] ?? 0)) / 2,
+                           elapsed / done, done * Double(config.batchSize) / elapsed, formatDuration(eta)))
+            }
+            if config.sampleEvery > 0 && s % config.sampleEvery == 0 { try writeSamples() }
+            if config.saveEvery > 0 && s % config.saveEvery == 0 { try save() }
+        }
+        try writeSamples()
+        try save()
+        return last
+    }
+
+    public func save() throws {
+        try Checkpoint.save(path: checkpointPath, config: config, model: model, step: step, state: state)
+    }
+
+    /// Writes `samples/A2B_<step>.png` and `samples/B2A_<step>.png`.
+    public func writeSamples() throws {
+        guard let images = sampleImages, let writePNG else { return }
+        let tag = String(format: "%07d", state.step)
+        try writePNG("\(resultDir)/samples/A2B_\(tag).png", SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A))
+        try writePNG("\(resultDir)/samples/B2A_\(tag).png", SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B))
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+/// Random images for benchmarks and tests: uniform in [-1, 1], new each step, produced instantly.
+public final class GeneratedBatches: BatchSource {
+    let size: Int, batch: Int
+    var rng: RandomGenerator
+    public private(set) var waitSeconds: Double = 0
+
+    public init(imageSize: Int, batchSize: Int, seed: UInt64) {
+        size = imageSize; batch = batchSize; rng = RandomGenerator(seed: seed, stream: [0xB0])
+    }
+
+    public func batch(step: Int) throws -> (a: Batch, b: Batch) {
+        let t0 = Date()
+        let a = rng.uniformTensor([batch, 3, size, size], -1, 1), b = rng.uniformTensor([batch, 3, size, size], -1, 1)
+        waitSeconds += Date().timeIntervalSince(t0)
+        return (Batch(images: a, groups: [Int](repeating: 0, count: batch)), Batch(images: b, groups: [Int](repeating: 0, count: batch)))
+    }
+}

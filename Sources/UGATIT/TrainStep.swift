@@ -1,0 +1,154 @@
+import Engine
+
+/// Loss weights (spec B.2/B.4 defaults: adv 1, cycle 10, identity 10, CAM 1000).
+public struct LossWeights: Codable, Equatable, Sendable {
+    public var adv: Float = 1
+    public var cycle: Float = 10
+    public var identity: Float = 10
+    public var cam: Float = 1000
+    public init() {}
+}
+
+/// Adam settings and the learning-rate schedule (spec B.3).
+public struct OptimizerConfig: Codable, Equatable, Sendable {
+    public var lr: Double = 1e-4
+    public var beta1: Double = 0.5
+    public var beta2: Double = 0.999
+    public var weightDecay: Double = 1e-4
+    /// Linear decay to 0 over the second half of `iterations`.
+    public var decay = true
+    public init() {}
+
+    /// lr at 1-based `step` of `iterations`, in closed form (the original subtracts lr0/(I/2) once per step,
+    /// which drifts to −1.95e−16; spec B.3 and G.22): lr0 for s ≤ I/2, then lr0 − (s − I/2)·lr0/(I/2), ≥ 0.
+    public func learningRate(step s: Int, iterations: Int) -> Double {
+        let half = iterations / 2
+        guard decay, half > 0, s > half else { return lr }
+        return max(0, lr - Double(s - half) * lr / Double(half))
+    }
+}
+
+/// The two image domains: A = faces (photos), B = webtoon.
+public enum Domain: String, Codable, Sendable { case a = "A", b = "B" }
+
+/// Transforms every image a discriminator sees (ADA hooks in here); identity by default.
+public protocol DiscriminatorAugment: AnyObject {
+    /// x: [N, 3, S, S] images of `domain` about to be judged; returns the same shape.
+    func augment(_ t: Tape, _ x: Var, domain: Domain) -> Var
+}
+
+/// Scalar values of one phase, by name (`d.loss`, `d.adv_GA`, `g.rec_A`, ...), for logging and tests.
+public typealias LossValues = [String: Float]
+
+/// One U-GAT-IT training step (spec B.2): D update then G update, with the original's losses and weights.
+/// Differences from UGATIT-pytorch, by design: fakes are detached in the D update and the discriminators'
+/// parameter gradients are not computed in the G update (same result, less work; spec G.18).
+///
+/// Gradients and updates are split (`discriminatorGradients` … `applyDiscriminator`) so that a data-parallel
+/// trainer can all-reduce between them.
+public final class UGATITStep {
+    public let model: UGATITModel
+    public var weights: LossWeights
+    public let gOptimizer: Adam
+    public let dOptimizer: Adam
+    public weak var augment: DiscriminatorAugment?
+
+    public init(model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()) {
+        self.model = model
+        self.weights = weights
+        func adam(_ s: ParameterStore) -> Adam {
+            Adam(s.parameters, lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2, weightDecay: optimizer.weightDecay)
+        }
+        gOptimizer = adam(model.generators)
+        dOptimizer = adam(model.discriminators)
+    }
+
+    public func setLearningRate(_ lr: Double) { gOptimizer.lr = lr; dOptimizer.lr = lr }
+
+    private func judged(_ t: Tape, _ x: Var, _ domain: Domain) -> Var { augment?.augment(t, x, domain: domain) ?? x }
+
+    /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
+    @discardableResult
+    public func discriminatorGradients(realA: Tensor, realB: Tensor) -> LossValues {
+        let m = model, w = weights
+        m.discriminators.zeroGrad()
+        m.discriminators.setTrainable(true)
+        m.generators.setTrainable(false)
+        let t = Tape()
+        let a = t.constant(realA), b = t.constant(realB)
+        let fakeA2B = t.detach(m.genA2B(t, a).image)
+        let fakeB2A = t.detach(m.genB2A(t, b).image)
+        let ra = judged(t, a, .a), rb = judged(t, b, .b)
+        let realGA = m.disGA(t, ra), realLA = m.disLA(t, ra), realGB = m.disGB(t, rb), realLB = m.disLB(t, rb)
+        let fa = judged(t, fakeB2A, .a), fb = judged(t, fakeA2B, .b)
+        let fakeGA = m.disGA(t, fa), fakeLA = m.disLA(t, fa), fakeGB = m.disGB(t, fb), fakeLB = m.disLB(t, fb)
+        var values: LossValues = [:]
+        var terms: [(Float, Var)] = []
+        for (name, real, fake) in [("GA", realGA, fakeGA), ("LA", realLA, fakeLA), ("GB", realGB, fakeGB), ("LB", realLB, fakeLB)] {
+            let adv = t.add(t.mse(real.logit, 1), t.mse(fake.logit, 0))
+            let cam = t.add(t.mse(real.camLogit, 1), t.mse(fake.camLogit, 0))
+            values["d.adv_\(name)"] = adv.value[0]
+            values["d.cam_\(name)"] = cam.value[0]
+            terms += [(w.adv, adv), (w.adv, cam)]
+        }
+        let loss = t.weightedSum(terms)
+        values["d.loss"] = loss.value[0]
+        t.backward(loss)
+        return values
+    }
+
+    /// G phase: zeroes G gradients and back-propagates G_loss into them.
+    @discardableResult
+    public func generatorGradients(realA: Tensor, realB: Tensor) -> LossValues {
+        let m = model, w = weights
+        m.generators.zeroGrad()
+        m.generators.setTrainable(true)
+        m.discriminators.setTrainable(false)
+        let t = Tape()
+        let a = t.constant(realA), b = t.constant(realB)
+        let a2b = m.genA2B(t, a), b2a = m.genB2A(t, b)
+        let a2b2a = m.genB2A(t, a2b.image), b2a2b = m.genA2B(t, b2a.image)
+        let a2a = m.genB2A(t, a), b2b = m.genA2B(t, b)
+        let fa = judged(t, b2a.image, .a), fb = judged(t, a2b.image, .b)
+        let fakeGA = m.disGA(t, fa), fakeLA = m.disLA(t, fa), fakeGB = m.disGB(t, fb), fakeLB = m.disLB(t, fb)
+        var values: LossValues = [:]
+        var terms: [(Float, Var)] = []
+        for (name, fake) in [("GA", fakeGA), ("LA", fakeLA), ("GB", fakeGB), ("LB", fakeLB)] {
+            let adv = t.mse(fake.logit, 1), cam = t.mse(fake.camLogit, 1)
+            values["g.adv_\(name)"] = adv.value[0]
+            values["g.cam_adv_\(name)"] = cam.value[0]
+            terms += [(w.adv, adv), (w.adv, cam)]
+        }
+        let recA = t.l1(a2b2a.image, a), recB = t.l1(b2a2b.image, b)
+        let idtA = t.l1(a2a.image, a), idtB = t.l1(b2b.image, b)
+        let camA = t.add(t.bceWithLogits(b2a.camLogit, 1), t.bceWithLogits(a2a.camLogit, 0))
+        let camB = t.add(t.bceWithLogits(a2b.camLogit, 1), t.bceWithLogits(b2b.camLogit, 0))
+        for (name, v) in [("rec_A", recA), ("rec_B", recB), ("idt_A", idtA), ("idt_B", idtB), ("cam_A", camA), ("cam_B", camB)] {
+            values["g.\(name)"] = v.value[0]
+        }
+        terms += [(w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB)]
+        let loss = t.weightedSum(terms)
+        values["g.loss"] = loss.value[0]
+        t.backward(loss)
+        return values
+    }
+
+    /// Adam step on the discriminators.
+    public func applyDiscriminator() { dOptimizer.step() }
+
+    /// Adam step on the generators, then rho clipped to [0, 1].
+    public func applyGenerator() {
+        gOptimizer.step()
+        model.clipRho()
+    }
+
+    /// A whole single-process step: D gradients, D update, G gradients, G update.
+    @discardableResult
+    public func step(realA: Tensor, realB: Tensor) -> LossValues {
+        var v = discriminatorGradients(realA: realA, realB: realB)
+        applyDiscriminator()
+        v.merge(generatorGradients(realA: realA, realB: realB)) { $1 }
+        applyGenerator()
+        return v
+    }
+}
