@@ -17,22 +17,22 @@ struct BenchTrain: ParsableCommand {
     @Flag(help: "Light generator (global-average-pooled MLP input).") var light = false
     @Option(name: .customLong("batch-size")) var batchSize = 1
     @Option(help: "Compute threads.") var threads = 1
+    @Option(name: .customLong("global-layers"), help: "Global discriminator depth (default: the size rule).") var globalLayers: Int?
+    @Option(name: .customLong("local-layers"), help: "Local discriminator depth (default: the size rule).") var localLayers: Int?
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Option(help: "Timed steps.") var steps = 5
 
     func run() throws {
         Runtime.configure(threads: threads)
         let peak = OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
-        let model = ModelConfig(imageSize: imgSize, ch: ch, blocks: nRes, light: light)
+        let model = ModelConfig(imageSize: imgSize, ch: ch, blocks: nRes, light: light,
+                                globalLayers: globalLayers, localLayers: localLayers)
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
         let source = GeneratedBatches(imageSize: imgSize, batchSize: batchSize, seed: 1)
         for s in 0..<warmup {
             let (a, b) = try source.batch(step: s + 1)
-                step.discriminatorGradients(realA: a.images, realB: b.images); print("rss_after_d=\(fmt(peakRSSMiB()))")
-                step.generatorGradients(realA: a.images, realB: b.images); print("rss_after_g=\(fmt(peakRSSMiB()))")
-            }
             step.step(realA: a.images, realB: b.images)
         }
         FlopCounter.reset()
@@ -46,7 +46,8 @@ struct BenchTrain: ParsableCommand {
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
         print("blas_core=\(Runtime.blasCore)")
         print("threads=\(threads)")
-        print("img_size=\(imgSize) ch=\(ch) n_res=\(nRes) light=\(light) batch_size=\(batchSize)")
+        print("img_size=\(imgSize) ch=\(ch) n_res=\(nRes) light=\(light) batch_size=\(batchSize) "
+              + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers)")
         print("sgemm_gflops=\(fmt(peak))")
         print("gflop_per_iter=\(fmt(gflop))")
         print("achieved_gflops=\(fmt(gflop / seconds))")
