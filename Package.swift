@@ -44,14 +44,14 @@ let package = Package(
         .target(name: "UGATIT", dependencies: ["Engine"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
-        .target(name: "Training", dependencies: ["UGATIT", "Distributed"], swiftSettings: codegen),
+        .target(name: "Training", dependencies: ["UGATIT", "Dataset", "Distributed"], swiftSettings: codegen),
         .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
 
         // MARK: - Executable
         .executableTarget(
             name: "face2webtoon",
             dependencies: [
-                "Engine", "UGATIT", "Distributed", "Training",
+                "Engine", "UGATIT", "Dataset", "Distributed", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -51,7 +51,7 @@ public enum SampleGrid {
     }
 
     /// Heatmap i of [N, 1, h, w] scaled to `height`×`width` and JET-coloured.
-    static func heatmap(_ t: Tensor, index i: Int, height: Int, width: Int) -> RGB8 {
+    public static func heatmap(_ t: Tensor, index i: Int, height: Int, width: Int) -> RGB8 {
         let h = t.shape[2], w = t.shape[3]
         let m = t.data + i * h * w
         var lo = Float.infinity, hi = -Float.infinity
@@ -82,7 +82,7 @@ public enum SampleGrid {
         return (ch(1.5 - abs(4 * u - 3)), ch(1.5 - abs(4 * u - 2)), ch(1.5 - abs(4 * u - 1)))
     }
 
-    static func blit(_ tile: RGB8, into grid: inout RGB8, x: Int, y: Int) {
+    public static func blit(_ tile: RGB8, into grid: inout RGB8, x: Int, y: Int) {
         for r in 0..<tile.height {
             let src = r * tile.width * 3, dst = ((y + r) * grid.width + x) * 3
             grid.pixels.replaceSubrange(dst..<(dst + tile.width * 3), with: tile.pixels[src..<(src + tile.width * 3)])

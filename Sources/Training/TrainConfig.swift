@@ -1,3 +1,4 @@
+import Dataset
 import Engine
 import Foundation
 import UGATIT
@@ -39,13 +40,6 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         e.outputFormatting = [.sortedKeys]
         return (try? String(data: e.encode(self), encoding: .utf8)) ?? "{}"
     }
-}
-
-/// One batch of images of one domain: [B, 3, S, S] in [-1, 1] and each image's group label.
-public struct Batch {
-    public let images: Tensor
-    public let groups: [Int]
-    public init(images: Tensor, groups: [Int]) { self.images = images; self.groups = groups }
 }
 
 /// Where training batches come from (a prefetching image loader, or generated data for benchmarks).

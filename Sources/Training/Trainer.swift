@@ -1,3 +1,4 @@
+import Dataset
 import Engine
 import Foundation
 import UGATIT
@@ -127,6 +128,7 @@ public final class GeneratedBatches: BatchSource {
         let t0 = Date()
         let a = rng.uniformTensor([batch, 3, size, size], -1, 1), b = rng.uniformTensor([batch, 3, size, size], -1, 1)
         waitSeconds += Date().timeIntervalSince(t0)
-        return (Batch(images: a, groups: [Int](repeating: 0, count: batch)), Batch(images: b, groups: [Int](repeating: 0, count: batch)))
+        let zeros = [Int](repeating: 0, count: batch)
+        return (Batch(images: a, groups: zeros, indices: zeros), Batch(images: b, groups: zeros, indices: zeros))
     }
 }

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Dataset
+import Engine
+import Foundation
+import Training
+import UGATIT
+
+struct Translate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Translate images with a trained checkpoint (faces to webtoon with A2B, back with B2A).")
+
+    @Option(help: "Checkpoint (.safetensors written by train or import-torch).") var checkpoint: String
+    @Option(help: "An image file or a folder of images.") var input: String
+    @Option(help: "Output folder (PNG files named after the inputs).") var output: String
+    @Option(help: "A2B (face to webtoon) or B2A.") var direction: Direction = .a2b
+    @Flag(help: "Also write <name>_heatmap.png: input, translation and the CAM heatmap side by side.") var heatmap = false
+    @OptionGroup var process: RunOptions
+
+    enum Direction: String, ExpressibleByArgument { case a2b = "A2B", b2a = "B2A" }
+
+    func run() throws {
+        process.apply()
+        let (config, _) = try Checkpoint.peek(path: checkpoint)
+        let model = UGATITModel(config: config.model, seed: 0)
+        _ = try Checkpoint.load(path: checkpoint, into: model, step: nil)
+        let g = direction == .a2b ? model.genA2B : model.genB2A
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
+            throw ValidationError("--input \(input): no such file or folder")
+        }
+        let files: [String]
+        if isDir.boolValue {
+            files = try FolderScan(folder: input).files.map { "\(input)/\($0)" }
+        } else {
+            files = [input]
+        }
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let s = config.model.imageSize
+        var written = 0
+        for path in files {
+            let image: RGBImage
+            do { image = try ImageDecoder.decode(file: path) } catch {
+                print("[face2webtoon] warning: skipping \(error)")
+                continue
+            }
+            let x = ImageTransforms.test(image, size: s).reshaped([1, 3, s, s])
+            let t = Tape(training: false)
+            let y = g(t, t.constant(x))
+            let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            let out = SampleGrid.image(y.image.value, index: 0)
+            try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.pixels), to: "\(output)/\(name).png")
+            if heatmap {
+                var strip = SampleGrid.RGB8(width: 3 * s, height: s)
+                SampleGrid.blit(SampleGrid.image(x, index: 0), into: &strip, x: 0, y: 0)
+                SampleGrid.blit(out, into: &strip, x: s, y: 0)
+                SampleGrid.blit(SampleGrid.heatmap(y.heatmap.value, index: 0, height: s, width: s), into: &strip, x: 2 * s, y: 0)
+                try PNGCodec.write(RGBImage(width: strip.width, height: strip.height, pixels: strip.pixels), to: "\(output)/\(name)_heatmap.png")
+            }
+            written += 1
+        }
+        print("[face2webtoon] translated \(written) of \(files.count) images (\(direction.rawValue)) into \(output)")
+    }
+}
