@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Foundation
 
 @main
 struct Face2Webtoon: ParsableCommand {
@@ -11,6 +12,8 @@ struct Face2Webtoon: ParsableCommand {
     static func main() {
         // Before anything else: OpenBLAS must run its best kernel for this CPU (may re-exec this process once).
         Runtime.ensureFastBLASKernel()
+        // Line-buffered stdout, so progress reaches a log file or a pipe (Slurm, mpirun) as it happens.
+        setvbuf(stdout, nil, _IOLBF, 0)
         do {
             var command = try parseAsRoot()
             try command.run()
