@@ -65,6 +65,6 @@ let package = Package(
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: codegen),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"], swiftSettings: codegen),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Dataset", "TestSupport"], swiftSettings: codegen),
     ]
 )

@@ -35,12 +35,16 @@ public enum TrainingError: Error, CustomStringConvertible {
     case io(path: String, reason: String)
     case invalidConfig([String])
     case checkpoint(path: String, reason: String)
+    case rankMismatch(String)
+    case nonFinite(String)
 
     public var description: String {
         switch self {
         case let .io(p, r): return "\(p): \(r)"
         case let .invalidConfig(list): return "invalid configuration:\n  " + list.joined(separator: "\n  ")
         case let .checkpoint(p, r): return "checkpoint \(p): \(r)"
+        case let .rankMismatch(m): return "ranks disagree: \(m)"
+        case let .nonFinite(m): return m
         }
     }
 }

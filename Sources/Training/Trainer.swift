@@ -16,17 +16,31 @@ public final class Trainer {
     /// Writes an RGB8 PNG (injected so that this target does not depend on an image codec).
     public var writePNG: ((String, SampleGrid.RGB8) throws -> Void)?
     public private(set) var state = Checkpoint.State(step: 0, imagesSeen: 0)
+    /// Gradient averaging over the ranks (a world of one without mpirun).
+    public let parallel: DataParallel
+    public var isRoot: Bool { parallel.rank == 0 }
+    /// Stop after this many consecutive updates skipped for non-finite gradients.
+    public var maxNonFiniteSteps = 3
+    /// Debug: write the averaged gradients of this step to RESULT_DIR/grads_step<N>.safetensors (rank 0).
+    public var debugDumpGradientsAt: Int?
+    /// Debug: this (rank, step) stops before its first collective of the step, to test the watchdog.
+    public var debugStall: (rank: Int, step: Int)?
 
     /// - Throws: `TrainingError.invalidConfig` listing every problem; `TrainingError.io` if `resultDir` cannot be made.
-    public init(config: TrainConfig, resultDir: String, source: BatchSource, log: @escaping (String) -> Void) throws {
+    /// On ranks other than 0 nothing is logged or written; `run` starts from rank 0's parameters on every rank.
+    public init(config: TrainConfig, resultDir: String, source: BatchSource, parallel: DataParallel,
+                log: @escaping (String) -> Void) throws {
         let problems = config.problems()
         guard problems.isEmpty else { throw TrainingError.invalidConfig(problems) }
         self.config = config
         self.resultDir = resultDir
         self.source = source
-        self.log = log
+        self.parallel = parallel
+        self.log = parallel.rank == 0 ? log : { _ in }
         model = UGATITModel(config: config.model, seed: config.seed)
         step = UGATITStep(model: model, weights: config.weights, optimizer: config.optimizer)
+        try parallel.checkAgreement(config: config, model: model)
+        guard parallel.rank == 0 else { return }
         for d in [resultDir, "\(resultDir)/samples"] {
             do { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) } catch {
                 throw TrainingError.io(path: d, reason: "cannot create directory: \(error.localizedDescription)")
@@ -52,14 +66,18 @@ public final class Trainer {
             + "D layers global \(m.globalLayers) local \(m.localLayers) batch \(config.batchSize) iterations \(config.iterations) seed \(config.seed)")
         log("[face2webtoon] parameters: generators \(model.generators.parameterCount) (each \(model.generators.parameterCount / 2)), "
             + "discriminators \(model.discriminators.parameterCount)")
-        let remaining = config.iterations - state.step
-        log("[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize) images per domain to be seen")
+        let remaining = config.iterations - state.step, n = parallel.worldSize
+        log("[face2webtoon] world size \(n), batch per rank \(config.batchSize), global batch \(n * config.batchSize)")
+        log("[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen")
     }
 
     /// Runs the remaining steps. Returns the loss values of the last step.
     @discardableResult
     public func run() throws -> LossValues {
-        let metrics = try MetricsLog(path: "\(resultDir)/metrics.jsonl")
+        let metrics = isRoot ? try MetricsLog(path: "\(resultDir)/metrics.jsonl") : nil
+        var skippedInARow = 0
+        // every rank starts from rank 0's parameters and buffers (after any resume)
+        try parallel.broadcastState(model)
         var last: LossValues = [:]
         let start = Date()
         let first = state.step + 1
@@ -70,22 +88,29 @@ public final class Trainer {
             let wait0 = source.waitSeconds
             let t0 = Date()
             let (a, b) = try source.batch(step: s)
-            last = step.step(realA: a.images, realB: b.images)
+            parallel.watchdog.step = s
+            let (values, skipped) = try synchronizedStep(s, a.images, b.images)
+            last = values
+            skippedInARow = skipped ? skippedInARow + 1 : 0
+            if skippedInARow >= maxNonFiniteSteps {
+                throw TrainingError.nonFinite("stopping at step \(s): \(skippedInARow) consecutive steps had non-finite gradients "
+                    + "(lower --lr, or check the data); the last checkpoint was left as it was")
+            }
             let dt = Date().timeIntervalSince(t0)
             state.step = s
-            state.imagesSeen += config.batchSize
+            state.imagesSeen += config.batchSize * parallel.worldSize
             var record: [String: Any] = ["step": s, "lr": lr, "seconds_per_step": dt,
-                                         "images_per_second": Double(config.batchSize) / dt,
+                                         "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
                                          "data_wait_seconds": source.waitSeconds - wait0]
             for (k, v) in last { record[k] = Double(v) }
-            metrics.write(record)
+            metrics?.write(record)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
                 let elapsed = Date().timeIntervalSince(start), done = Double(s - first + 1)
                 let eta = elapsed / done * Double(config.iterations - s)
                 log(String(format: "step %d/%d | d_loss %.4f | g_loss %.4f | rec %.4f | idt %.4f | %.3f s/it | %.2f img/s | ETA %@",
                            s, config.iterations, last["d.loss"] ?? .nan, last["g.loss"] ?? .nan,
                            ((last["g.rec_A"] ?? 0) + (last["g.rec_B"] ?? 0)) / 2, ((last["g.idt_A"] ?? 0) + (last["g.idt_B"] ?? 0)) / 2,
-                           elapsed / done, done * Double(config.batchSize) / elapsed, formatDuration(eta)))
+                           elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed, formatDuration(eta)))
             }
             if config.sampleEvery > 0 && s % config.sampleEvery == 0 { try writeSamples() }
             if config.saveEvery > 0 && s % config.saveEvery == 0 { try save() }
@@ -95,13 +120,42 @@ public final class Trainer {
         return last
     }
 
+    /// One step with gradients averaged over the ranks; an update is skipped on every rank together when any
+    /// rank's gradient is not finite. Returns the (rank-averaged) loss values and whether an update was skipped.
+    func synchronizedStep(_ s: Int, _ a: Tensor, _ b: Tensor) throws -> (LossValues, skipped: Bool) {
+        if let st = debugStall, st.rank == parallel.rank, st.step == s {
+            log("debug: rank \(st.rank) stalls at step \(s)")
+            while true { Thread.sleep(forTimeInterval: 3600) }
+        }
+        var dump: [(String, Tensor)] = []
+        var skipped = false
+        func phase(_ name: String, _ store: ParameterStore, _ values: LossValues, apply: () -> Void) -> LossValues {
+            let keys = values.keys.sorted()
+            var v = keys.map { values[$0]! }
+            let ok = parallel.average(store, values: &v, operation: name)
+            if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(name)grad.\($0.name)", $0.grad.copy()) } }
+            if ok { apply() } else {
+                skipped = true
+                log("step \(s): non-finite \(name == "d" ? "discriminator" : "generator") gradients on some rank: update skipped on all ranks")
+            }
+            return Dictionary(uniqueKeysWithValues: zip(keys, v))
+        }
+        var out = phase("d", model.discriminators, step.discriminatorGradients(realA: a, realB: b)) { step.applyDiscriminator() }
+        out.merge(phase("g", model.generators, step.generatorGradients(realA: a, realB: b)) { step.applyGenerator() }) { $1 }
+        if isRoot && !dump.isEmpty {
+            try AtomicFile.write(try SafeTensorsFile.encode(dump), to: "\(resultDir)/grads_step\(s).safetensors")
+        }
+        return (out, skipped)
+    }
+
     public func save() throws {
+        guard isRoot else { return }
         try Checkpoint.save(path: checkpointPath, config: config, model: model, step: step, state: state)
     }
 
     /// Writes `samples/A2B_<step>.png` and `samples/B2A_<step>.png`.
     public func writeSamples() throws {
-        guard let images = sampleImages, let writePNG else { return }
+        guard isRoot, let images = sampleImages, let writePNG else { return }
         let tag = String(format: "%07d", state.step)
         try writePNG("\(resultDir)/samples/A2B_\(tag).png", SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A))
         try writePNG("\(resultDir)/samples/B2A_\(tag).png", SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Foundation
 import UGATIT
 
 /// Architecture options shared by `train` (and the benchmarks).
@@ -23,7 +24,12 @@ struct ModelOptions: ParsableArguments {
 
 /// Process options shared by the commands that compute.
 struct RunOptions: ParsableArguments {
-    @Option(help: "Compute threads per process (OpenBLAS and the engine's loops). Default: all cores.") var threads: Int?
+    @Option(help: "Compute threads per process (OpenBLAS and the engine's loops). Default: the cores divided by the ranks on this host.")
+    var threads: Int?
 
-    func apply() { Runtime.configure(threads: threads) }
+    func apply() {
+        // under mpirun, share the host's cores among its ranks (OMPI_COMM_WORLD_LOCAL_SIZE ranks here)
+        let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        Runtime.configure(threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1)))
+    }
 }

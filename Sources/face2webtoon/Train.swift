@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dataset
+import Distributed
 import Engine
 import Foundation
 import Training
@@ -35,6 +36,13 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only).") var sampleEvery: Int?
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery = 1000
     @Option(help: "Resume from this checkpoint instead of RESULT_DIR/checkpoint.safetensors.") var resume: String?
+    @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MB (under mpirun).") var bucketMB = 25.0
+    @Option(name: .customLong("collective-timeout"), help: "Abort the job when a collective takes longer than this many seconds.")
+    var collectiveTimeout = 600.0
+    @Option(name: .customLong("debug-dump-gradients"), help: ArgumentHelp("Write the averaged gradients of step N to RESULT_DIR/grads_stepN.safetensors.", visibility: .hidden))
+    var debugDumpGradients: Int?
+    @Option(name: .customLong("debug-stall"), help: ArgumentHelp("RANK:STEP — that rank hangs before the step's first collective (watchdog test).", visibility: .hidden))
+    var debugStall: String?
 
     func validate() throws {
         if data == nil && !demo { throw ValidationError("give --data DIR (with trainA and trainB) or --demo") }
@@ -60,35 +68,47 @@ struct Train: ParsableCommand {
         let config = trainConfig()
         let problems = config.problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+        let comm = try makeCommunicator()
+        let parallel = DataParallel(comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout)
+        let isRoot = comm.rank == 0
+        func say(_ s: String) { if isRoot { print(s) } }
         var dataDir = data ?? "\(resultDir)/demo-data"
-        if demo && !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
-            print("[face2webtoon] drawing the demo data set into \(dataDir)")
+        if demo && isRoot && !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
+            say("[face2webtoon] drawing the demo data set into \(dataDir)")
             try DemoData.generate(to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: 400,
                                   testPerDomain: 40, seed: 0)
         }
+        try comm.barrier()   // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
         let resumePath = resume ?? "\(resultDir)/checkpoint.safetensors"
-        var start = 1
-        if FileManager.default.fileExists(atPath: resumePath) {
-            start = try Checkpoint.peek(path: resumePath).1.step + 1
-        } else if resume != nil {
-            throw ValidationError("--resume \(resumePath): no such file")
-        }
+        let hasCheckpoint = FileManager.default.fileExists(atPath: resumePath)
+        if !hasCheckpoint && resume != nil { throw ValidationError("--resume \(resumePath): no such file") }
+        let start = hasCheckpoint ? try Checkpoint.peek(path: resumePath).1.step + 1 : 1
         let source = try FolderBatches(data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
-                                       seed: config.seed, firstStep: start, warnings: warnings)
-        print("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
-        let trainer = try Trainer(config: config, resultDir: resultDir, source: source) { print($0) }
-        if FileManager.default.fileExists(atPath: resumePath) {
-            try trainer.resume(from: resumePath)
-            print("[face2webtoon] resumed from \(resumePath) at step \(trainer.state.step)")
-        } else {
-            print("[face2webtoon] no checkpoint in \(resultDir): fresh start")
+                                       seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
+                                       warnings: warnings)
+        say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
+        let trainer = try Trainer(config: config, resultDir: resultDir, source: source, parallel: parallel) { print($0) }
+        trainer.debugDumpGradientsAt = debugDumpGradients
+        if let d = debugStall {
+            let parts = d.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--debug-stall RANK:STEP") }
+            trainer.debugStall = (parts[0], parts[1])
         }
-        trainer.sampleImages = try FolderBatches.sampleImages(data: dataDir, imageSize: config.model.imageSize, n: 6, warnings: warnings)
-        trainer.writePNG = { path, grid in try PNGCodec.write(RGBImage(width: grid.width, height: grid.height, pixels: grid.pixels), to: path) }
+        if hasCheckpoint {
+            try trainer.resume(from: resumePath)
+            say("[face2webtoon] resumed from \(resumePath) at step \(trainer.state.step)")
+        } else {
+            say("[face2webtoon] no checkpoint in \(resultDir): fresh start")
+        }
+        if isRoot {
+            trainer.sampleImages = try FolderBatches.sampleImages(data: dataDir, imageSize: config.model.imageSize, n: 6, warnings: warnings)
+            trainer.writePNG = { path, grid in try PNGCodec.write(RGBImage(width: grid.width, height: grid.height, pixels: grid.pixels), to: path) }
+        }
         trainer.printBanner()
         try trainer.run()
-        print("[face2webtoon] done: \(trainer.checkpointPath), samples in \(resultDir)/samples, metrics in \(resultDir)/metrics.jsonl")
+        say("[face2webtoon] done: \(trainer.checkpointPath), samples in \(resultDir)/samples, metrics in \(resultDir)/metrics.jsonl")
+        try comm.finalize()
     }
 }

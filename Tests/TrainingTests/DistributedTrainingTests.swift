@@ -1,0 +1,137 @@
+import Dataset
+import Engine
+import Foundation
+import TestSupport
+import XCTest
+
+/// Black-box tests of data-parallel training: the `face2webtoon` binary under mpirun against itself without.
+final class DistributedTrainingTests: XCTestCase {
+    static var dataDir: String = ""
+    var work: String = ""
+
+    override class func setUp() {
+        super.setUp()
+        dataDir = NSTemporaryDirectory() + "f2w-dist-data-\(getpid())"
+        // 16 images per domain at 40 px: enough for distinct samples per step
+        try? DemoData.generate(to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 4, seed: 1)
+    }
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: dataDir)
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        work = NSTemporaryDirectory() + "f2w-dist-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
+
+    func binary() throws -> String {
+        try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "face2webtoon not built next to the tests: run `swift build --build-tests`")
+    }
+
+    func mpirun() throws -> String { try XCTUnwrap(ProcessRunner.which("mpirun"), "mpirun not on PATH: run Scripts/setup") }
+
+    func trainArgs(_ dir: String, batch: Int, iterations: Int = 5, extra: [String] = []) throws -> [String] {
+        [try binary(), "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
+         "--n-res", "1", "--iterations", "\(iterations)", "--batch-size", "\(batch)", "--threads", "1",
+         "--sample-every", "0", "--print-every", "1"] + extra
+    }
+
+    func run(_ args: [String], timeout: Double = 120) throws -> ProcessRunner.Result {
+        let r = try ProcessRunner.run(args, timeout: timeout)
+        XCTAssertFalse(r.timedOut, "timed out: \(args.joined(separator: " "))\n\(r.output)")
+        return r
+    }
+
+    /// max |a − b| / max |b| over each tensor named in both files (optimizer state excluded), worst case.
+    func worstRelative(_ pa: String, _ pb: String) throws -> (Float, String) {
+        let a = try SafeTensorsFile(path: pa), b = try SafeTensorsFile(path: pb)
+        XCTAssertEqual(Set(a.names), Set(b.names))
+        var worst: (Float, String) = (0, "")
+        for n in a.names where !n.hasPrefix("optim.") {
+            let x = try a.tensor(n), y = try b.tensor(n)
+            var d: Float = 0, s: Float = 0
+            for i in 0..<x.count { d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i])) }
+            let e = s > 0 ? d / s : d
+            if e > worst.0 { worst = (e, n) }
+        }
+        return worst
+    }
+
+    /// The issue's equivalence: 2 ranks with batch 1 against 1 process with batch 2 on the same samples and seed.
+    func testTwoRanksEqualOneProcessWithDoubleBatch() throws {
+        let single = try run(try trainArgs("one", batch: 2, extra: ["--debug-dump-gradients", "1"]))
+        XCTAssertEqual(single.exitCode, 0, single.output)
+        let multi = try run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("two", batch: 1, extra: ["--debug-dump-gradients", "1"])))
+        XCTAssertEqual(multi.exitCode, 0, multi.output)
+        XCTAssertTrue(multi.output.contains("world size 2, batch per rank 1, global batch 2"), multi.output)
+        let g = try worstRelative("\(work)/two/grads_step1.safetensors", "\(work)/one/grads_step1.safetensors")
+        XCTAssertLessThanOrEqual(g.0, 1e-5, "gradients after one step: worst \(g.1)")
+        let p = try worstRelative("\(work)/two/checkpoint.safetensors", "\(work)/one/checkpoint.safetensors")
+        XCTAssertLessThanOrEqual(p.0, 1e-4, "parameters after 5 steps: worst \(p.1)")
+        XCTAssertGreaterThan(p.0, 0, "suspicious: bit-identical, were two ranks really used?")
+    }
+
+    /// `mpirun -np 1` is bit-identical to running without mpirun.
+    func testOneRankUnderMPIRunIsBitIdentical() throws {
+        let plain = try run(try trainArgs("plain", batch: 1, iterations: 3))
+        XCTAssertEqual(plain.exitCode, 0, plain.output)
+        let one = try run([try mpirun(), "-np", "1"] + (try trainArgs("np1", batch: 1, iterations: 3)))
+        XCTAssertEqual(one.exitCode, 0, one.output)
+        let (e, name) = try worstRelative("\(work)/np1/checkpoint.safetensors", "\(work)/plain/checkpoint.safetensors")
+        XCTAssertEqual(e, 0, "differs at \(name)")
+    }
+
+    /// A rank that hangs makes the watchdog abort the whole job within the timeout plus 15 s.
+    func testWatchdogAbortsAHungJob() throws {
+        let timeout = 3.0
+        let r = try run([try mpirun(), "--oversubscribe", "-np", "2"]
+                        + (try trainArgs("hung", batch: 1, iterations: 4, extra: ["--collective-timeout", "\(Int(timeout))", "--debug-stall", "1:2"])),
+                        timeout: 60)
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertTrue(r.output.contains("collective timeout: allReduce(d)"), r.output)
+        XCTAssertTrue(r.output.contains("at step 2"), r.output)
+        XCTAssertLessThan(r.seconds, timeout + 15 + 5, "job took \(r.seconds) s")   // + startup
+    }
+
+    /// SIGKILL of one rank ends the whole job quickly (Open MPI's default abort-on-failure).
+    func testKilledRankEndsTheJob() throws {
+        let bin = try binary()
+        var killedAt: Date?
+        let r = try ProcessRunner.run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("killed", batch: 1, iterations: 100000)),
+                                      timeout: 90) { _ in
+            // wait until both ranks train, then kill one rank (not mpirun)
+            DispatchQueue.global().async {
+                for _ in 0..<300 {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    let log = (try? String(contentsOfFile: "\(self.work)/killed/metrics.jsonl", encoding: .utf8)) ?? ""
+                    guard log.split(separator: "\n").count >= 2 else { continue }
+                    let pids = DistributedTrainingTests.pids(commandPrefix: "\(bin) train")
+                    if let victim = pids.last {
+                        killedAt = Date()
+                        kill(victim, SIGKILL)
+                        return
+                    }
+                }
+            }
+        }
+        let ended = Date()
+        let at = try XCTUnwrap(killedAt, "no rank was killed:\n\(r.output)")
+        XCTAssertFalse(r.timedOut)
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertLessThan(ended.timeIntervalSince(at), 10, "job ended \(ended.timeIntervalSince(at)) s after the kill")
+    }
+
+    /// PIDs whose command line starts with `prefix` (the ranks, not mpirun).
+    static func pids(commandPrefix prefix: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let cmd = String(decoding: d.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return cmd.hasPrefix(prefix)
+        }.sorted()
+    }
+}
