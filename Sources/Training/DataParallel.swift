@@ -13,6 +13,8 @@ public final class DataParallel {
     public let bucketElements: Int
     public let watchdog: Watchdog
     private var staging: [Float] = []
+    /// Seconds spent in gradient averaging (all-reduce, scaling, finiteness check), for benchmarks.
+    public private(set) var averageSeconds: Double = 0
 
     /// - Parameters: `bucketBytes` default 25 MB (DDP's default); `collectiveTimeout` in seconds.
     public init(comm: Communicator, bucketBytes: Int = 25 << 20, collectiveTimeout: Double = 600) {
@@ -60,6 +62,8 @@ public final class DataParallel {
     /// Averages `store`'s gradients over the ranks and `values` (loss values) with them.
     /// - Returns: false if any rank had a non-finite gradient (then every rank must skip this update).
     public func average(_ store: ParameterStore, values: inout [Float], operation: String) -> Bool {
+        let t0 = ProcessInfo.processInfo.systemUptime
+        defer { averageSeconds += ProcessInfo.processInfo.systemUptime - t0 }
         let g = store.grads
         let n = g.count
         var finite: Float = 1

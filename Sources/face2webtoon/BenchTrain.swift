@@ -1,11 +1,12 @@
 import ArgumentParser
-import Foundation
+import Distributed
 import Engine
 import Foundation
 import Training
 import UGATIT
 
-/// `face2webtoon bench train`: warm-up steps, then timed training steps on generated data.
+/// `face2webtoon bench train`: warm-up steps, then timed training steps on generated data. Under mpirun every rank
+/// runs its share and gradients are averaged as in `train`; rank 0 prints.
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -15,46 +16,60 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Base channels (ngf = ndf).") var ch = 16
     @Option(name: .customLong("n-res"), help: "Residual blocks per generator half.") var nRes = 4
     @Flag(help: "Light generator (global-average-pooled MLP input).") var light = false
-    @Option(name: .customLong("batch-size")) var batchSize = 1
-    @Option(help: "Compute threads.") var threads = 1
+    @Option(name: .customLong("batch-size"), help: "Images per domain per rank.") var batchSize = 1
+    @Option(help: "Compute threads per rank.") var threads = 1
     @Option(name: .customLong("global-layers"), help: "Global discriminator depth (default: the size rule).") var globalLayers: Int?
     @Option(name: .customLong("local-layers"), help: "Local discriminator depth (default: the size rule).") var localLayers: Int?
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Option(help: "Timed steps.") var steps = 5
+    @Flag(help: "Skip the sgemm peak measurement (used by bench scaling).") var noPeak = false
 
     func run() throws {
         Runtime.configure(threads: threads)
-        let peak = OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
+        let comm = try makeCommunicator()
+        let parallel = DataParallel(comm: comm)
+        let peak = noPeak ? 0 : OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
         let model = ModelConfig(imageSize: imgSize, ch: ch, blocks: nRes, light: light,
                                 globalLayers: globalLayers, localLayers: localLayers)
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
-        let source = GeneratedBatches(imageSize: imgSize, batchSize: batchSize, seed: 1)
-        for s in 0..<warmup {
-            let (a, b) = try source.batch(step: s + 1)
-            step.step(realA: a.images, realB: b.images)
+        try parallel.broadcastState(m)
+        let source = GeneratedBatches(imageSize: imgSize, batchSize: batchSize, seed: UInt64(1 + comm.rank))
+        func once(_ s: Int) throws {
+            let (a, b) = try source.batch(step: s)
+            var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)["d.loss"] ?? 0]
+            if parallel.average(m.discriminators, values: &v, operation: "d") { step.applyDiscriminator() }
+            v = [step.generatorGradients(realA: a.images, realB: b.images)["g.loss"] ?? 0]
+            if parallel.average(m.generators, values: &v, operation: "g") { step.applyGenerator() }
         }
+        for s in 0..<warmup { try once(s + 1) }
+        try comm.barrier()
         FlopCounter.reset()
-        let wait0 = source.waitSeconds
+        let wait0 = source.waitSeconds, avg0 = parallel.averageSeconds
         let t0 = OpBenchmarks.now()
-        for s in 0..<steps {
-            let (a, b) = try source.batch(step: warmup + s + 1)
-            step.step(realA: a.images, realB: b.images)
-        }
+        for s in 0..<steps { try once(warmup + s + 1) }
+        try comm.barrier()
         let seconds = (OpBenchmarks.now() - t0) / Double(steps)
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
-        print("blas_core=\(Runtime.blasCore)")
-        print("threads=\(threads)")
-        print("img_size=\(imgSize) ch=\(ch) n_res=\(nRes) light=\(light) batch_size=\(batchSize) "
-              + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers)")
-        print("sgemm_gflops=\(fmt(peak))")
-        print("gflop_per_iter=\(fmt(gflop))")
-        print("achieved_gflops=\(fmt(gflop / seconds))")
-        print("fraction_of_sgemm_peak=\(fmt(gflop / seconds / peak))")
-        print("data_wait_fraction=\(fmt((source.waitSeconds - wait0) / Double(steps) / seconds))")
-        print("peak_rss_mib=\(fmt(peakRSSMiB()))")
-        print("seconds_per_iter=\(fmt(seconds))")
+        let n = comm.worldSize
+        if comm.rank == 0 {
+            print("blas_core=\(Runtime.blasCore)")
+            print("threads=\(threads)")
+            print("world_size=\(n)")
+            print("img_size=\(imgSize) ch=\(ch) n_res=\(nRes) light=\(light) batch_size=\(batchSize) "
+                  + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers)")
+            if !noPeak { print("sgemm_gflops=\(fmt(peak))") }
+            print("gflop_per_iter=\(fmt(gflop))")
+            print("achieved_gflops=\(fmt(gflop / seconds))")
+            if !noPeak { print("fraction_of_sgemm_peak=\(fmt(gflop / seconds / peak))") }
+            print("images_per_s=\(fmt(Double(batchSize * n) / seconds))")
+            print("allreduce_fraction=\(fmt((parallel.averageSeconds - avg0) / Double(steps) / seconds))")
+            print("data_wait_fraction=\(fmt((source.waitSeconds - wait0) / Double(steps) / seconds))")
+            print("peak_rss_mib=\(fmt(peakRSSMiB()))")
+            print("seconds_per_iter=\(fmt(seconds))")
+        }
+        try comm.finalize()
     }
 }
 

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+
+/// `face2webtoon bench scaling`: `bench train` on 1 rank, then on N ranks under mpirun (1 thread each), in one run.
+struct BenchScaling: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scaling",
+        abstract: "Data-parallel scaling: images/s at 1 and N ranks (1 thread each); prints key=value lines.")
+
+    @Option(name: .customLong("img-size")) var imgSize = 128
+    @Option var ch = 32
+    @Flag var light = false
+    @Option(help: "Ranks for the parallel run.") var ranks = 2
+    @Option(help: "Timed steps per run.") var steps = 5
+    @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
+
+    func run() throws {
+        let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let common = ["bench", "train", "--img-size", "\(imgSize)", "--ch", "\(ch)", "--threads", "1", "--steps", "\(steps)",
+                      "--no-peak"] + (light ? ["--light"] : [])
+        let one = try Self.launch([me] + common)
+        guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { throw ValidationError("mpirun not found: run Scripts/setup") }
+        let extra = mpirunArgs.split(separator: " ").map(String.init)
+        let many = try Self.launch([mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common)
+        let i1 = one["images_per_s"] ?? .nan, iN = many["images_per_s"] ?? .nan
+        print("images_per_s_1=\(fmt(i1))")
+        print("images_per_s_\(ranks)=\(fmt(iN))")
+        print("seconds_per_iter_1=\(fmt(one["seconds_per_iter"] ?? .nan)) seconds_per_iter_\(ranks)=\(fmt(many["seconds_per_iter"] ?? .nan))")
+        print("allreduce_fraction=\(fmt(many["allreduce_fraction"] ?? .nan))")
+        print("scaling_efficiency=\(fmt(iN / (Double(ranks) * i1)))")
+    }
+
+    /// Runs a command and parses its key=value output lines.
+    static func launch(_ args: [String]) throws -> [String: Double] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: args[0])
+        p.arguments = Array(args.dropFirst())
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed with status \(p.terminationStatus)") }
+        var out: [String: Double] = [:]
+        for token in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }) {
+            let kv = token.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, let v = Double(kv[1]) { out[String(kv[0])] = v }
+        }
+        return out
+    }
+}
