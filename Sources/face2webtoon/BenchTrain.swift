@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dataset
 import Distributed
 import Engine
 import Foundation
@@ -35,7 +36,15 @@ struct BenchTrain: ParsableCommand {
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
         try parallel.broadcastState(m)
-        let source = GeneratedBatches(imageSize: imgSize, batchSize: batchSize, seed: UInt64(1 + comm.rank))
+        // the real input pipeline (decode, PIL-style resize, crop, prefetch) on drawn demo images, so that
+        // data_wait_fraction measures what training would wait for
+        let dataDir = NSTemporaryDirectory() + "face2webtoon-bench-data-\(imgSize)"
+        if comm.rank == 0 && !FileManager.default.fileExists(atPath: "\(dataDir)/trainB") {
+            try DemoData.generate(to: URL(fileURLWithPath: dataDir), size: imgSize + 30, trainPerDomain: 64, testPerDomain: 0, seed: 0)
+        }
+        try comm.barrier()
+        let source = try FolderBatches(data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
+                                       worldSize: comm.worldSize, warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)["d.loss"] ?? 0]
