@@ -97,7 +97,8 @@ public struct SafeTensorsFile {
             list.append(Entry(name: name, dtype: dtype, shape: shape, range: b..<e))
         }
         list.sort { $0.range.lowerBound < $1.range.lowerBound || ($0.range.lowerBound == $1.range.lowerBound && $0.name < $1.name) }
-        for (a, b) in zip(list, list.dropFirst()) where a.range.upperBound > b.range.lowerBound && !a.range.isEmpty {
+        let stored = list.filter { !$0.range.isEmpty }   // empty tensors occupy no bytes and overlap nothing
+        for (a, b) in zip(stored, stored.dropFirst()) where a.range.upperBound > b.range.lowerBound {
             throw bad("tensors \(a.name) and \(b.name) overlap")
         }
         self.path = path; metadata = meta; entries = list; data = d; dataStart = start

@@ -1,0 +1,198 @@
+import Engine
+import TestSupport
+import XCTest
+
+/// The tape: gradient accumulation into parameters and shared inputs, detach, frozen parameters, aliasing of
+/// gradient tensors that several nodes share, and the training flag.
+final class TapeTests: XCTestCase {
+    // MARK: - Accumulation
+
+    func testInputUsedTwiceGetsSummedGradient() {
+        var rng = testRNG("used twice")
+        let x = rng.normalTensor([2, 3]), w = rng.normalTensor([3, 3])
+        // y = (x Wᵀ) Wᵀ: W enters twice through one Var
+        gradCheck([x, w], reference: { Ref.linear(Ref.linear($0[0], $0[1]), $0[1]) },
+                  op: { t, v in t.linear(t.linear(v[0], v[1]), v[1]) })
+    }
+
+    func testParameterUsedTwiceGetsSummedGradient() {
+        // the model pattern: every call does tape.param(p), so one Parameter has several nodes in one graph
+        var rng = testRNG("param twice")
+        let x = rng.normalTensor([2, 3]), w = rng.normalTensor([3, 3])
+        let report = gradCheck([x, w], reference: { Ref.linear(Ref.linear($0[0], $0[1]), $0[1]) },
+                               op: { t, v in t.linear(t.linear(v[0], v[1]), v[1]) })
+        let p = Parameter(name: "w", value: w.copy())
+        let tape = Tape()
+        let y = tape.linear(tape.linear(tape.constant(x), tape.param(p)), tape.param(p))
+        tape.backward(y, seed: gradCheckUpstream(y.shape))
+        XCTAssertTrue(p.hasGrad)
+        assertClose(p.grad, report.numericGradients[1]!, atol: 1e-5, rtol: 1e-4, "parameter gradient")
+
+        // a second graph (another call, another tape) adds to the same gradient buffer until zeroGrad
+        let first = p.grad.copy()
+        let tape2 = Tape()
+        let y2 = tape2.linear(tape2.linear(tape2.constant(x), tape2.param(p)), tape2.param(p))
+        tape2.backward(y2, seed: gradCheckUpstream(y2.shape))
+        assertClose(p.grad, Tensor(shape: first.shape, first.array.map { 2 * $0 }), atol: 1e-6, rtol: 1e-6, "two graphs")
+    }
+
+    func testZeroGradClearsGradientsAndFlags() {
+        let store = ParameterStore()
+        let p = store.add("w", Tensor(repeating: 1, shape: [2, 2]))
+        store.finalize()
+        let tape = Tape()
+        tape.backward(tape.sum(tape.mul(tape.param(p), tape.param(p))))
+        XCTAssertTrue(p.hasGrad)
+        XCTAssertEqual(p.grad.array, [2, 2, 2, 2])
+        XCTAssertEqual(store.grads.array, [2, 2, 2, 2], "the gradient is a view into the store's arena")
+        store.zeroGrad()
+        XCTAssertFalse(p.hasGrad)
+        XCTAssertEqual(store.grads.array, [0, 0, 0, 0])
+    }
+
+    // MARK: - Stopping gradients
+
+    func testDetachStopsGradient() {
+        let tape = Tape()
+        let x = tape.input(Tensor(shape: [2, 2], [1, -2, 3, 0.5])), w = tape.input(Tensor(shape: [1, 2], [3, -1]))
+        let a = tape.scale(x, 2)
+        let d = tape.detach(a)
+        // y = detach(a)·w + a: x gets the gradient of the second term only
+        let y = tape.add(tape.mul(d, w), a)
+        let dy = Tensor(shape: [2, 2], [1, 2, 3, 4])
+        tape.backward(y, seed: dy)
+        XCTAssertEqual(tape.grad(of: x)!.array, [2, 4, 6, 8])
+        XCTAssertEqual(tape.grad(of: w)!.array, [20, -4])   // Σ over rows of a·dy: [2·1 + 6·3, −4·2 + 1·4]
+        XCTAssertNil(tape.grad(of: d), "a detached value is a constant")
+    }
+
+    func testFrozenParameterGetsNoGradientButInputDoes() {
+        // selective backprop: frozen encoder weights, while the gradient still flows to the block's input
+        var rng = testRNG("frozen")
+        let x = rng.normalTensor([2, 3, 5, 5]), w = rng.normalTensor([4, 3, 3, 3]), b = rng.normalTensor([4])
+        let pw = Parameter(name: "w", value: w), pb = Parameter(name: "b", value: b)
+        pw.trainable = false
+        let tape = Tape()
+        let xv = tape.input(x)
+        let y = tape.conv2d(xv, tape.param(pw), tape.param(pb), padding: 1, mode: .reflect)
+        let dy = rng.normalTensor(y.shape)
+        tape.backward(y, seed: dy)
+        XCTAssertFalse(pw.hasGrad)
+        XCTAssertEqual(pw.grad.array, [Float](repeating: 0, count: pw.grad.count), "frozen weight gradient stays zero")
+        XCTAssertTrue(pb.hasGrad, "the trainable bias still gets its gradient")
+        let r = Ref.conv2dBackward(DTensor(x), DTensor(w), DTensor(dy), padding: 1, mode: .reflect)
+        assertClose(tape.grad(of: xv)!, r.dx, atol: 1e-5, rtol: 1e-4, "input gradient through the frozen conv")
+        assertClose(pb.grad, r.db, atol: 1e-5, rtol: 1e-4, "bias gradient")
+    }
+
+    func testNothingRequiresGradRecordsNoBackward() {
+        // all-constant graphs (inference) must not fail on backward and must not touch parameters
+        let p = Parameter(name: "w", value: Tensor(repeating: 2, shape: [3]))
+        p.trainable = false
+        let tape = Tape()
+        let y = tape.sum(tape.mul(tape.constant(Tensor(repeating: 1, shape: [3])), tape.param(p)))
+        tape.backward(y)
+        XCTAssertFalse(p.hasGrad)
+        XCTAssertEqual(y.value.array, [6])
+    }
+
+    // MARK: - Shared gradient tensors (aliasing)
+
+    func testAddOfSameVar() {
+        var rng = testRNG("add x x")
+        let x = rng.normalTensor([2, 3, 2])
+        // add hands dy to both operands without copying: the second accumulation must not write into dy
+        gradCheck([x], reference: { Ref.add($0[0], $0[0]) }, op: { $0.add($1[0], $1[0]) }, "add(x, x)")
+        gradCheck([x], reference: { Ref.sub(Ref.add($0[0], $0[0]), $0[0]) }, op: { t, v in t.sub(t.add(v[0], v[0]), v[0]) },
+                  "add(x, x) − x")
+    }
+
+    func testReshapeViewsShareTheSeed() {
+        var rng = testRNG("reshape alias")
+        let x = rng.normalTensor([2, 3])
+        // reshape passes a view of its dy (here the seed) as x's gradient; then a second path adds to x
+        gradCheck([x], reference: { Ref.add(Ref.reshape($0[0], [6]), Ref.reshape(Ref.scale($0[0], 3), [6])) },
+                  op: { t, v in let r = t.reshape(v[0], [6]); return t.add(r, t.reshape(t.scale(v[0], 3), [6])) },
+                  "view first")
+        gradCheck([x], reference: { Ref.add(Ref.reshape(Ref.scale($0[0], 3), [6]), Ref.reshape($0[0], [6])) },
+                  op: { t, v in let q = t.reshape(t.scale(v[0], 3), [6]); return t.add(q, t.reshape(v[0], [6])) },
+                  "view last")
+        gradCheck([x], reference: { Ref.reshape($0[0], [3, 2]) }, op: { $0.reshape($1[0], [3, 2]) }, "root is a view")
+    }
+
+    func testSharedGradientThroughIntermediateNode() {
+        var rng = testRNG("intermediate alias")
+        let a = rng.normalTensor([3, 4]), b = rng.normalTensor([3, 4])
+        // s receives dy shared from the outer add, then the product's gradient: s·s + s with s = a + b
+        gradCheck([a, b], reference: { t in let s = Ref.add(t[0], t[1]); return Ref.add(Ref.mul(s, s), s) },
+                  op: { t, v in let s = t.add(v[0], v[1]); return t.add(t.mul(s, s), s) })
+        // the same tensor flows to two operands that are then reused by later ops
+        gradCheck([a, b], reference: { t in let s = Ref.add(t[0], t[1]); return Ref.mul(Ref.add(s, t[0]), Ref.sub(s, t[1])) },
+                  op: { t, v in let s = t.add(v[0], v[1]); return t.mul(t.add(s, v[0]), t.sub(s, v[1])) }, "reuse")
+    }
+
+    func testSmallNetworkGradCheck() {
+        // reflect-pad conv -> IN -> ReLU -> residual add -> upsample -> ILN -> global pools -> concat -> linear -> mse:
+        // many ops share tensors between forward and backward, so an op that mutates what it was handed shows here
+        var rng = testRNG("network")
+        let x = rng.normalTensor([2, 2, 4, 3]), w = rng.normalTensor([2, 2, 3, 3], std: 0.4)
+        let rho = rng.uniformTensor([1, 2, 1, 1], 0, 1), gamma = rng.uniformTensor([1, 2, 1, 1], 0.5, 1.5)
+        let beta = rng.normalTensor([1, 2, 1, 1]), lw = rng.normalTensor([3, 4]), target = rng.normalTensor([2, 3])
+        gradCheck([x, w, rho, gamma, beta, lw, target], differentiable: [true, true, true, true, true, true, false],
+                  reference: { t in
+                      let h = Ref.add(Ref.relu(Ref.instanceNorm(Ref.conv2d(t[0], t[1], padding: 1, mode: .reflect))), t[0])
+                      let u = Ref.iln(Ref.upsampleNearest2x(h), rho: t[2], gamma: t[3], beta: t[4])
+                      let f = Ref.concatChannels([Ref.globalAvgPool(u), Ref.globalMaxPool(u)])
+                      return Ref.mse(Ref.linear(f, t[5]), t[6])
+                  },
+                  op: { t, v in
+                      let h = t.add(t.relu(t.instanceNorm(t.conv2d(v[0], v[1], padding: 1, mode: .reflect))), v[0])
+                      let u = t.iln(t.upsampleNearest2x(h), rho: v[2], gamma: v[3], beta: v[4])
+                      let f = t.concatChannels([t.globalAvgPool(u), t.globalMaxPool(u)])
+                      return t.mse(t.linear(f, v[5]), v[6])
+                  })
+    }
+
+    func testThreadedOpsMatchSingleThreaded() {
+        // the Parallel.forEach paths (im2col/col2im, norms, upsample, grid sample) split work without races:
+        // 4 threads give the single-threaded results (up to OpenBLAS's own summation order)
+        var rng = testRNG("threads")
+        // 7 channels: 14 planes and 7 input channels do not split evenly over 4 threads
+        let x = rng.normalTensor([2, 7, 12, 10]), w = rng.normalTensor([7, 7, 3, 3], std: 0.2)
+        let rho = rng.uniformTensor([1, 7, 1, 1], 0, 1), grid = rng.uniformTensor([2, 9, 11, 2], -1.1, 1.1)
+        func run(threads: Int) -> [Tensor] {
+            Runtime.configure(threads: threads)
+            defer { Runtime.configure(threads: 1) }
+            let t = Tape()
+            let (xv, wv, rv) = (t.input(x), t.input(w), t.input(rho))
+            let h = t.relu(t.instanceNorm(t.conv2d(xv, wv, padding: 1, mode: .reflect), unbiased: true))
+            let g = t.adaILN(t.upsampleNearest2x(h), rho: rv, gamma: t.constant(Tensor(repeating: 1.5, shape: [2, 7])),
+                             beta: t.constant(Tensor(zeros: [2, 7])))
+            let y = t.gridSample(t.layerNorm(g), grid: grid, padding: .reflection)
+            t.backward(y, seed: gradCheckUpstream(y.shape))
+            return [y.value, t.grad(of: xv)!, t.grad(of: wv)!, t.grad(of: rv)!]
+        }
+        let (one, four) = (run(threads: 1), run(threads: 4))
+        for (i, (a, b)) in zip(four, one).enumerated() { assertClose(a, b, atol: 1e-6, rtol: 1e-5, "result \(i)") }
+    }
+
+    // MARK: - Training flag
+
+    func testEvalTapeLeavesSpectralNormBuffersUntouched() {
+        var rng = testRNG("eval sn")
+        let w = rng.normalTensor([3, 2, 2, 2])
+        let u = rng.normalTensor([3]), v = rng.normalTensor([8])
+        let (u0, v0) = (u.copy(), v.copy())
+        let eval = Tape(training: false)
+        _ = eval.spectralNorm(eval.input(w), u: u, v: v)
+        assertBitwiseEqual(u, u0, "u after an eval-mode call")
+        assertBitwiseEqual(v, v0, "v after an eval-mode call")
+        let train = Tape()
+        XCTAssertTrue(train.training, "tapes train by default")
+        _ = train.spectralNorm(train.input(w), u: u, v: v, training: false)
+        assertBitwiseEqual(u, u0, "an explicit training: false overrides the tape")
+        _ = train.spectralNorm(train.input(w), u: u, v: v)
+        XCTAssertNotEqual(u.array, u0.array, "a training-mode call advances u")
+        XCTAssertNotEqual(v.array, v0.array, "a training-mode call advances v")
+    }
+}

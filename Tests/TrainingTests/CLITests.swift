@@ -1,0 +1,113 @@
+import Dataset
+import Engine
+import Foundation
+import TestSupport
+import Training
+import UGATIT
+import XCTest
+
+/// The command line as a user meets it: import, translate, validation messages, broken input files.
+final class CLITests: XCTestCase {
+    var work = ""
+
+    override func setUpWithError() throws {
+        work = NSTemporaryDirectory() + "f2w-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
+
+    func cli(_ args: [String], timeout: Double = 120) throws -> ProcessRunner.Result {
+        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "face2webtoon not built: run `swift build --build-tests`")
+        let r = try ProcessRunner.run([bin] + args, timeout: timeout)
+        XCTAssertFalse(r.timedOut, r.output)
+        return r
+    }
+
+    /// Writes the model's tensors under flattened official keys, as Scripts/torch_to_safetensors.py does.
+    func writeOfficial(_ m: UGATITModel, to path: String) throws {
+        var tensors: [(String, Tensor)] = []
+        for s in [m.generators, m.discriminators] {
+            tensors += s.parameters.map { ($0.name, $0.value) } + s.buffers.map { ($0.name, $0.value) }
+        }
+        try SafeTensorsFile.encode(tensors, metadata: ["source": "test"]).write(to: URL(fileURLWithPath: path))
+    }
+
+    func testImportTorchInfersArchitectureAndKeepsEveryTensor() throws {
+        for light in [true, false] {
+            let config = ModelConfig(imageSize: 32, ch: 4, blocks: 2, light: light, globalLayers: 4, localLayers: 3)
+            let m = UGATITModel(config: config, seed: 7)
+            try writeOfficial(m, to: "\(work)/official.safetensors")
+            let r = try cli(["import-torch", "\(work)/official.safetensors", "-o", "\(work)/ckpt.safetensors"]
+                            + (light ? ["--img-size", "32"] : []))
+            XCTAssertEqual(r.exitCode, 0, r.output)
+            XCTAssertTrue(r.output.contains("img 32 ch 4 n_res 2 \(light ? "light" : "full")"), r.output)
+            let (saved, _) = try Checkpoint.peek(path: "\(work)/ckpt.safetensors")
+            var expected = config
+            expected.camUsesRawWeight = true   // imported models keep the original's CAM behaviour
+            XCTAssertEqual(saved.model, expected)
+            let back = UGATITModel(config: saved.model, seed: 99)
+            _ = try Checkpoint.load(path: "\(work)/ckpt.safetensors", into: back, step: nil)
+            for (a, b) in zip(m.generators.parameters + m.discriminators.parameters, back.generators.parameters + back.discriminators.parameters) {
+                XCTAssertEqual(a.value.array, b.value.array, a.name)
+            }
+            XCTAssertEqual(m.discriminators.bufferValues.array, back.discriminators.bufferValues.array)
+        }
+    }
+
+    func testImportRejectsAFileThatIsNotUGATIT() throws {
+        try SafeTensorsFile.encode([("encoder.weight", Tensor(zeros: [2, 2]))]).write(to: URL(fileURLWithPath: "\(work)/x.safetensors"))
+        let r = try cli(["import-torch", "\(work)/x.safetensors", "-o", "\(work)/c.safetensors"])
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertTrue(r.output.contains("not a U-GAT-IT generator"), r.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/c.safetensors"))
+    }
+
+    func testTranslateWritesOneImagePerInputAndHeatmaps() throws {
+        let m = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
+        try Checkpoint.save(path: "\(work)/c.safetensors", config: TrainConfig(model: m.config, iterations: 1), model: m,
+                            step: nil, state: .init(step: 0, imagesSeen: 0))
+        try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 4, testPerDomain: 3, seed: 2)
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(work)/data/testA/0/broken.png"))
+        let r = try cli(["translate", "--checkpoint", "\(work)/c.safetensors", "--input", "\(work)/data/testA",
+                         "--output", "\(work)/out", "--heatmap", "--threads", "1"])
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        XCTAssertTrue(r.output.contains("translated 3 of 4 images"), r.output)
+        XCTAssertTrue(r.output.contains("broken.png"), r.output)
+        let outs = try FileManager.default.contentsOfDirectory(atPath: "\(work)/out").sorted()
+        XCTAssertEqual(outs.filter { !$0.contains("heatmap") }.count, 3)
+        XCTAssertEqual(outs.filter { $0.contains("heatmap") }.count, 3)
+        let img = try ImageDecoder.decode(file: "\(work)/out/\(outs.first { !$0.contains("heatmap") }!)")
+        XCTAssertEqual([img.width, img.height], [32, 32])
+        let strip = try ImageDecoder.decode(file: "\(work)/out/\(outs.first { $0.contains("heatmap") }!)")
+        XCTAssertEqual([strip.width, strip.height], [96, 32])
+    }
+
+    func testTrainValidatesItsArguments() throws {
+        var r = try cli(["train", "--result-dir", "\(work)/r"])
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertTrue(r.output.contains("give --data DIR"), r.output)
+        r = try cli(["train", "--demo", "--img-size", "64", "--global-layers", "7", "--result-dir", "\(work)/r"])
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertTrue(r.output.contains("global discriminator with 7 layers cannot judge 64x64"), r.output)
+        r = try cli(["train", "--data", "\(work)/nowhere", "--result-dir", "\(work)/r"])
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertTrue(r.output.contains("nowhere/trainA"), r.output)
+    }
+
+    /// A broken file among the training images is reported once by name and the run goes on (an image of the same
+    /// group takes its place).
+    func testBrokenTrainingImageIsSkippedNotFatal() throws {
+        try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
+        let bad = "\(work)/data/trainA/0/00000.png"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: bad))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: bad))   // truncated PNG
+        let r = try cli(["train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32", "--ch", "4",
+                         "--n-res", "1", "--iterations", "12", "--threads", "1", "--sample-every", "0"])
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: "00000.png").count - 1, 1, "reported once:\n\(r.output)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work)/run/checkpoint.safetensors"))
+        let lines = try String(contentsOfFile: "\(work)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 12)
+    }
+}
