@@ -15,6 +15,11 @@ Inputs are made here from integer formulas (smooth gradients, a hard edge and a 
 pattern), so they are deterministic; they are stored in the file too, so the Swift test does not
 need to re-create them.
 
+Pass order: Pillow <= 12 always resamples horizontally first; Pillow 13 (python-pillow/Pillow#9549)
+goes vertical first when (in_h - out_h) > 2 * (in_w - out_w) and out_h < in_h. The cases
+8x200 -> 7x158, 200x6 -> 286x5 and 9x40 -> 8x12 take the vertical-first branch, so this file
+needs Pillow >= 13; the others give the same bytes with any Pillow since 4.0.
+
 Cases are thin strips where an image would be large: a resize is separable, so a 256x6 -> 286x7
 strip exercises exactly the 256 -> 286 horizontal weights of a full 256x256 -> 286x286 resize.
 
@@ -44,6 +49,7 @@ CASES = [
     (120, 9, 7, 3),      # strong shrink: wide kernels
     (30, 20, 30, 7),     # vertical pass only
     (30, 20, 11, 20),    # horizontal pass only
+    (9, 40, 8, 12),      # Pillow 13: vertical pass first ((40-12) > 2*(9-8))
 ]
 
 
