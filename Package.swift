@@ -42,29 +42,36 @@ let package = Package(
         // MARK: - Libraries
         .target(name: "Engine", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: codegen),
         .target(name: "UGATIT", dependencies: ["Engine"], swiftSettings: codegen),
+        .target(name: "ADA", dependencies: ["Engine", "UGATIT"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
-        .target(name: "Training", dependencies: ["UGATIT", "Dataset", "Distributed"], swiftSettings: codegen),
+        .target(name: "Training", dependencies: ["UGATIT", "ADA", "Dataset", "Distributed"], swiftSettings: codegen),
         .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
+        .target(name: "KID", dependencies: ["Engine", "Dataset"], swiftSettings: codegen),
+        .target(name: "Checkpoint", dependencies: ["Engine", "Distributed", "CZstd"], swiftSettings: codegen),
 
         // MARK: - Executable
         .executableTarget(
             name: "face2webtoon",
             dependencies: [
-                "Engine", "UGATIT", "Dataset", "Distributed", "Training",
+                "Engine", "UGATIT", "Dataset", "Distributed", "Training", "KID",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: codegen),
+        .executableTarget(name: "CheckpointFuzz", dependencies: ["Checkpoint"]),
 
         // MARK: - Tests
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "CMPIShim"], swiftSettings: codegen),
+        .testTarget(name: "ADATests", dependencies: ["ADA", "TestSupport"], swiftSettings: codegen),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Dataset", "TestSupport"], swiftSettings: codegen),
+        .testTarget(name: "KIDTests", dependencies: ["KID", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: codegen),
     ]
 )

@@ -49,6 +49,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case mixedLayout(folder: String, file: String)
     /// Every image of `group` (of the whole folder when it has no group folders) failed to decode.
     case noReadableImages(folder: String, group: Int)
+    /// A label CSV that cannot be read or does not label every image.
+    case badLabels(csv: String, reason: String)
 
     public var description: String {
         switch self {
@@ -58,6 +60,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case let .mixedLayout(p, f):
             return "\(p): has group folders 0, 1, … but also the image \(f) outside them; put every image in a group folder"
         case let .noReadableImages(p, g): return "\(p): no readable image in group \(g)"
+        case let .badLabels(c, r): return "\(c): \(r)"
         }
     }
 }

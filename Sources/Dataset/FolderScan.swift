@@ -50,6 +50,34 @@ public struct FolderScan: Equatable, Sendable {
         self.groupCount = grouped ? (groups.max() ?? 0) + 1 : 1
     }
 
+    /// The same files with labels from a CSV of `file,label` lines (file relative to the folder; an optional
+    /// header line `file,label`; blank lines and lines starting with # ignored).
+    /// - Throws: `DatasetError.badLabels` naming the CSV and the line or file that is wrong (every image needs one).
+    public func relabeled(csv path: String) throws -> FolderScan {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DatasetError.badLabels(csv: path, reason: "cannot read the file")
+        }
+        var labels: [String: Int] = [:]
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") || (n == 0 && line.lowercased().hasPrefix("file,")) { continue }
+            guard let comma = line.lastIndex(of: ","), let label = Int(line[line.index(after: comma)...].trimmingCharacters(in: .whitespaces)),
+                  label >= 0 else {
+                throw DatasetError.badLabels(csv: path, reason: "line \(n + 1) is not `file,label` with a label ≥ 0: \(line)")
+            }
+            labels[String(line[..<comma]).trimmingCharacters(in: .whitespaces)] = label
+        }
+        let groups = try files.map { f -> Int in
+            guard let g = labels[f] else { throw DatasetError.badLabels(csv: path, reason: "no label for \(folder)/\(f)") }
+            return g
+        }
+        return FolderScan(folder: folder, files: files, groups: groups, groupCount: (groups.max() ?? 0) + 1, isGrouped: true)
+    }
+
+    private init(folder: String, files: [String], groups: [Int], groupCount: Int, isGrouped: Bool) {
+        self.folder = folder; self.files = files; self.groups = groups; self.groupCount = groupCount; self.isGrouped = isGrouped
+    }
+
     /// The group number of a relative path `N/…` whose first component is a canonical decimal, else nil.
     static func groupNumber(_ path: String) -> Int? {
         guard let slash = path.firstIndex(of: "/") else { return nil }

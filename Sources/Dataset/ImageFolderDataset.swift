@@ -22,8 +22,13 @@ public final class ImageFolderDataset: @unchecked Sendable {
 
     /// Scans `folder` (see `FolderScan` for the layouts).
     /// - Throws: `DatasetError` (missing, not a folder, no images, mixed layout).
-    public init(folder: String, domainTag: UInt64, warnings: DataWarnings = DataWarnings()) throws {
-        scan = try FolderScan(folder: folder)
+    public convenience init(folder: String, domainTag: UInt64, warnings: DataWarnings = DataWarnings()) throws {
+        self.init(scan: try FolderScan(folder: folder), domainTag: domainTag, warnings: warnings)
+    }
+
+    /// A data set over an existing scan (e.g. one relabelled from a CSV).
+    public init(scan: FolderScan, domainTag: UInt64, warnings: DataWarnings = DataWarnings()) {
+        self.scan = scan
         self.domainTag = domainTag
         self.warnings = warnings
         var byGroup = [[Int]](repeating: [], count: scan.groupCount)

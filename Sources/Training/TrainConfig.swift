@@ -1,3 +1,4 @@
+import ADA
 import Dataset
 import Engine
 import Foundation
@@ -18,6 +19,14 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var sampleEvery: Int
     /// Checkpoint every N steps (0: only at the end).
     public var saveEvery: Int
+    /// Adaptive discriminator augmentation.
+    public var ada = ADAConfig()
+    /// Group feeding (Face2Webtoon), or nil to ignore group folders.
+    public var groups: GroupConfig?
+    /// Selective backprop of the encoder residual blocks (spec C.3).
+    public var bottleneck: BottleneckUpdate = .group0
+    /// The base group whose steps update the bottleneck in `.group0` mode.
+    public var baseGroup = 0
 
     public init(model: ModelConfig, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig(),
                 iterations: Int, batchSize: Int = 1, seed: UInt64 = 0, printEvery: Int = 10,
@@ -50,3 +59,13 @@ public protocol BatchSource: AnyObject {
     var waitSeconds: Double { get }
 }
 
+
+/// When the generators' encoder residual blocks ("bottleneck", DownBlock.12...) are updated (spec C.3).
+public enum BottleneckUpdate: String, Codable, Sendable {
+    /// Only on steps of the base group (the Face2Webtoon README's meaning): no gradient, moment or decay otherwise.
+    case group0
+    /// Never (what the published Face2Webtoon code does).
+    case frozen
+    /// On every step.
+    case always
+}

@@ -1,3 +1,4 @@
+import ADA
 import Dataset
 import Engine
 import Foundation
@@ -8,6 +9,8 @@ public final class Trainer {
     public let config: TrainConfig
     public let model: UGATITModel
     public let step: UGATITStep
+    /// Adaptive discriminator augmentation (strengths p_A, p_B and their statistics).
+    public let ada: AdaptiveAugment
     public let resultDir: String
     let source: BatchSource
     let log: (String) -> Void
@@ -16,6 +19,7 @@ public final class Trainer {
     /// Writes an RGB8 PNG (injected so that this target does not depend on an image codec).
     public var writePNG: ((String, SampleGrid.RGB8) throws -> Void)?
     public private(set) var state = Checkpoint.State(step: 0, imagesSeen: 0)
+    private var adaLog: [String: Double] = [:]
     /// Gradient averaging over the ranks (a world of one without mpirun).
     public let parallel: DataParallel
     public var isRoot: Bool { parallel.rank == 0 }
@@ -39,6 +43,8 @@ public final class Trainer {
         self.log = parallel.rank == 0 ? log : { _ in }
         model = UGATITModel(config: config.model, seed: config.seed)
         step = UGATITStep(model: model, weights: config.weights, optimizer: config.optimizer)
+        ada = AdaptiveAugment(config: config.ada, seed: config.seed)
+        step.augment = ada
         try parallel.checkAgreement(config: config, model: model)
         guard parallel.rank == 0 else { return }
         for d in [resultDir, "\(resultDir)/samples"] {
@@ -57,6 +63,12 @@ public final class Trainer {
             throw TrainingError.checkpoint(path: path, reason: "was trained with a different model configuration: \(saved.model)")
         }
         state = try Checkpoint.load(path: path, into: model, step: step)
+        if let json = state.extra["ada"]?.data(using: .utf8) {
+            guard let saved = try? JSONDecoder().decode(ADAState.self, from: json) else {
+                throw TrainingError.checkpoint(path: path, reason: "ADA state unreadable")
+            }
+            ada.state = saved
+        }
     }
 
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
@@ -89,7 +101,7 @@ public final class Trainer {
             let t0 = Date()
             let (a, b) = try source.batch(step: s)
             parallel.watchdog.step = s
-            let (values, skipped) = try synchronizedStep(s, a.images, b.images)
+            let (values, skipped) = try synchronizedStep(s, a, b)
             last = values
             skippedInARow = skipped ? skippedInARow + 1 : 0
             if skippedInARow >= maxNonFiniteSteps {
@@ -103,6 +115,9 @@ public final class Trainer {
                                          "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
                                          "data_wait_seconds": source.waitSeconds - wait0]
             for (k, v) in last { record[k] = Double(v) }
+            record["ada.p_A"] = ada.state.p[0]; record["ada.p_B"] = ada.state.p[1]
+            for (k, v) in adaLog { record[k] = v }
+            adaLog = [:]
             metrics?.write(record)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
                 let elapsed = Date().timeIntervalSince(start), done = Double(s - first + 1)
@@ -113,26 +128,36 @@ public final class Trainer {
                            elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed, formatDuration(eta)))
             }
             if config.sampleEvery > 0 && s % config.sampleEvery == 0 { try writeSamples() }
-            if config.saveEvery > 0 && s % config.saveEvery == 0 { try save() }
+            if config.saveEvery > 0 && s % config.saveEvery == 0 { try verifyAgreement(); try save() }
         }
         try writeSamples()
+        try verifyAgreement()
         try save()
         return last
     }
 
     /// One step with gradients averaged over the ranks; an update is skipped on every rank together when any
     /// rank's gradient is not finite. Returns the (rank-averaged) loss values and whether an update was skipped.
-    func synchronizedStep(_ s: Int, _ a: Tensor, _ b: Tensor) throws -> (LossValues, skipped: Bool) {
+    func synchronizedStep(_ s: Int, _ a: Batch, _ b: Batch) throws -> (LossValues, skipped: Bool) {
         if let st = debugStall, st.rank == parallel.rank, st.step == s {
             log("debug: rank \(st.rank) stalls at step \(s)")
             while true { Thread.sleep(forTimeInterval: 3600) }
         }
         var dump: [(String, Tensor)] = []
         var skipped = false
+        let n = parallel.worldSize
+        ada.beginStep(s, globalIndices: (0..<config.batchSize).map { $0 * n + parallel.rank })
+        let grouped = config.groups != nil
+        let (la, lb) = grouped ? (a.groups, b.groups) : (nil, nil)
+        step.frozenGenerator = frozenBottleneck(group: la?.first)
         func phase(_ name: String, _ store: ParameterStore, _ values: LossValues, apply: () -> Void) -> LossValues {
             let keys = values.keys.sorted()
-            var v = keys.map { values[$0]! }
+            // the ADA statistics ride along with the D phase's gradients (summed, not averaged)
+            let stats = name == "d" ? ada.takeLocalStats().map(Float.init) : []
+            var v = keys.map { values[$0]! } + stats
             let ok = parallel.average(store, values: &v, operation: name)
+            if name == "d" { ada.addGlobalStats(v.suffix(stats.count).map { (Double($0) * Double(n)).rounded() }) }
+            v.removeLast(stats.count)
             if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(name)grad.\($0.name)", $0.grad.copy()) } }
             if ok { apply() } else {
                 skipped = true
@@ -140,16 +165,77 @@ public final class Trainer {
             }
             return Dictionary(uniqueKeysWithValues: zip(keys, v))
         }
-        var out = phase("d", model.discriminators, step.discriminatorGradients(realA: a, realB: b)) { step.applyDiscriminator() }
-        out.merge(phase("g", model.generators, step.generatorGradients(realA: a, realB: b)) { step.applyGenerator() }) { $1 }
+        var out = phase("d", model.discriminators,
+                        step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)) { step.applyDiscriminator() }
+        out.merge(phase("g", model.generators,
+                        step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)) { step.applyGenerator() }) { $1 }
+        if let g = la?.first { out["group"] = Float(g) }
+        if config.ada.mode == .adaptive && s % config.ada.interval == 0 { try adjustAugmentation() }
         if isRoot && !dump.isEmpty {
             try AtomicFile.write(try SafeTensorsFile.encode(dump), to: "\(resultDir)/grads_step\(s).safetensors")
         }
         return (out, skipped)
     }
 
+    /// The encoder residual blocks that must not move on a step of `group` (selective backprop, spec C.3).
+    func frozenBottleneck(group: Int?) -> [Parameter] {
+        let blocks = model.genA2B.encoderBlockParameters + model.genB2A.encoderBlockParameters
+        switch config.bottleneck {
+        case .always: return []
+        case .frozen: return blocks
+        case .group0: return (group ?? config.baseGroup) == config.baseGroup ? [] : blocks
+        }
+    }
+
+    /// Loads every tensor of `path` whose name and shape match this model (the two-stage workflow: a basic model
+    /// trained on the base group, then the few-shot stage with group heads). Optimizer state starts fresh.
+    /// - Returns: the names of this model's tensors the checkpoint did not provide (initialised anew).
+    public func initialize(from path: String) throws -> [String] {
+        let f: SafeTensorsFile
+        do { f = try SafeTensorsFile(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: "\(error)") }
+        var fresh: [String] = []
+        for s in [model.generators, model.discriminators] {
+            for (name, t) in s.parameters.map({ ($0.name, $0.value) }) + s.buffers.map({ ($0.name, $0.value) }) {
+                if let e = f.entry(name), e.shape == t.shape { t.assign(try f.tensor(name)) } else { fresh.append(name) }
+            }
+        }
+        return fresh
+    }
+
+    /// Checks that every rank holds the same ADA strengths before a checkpoint is written.
+    func verifyAgreement() throws {
+        guard parallel.worldSize > 1 else { return }
+        var mine = ada.state.p
+        var all = [Double](repeating: 0, count: 2 * parallel.worldSize)
+        try parallel.watchdog.guarded("allGather(ada p)", bytes: 16 * parallel.worldSize) {
+            try mine.withUnsafeMutableBytes { m in try all.withUnsafeMutableBytes { try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0) } }
+        }
+        for r in 0..<parallel.worldSize where all[2 * r] != all[0] || all[2 * r + 1] != all[1] {
+            throw TrainingError.rankMismatch("rank \(r) holds ADA strengths \(all[2 * r]), \(all[2 * r + 1]); rank 0 holds \(all[0]), \(all[1])")
+        }
+    }
+
+    /// Rank 0 turns the reduced statistics into new strengths and broadcasts them, so every rank holds the same p.
+    func adjustAugmentation() throws {
+        var p = ada.state.p
+        if isRoot {
+            let rt = ada.adjust(globalBatch: config.batchSize * parallel.worldSize)
+            p = ada.state.p
+            adaLog = ["ada.p_A": p[0], "ada.p_B": p[1]]
+            if let r = rt[0] { adaLog["ada.rt_A"] = r }
+            if let r = rt[1] { adaLog["ada.rt_B"] = r }
+        } else {
+            _ = ada.adjust(globalBatch: config.batchSize * parallel.worldSize)   // keeps the accumulators in step
+        }
+        try parallel.watchdog.guarded("broadcast(ada p)", bytes: 16) {
+            try p.withUnsafeMutableBytes { try parallel.comm.broadcast($0, root: 0) }
+        }
+        ada.state.p = p
+    }
+
     public func save() throws {
         guard isRoot else { return }
+        if let json = try? JSONEncoder().encode(ada.state) { state.extra["ada"] = String(decoding: json, as: UTF8.self) }
         try Checkpoint.save(path: checkpointPath, config: config, model: model, step: step, state: state)
     }
 

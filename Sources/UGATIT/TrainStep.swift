@@ -6,6 +6,13 @@ public struct LossWeights: Codable, Equatable, Sendable {
     public var cycle: Float = 10
     public var identity: Float = 10
     public var cam: Float = 1000
+    /// Face2Webtoon group classification loss (spec C.2): weight of the D term (real images) and of the G term
+    /// (translated images). The original scales the D term by adv_weight and the G term by group_weight (G.9);
+    /// here both are explicit, default 1.
+    public var groupD: Float = 1
+    public var groupG: Float = 1
+    /// Whether the group terms enter the losses (they are computed and logged either way when labels are given).
+    public var useGroupLoss = true
     public init() {}
 }
 
@@ -35,6 +42,8 @@ public enum Domain: String, Codable, Sendable { case a = "A", b = "B" }
 public protocol DiscriminatorAugment: AnyObject {
     /// x: [N, 3, S, S] images of `domain` about to be judged; returns the same shape.
     func augment(_ t: Tape, _ x: Var, domain: Domain) -> Var
+    /// The patch logits of the global and local discriminator on (augmented) real images of `domain`, D phase.
+    func observeReal(domain: Domain, global: Tensor, local: Tensor)
 }
 
 /// Scalar values of one phase, by name (`d.loss`, `d.adv_GA`, `g.rec_A`, ...), for logging and tests.
@@ -52,6 +61,9 @@ public final class UGATITStep {
     public let gOptimizer: Adam
     public let dOptimizer: Adam
     public weak var augment: DiscriminatorAugment?
+    /// Generator parameters that receive no update in the next G phase (selective backprop, spec C.3): no gradient,
+    /// so Adam leaves value, moments and step count untouched; gradients still flow through them.
+    public var frozenGenerator: [Parameter] = []
 
     public init(model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()) {
         self.model = model
@@ -69,7 +81,7 @@ public final class UGATITStep {
 
     /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
     @discardableResult
-    public func discriminatorGradients(realA: Tensor, realB: Tensor) -> LossValues {
+    public func discriminatorGradients(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> LossValues {
         let m = model, w = weights
         m.discriminators.zeroGrad()
         m.discriminators.setTrainable(true)
@@ -80,6 +92,8 @@ public final class UGATITStep {
         let fakeB2A = t.detach(m.genB2A(t, b).image)
         let ra = judged(t, a, .a), rb = judged(t, b, .b)
         let realGA = m.disGA(t, ra), realLA = m.disLA(t, ra), realGB = m.disGB(t, rb), realLB = m.disLB(t, rb)
+        augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
+        augment?.observeReal(domain: .b, global: realGB.logit.value, local: realLB.logit.value)
         let fa = judged(t, fakeB2A, .a), fb = judged(t, fakeA2B, .b)
         let fakeGA = m.disGA(t, fa), fakeLA = m.disLA(t, fa), fakeGB = m.disGB(t, fb), fakeLB = m.disLB(t, fb)
         var values: LossValues = [:]
@@ -91,6 +105,14 @@ public final class UGATITStep {
             values["d.cam_\(name)"] = cam.value[0]
             terms += [(w.adv, adv), (w.adv, cam)]
         }
+        // group classification of real images (heads on the B side, and the A side if configured)
+        for (name, g, l, labels) in [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)] {
+            guard let labels, let gl = g.groupLogit, let ll = l.groupLogit else { continue }
+            let ce = t.add(t.crossEntropy(gl, labels: labels), t.crossEntropy(ll, labels: labels))
+            values["d.group_\(name)"] = ce.value[0]
+            values["d.group_acc_real_\(name)"] = accuracy(gl.value, labels)
+            if w.useGroupLoss { terms.append((w.groupD, ce)) }
+        }
         let loss = t.weightedSum(terms)
         values["d.loss"] = loss.value[0]
         t.backward(loss)
@@ -99,10 +121,11 @@ public final class UGATITStep {
 
     /// G phase: zeroes G gradients and back-propagates G_loss into them.
     @discardableResult
-    public func generatorGradients(realA: Tensor, realB: Tensor) -> LossValues {
+    public func generatorGradients(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> LossValues {
         let m = model, w = weights
         m.generators.zeroGrad()
         m.generators.setTrainable(true)
+        for p in frozenGenerator { p.trainable = false }
         m.discriminators.setTrainable(false)
         let t = Tape()
         let a = t.constant(realA), b = t.constant(realB)
@@ -127,6 +150,14 @@ public final class UGATITStep {
             values["g.\(name)"] = v.value[0]
         }
         terms += [(w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB)]
+        // a translated face of group g should be classified as group g (and a translated webtoon face likewise)
+        for (name, g, l, labels) in [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)] {
+            guard let labels, let gl = g.groupLogit, let ll = l.groupLogit else { continue }
+            let ce = t.add(t.crossEntropy(gl, labels: labels), t.crossEntropy(ll, labels: labels))
+            values["g.group_\(name)"] = ce.value[0]
+            values["g.group_acc_fake_\(name)"] = accuracy(gl.value, labels)
+            if w.useGroupLoss { terms.append((w.groupG, ce)) }
+        }
         let loss = t.weightedSum(terms)
         values["g.loss"] = loss.value[0]
         t.backward(loss)
@@ -151,4 +182,16 @@ public final class UGATITStep {
         applyGenerator()
         return v
     }
+}
+
+/// Share of rows of logits [N, K] whose arg-max is the label.
+func accuracy(_ logits: Tensor, _ labels: [Int]) -> Float {
+    let k = logits.shape[1]
+    var hits = 0
+    for (i, y) in labels.enumerated() {
+        var best = 0
+        for j in 1..<k where logits[i * k + j] > logits[i * k + best] { best = j }
+        if best == y { hits += 1 }
+    }
+    return Float(hits) / Float(max(labels.count, 1))
 }

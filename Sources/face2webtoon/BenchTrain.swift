@@ -44,7 +44,8 @@ struct BenchTrain: ParsableCommand {
         }
         try comm.barrier()
         let source = try FolderBatches(data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-                                       worldSize: comm.worldSize, warnings: DataWarnings())
+                                       worldSize: comm.worldSize, firstStep: 1, iterations: warmup + steps,
+                                       warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)["d.loss"] ?? 0]

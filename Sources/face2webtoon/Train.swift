@@ -1,3 +1,4 @@
+import ADA
 import ArgumentParser
 import Dataset
 import Distributed
@@ -36,11 +37,40 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only).") var sampleEvery: Int?
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery = 1000
     @Option(help: "Resume from this checkpoint instead of RESULT_DIR/checkpoint.safetensors.") var resume: String?
+    @Option(help: "Groups to train, e.g. 0,1,3 (labels keep their numbers). Default: every group folder; none for flat folders.")
+    var groups: String?
+    @Option(name: .customLong("group-sampling"), help: "round-robin (every group the same number of steps) or proportional (to its images).")
+    var groupSampling: GroupSampling = .roundRobin
+    @Option(name: .customLong("labels-a"), help: "CSV of file,label for trainA (instead of group folders).") var labelsA: String?
+    @Option(name: .customLong("labels-b"), help: "CSV of file,label for trainB.") var labelsB: String?
+    @Flag(name: .customLong("no-group-loss"), help: "Compute and log the group classification terms but leave them out of the losses.")
+    var noGroupLoss = false
+    @Option(name: .customLong("group-weight-d"), help: "Weight of the discriminators' group classification loss on real images.")
+    var groupWeightD: Float = 1
+    @Option(name: .customLong("group-weight-g"), help: "Weight of the generators' group classification loss on translated images.")
+    var groupWeightG: Float = 1
+    @Flag(name: .customLong("group-heads-both-sides"), help: "Group heads on all four discriminators (default: B side only).")
+    var groupHeadsBothSides = false
+    @Option(name: .customLong("bottleneck-update"), help: "Encoder residual blocks: group0 (update on base-group steps only), frozen, or always.")
+    var bottleneckUpdate: BottleneckUpdate = .group0
+    @Option(name: .customLong("base-group"), help: "The base group of --bottleneck-update group0.") var baseGroup = 0
+    @Option(name: .customLong("init-from"), help: "Start from the matching tensors of this checkpoint (e.g. a basic model), new ones initialised.")
+    var initFrom: String?
+    @Option(help: "Adaptive discriminator augmentation: adaptive (p follows r_t) or fixed (p stays --ada-p).")
+    var ada: ADAConfig.Mode = .adaptive
+    @Flag(name: .customLong("no-ada"), help: "No augmentation.") var noADA = false
+    @Option(name: .customLong("ada-p"), help: "Initial (adaptive) or constant (fixed) augmentation strength p.") var adaP = 0.0
+    @Option(name: .customLong("ada-target"), help: "Target r_t: the mean sign(D(real) − 0.5) that ADA steers towards.") var adaTarget = 0.6
+    @Option(name: .customLong("ada-interval"), help: "Steps between strength adjustments.") var adaInterval = 4
+    @Option(name: .customLong("ada-kimg"), help: "Thousands of images for p to move by 1.") var adaKimg = 500.0
+    @Option(name: .customLong("ada-stats"), help: "Discriminator outputs feeding r_t: global, local or both.") var adaStats: ADAStats = .global
     @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MB (under mpirun).") var bucketMB = 25.0
     @Option(name: .customLong("collective-timeout"), help: "Abort the job when a collective takes longer than this many seconds.")
     var collectiveTimeout = 600.0
     @Option(name: .customLong("debug-dump-gradients"), help: ArgumentHelp("Write the averaged gradients of step N to RESULT_DIR/grads_stepN.safetensors.", visibility: .hidden))
     var debugDumpGradients: Int?
+    @Option(name: .customLong("debug-ada-force-sign"), help: ArgumentHelp("S0,S1,... — rank r records sign S_r for every observed logit (test of the p heuristic).", visibility: .hidden))
+    var debugADAForceSign: String?
     @Option(name: .customLong("debug-stall"), help: ArgumentHelp("RANK:STEP — that rank hangs before the step's first collective (watchdog test).", visibility: .hidden))
     var debugStall: String?
 
@@ -50,6 +80,8 @@ struct Train: ParsableCommand {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let i = iterations, i < 1 { throw ValidationError("--iterations must be at least 1") }
         if let t = process.threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if !(0...1).contains(adaP) { throw ValidationError("--ada-p must be in [0, 1]") }
+        if adaInterval < 1 { throw ValidationError("--ada-interval must be at least 1") }
     }
 
     func trainConfig() -> TrainConfig {
@@ -59,15 +91,22 @@ struct Train: ParsableCommand {
         var o = OptimizerConfig()
         o.lr = lr; o.weightDecay = weightDecay; o.decay = !noDecay
         let its = iterations ?? (demo ? 1000 : 20000)
-        return TrainConfig(model: m, weights: w, optimizer: o, iterations: its, batchSize: batchSize, seed: seed,
-                           printEvery: printEvery, sampleEvery: sampleEvery ?? (demo ? 200 : 1000), saveEvery: saveEvery)
+        var config = TrainConfig(model: m, weights: w, optimizer: o, iterations: its, batchSize: batchSize, seed: seed,
+                                 printEvery: printEvery, sampleEvery: sampleEvery ?? (demo ? 200 : 1000), saveEvery: saveEvery)
+        config.ada.mode = noADA ? .off : ada
+        config.ada.p = adaP; config.ada.target = adaTarget; config.ada.interval = adaInterval; config.ada.kimg = adaKimg
+        config.ada.useGlobal = adaStats != .local
+        config.ada.useLocal = adaStats != .global
+        config.weights.useGroupLoss = !noGroupLoss
+        config.weights.groupD = groupWeightD; config.weights.groupG = groupWeightG
+        config.model.groupHeadsOnBothSides = groupHeadsBothSides
+        config.bottleneck = bottleneckUpdate; config.baseGroup = baseGroup
+        return config
     }
 
     func run() throws {
         process.apply()
-        let config = trainConfig()
-        let problems = config.problems()
-        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+        var config = trainConfig()
         let comm = try makeCommunicator()
         let parallel = DataParallel(comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout)
         let isRoot = comm.rank == 0
@@ -85,16 +124,50 @@ struct Train: ParsableCommand {
         let hasCheckpoint = FileManager.default.fileExists(atPath: resumePath)
         if !hasCheckpoint && resume != nil { throw ValidationError("--resume \(resumePath): no such file") }
         let start = hasCheckpoint ? try Checkpoint.peek(path: resumePath).1.step + 1 : 1
+        // groups: the selected labels (default every group folder), the head size K = the largest label + 1
+        let probeA = try FolderScan(folder: "\(dataDir)/trainA"), probeB = try FolderScan(folder: "\(dataDir)/trainB")
+        let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
+        if grouped || groups != nil {
+            let all = Array(0..<max(probeA.groupCount, probeB.groupCount))
+            let selected = try groups.map { list -> [Int] in
+                let v = list.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard !v.isEmpty, v.allSatisfy({ $0 >= 0 }), Set(v).count == v.count else {
+                    throw ValidationError("--groups \(list): expected distinct labels like 0,1,3")
+                }
+                return v.sorted()
+            } ?? all
+            config.groups = GroupConfig(selected: selected, sampling: groupSampling)
+            config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
+        }
+        let problems = config.problems()
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         let source = try FolderBatches(data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
                                        seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
+                                       iterations: config.iterations, groups: config.groups, labelsA: labelsA, labelsB: labelsB,
                                        warnings: warnings)
         say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
+        if let g = config.groups {
+            for c in source.groupCounts {
+                say("[face2webtoon]   group \(c.label): trainA \(c.a), trainB \(c.b)\(g.selected.contains(c.label) ? "" : " (not selected)")")
+            }
+            say("[face2webtoon] groups \(g.selected) fed \(g.sampling.rawValue); group loss \(config.weights.useGroupLoss ? "on" : "off (logged only)"); "
+                + "bottleneck update \(config.bottleneck.rawValue)")
+        }
         let trainer = try Trainer(config: config, resultDir: resultDir, source: source, parallel: parallel) { print($0) }
         trainer.debugDumpGradientsAt = debugDumpGradients
+        if let f = debugADAForceSign {
+            let signs = f.split(separator: ",").compactMap { Double($0) }
+            guard signs.count == comm.worldSize else { throw ValidationError("--debug-ada-force-sign needs one sign per rank") }
+            trainer.ada.forcedSign = signs[comm.rank]
+        }
         if let d = debugStall {
             let parts = d.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("--debug-stall RANK:STEP") }
             trainer.debugStall = (parts[0], parts[1])
+        }
+        if let initFrom, !hasCheckpoint {
+            let fresh = try trainer.initialize(from: initFrom)
+            say("[face2webtoon] initialised from \(initFrom); \(fresh.count) tensors new: " + fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }.joined(separator: ", "))
         }
         if hasCheckpoint {
             try trainer.resume(from: resumePath)
@@ -112,3 +185,8 @@ struct Train: ParsableCommand {
         try comm.finalize()
     }
 }
+
+enum ADAStats: String, ExpressibleByArgument { case global, local, both }
+extension ADAConfig.Mode: ExpressibleByArgument {}
+extension GroupSampling: ExpressibleByArgument {}
+extension BottleneckUpdate: ExpressibleByArgument {}

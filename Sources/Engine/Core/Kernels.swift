@@ -78,9 +78,29 @@ func vaffine(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n:
     for i in 0..<n { out[i] = x[i] * a + b }
 }
 
-/// out[i] = p·dy[i] + q·x[i] + r (per-plane form of every normalisation backward here).
+/// out[i] = p·dy[i] + qi·(x[i] − mi) + ql·(x[i] − ml) + r: the per-plane form of every normalisation backward here,
+/// written around the statistics' means so that a large mean (|μ| ≫ σ) does not cancel digits away.
 @inline(__always)
 func vbackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-               _ p: Float, _ q: Float, _ r: Float) {
-    for i in 0..<n { out[i] = dy[i] * p + x[i] * q + r }
+               p: Float, qi: Float, mi: Float, ql: Float = 0, ml: Float = 0, r: Float) {
+    for i in 0..<n { out[i] = dy[i] * p + (x[i] - mi) * qi + (x[i] - ml) * ql + r }
+}
+
+/// Σ dy[i]·((x[i] − mi)·ri − (x[i] − ml)·rl): the ILN rho gradient's Σ dy·(x_in − x_ln) in one pass, without the
+/// cancellation of subtracting two nearly equal sums.
+@inline(__always)
+func vdotDifference(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mi: Float, ri: Float, ml: Float, rl: Float) -> Float {
+    var acc = SIMD16<Float>(repeating: 0)
+    let vmi = SIMD16<Float>(repeating: mi), vri = SIMD16<Float>(repeating: ri)
+    let vml = SIMD16<Float>(repeating: ml), vrl = SIMD16<Float>(repeating: rl)
+    var i = 0
+    while i &+ 16 <= n {
+        let g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+        acc.addProduct(g, (v - vmi) * vri - (v - vml) * vrl)
+        i &+= 16
+    }
+    var s = acc.sum()
+    while i < n { s += dy[i] * ((x[i] - mi) * ri - (x[i] - ml) * rl); i &+= 1 }
+    return s
 }

@@ -8,7 +8,7 @@
 //
 // Backward of x̂ over a group of M elements: dx = r·(dx̂ − mean(dx̂) − x̂·Σ(dx̂·x̂)/D), r = 1/sqrt(σ² + eps).
 // Every output and gradient here is affine in x and dy per plane, so forward and backward are one pass each
-// after the sums: y = a·x + b, dx = p·dy + q·x + r (derivation: docs/derivations/iln.md).
+// after the sums: y = a·x + b, dx = p·dy + qi·(x − μi) + ql·(x − μl) + r (derivation: docs/derivations/iln.md).
 
 struct GroupStats {
     var mean: [Float], rstd: [Float]
@@ -53,8 +53,7 @@ extension Tape {
                 let gy = dy.data + g * size, gx = xv.data + g * size
                 let (mu, r) = (st.mean[g], st.rstd[g])
                 let s1 = vsum(gy, size), sc = vdotCentered(gy, gx, mu, size)
-                let q = -r * r * r * sc / dd
-                vbackward(gy, gx, dx.data + g * size, size, r, q, -r * s1 / Float(size) - q * mu)
+                vbackward(gy, gx, dx.data + g * size, size, p: r, qi: -r * r * r * sc / dd, mi: mu, r: -r * s1 / Float(size))
             }
             self.accumulate(x, dx)
         }
@@ -93,17 +92,19 @@ extension Tape {
         }
         let di = Float(unbiased ? m - 1 : m), ml = Float(c * m), dl = Float(unbiased ? c * m - 1 : c * m)
         return record(y, inputs: [x, rho, gamma, beta]) { [unowned self] dy in
-            // per-plane sums: S1 = Σdy, S2 = Σdy·x_in, S3 = Σdy·x_ln
-            var s1 = [Float](repeating: 0, count: nb * c), s2 = s1, s3 = s1
+            // per-plane sums: S1 = Σdy, S2 = Σdy·x_in, S3 = Σdy·x_ln, D23 = Σdy·(x_in − x_ln) (not S2 − S3: they can agree
+            // to many digits, and ρ's gradient is their difference)
+            var s1 = [Float](repeating: 0, count: nb * c), s2 = s1, s3 = s1, d23 = s1
             s1.withUnsafeMutableBufferPointer { p1 in s2.withUnsafeMutableBufferPointer { p2 in
-                s3.withUnsafeMutableBufferPointer { p3 in
+                s3.withUnsafeMutableBufferPointer { p3 in d23.withUnsafeMutableBufferPointer { p4 in
                     Parallel.forEach(0..<(nb * c)) { pl in
                         let n = pl / c, gy = dy.data + pl * m, gx = xv.data + pl * m
                         p1[pl] = vsum(gy, m)
                         p2[pl] = sIn.rstd[pl] * vdotCentered(gy, gx, sIn.mean[pl], m)
                         p3[pl] = sLn.rstd[n] * vdotCentered(gy, gx, sLn.mean[n], m)
+                        p4[pl] = vdotDifference(gy, gx, m, mi: sIn.mean[pl], ri: sIn.rstd[pl], ml: sLn.mean[n], rl: sLn.rstd[n])
                     }
-                } } }
+                } } } }
             if self.needsGrad(x) {
                 let dx = Tensor(uninitialized: xv.shape)
                 for n in 0..<nb {
@@ -117,18 +118,16 @@ extension Tape {
                         let pl = n * c + ch
                         let (ri, mui) = (sIn.rstd[pl], sIn.mean[pl])
                         let gp = gv[gi(n, ch)] * rv[ch], gq = gv[gi(n, ch)] * (1 - rv[ch])
-                        let p = gp * ri + gq * rl
-                        let q = -ri * ri * gp * s2[pl] / di - rl * rl * bLn / dl
-                        let r = -ri * gp * s1[pl] / Float(m) - rl * aLn / ml
-                            + mui * ri * ri * gp * s2[pl] / di + mul * rl * rl * bLn / dl
-                        vbackward(dy.data + pl * m, xv.data + pl * m, dx.data + pl * m, m, p, q, r)
+                        vbackward(dy.data + pl * m, xv.data + pl * m, dx.data + pl * m, m,
+                                  p: gp * ri + gq * rl, qi: -ri * ri * gp * s2[pl] / di, mi: mui,
+                                  ql: -rl * rl * bLn / dl, ml: mul, r: -ri * gp * s1[pl] / Float(m) - rl * aLn / ml)
                     }
                 }
                 self.accumulate(x, dx)
             }
             if self.needsGrad(rho) {
                 let dr = Tensor(zeros: rv.shape)
-                for pl in 0..<(nb * c) { let ch = pl % c; dr[ch] += gv[gi(pl / c, ch)] * (s2[pl] - s3[pl]) }
+                for pl in 0..<(nb * c) { let ch = pl % c; dr[ch] += gv[gi(pl / c, ch)] * d23[pl] }
                 self.accumulate(rho, dr)
             }
             if self.needsGrad(gamma) {

@@ -138,3 +138,40 @@ extension Tape {
         }
     }
 }
+
+extension Tape {
+    /// Sample i of a batch: [N, ...] -> [1, ...] (a copy; the gradient goes back to that sample).
+    public func batchItem(_ x: Var, _ i: Int) -> Var {
+        let s = x.shape, per = x.value.count / s[0]
+        precondition(i >= 0 && i < s[0], "batchItem \(i) of \(s)")
+        let y = Tensor(uninitialized: [1] + Array(s.dropFirst()))
+        y.data.update(from: x.value.data + i * per, count: per)
+        return record(y, inputs: [x]) { [unowned self] dy in
+            let dx = Tensor(zeros: s)
+            (dx.data + i * per).update(from: dy.data, count: per)
+            self.accumulate(x, dx)
+        }
+    }
+
+    /// Concatenation along the batch dimension: [N_i, ...] -> [ΣN_i, ...].
+    public func concatBatch(_ xs: [Var]) -> Var {
+        precondition(!xs.isEmpty, "concatBatch of nothing")
+        let rest = Array(xs[0].shape.dropFirst())
+        precondition(xs.allSatisfy { Array($0.shape.dropFirst()) == rest }, "concatBatch: \(xs.map(\.shape))")
+        let counts = xs.map { $0.value.count }
+        let y = Tensor(uninitialized: [xs.reduce(0) { $0 + $1.shape[0] }] + rest)
+        var off = 0
+        for (v, c) in zip(xs, counts) { (y.data + off).update(from: v.value.data, count: c); off += c }
+        return record(y, inputs: xs) { [unowned self] dy in
+            var off = 0
+            for (v, c) in zip(xs, counts) {
+                if self.needsGrad(v) {
+                    let dx = Tensor(uninitialized: v.shape)
+                    dx.data.update(from: dy.data + off, count: c)
+                    self.accumulate(v, dx)
+                }
+                off += c
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+@testable import Checkpoint
+import Distributed
+import Engine
+import Foundation
+import XCTest
+
+/// Real multi-rank saves and loads under `mpirun` (see `MPIJob`): the launching tests below start jobs
+/// whose ranks run the worker tests in `CheckpointMPIWorkerTests`.
+final class CheckpointMPITests: XCTestCase {
+    private func job(_ worker: String, _ np: Int, root: String) throws -> MPIJob.Result {
+        let result = try MPIJob.run(worker: worker, processes: np, environment: [CheckpointMPIWorkerTests.rootVariable: root])
+        XCTAssertFalse(result.timedOut, result.output)
+        XCTAssertEqual(result.exitCode, 0, result.output)
+        return result
+    }
+
+    func testTwoRanksSaveOwnShardsThenLoadOnOneAndThreeRanks() throws {
+        let root = makeTemporaryDirectory(self, "mpi")
+        let saved = try job("testSaveWorker", 2, root: root)
+        XCTAssertEqual(saved.workerLines.filter { $0.contains(" saved ") }.count, 2, saved.output)
+
+        let r = try Checkpoints.open(root)
+        XCTAssertEqual(r.manifest.worldSize, 2)
+        let dir = Checkpoints.stepDirectory(root: root, step: 1)
+        for rank in 0..<2 {
+            XCTAssertTrue(saved.workerLines.contains("rank=\(rank) saved raw=\(r.manifest.shards[rank].uncompressedBytes)"), saved.output)
+            XCTAssertEqual(r.manifest.shards[rank].file, (try shardFile(dir, rank: rank) as NSString).lastPathComponent)
+        }
+        let raw = r.manifest.shards.map(\.uncompressedBytes)
+        XCTAssertLessThanOrEqual(raw.max()! - raw.min()!, CheckpointMPIWorkerTests.tensors().map(\.byteCount).max()!, "balanced: \(raw)")
+        XCTAssertGreaterThan(raw.min()!, 0)
+
+        // Single process, no MPI.
+        try r.verify()
+        for t in CheckpointMPIWorkerTests.tensors() { XCTAssertEqual(try r.bytes(t.name), t.withBytes { Array($0) }, t.name) }
+        // Three ranks, oversubscribed.
+        let loaded = try job("testLoadWorker", 3, root: root)
+        XCTAssertEqual(Set(loaded.workerLines.filter { $0.hasSuffix("loaded ok step=1") }).count, 3, loaded.output)
+    }
+
+    func testOneRankFailingGivesBothRanksTheSameMapAndKeepsLatest() throws {
+        let root = makeTemporaryDirectory(self, "mpi")
+        let result = try job("testFailureWorker", 2, root: root)
+        let errors = result.workerLines.filter { $0.contains(" error=") }
+        XCTAssertEqual(errors.count, 2, result.output)
+        let messages = Set(errors.map { $0.components(separatedBy: " error=")[1] })
+        XCTAssertEqual(messages.count, 1, "ranks disagree: \(errors)")
+        let message = try XCTUnwrap(messages.first)
+        XCTAssertTrue(message.hasPrefix("checkpoint save failed (previous checkpoint kept): rank 1: "), message)
+        XCTAssertTrue(message.contains("No space left on device"), message)
+        XCTAssertFalse(message.contains("rank 0:"), message)
+        XCTAssertEqual(latest(root), "step_00000001")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Checkpoints.stepDirectory(root: root, step: 2) + "/manifest.json"))
+        try Checkpoints.open(root).verify()
+    }
+}
+
+/// Code that runs on every rank of a job started by `CheckpointMPITests`; skips in a normal test run.
+final class CheckpointMPIWorkerTests: XCTestCase {
+    static let rootVariable = "F2W_CKPT_MPI_ROOT"
+
+    /// Tensors every rank holds (data parallel): the same values on every rank and in the launcher.
+    static func tensors() -> [CheckpointTensor] {
+        var rng = RandomGenerator(seed: 21)
+        return (0..<9).map { CheckpointTensor("w\($0)", rng.normalTensor([2000 * ($0 + 1)], std: 0.02)) } + [CheckpointTensor("steps", int64: [4])]
+    }
+
+    private func start(_ name: String = #function) throws -> (MPICommunicator, String) {
+        let env = ProcessInfo.processInfo.environment
+        guard env[MPIJob.workerVariable] == String(name.prefix { $0 != "(" }), MPIRuntime.isLaunchedByMPIRun(),
+              let root = env[Self.rootVariable] else {
+            throw XCTSkip("runs only as a rank of an mpirun job started by CheckpointMPITests")
+        }
+        return (try MPICommunicator(), root)
+    }
+
+    private func line(_ comm: Communicator, _ text: String) {
+        fputs("\(MPIJob.linePrefix)rank=\(comm.rank) \(text)\n", stdout)
+        fflush(stdout)
+    }
+
+    func testSaveWorker() throws {
+        let (comm, root) = try start()
+        let r = try Checkpoints.save(root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
+        line(comm, "saved raw=\(r.localRawBytes)")
+        try comm.finalize()
+    }
+
+    func testFailureWorker() throws {
+        let (comm, root) = try start()
+        try Checkpoints.save(root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
+        if comm.rank == 1 { FaultInjection.writeFault = { path, _, _ in path.hasSuffix(".shard.tmp") ? ENOSPC : nil } }
+        do {
+            try Checkpoints.save(root: root, step: 2, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
+            line(comm, "saved step 2 unexpectedly")
+        } catch {
+            line(comm, "error=\(error)")
+        }
+        try comm.finalize()
+    }
+
+    func testLoadWorker() throws {
+        let (comm, root) = try start()
+        let r = try Checkpoints.open(root)
+        try r.verify()
+        for t in Self.tensors() where try r.bytes(t.name) != t.withBytes({ Array($0) }) { line(comm, "mismatch \(t.name)") }
+        line(comm, "size=\(comm.worldSize) loaded ok step=\(r.manifest.step)")
+        try comm.finalize()
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import XCTest
+
+/// Launches this test bundle under `mpirun` to run one worker test on several ranks.
+/// (Copied from Tests/DistributedTests/MPIJob.swift: test targets cannot import each other. Changes: the
+/// worker class is `CheckpointMPIWorkerTests`, and `environment` passes extra variables to the ranks.)
+///
+/// How it works: on Linux the XCTest bundle is a plain executable that accepts a test filter
+/// argument (`DistributedTests.MPIWorkerTests/testCollectivesWorker`). We start
+/// `mpirun -np N <this executable> <filter>` with `F2W_MPI_TEST_WORKER=<worker name>` set,
+/// which is what makes the worker test run instead of skipping. Workers print lines
+/// starting with `F2WMPI ` that the launching test parses.
+enum MPIJob {
+    /// Names the worker test that should run for real in the spawned ranks.
+    static let workerVariable = "F2W_MPI_TEST_WORKER"
+    /// The `-np` the launcher used, so workers can check `worldSize`.
+    static let processCountVariable = "F2W_MPI_TEST_NP"
+    /// Prefix of the result lines printed by workers.
+    static let linePrefix = "F2WMPI "
+
+    struct Result {
+        let exitCode: Int32
+        let output: String      // stdout and stderr of mpirun and all ranks, interleaved
+        let seconds: Double
+        let timedOut: Bool
+
+        /// Worker result lines with the prefix removed.
+        var workerLines: [String] {
+            output.split(separator: "\n").compactMap { line in
+                line.hasPrefix(MPIJob.linePrefix) ? String(line.dropFirst(MPIJob.linePrefix.count)) : nil
+            }
+        }
+    }
+
+    /// The `mpirun` on PATH, or nil.
+    static func findMPIRun() -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/mpirun" }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Path of the running test executable (the `.xctest` file on Linux).
+    static func testExecutable() -> String? {
+        #if os(Linux)
+        // /proc/self/exe is exact even when argv[0] is relative or a wrapper started us.
+        return try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        #else
+        return nil  // macOS runs bundles through `xctest`; not supported here
+        #endif
+    }
+
+    /// Runs `CheckpointMPIWorkerTests/<worker>` on `processes` ranks and waits at most `timeout` seconds.
+    static func run(worker: String, processes: Int, environment extra: [String: String] = [:],
+                    timeout: Double = 60) throws -> Result {
+        guard let mpirun = findMPIRun() else {
+            throw XCTSkip("mpirun not found on PATH (install openmpi-bin)")
+        }
+        guard let executable = testExecutable() else {
+            throw XCTSkip("multi-rank tests need the Linux XCTest executable")
+        }
+        let outputURL = FileManager.default.temporaryDirectory
+            .appendingPathComponent("f2w-mpi-\(worker)-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputURL) }
+        // A file, not a pipe: nothing can block on a full pipe while we wait.
+        let output = try FileHandle(forWritingTo: outputURL)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun)
+        process.arguments = [
+            "--allow-run-as-root", "--oversubscribe", "-np", "\(processes)",
+            // Job-wide limit inside mpirun too (exit 110), so ranks are cleaned up on a hang.
+            "--timeout", "\(Int(timeout) - 5)",
+            // Shared-memory copies without CMA: CMA needs ptrace rights that containers lack.
+            "--mca", "btl_vader_single_copy_mechanism", "none",
+            "-x", workerVariable, "-x", processCountVariable,
+        ] + extra.keys.sorted().flatMap { ["-x", $0] } + [
+            executable, "CheckpointTests.CheckpointMPIWorkerTests/\(worker)",
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        environment[workerVariable] = worker
+        environment[processCountVariable] = "\(processes)"
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        for (k, v) in extra { environment[k] = v }
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = output
+
+        let start = Date()
+        try process.run()
+        var timedOut = false
+        while process.isRunning {
+            if Date().timeIntervalSince(start) > timeout {
+                timedOut = true
+                process.terminate()  // SIGTERM: mpirun then kills its ranks
+                let grace = Date()
+                while process.isRunning && Date().timeIntervalSince(grace) < 5 { usleep(50_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                break
+            }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        try output.close()
+        let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        return Result(exitCode: process.terminationStatus, output: text,
+                      seconds: Date().timeIntervalSince(start), timedOut: timedOut)
+    }
+}
