@@ -1,3 +1,4 @@
+import ADA
 import ArgumentParser
 import Dataset
 import Distributed
@@ -24,6 +25,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Option(help: "Timed steps.") var steps = 5
     @Flag(help: "Skip the sgemm peak measurement (used by bench scaling).") var noPeak = false
+    @Option(name: .customLong("ada-p"), help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
+    var adaP: Double?
 
     func run() throws {
         Runtime.configure(threads: threads)
@@ -35,6 +38,8 @@ struct BenchTrain: ParsableCommand {
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
+        var cfg = ADAConfig(); cfg.mode = .fixed; cfg.p = adaP ?? 0
+        let ada = AdaptiveAugment(config: cfg, seed: 0)
         try parallel.broadcastState(m)
         // the real input pipeline (decode, PIL-style resize, crop, prefetch) on drawn demo images, so that
         // data_wait_fraction measures what training would wait for
@@ -44,10 +49,11 @@ struct BenchTrain: ParsableCommand {
         }
         try comm.barrier()
         let source = try FolderBatches(data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-                                       worldSize: comm.worldSize, firstStep: 1, iterations: warmup + steps,
+                                       worldSize: comm.worldSize, firstStep: 1, iterations: warmup + 2 * steps,
                                        warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
+            ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
             var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)["d.loss"] ?? 0]
             if parallel.average(m.discriminators, values: &v, operation: "d") { step.applyDiscriminator() }
             v = [step.generatorGradients(realA: a.images, realB: b.images)["g.loss"] ?? 0]
@@ -62,6 +68,14 @@ struct BenchTrain: ParsableCommand {
         try comm.barrier()
         let seconds = (OpBenchmarks.now() - t0) / Double(steps)
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
+        var augmented: Double?
+        if adaP != nil {
+            step.augment = ada
+            let t1 = OpBenchmarks.now()
+            for s in 0..<steps { try once(warmup + steps + s + 1) }
+            augmented = (OpBenchmarks.now() - t1) / Double(steps)
+            step.augment = nil
+        }
         let n = comm.worldSize
         if comm.rank == 0 {
             print("blas_core=\(Runtime.blasCore)")
@@ -75,6 +89,10 @@ struct BenchTrain: ParsableCommand {
             if !noPeak { print("fraction_of_sgemm_peak=\(fmt(gflop / seconds / peak))") }
             print("images_per_s=\(fmt(Double(batchSize * n) / seconds))")
             print("allreduce_fraction=\(fmt((parallel.averageSeconds - avg0) / Double(steps) / seconds))")
+            if let augmented {
+                print("seconds_per_iter_with_ada=\(fmt(augmented)) ada_p=\(adaP ?? 0)")
+                print("augment_fraction=\(fmt(max(0, augmented - seconds) / augmented))")
+            }
             print("data_wait_fraction=\(fmt((source.waitSeconds - wait0) / Double(steps) / seconds))")
             print("peak_rss_mib=\(fmt(peakRSSMiB()))")
             print("seconds_per_iter=\(fmt(seconds))")

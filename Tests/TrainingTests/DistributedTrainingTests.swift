@@ -125,6 +125,35 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertLessThan(ended.timeIntervalSince(at), 10, "job ended \(ended.timeIntervalSince(at)) s after the kill")
     }
 
+    /// ADA coordination: rank 0 reports only positive signs, rank 1 only negative; the global mean r_t = 0 is below
+    /// the target, so p falls by (global batch · interval)/(kimg · 1000) = 2·1/(0.1·1000) = 0.02 per step, the same on
+    /// every rank (checked by the program before each checkpoint); with both positive it rises. The strengths and
+    /// accumulators survive a checkpoint: 3 steps + resume to 5 equals 5 straight steps.
+    func testADAStrengthFollowsTheGlobalMeanOnEveryRank() throws {
+        func ada(_ dir: String, _ signs: String, iterations: Int) throws -> [[String: Any]] {
+            let r = try run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs(dir, batch: 1, iterations: iterations, extra: [
+                "--ada", "adaptive", "--ada-p", "0.5", "--ada-interval", "1", "--ada-kimg", "0.1", "--debug-ada-force-sign", signs])))
+            XCTAssertEqual(r.exitCode, 0, r.output)
+            return try String(contentsOfFile: "\(work)/\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+                .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        }
+        let down = try ada("down", "1,-1", iterations: 5)
+        XCTAssertEqual(down.count, 5)
+        for (i, m) in down.enumerated() {
+            XCTAssertEqual(m["ada.p_B"] as! Double, 0.5 - 0.02 * Double(i + 1), accuracy: 1e-12)
+            XCTAssertEqual(m["ada.p_A"] as! Double, 0.5 - 0.02 * Double(i + 1), accuracy: 1e-12)
+            XCTAssertEqual(m["ada.rt_B"] as! Double, 0, accuracy: 1e-12)
+        }
+        let up = try ada("up", "1,1", iterations: 3)
+        XCTAssertEqual(up.last!["ada.p_B"] as! Double, 0.56, accuracy: 1e-12)
+        XCTAssertEqual(up.last!["ada.rt_B"] as! Double, 1, accuracy: 1e-12)
+        // resume: 3 steps, then continue to 5 in the same result dir
+        _ = try ada("resumed", "1,-1", iterations: 3)
+        let cont = try ada("resumed", "1,-1", iterations: 5)
+        XCTAssertEqual(cont.count, 5)
+        XCTAssertEqual(cont.last!["ada.p_B"] as! Double, down.last!["ada.p_B"] as! Double, accuracy: 1e-12)
+    }
+
     /// PIDs whose command line starts with `prefix` (the ranks, not mpirun).
     static func pids(commandPrefix prefix: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
