@@ -20,6 +20,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Train on the built-in procedurally drawn face/webtoon data set (generated into RESULT_DIR/demo-data).")
     var demo = false
     @Option(name: .customLong("result-dir"), help: "Output folder.") var resultDir = "results/run"
+    @Option(name: .customLong("demo-images"), help: "With --demo: training images per domain.") var demoImages = 400
+    @Option(name: .customLong("demo-test-images"), help: "With --demo: test images per domain.") var demoTestImages = 40
     @OptionGroup var model: ModelOptions
     @OptionGroup var process: RunOptions
     @Option(help: "Training steps (each: one D and one G update). Default 20000, or 1000 with --demo.") var iterations: Int?
@@ -114,8 +116,8 @@ struct Train: ParsableCommand {
         var dataDir = data ?? "\(resultDir)/demo-data"
         if demo && isRoot && !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
             say("[face2webtoon] drawing the demo data set into \(dataDir)")
-            try DemoData.generate(to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: 400,
-                                  testPerDomain: 40, seed: 0)
+            try DemoData.generate(to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: demoImages,
+                                  testPerDomain: demoTestImages, seed: 0)
         }
         try comm.barrier()   // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
