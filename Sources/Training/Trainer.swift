@@ -20,6 +20,8 @@ public final class Trainer {
     public var writePNG: ((String, SampleGrid.RGB8) throws -> Void)?
     public private(set) var state = Checkpoint.State(step: 0, imagesSeen: 0)
     private var adaLog: [String: Double] = [:]
+    /// Some rank received SIGTERM or SIGINT: every rank saves after this step and stops.
+    public private(set) var stopRequested = false
     /// Gradient averaging over the ranks (a world of one without mpirun).
     public let parallel: DataParallel
     public var isRoot: Bool { parallel.rank == 0 }
@@ -88,6 +90,7 @@ public final class Trainer {
     public func run() throws -> LossValues {
         let metrics = isRoot ? try MetricsLog(path: "\(resultDir)/metrics.jsonl") : nil
         var skippedInARow = 0
+        StopSignal.install()
         // every rank starts from rank 0's parameters and buffers (after any resume)
         try parallel.broadcastState(model)
         var last: LossValues = [:]
@@ -128,6 +131,12 @@ public final class Trainer {
                            elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed, formatDuration(eta)))
             }
             if config.sampleEvery > 0 && s % config.sampleEvery == 0 { try writeSamples() }
+            if stopRequested {
+                log("[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping")
+                try verifyAgreement()
+                try save()
+                return last
+            }
             if config.saveEvery > 0 && s % config.saveEvery == 0 { try verifyAgreement(); try save() }
         }
         try writeSamples()
@@ -152,11 +161,13 @@ public final class Trainer {
         step.frozenGenerator = frozenBottleneck(group: la?.first)
         func phase(_ name: String, _ store: ParameterStore, _ values: LossValues, apply: () -> Void) -> LossValues {
             let keys = values.keys.sorted()
-            // the ADA statistics ride along with the D phase's gradients (summed, not averaged)
-            let stats = name == "d" ? ada.takeLocalStats().map(Float.init) : []
+            // the ADA statistics ride along with the D phase's gradients, a stop request with the G phase's
+            // (summed, not averaged)
+            let stats = name == "d" ? ada.takeLocalStats().map(Float.init) : [StopSignal.pending != 0 ? 1 : 0]
             var v = keys.map { values[$0]! } + stats
             let ok = parallel.average(store, values: &v, operation: name)
             if name == "d" { ada.addGlobalStats(v.suffix(stats.count).map { (Double($0) * Double(n)).rounded() }) }
+            if name == "g" { stopRequested = stopRequested || v.last! > 0 }
             v.removeLast(stats.count)
             if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(name)grad.\($0.name)", $0.grad.copy()) } }
             if ok { apply() } else {

@@ -95,6 +95,30 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.output.contains("nowhere/trainA"), r.output)
     }
 
+    /// SIGTERM (a Slurm time limit) stops the run after the current step with a checkpoint of that step.
+    func testSIGTERMSavesAndStops() throws {
+        try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
+        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
+        let metrics = "\(work)/run/metrics.jsonl"
+        let r = try ProcessRunner.run([bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32",
+                                       "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
+                                       "--save-every", "0"], timeout: 120) { pid in
+            DispatchQueue.global().async {
+                for _ in 0..<600 {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    let n = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count
+                    if n >= 3 { kill(pid, SIGTERM); return }
+                }
+            }
+        }
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        XCTAssertTrue(r.output.contains("stop requested (SIGTERM/SIGINT): saving the checkpoint at step"), r.output)
+        let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
+        let (_, state) = try Checkpoint.peek(path: "\(work)/run/checkpoint.safetensors")
+        XCTAssertEqual(state.step, steps, "the checkpoint holds the last completed step")
+        XCTAssertLessThan(steps, 100)
+    }
+
     /// A broken file among the training images is reported once by name and the run goes on (an image of the same
     /// group takes its place).
     func testBrokenTrainingImageIsSkippedNotFatal() throws {
