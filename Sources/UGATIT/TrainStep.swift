@@ -106,13 +106,8 @@ public final class UGATITStep {
             terms += [(w.adv, adv), (w.adv, cam)]
         }
         // group classification of real images (heads on the B side, and the A side if configured)
-        for (name, g, l, labels) in [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)] {
-            guard let labels, let gl = g.groupLogit, let ll = l.groupLogit else { continue }
-            let ce = t.add(t.crossEntropy(gl, labels: labels), t.crossEntropy(ll, labels: labels))
-            values["d.group_\(name)"] = ce.value[0]
-            values["d.group_acc_real_\(name)"] = accuracy(gl.value, labels)
-            if w.useGroupLoss { terms.append((w.groupD, ce)) }
-        }
+        terms += groupTerms(t, [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)], weight: w.groupD,
+                            prefix: "d", accuracyName: "acc_real", into: &values)
         let loss = t.weightedSum(terms)
         values["d.loss"] = loss.value[0]
         t.backward(loss)
@@ -151,17 +146,27 @@ public final class UGATITStep {
         }
         terms += [(w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB)]
         // a translated face of group g should be classified as group g (and a translated webtoon face likewise)
-        for (name, g, l, labels) in [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)] {
-            guard let labels, let gl = g.groupLogit, let ll = l.groupLogit else { continue }
-            let ce = t.add(t.crossEntropy(gl, labels: labels), t.crossEntropy(ll, labels: labels))
-            values["g.group_\(name)"] = ce.value[0]
-            values["g.group_acc_fake_\(name)"] = accuracy(gl.value, labels)
-            if w.useGroupLoss { terms.append((w.groupG, ce)) }
-        }
+        terms += groupTerms(t, [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)], weight: w.groupG,
+                            prefix: "g", accuracyName: "acc_fake", into: &values)
         let loss = t.weightedSum(terms)
         values["g.loss"] = loss.value[0]
         t.backward(loss)
         return values
+    }
+
+    /// Cross-entropy of the global and local group heads against `labels`, per side that has heads and labels;
+    /// logs `<prefix>.group_<side>` and `<prefix>.group_<accuracyName>_<side>` (global head).
+    private func groupTerms(_ t: Tape, _ sides: [(String, DiscriminatorOutput, DiscriminatorOutput, [Int]?)], weight: Float,
+                            prefix: String, accuracyName: String, into values: inout LossValues) -> [(Float, Var)] {
+        var terms: [(Float, Var)] = []
+        for (name, g, l, labels) in sides {
+            guard let labels, let gl = g.groupLogit, let ll = l.groupLogit else { continue }
+            let ce = t.add(t.crossEntropy(gl, labels: labels), t.crossEntropy(ll, labels: labels))
+            values["\(prefix).group_\(name)"] = ce.value[0]
+            values["\(prefix).group_\(accuracyName)_\(name)"] = accuracy(gl.value, labels)
+            if weights.useGroupLoss { terms.append((weight, ce)) }
+        }
+        return terms
     }
 
     /// Adam step on the discriminators.

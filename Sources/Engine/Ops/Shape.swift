@@ -3,27 +3,7 @@
 
 extension Tape {
     /// PyTorch ReflectionPad2d(p): [N, C, H, W] -> [N, C, H + 2p, W + 2p]; needs p < H and p < W.
-    public func reflectionPad2d(_ x: Var, _ p: Int) -> Var {
-        let d = NCHW(x.value, "reflectionPad2d")
-        precondition(p >= 0 && p < d.h && p < d.w, "reflectionPad2d(\(p)) needs H and W > \(p), got \(x.shape)")
-        let ho = d.h + 2 * p, wo = d.w + 2 * p
-        func src(_ i: Int, _ n: Int) -> Int { i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i) }
-        let rows = (0..<ho).map { src($0 - p, d.h) }, cols = (0..<wo).map { src($0 - p, d.w) }
-        let xv = x.value
-        let y = Tensor(uninitialized: [d.n, d.c, ho, wo])
-        for pl in 0..<(d.n * d.c) {
-            let s = xv.data + pl * d.plane, o = y.data + pl * ho * wo
-            for i in 0..<ho { let r = s + rows[i] * d.w; for j in 0..<wo { o[i * wo + j] = r[cols[j]] } }
-        }
-        return record(y, inputs: [x]) { [unowned self] dy in
-            let dx = Tensor(zeros: xv.shape)
-            for pl in 0..<(d.n * d.c) {
-                let g = dy.data + pl * ho * wo, o = dx.data + pl * d.plane
-                for i in 0..<ho { let r = o + rows[i] * d.w; for j in 0..<wo { r[cols[j]] += g[i * wo + j] } }
-            }
-            self.accumulate(x, dx)
-        }
-    }
+    public func reflectionPad2d(_ x: Var, _ p: Int) -> Var { pad2d(x, left: p, right: p, top: p, bottom: p) }
 
     /// Nearest-neighbour ×2 up-sampling: [N, C, H, W] -> [N, C, 2H, 2W], y[i, j] = x[i / 2, j / 2].
     public func upsampleNearest2x(_ x: Var) -> Var {
