@@ -39,11 +39,17 @@ public final class AttributeClassifier {
     public func train(folder: String, steps: Int, batchSize: Int = 8, lr: Double = 1e-3, seed: UInt64 = 0,
                       log: (String) -> Void = { _ in }) throws -> Float {
         let d = try ImageFolderDataset(folder: folder, domainTag: 7)
-        let order = EpochOrder(count: d.count, seed: seed, tag: 7)
         let adam = Adam(store.parameters, lr: lr, beta1: 0.9, beta2: 0.999)
         var last: Float = .nan
+        // class-balanced batches: the few-shot groups are exactly the ones the judge must recognise
+        let groupsPresent = d.indicesByGroup.indices.filter { !d.indicesByGroup[$0].isEmpty }
+        var rng = RandomGenerator(seed: seed, stream: [0x434C_46])
         for s in 0..<steps {
-            let batch = try d.batch(order.batchItems(step: s, batchSize: batchSize), seed: seed, train: true, size: imageSize)
+            let items = (0..<batchSize).map { _ -> (index: Int, epoch: Int) in
+                let list = d.indicesByGroup[groupsPresent[rng.int(groupsPresent.count)]]
+                return (list[rng.int(list.count)], s)
+            }
+            let batch = try d.batch(items, seed: seed, train: true, size: imageSize)
             store.zeroGrad()
             let t = Tape()
             let loss = t.crossEntropy(logits(t, t.constant(batch.images)), labels: batch.groups)

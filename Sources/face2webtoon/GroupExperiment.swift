@@ -16,7 +16,7 @@ struct GroupEval: ParsableCommand {
     @Option(help: "Data folder with trainB and testA in group folders 0..K-1.") var data: String
     @Option(parsing: .upToNextOption, help: "Checkpoints to evaluate.") var checkpoint: [String]
     @Option(help: "Classifier file (trained on DATA/trainB and saved here if missing).") var classifier: String
-    @Option(name: .customLong("classifier-steps")) var classifierSteps = 600
+    @Option(name: .customLong("classifier-steps")) var classifierSteps = 2000
     @OptionGroup var process: RunOptions
 
     func run() throws {
@@ -35,8 +35,13 @@ struct GroupEval: ParsableCommand {
         // the judge's own accuracy on held-out webtoon faces
         let testB = try ImageFolderDataset(folder: "\(data)/testB", domainTag: 1)
         let tb = try testB.batch((0..<testB.count).map { ($0, 0) }, seed: 0, train: false, size: size)
-        let own = zip(clf.predict(tb.images), tb.groups).filter { $0 == $1 }.count
-        print("classifier_accuracy_testB=\(fmt(Double(own) / Double(testB.count)))")
+        let predicted = clf.predict(tb.images)
+        let own = zip(predicted, tb.groups).filter { $0 == $1 }.count
+        let perGroup = (0..<clf.groups).map { g -> String in
+            let idx = tb.groups.indices.filter { tb.groups[$0] == g }
+            return fmt(Double(idx.filter { predicted[$0] == g }.count) / Double(max(idx.count, 1)))
+        }
+        print("classifier_accuracy_testB=\(fmt(Double(own) / Double(testB.count))) per_group=\(perGroup.joined(separator: ","))")
         let testA = try ImageFolderDataset(folder: "\(data)/testA", domainTag: 0)
         let ta = try testA.batch((0..<testA.count).map { ($0, 0) }, seed: 0, train: false, size: size)
         for path in checkpoint {
