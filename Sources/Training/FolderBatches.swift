@@ -35,9 +35,12 @@ public final class FolderBatches: BatchSource {
     ///   `iterations`: the last step.
     /// - Throws: `DatasetError` if a folder is missing, empty or mislabelled; `TrainingError.invalidConfig` if a
     ///   selected group has no image in either domain.
+    ///   `startCursors`: samples already consumed from each group slot's stream when resuming (the checkpoint's
+    ///   data position; default: what this global batch would have consumed), so that a resume with another world
+    ///   size continues the order without repeating or skipping samples.
     public init(data: String, imageSize: Int, batchSize: Int, seed: UInt64, rank: Int = 0, worldSize: Int = 1,
                 firstStep: Int = 1, iterations: Int, groups: GroupConfig? = nil, labelsA: String? = nil, labelsB: String? = nil,
-                warnings: DataWarnings) throws {
+                startCursors: [Int]? = nil, warnings: DataWarnings) throws {
         func load(_ folder: String, _ csv: String?, _ tag: UInt64) throws -> ImageFolderDataset {
             var scan = try FolderScan(folder: folder)
             if let csv { scan = try scan.relabeled(csv: csv) }
@@ -64,12 +67,20 @@ public final class FolderBatches: BatchSource {
         let sched = FolderBatches.schedule(iterations: iterations, sizes: lists.map { $0.0.count + $0.1.count },
                                            sampling: groups?.sampling ?? .roundRobin, seed: seed)
         schedule = sched
+        // stream position of this step's first sample in its group: start cursor + global batch × later occurrences
+        let global = batchSize * worldSize
+        var before = [Int](repeating: 0, count: lists.count)
+        for e in sched.prefix(max(0, firstStep - 1)) { before[e.group] += 1 }
+        let cursors = startCursors ?? before.map { $0 * global }
+        precondition(cursors.count == lists.count, "FolderBatches: \(cursors.count) data cursors for \(lists.count) group slots")
+        let occurrenceBefore = before
         func prefetch(_ d: ImageFolderDataset, _ pick: @escaping ([([Int], [Int])], Int) -> [Int], tag: UInt64) -> Prefetcher<Batch> {
             let orders = lists.indices.map { EpochOrder(count: max(1, pick(lists, $0).count), seed: seed, tag: tag * 1024 + UInt64($0)) }
             return Prefetcher(count: max(0, iterations - firstStep + 1), depth: 3, workers: 2) { k in
                 let (g, u) = sched[firstStep - 1 + k]
                 let list = pick(lists, g)
-                let items = orders[g].batchItems(step: u, batchSize: batchSize, rank: rank, worldSize: worldSize)
+                let base = cursors[g] + (u - occurrenceBefore[g]) * global
+                let items = (0..<batchSize).map { orders[g].item(at: base + $0 * worldSize + rank) }
                 return try d.batch(items.map { (index: list[$0.index], epoch: $0.epoch) }, seed: seed, train: true, size: imageSize)
             }
         }
@@ -95,6 +106,10 @@ public final class FolderBatches: BatchSource {
             return (g, seen[g])
         }
     }
+
+    /// Number of group slots (1 without groups).
+    public var groupSlots: Int { groups?.selected.count ?? 1 }
+    public func groupSlot(step s: Int) -> Int { schedule[s - 1].group }
 
     /// The group label used at step s.
     public func groupLabel(step s: Int) -> Int? { groups.map { $0.selected[schedule[s - 1].group] } }

@@ -57,6 +57,9 @@ public protocol BatchSource: AnyObject {
     func batch(step: Int) throws -> (a: Batch, b: Batch)
     /// Seconds the caller has spent waiting for data so far.
     var waitSeconds: Double { get }
+    /// Number of separately ordered sample streams (group slots), and the one step s draws from.
+    var groupSlots: Int { get }
+    func groupSlot(step s: Int) -> Int
 }
 
 

@@ -1,4 +1,5 @@
 import ADA
+import Checkpoint
 import Dataset
 import Engine
 import Foundation
@@ -18,8 +19,11 @@ public final class Trainer {
     public var sampleImages: (a: Tensor, b: Tensor)?
     /// Writes an RGB8 PNG (injected so that this target does not depend on an image codec).
     public var writePNG: ((String, SampleGrid.RGB8) throws -> Void)?
-    public private(set) var state = Checkpoint.State(step: 0, imagesSeen: 0)
+    public private(set) var state = TrainingCheckpoint.State(step: 0, imagesSeen: 0)
+    /// zstd level, threads and retention of the checkpoints.
+    public var checkpointOptions = SaveOptions(keepLast: 3)
     private var adaLog: [String: Double] = [:]
+    private var lastSaved = -1
     /// Some rank received SIGTERM or SIGINT: every rank saves after this step and stops.
     public private(set) var stopRequested = false
     /// Gradient averaging over the ranks (a world of one without mpirun).
@@ -56,21 +60,18 @@ public final class Trainer {
         }
     }
 
-    public var checkpointPath: String { "\(resultDir)/checkpoint.safetensors" }
+    /// Where checkpoints go: one directory per saved step and a LATEST pointer (docs/checkpoint-format.md).
+    public var checkpointRoot: String { "\(resultDir)/checkpoints" }
 
-    /// Continues from the checkpoint at `path` (parameters, buffers, Adam state, step).
-    public func resume(from path: String) throws {
-        let (saved, _) = try Checkpoint.peek(path: path)
+    /// Continues from a checkpoint: parameters, buffers, Adam state, step, ADA state, data position.
+    /// The world size may differ from the one that saved it.
+    public func resume(from r: CheckpointReader) throws {
+        let saved = try TrainingCheckpoint.config(r)
         guard saved.model == config.model else {
-            throw TrainingError.checkpoint(path: path, reason: "was trained with a different model configuration: \(saved.model)")
+            throw TrainingError.checkpoint(path: r.path, reason: "was trained with a different model configuration: \(saved.model)")
         }
-        state = try Checkpoint.load(path: path, into: model, step: step)
-        if let json = state.extra["ada"]?.data(using: .utf8) {
-            guard let saved = try? JSONDecoder().decode(ADAState.self, from: json) else {
-                throw TrainingError.checkpoint(path: path, reason: "ADA state unreadable")
-            }
-            ada.state = saved
-        }
+        state = try TrainingCheckpoint.load(r, into: model, step: step)
+        if let a = state.ada { ada.state = a }
     }
 
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
@@ -114,6 +115,8 @@ public final class Trainer {
             let dt = Date().timeIntervalSince(t0)
             state.step = s
             state.imagesSeen += config.batchSize * parallel.worldSize
+            if state.dataCursors.count != source.groupSlots { state.dataCursors = [Int](repeating: 0, count: source.groupSlots) }
+            state.dataCursors[source.groupSlot(step: s)] += config.batchSize * parallel.worldSize
             var record: [String: Any] = ["step": s, "lr": lr, "seconds_per_step": dt,
                                          "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
                                          "data_wait_seconds": source.waitSeconds - wait0]
@@ -140,8 +143,10 @@ public final class Trainer {
             if config.saveEvery > 0 && s % config.saveEvery == 0 { try verifyAgreement(); try save() }
         }
         try writeSamples()
-        try verifyAgreement()
-        try save()
+        if lastSaved != state.step {
+            try verifyAgreement()
+            try save()
+        }
         return last
     }
 
@@ -202,12 +207,11 @@ public final class Trainer {
     /// trained on the base group, then the few-shot stage with group heads). Optimizer state starts fresh.
     /// - Returns: the names of this model's tensors the checkpoint did not provide (initialised anew).
     public func initialize(from path: String) throws -> [String] {
-        let f: SafeTensorsFile
-        do { f = try SafeTensorsFile(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: "\(error)") }
+        let r = try Checkpoints.open(path)
         var fresh: [String] = []
         for s in [model.generators, model.discriminators] {
             for (name, t) in s.parameters.map({ ($0.name, $0.value) }) + s.buffers.map({ ($0.name, $0.value) }) {
-                if let e = f.entry(name), e.shape == t.shape { t.assign(try f.tensor(name)) } else { fresh.append(name) }
+                if let e = r.entry(name), e.shape == t.shape { try r.read(name, into: t) } else { fresh.append(name) }
             }
         }
         return fresh
@@ -244,10 +248,15 @@ public final class Trainer {
         ada.state.p = p
     }
 
+    /// Saves the current step (collective: every rank writes its shard, rank 0 the manifest).
     public func save() throws {
-        guard isRoot else { return }
-        if let json = try? JSONEncoder().encode(ada.state) { state.extra["ada"] = String(decoding: json, as: UTF8.self) }
-        try Checkpoint.save(path: checkpointPath, config: config, model: model, step: step, state: state)
+        defer { lastSaved = state.step }
+        state.ada = ada.state
+        state.worldSizeAtSave = parallel.worldSize
+        let r = try TrainingCheckpoint.save(root: checkpointRoot, config: config, model: model, step: step, state: state,
+                                            comm: parallel.comm, options: checkpointOptions)
+        log(String(format: "[face2webtoon] checkpoint step %d: %@ (%.1f MB, %.2f s on rank 0)%@", state.step, r.directory,
+                   Double(r.storedBytes) / 1e6, r.localSeconds, r.deleted.isEmpty ? "" : "; removed \(r.deleted.count) old"))
     }
 
     /// Writes `samples/A2B_<step>.png` and `samples/B2A_<step>.png`.
@@ -270,6 +279,9 @@ public final class GeneratedBatches: BatchSource {
     let size: Int, batch: Int
     var rng: RandomGenerator
     public private(set) var waitSeconds: Double = 0
+
+    public let groupSlots = 1
+    public func groupSlot(step s: Int) -> Int { 0 }
 
     public init(imageSize: Int, batchSize: Int, seed: UInt64) {
         size = imageSize; batch = batchSize; rng = RandomGenerator(seed: seed, stream: [0xB0])

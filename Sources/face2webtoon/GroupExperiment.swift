@@ -21,7 +21,7 @@ struct GroupEval: ParsableCommand {
 
     func run() throws {
         process.apply()
-        let (c0, _) = try Checkpoint.peek(path: checkpoint[0])
+        let (c0, _) = try TrainingCheckpoint.peek(path: checkpoint[0])
         let size = c0.model.imageSize
         let clf: AttributeClassifier
         if FileManager.default.fileExists(atPath: classifier) {
@@ -45,9 +45,9 @@ struct GroupEval: ParsableCommand {
         let testA = try ImageFolderDataset(folder: "\(data)/testA", domainTag: 0)
         let ta = try testA.batch((0..<testA.count).map { ($0, 0) }, seed: 0, train: false, size: size)
         for path in checkpoint {
-            let (config, state) = try Checkpoint.peek(path: path)
+            let (config, state) = try TrainingCheckpoint.peek(path: path)
             let model = UGATITModel(config: config.model, seed: 0)
-            _ = try Checkpoint.load(path: path, into: model, step: nil)
+            _ = try TrainingCheckpoint.load(path: path, into: model, step: nil)
             var hits = [Int](repeating: 0, count: clf.groups), totals = hits
             for i in 0..<testA.count {
                 let x = Tensor(uninitialized: [1, 3, size, size])

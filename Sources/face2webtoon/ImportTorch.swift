@@ -10,7 +10,7 @@ struct ImportTorch: ParsableCommand {
         discussion: "Make the safetensors file from an official .pt with Scripts/torch_to_safetensors.py.")
 
     @Argument(help: "safetensors file with keys like genA2B.DownBlock.1.weight") var file: String
-    @Option(name: .shortAndLong, help: "Checkpoint to write.") var output: String
+    @Option(name: .shortAndLong, help: "Checkpoint root to write (a directory; translate and train --resume accept it).") var output: String
     @Option(name: .customLong("img-size"), help: "Image size of a light model (not inferable from its shapes). Default 256.")
     var imgSize: Int?
     @Flag(name: .customLong("d-cam-normalized-weight"), help: "Discriminator CAM uses W/σ (ours) instead of weight_orig (as the model was trained).")
@@ -29,7 +29,7 @@ struct ImportTorch: ParsableCommand {
             print("[face2webtoon] warning: \(report.unused.count) tensors of the file are not used: " + report.unused.prefix(5).joined(separator: ", "))
         }
         let config = TrainConfig(model: c, iterations: 1)
-        try Checkpoint.save(path: output, config: config, model: model, step: nil, state: Checkpoint.State(step: 0, imagesSeen: 0))
+        try TrainingCheckpoint.save(root: output, config: config, model: model, step: nil, state: .init(step: 0, imagesSeen: 0))
         print("[face2webtoon] wrote \(output)")
     }
 }

@@ -1,5 +1,6 @@
 import ADA
 import ArgumentParser
+import Checkpoint
 import Dataset
 import Distributed
 import Engine
@@ -12,8 +13,8 @@ struct Train: ParsableCommand {
         abstract: "Train U-GAT-IT on DATA/trainA (faces) and DATA/trainB (webtoon).",
         discussion: """
         DATA holds trainA, trainB (and optionally testA, testB for sample grids), with images directly inside or in
-        group folders 0..K-1. Writes metrics.jsonl, samples/*.png and checkpoint.safetensors to --result-dir, and
-        resumes from that checkpoint when it exists.
+        group folders 0..K-1. Writes metrics.jsonl, samples/*.png and checkpoints/ to --result-dir, and resumes
+        from the newest checkpoint there (three messages: fresh start, loaded, invalid).
         """)
 
     @Option(help: "Data folder with trainA and trainB.") var data: String?
@@ -38,7 +39,14 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("print-every"), help: "Progress line every N steps.") var printEvery = 10
     @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only).") var sampleEvery: Int?
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery = 1000
-    @Option(help: "Resume from this checkpoint instead of RESULT_DIR/checkpoint.safetensors.") var resume: String?
+    @Option(help: "Resume from this checkpoint (a checkpoint root, a step directory or a merged file) instead of RESULT_DIR/checkpoints.")
+    var resume: String?
+    @Flag(name: .customLong("resume-fallback"), help: "If the newest checkpoint is invalid, resume from the newest valid older one.")
+    var resumeFallback = false
+    @Option(name: .customLong("keep-last"), help: "Keep the newest K checkpoints.") var keepLast = 3
+    @Option(name: .customLong("keep-every"), help: "Also keep every checkpoint whose step is a multiple of M.") var keepEvery: Int?
+    @Option(name: .customLong("checkpoint-level"), help: "zstd level of checkpoint shards (1 is fastest).") var checkpointLevel = 1
+    @Option(name: .customLong("checkpoint-threads"), help: "zstd worker threads per rank when saving.") var checkpointThreads = 0
     @Option(help: "Groups to train, e.g. 0,1,3 (labels keep their numbers). Default: every group folder; none for flat folders.")
     var groups: String?
     @Option(name: .customLong("group-sampling"), help: "round-robin (every group the same number of steps) or proportional (to its images).")
@@ -122,10 +130,28 @@ struct Train: ParsableCommand {
         try comm.barrier()   // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
-        let resumePath = resume ?? "\(resultDir)/checkpoint.safetensors"
-        let hasCheckpoint = FileManager.default.fileExists(atPath: resumePath)
-        if !hasCheckpoint && resume != nil { throw ValidationError("--resume \(resumePath): no such file") }
-        let start = hasCheckpoint ? try Checkpoint.peek(path: resumePath).1.step + 1 : 1
+        // resume: a checkpoint given, or the newest under RESULT_DIR/checkpoints (leftovers of an interrupted save swept)
+        let root = "\(resultDir)/checkpoints"
+        if isRoot && resume == nil, let swept = try? Checkpoints.sweep(root: root), !swept.isEmpty {
+            say("[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))")
+        }
+        try comm.barrier()
+        var reader: CheckpointReader?
+        do {
+            let r = try Checkpoints.open(resume ?? root)
+            try r.verify()
+            reader = r
+        } catch CheckpointError.noCheckpoint(let path) {
+            if resume != nil { throw ValidationError("--resume \(path): no checkpoint there") }
+        } catch {
+            guard resumeFallback, let valid = Checkpoints.newestValid(root: resume ?? root) else {
+                throw ValidationError("checkpoint present but invalid: \(error)\n(--resume-fallback resumes from the newest valid older one)")
+            }
+            for (dir, why) in valid.skipped { say("[face2webtoon] skipping invalid checkpoint \(dir): \(why)") }
+            reader = valid.reader
+        }
+        let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path).1 }
+        let start = (resumed?.step ?? 0) + 1
         // groups: the selected labels (default every group folder), the head size K = the largest label + 1
         let probeA = try FolderScan(folder: "\(dataDir)/trainA"), probeB = try FolderScan(folder: "\(dataDir)/trainB")
         let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
@@ -146,7 +172,7 @@ struct Train: ParsableCommand {
         let source = try FolderBatches(data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
                                        seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
                                        iterations: config.iterations, groups: config.groups, labelsA: labelsA, labelsB: labelsB,
-                                       warnings: warnings)
+                                       startCursors: resumed.flatMap { $0.dataCursors.isEmpty ? nil : $0.dataCursors }, warnings: warnings)
         say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
         if let g = config.groups {
             for c in source.groupCounts {
@@ -167,15 +193,18 @@ struct Train: ParsableCommand {
             guard parts.count == 2 else { throw ValidationError("--debug-stall RANK:STEP") }
             trainer.debugStall = (parts[0], parts[1])
         }
-        if let initFrom, !hasCheckpoint {
-            let fresh = try trainer.initialize(from: initFrom)
-            say("[face2webtoon] initialised from \(initFrom); \(fresh.count) tensors new: " + fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }.joined(separator: ", "))
-        }
-        if hasCheckpoint {
-            try trainer.resume(from: resumePath)
-            say("[face2webtoon] resumed from \(resumePath) at step \(trainer.state.step)")
+        trainer.checkpointOptions = SaveOptions(level: checkpointLevel, workers: checkpointThreads, keepLast: keepLast, keepEvery: keepEvery)
+        if let reader {
+            try trainer.resume(from: reader)
+            say("[face2webtoon] checkpoint loaded: \(reader.path), step \(trainer.state.step), saved by \(trainer.state.worldSizeAtSave) "
+                + "rank\(trainer.state.worldSizeAtSave == 1 ? "" : "s"), now \(comm.worldSize)")
         } else {
-            say("[face2webtoon] no checkpoint in \(resultDir): fresh start")
+            say("[face2webtoon] no checkpoint in \(root): fresh start")
+            if let initFrom {
+                let fresh = try trainer.initialize(from: initFrom)
+                say("[face2webtoon] initialised from \(initFrom); \(fresh.count) tensors new: "
+                    + fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }.joined(separator: ", "))
+            }
         }
         if isRoot {
             trainer.sampleImages = try FolderBatches.sampleImages(data: dataDir, imageSize: config.model.imageSize, n: 6, warnings: warnings)
@@ -183,7 +212,7 @@ struct Train: ParsableCommand {
         }
         trainer.printBanner()
         try trainer.run()
-        say("[face2webtoon] done: \(trainer.checkpointPath), samples in \(resultDir)/samples, metrics in \(resultDir)/metrics.jsonl")
+        say("[face2webtoon] done: \(trainer.checkpointRoot), samples in \(resultDir)/samples, metrics in \(resultDir)/metrics.jsonl")
         try comm.finalize()
     }
 }

@@ -20,9 +20,9 @@ struct Translate: ParsableCommand {
 
     func run() throws {
         process.apply()
-        let (config, _) = try Checkpoint.peek(path: checkpoint)
+        let (config, _) = try TrainingCheckpoint.peek(path: checkpoint)
         let model = UGATITModel(config: config.model, seed: 0)
-        _ = try Checkpoint.load(path: checkpoint, into: model, step: nil)
+        _ = try TrainingCheckpoint.load(path: checkpoint, into: model, step: nil)
         let g = direction == .a2b ? model.genA2B : model.genB2A
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {

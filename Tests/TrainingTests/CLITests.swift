@@ -1,3 +1,4 @@
+import Checkpoint
 import Dataset
 import Engine
 import Foundation
@@ -38,16 +39,17 @@ final class CLITests: XCTestCase {
             let config = ModelConfig(imageSize: 32, ch: 4, blocks: 2, light: light, globalLayers: 4, localLayers: 3)
             let m = UGATITModel(config: config, seed: 7)
             try writeOfficial(m, to: "\(work)/official.safetensors")
-            let r = try cli(["import-torch", "\(work)/official.safetensors", "-o", "\(work)/ckpt.safetensors"]
+            try? FileManager.default.removeItem(atPath: "\(work)/ckpt")
+            let r = try cli(["import-torch", "\(work)/official.safetensors", "-o", "\(work)/ckpt"]
                             + (light ? ["--img-size", "32"] : []))
             XCTAssertEqual(r.exitCode, 0, r.output)
             XCTAssertTrue(r.output.contains("img 32 ch 4 n_res 2 \(light ? "light" : "full")"), r.output)
-            let (saved, _) = try Checkpoint.peek(path: "\(work)/ckpt.safetensors")
+            let (saved, _) = try TrainingCheckpoint.peek(path: "\(work)/ckpt")
             var expected = config
             expected.camUsesRawWeight = true   // imported models keep the original's CAM behaviour
             XCTAssertEqual(saved.model, expected)
             let back = UGATITModel(config: saved.model, seed: 99)
-            _ = try Checkpoint.load(path: "\(work)/ckpt.safetensors", into: back, step: nil)
+            _ = try TrainingCheckpoint.load(path: "\(work)/ckpt", into: back, step: nil)
             for (a, b) in zip(m.generators.parameters + m.discriminators.parameters, back.generators.parameters + back.discriminators.parameters) {
                 XCTAssertEqual(a.value.array, b.value.array, a.name)
             }
@@ -57,19 +59,19 @@ final class CLITests: XCTestCase {
 
     func testImportRejectsAFileThatIsNotUGATIT() throws {
         try SafeTensorsFile.encode([("encoder.weight", Tensor(zeros: [2, 2]))]).write(to: URL(fileURLWithPath: "\(work)/x.safetensors"))
-        let r = try cli(["import-torch", "\(work)/x.safetensors", "-o", "\(work)/c.safetensors"])
+        let r = try cli(["import-torch", "\(work)/x.safetensors", "-o", "\(work)/c"])
         XCTAssertNotEqual(r.exitCode, 0)
         XCTAssertTrue(r.output.contains("not a U-GAT-IT generator"), r.output)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/c.safetensors"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/c"))
     }
 
     func testTranslateWritesOneImagePerInputAndHeatmaps() throws {
         let m = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
-        try Checkpoint.save(path: "\(work)/c.safetensors", config: TrainConfig(model: m.config, iterations: 1), model: m,
-                            step: nil, state: .init(step: 0, imagesSeen: 0))
+        try TrainingCheckpoint.save(root: "\(work)/c", config: TrainConfig(model: m.config, iterations: 1), model: m,
+                                    step: nil, state: .init(step: 0, imagesSeen: 0))
         try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 4, testPerDomain: 3, seed: 2)
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(work)/data/testA/0/broken.png"))
-        let r = try cli(["translate", "--checkpoint", "\(work)/c.safetensors", "--input", "\(work)/data/testA",
+        let r = try cli(["translate", "--checkpoint", "\(work)/c", "--input", "\(work)/data/testA",
                          "--output", "\(work)/out", "--heatmap", "--threads", "1"])
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertTrue(r.output.contains("translated 3 of 4 images"), r.output)
@@ -114,7 +116,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertTrue(r.output.contains("stop requested (SIGTERM/SIGINT): saving the checkpoint at step"), r.output)
         let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
-        let (_, state) = try Checkpoint.peek(path: "\(work)/run/checkpoint.safetensors")
+        let (_, state) = try TrainingCheckpoint.peek(path: "\(work)/run/checkpoints")
         XCTAssertEqual(state.step, steps, "the checkpoint holds the last completed step")
         XCTAssertLessThan(steps, 100)
     }
@@ -130,7 +132,7 @@ final class CLITests: XCTestCase {
                          "--n-res", "1", "--iterations", "12", "--threads", "1", "--sample-every", "0"])
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertEqual(r.output.components(separatedBy: "00000.png").count - 1, 1, "reported once:\n\(r.output)")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work)/run/checkpoint.safetensors"))
+        XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/run/checkpoints").1.step, 12)
         let lines = try String(contentsOfFile: "\(work)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 12)
     }

@@ -1,3 +1,4 @@
+import Checkpoint
 import Dataset
 import Engine
 import Foundation
@@ -46,13 +47,23 @@ final class DistributedTrainingTests: XCTestCase {
         return r
     }
 
-    /// max |a − b| / max |b| over each tensor named in both files (optimizer state excluded), worst case.
+    /// The float32 tensors of a safetensors file or a checkpoint (root, step directory or merged file), by name.
+    static func tensors(_ path: String) throws -> [String: Tensor] {
+        if path.hasSuffix(".safetensors") {
+            let f = try SafeTensorsFile(path: path)
+            return try Dictionary(uniqueKeysWithValues: f.names.map { ($0, try f.tensor($0)) })
+        }
+        let r = try Checkpoints.open(path)
+        return try Dictionary(uniqueKeysWithValues: r.manifest.tensors.filter { $0.dtype == .f32 }.map { ($0.name, try r.tensor($0.name)) })
+    }
+
+    /// max |a − b| / max |b| over each tensor named in both (optimizer state excluded), worst case.
     func worstRelative(_ pa: String, _ pb: String) throws -> (Float, String) {
-        let a = try SafeTensorsFile(path: pa), b = try SafeTensorsFile(path: pb)
-        XCTAssertEqual(Set(a.names), Set(b.names))
+        let a = try Self.tensors(pa), b = try Self.tensors(pb)
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
         var worst: (Float, String) = (0, "")
-        for n in a.names where !n.hasPrefix("optim.") {
-            let x = try a.tensor(n), y = try b.tensor(n)
+        for n in a.keys.sorted() where !n.hasPrefix("optim.") {
+            let x = a[n]!, y = b[n]!
             var d: Float = 0, s: Float = 0
             for i in 0..<x.count { d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i])) }
             let e = s > 0 ? d / s : d
@@ -70,7 +81,7 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertTrue(multi.output.contains("world size 2, batch per rank 1, global batch 2"), multi.output)
         let g = try worstRelative("\(work)/two/grads_step1.safetensors", "\(work)/one/grads_step1.safetensors")
         XCTAssertLessThanOrEqual(g.0, 1e-5, "gradients after one step: worst \(g.1)")
-        let p = try worstRelative("\(work)/two/checkpoint.safetensors", "\(work)/one/checkpoint.safetensors")
+        let p = try worstRelative("\(work)/two/checkpoints", "\(work)/one/checkpoints")
         XCTAssertLessThanOrEqual(p.0, 1e-4, "parameters after 5 steps: worst \(p.1)")
         XCTAssertGreaterThan(p.0, 0, "suspicious: bit-identical, were two ranks really used?")
     }
@@ -81,7 +92,7 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(plain.exitCode, 0, plain.output)
         let one = try run([try mpirun(), "-np", "1"] + (try trainArgs("np1", batch: 1, iterations: 3)))
         XCTAssertEqual(one.exitCode, 0, one.output)
-        let (e, name) = try worstRelative("\(work)/np1/checkpoint.safetensors", "\(work)/plain/checkpoint.safetensors")
+        let (e, name) = try worstRelative("\(work)/np1/checkpoints", "\(work)/plain/checkpoints")
         XCTAssertEqual(e, 0, "differs at \(name)")
     }
 

@@ -124,10 +124,10 @@ final class GroupTests: XCTestCase {
 
     func testInitFromLoadsMatchingTensorsAndListsNewOnes() throws {
         let basic = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 8)
-        try Checkpoint.save(path: "\(work)/basic.safetensors", config: TrainConfig(model: basic.config, iterations: 1),
-                            model: basic, step: nil, state: .init(step: 10, imagesSeen: 10))
+        try TrainingCheckpoint.save(root: "\(work)/basic", config: TrainConfig(model: basic.config, iterations: 1),
+                                    model: basic, step: nil, state: .init(step: 10, imagesSeen: 10))
         let (t, _) = try trainer(groups: [0, 1, 2, 3])
-        let fresh = try t.initialize(from: "\(work)/basic.safetensors")
+        let fresh = try t.initialize(from: "\(work)/basic")
         XCTAssertEqual(Set(fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }),
                        ["disGB.group_classfier.bias", "disGB.group_classfier.weight_orig",
                         "disLB.group_classfier.bias", "disLB.group_classfier.weight_orig"])

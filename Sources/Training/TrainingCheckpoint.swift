@@ -1,0 +1,109 @@
+import ADA
+import Checkpoint
+import Distributed
+import Engine
+import Foundation
+import UGATIT
+
+/// What the trainer stores in a checkpoint and how it reads it back, over the sharded store (`Checkpoints`,
+/// docs/checkpoint-format.md): every parameter and buffer under its official UGATIT-pytorch key
+/// (`genA2B.DownBlock.1.weight`, `disGA.model.1.weight_u`, ...), both Adam states (`optim.G.exp_avg.<key>`,
+/// `optim.G.exp_avg_sq.<key>`, `optim.G.steps` as int64, likewise `optim.D`), and in the manifest the configuration,
+/// step, images seen and a state object: ADA strengths and accumulators and the data-order position of every group.
+/// Random streams need no saving: every draw derives from (seed, step, sample index).
+public enum TrainingCheckpoint {
+    public struct State {
+        public var step: Int
+        public var imagesSeen: Int
+        /// World size of the run that saved it (1 for a new or imported model).
+        public var worldSizeAtSave = 1
+        public var ada: ADAState?
+        /// Samples consumed so far from each group slot's epoch stream (the data-order position).
+        public var dataCursors: [Int] = []
+        public init(step: Int, imagesSeen: Int) { self.step = step; self.imagesSeen = imagesSeen }
+    }
+
+    static func tensors(_ model: UGATITModel, _ step: UGATITStep?) -> [CheckpointTensor] {
+        var out: [CheckpointTensor] = []
+        for s in [model.generators, model.discriminators] {
+            out += s.parameters.map { CheckpointTensor($0.name, $0.value) }
+            out += s.buffers.map { CheckpointTensor($0.name, $0.value) }
+        }
+        if let step {
+            for (tag, opt) in [("G", step.gOptimizer), ("D", step.dOptimizer)] {
+                for (i, p) in opt.parameters.enumerated() {
+                    out.append(CheckpointTensor("optim.\(tag).exp_avg.\(p.name)", opt.m[i]))
+                    out.append(CheckpointTensor("optim.\(tag).exp_avg_sq.\(p.name)", opt.v[i]))
+                }
+                out.append(CheckpointTensor("optim.\(tag).steps", int64: opt.steps.map(Int64.init)))
+            }
+        }
+        return out
+    }
+
+    /// Saves step `state.step` under `root` (collective: every rank calls it). See `Checkpoints.save`.
+    /// - Throws: `CheckpointError.saveFailed` (the same rank-to-error map on every rank; the previous checkpoint stays current).
+    @discardableResult
+    public static func save(root: String, config: TrainConfig, model: UGATITModel, step: UGATITStep?, state: State,
+                            comm: Communicator = SingleRankCommunicator(), options: SaveOptions = SaveOptions()) throws -> SaveResult {
+        var st: [String: JSONValue] = ["data_cursors": .array(state.dataCursors.map { .int(Int64($0)) })]
+        if let ada = state.ada, let json = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(ada)) { st["ada"] = json }
+        let fields = ManifestFields(programVersion: Version.string, config: config.json(), imagesSeen: state.imagesSeen, state: .object(st))
+        return try Checkpoints.save(root: root, step: state.step, tensors: tensors(model, step), manifestFields: fields,
+                                    comm: comm, options: options)
+    }
+
+    /// The configuration and state of the checkpoint at `path` (a root, a step directory or a merged file).
+    public static func peek(path: String) throws -> (TrainConfig, State) {
+        let r = try Checkpoints.open(path)
+        return (try config(r), try state(r))
+    }
+
+    public static func config(_ r: CheckpointReader) throws -> TrainConfig {
+        guard let c = try? JSONDecoder().decode(TrainConfig.self, from: Data(r.manifest.config.utf8)) else {
+            throw CheckpointError.manifestCorrupt(path: r.path, reason: "the configuration is not a face2webtoon training configuration")
+        }
+        return c
+    }
+
+    static func state(_ r: CheckpointReader) throws -> State {
+        let m = r.manifest
+        var st = State(step: m.step, imagesSeen: m.imagesSeen)
+        st.worldSizeAtSave = m.worldSize
+        if case let .object(o) = m.state {
+            if let ada = o["ada"], let data = try? JSONEncoder().encode(ada) { st.ada = try? JSONDecoder().decode(ADAState.self, from: data) }
+            if case let .array(c)? = o["data_cursors"] {
+                st.dataCursors = c.compactMap { if case let .int(v) = $0 { return Int(v) } else { return nil } }
+            }
+        }
+        return st
+    }
+
+    /// Loads parameters, buffers and (if `step` is given) Adam state into a model built from the same configuration.
+    /// - Throws: `CheckpointError` naming the file and the first missing or mis-shaped tensor, or a checksum failure.
+    @discardableResult
+    public static func load(_ r: CheckpointReader, into model: UGATITModel, step: UGATITStep?) throws -> State {
+        for s in [model.generators, model.discriminators] {
+            for p in s.parameters { try r.read(p.name, into: p.value) }
+            for b in s.buffers { try r.read(b.name, into: b.value) }
+        }
+        if let step {
+            for (tag, opt) in [("G", step.gOptimizer), ("D", step.dOptimizer)] {
+                for (i, p) in opt.parameters.enumerated() {
+                    try r.read("optim.\(tag).exp_avg.\(p.name)", into: opt.m[i])
+                    try r.read("optim.\(tag).exp_avg_sq.\(p.name)", into: opt.v[i])
+                }
+                let counts = try r.int64s("optim.\(tag).steps")
+                guard counts.count == opt.steps.count else {
+                    throw CheckpointError.tensorMismatch(name: "optim.\(tag).steps", expected: "\(opt.steps.count) counts", found: "\(counts.count)")
+                }
+                opt.steps = counts.map(Int.init)
+            }
+        }
+        return try state(r)
+    }
+
+    public static func load(path: String, into model: UGATITModel, step: UGATITStep?) throws -> State {
+        try load(try Checkpoints.open(path), into: model, step: step)
+    }
+}
