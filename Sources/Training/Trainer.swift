@@ -24,6 +24,8 @@ public final class Trainer {
     public var checkpointOptions = SaveOptions(keepLast: 3)
     private var adaLog: [String: Double] = [:]
     private var lastSaved = -1
+    /// Stop after this step with a checkpoint (a time-boxed run; the same command continues it).
+    public var stopAt: Int?
     /// Some rank received SIGTERM or SIGINT: every rank saves after this step and stops.
     public private(set) var stopRequested = false
     /// Gradient averaging over the ranks (a world of one without mpirun).
@@ -134,8 +136,9 @@ public final class Trainer {
                            elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed, formatDuration(eta)))
             }
             if config.sampleEvery > 0 && s % config.sampleEvery == 0 { try writeSamples() }
-            if stopRequested {
-                log("[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping")
+            if stopRequested || s == stopAt {
+                log(stopRequested ? "[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping"
+                                  : "[face2webtoon] --stop-at \(s): saving the checkpoint and stopping")
                 try verifyAgreement()
                 try save()
                 return last

@@ -41,6 +41,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery = 1000
     @Option(help: "Resume from this checkpoint (a checkpoint root, a step directory or a merged file) instead of RESULT_DIR/checkpoints.")
     var resume: String?
+    @Option(name: .customLong("stop-at"), help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
+    var stopAt: Int?
     @Flag(name: .customLong("resume-fallback"), help: "If the newest checkpoint is invalid, resume from the newest valid older one.")
     var resumeFallback = false
     @Option(name: .customLong("keep-last"), help: "Keep the newest K checkpoints.") var keepLast = 3
@@ -183,6 +185,7 @@ struct Train: ParsableCommand {
         }
         let trainer = try Trainer(config: config, resultDir: resultDir, source: source, parallel: parallel) { print($0) }
         trainer.debugDumpGradientsAt = debugDumpGradients
+        trainer.stopAt = stopAt
         if let f = debugADAForceSign {
             let signs = f.split(separator: ",").compactMap { Double($0) }
             guard signs.count == comm.worldSize else { throw ValidationError("--debug-ada-force-sign needs one sign per rank") }
