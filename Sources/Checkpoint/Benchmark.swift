@@ -15,6 +15,9 @@ public struct CheckpointBenchmark: Codable, Sendable {
     public var saveMBps: Double
     /// Time for this rank to open and read (decompress + verify) every tensor, and raw MB/s of that.
     public var loadSeconds: Double, loadMBps: Double
+    /// CPU seconds (user + system, all threads of this process) spent in the save and in the load: with
+    /// other jobs on the machine, raw MB per CPU second is steadier than MB/s of wall time.
+    public var saveCPUSeconds: Double, loadCPUSeconds: Double
     /// Raw / stored bytes.
     public var compressionRatio: Double
 }
@@ -33,13 +36,13 @@ extension Checkpoints {
         if comm.rank == 0, FileSystem.kind(root) != .missing { try FileSystem.remove(root) }
         try comm.barrier()
 
-        let t0 = Date()
+        let t0 = Date(), c0 = cpuSeconds()
         let saved = try save(root: root, step: 1, tensors: weights, manifestFields: ManifestFields(programVersion: "bench", config: "{}", imagesSeen: 0),
                              comm: comm, options: options)
-        let saveSeconds = Date().timeIntervalSince(t0)
+        let saveSeconds = Date().timeIntervalSince(t0), saveCPU = cpuSeconds() - c0
         try comm.barrier()
 
-        let t1 = Date()
+        let t1 = Date(), c1 = cpuSeconds()
         let reader = try open(root)
         for w in weights {
             let got = try reader.tensor(w.name)
@@ -47,7 +50,7 @@ extension Checkpoints {
                 throw CheckpointError.invalidArgument("benchmark: \(w.name) reloaded differently")
             }
         }
-        let loadSeconds = Date().timeIntervalSince(t1)
+        let loadSeconds = Date().timeIntervalSince(t1), loadCPU = cpuSeconds() - c1
         try comm.barrier()
         if comm.rank == 0 { try FileSystem.remove(root) }
 
@@ -57,6 +60,13 @@ extension Checkpoints {
             saveSeconds: saveSeconds, localWriteSeconds: saved.localSeconds,
             saveMBps: Double(saved.localRawBytes) / 1e6 / max(saved.localSeconds, 1e-9),
             loadSeconds: loadSeconds, loadMBps: Double(saved.rawBytes) / 1e6 / max(loadSeconds, 1e-9),
+            saveCPUSeconds: saveCPU, loadCPUSeconds: loadCPU,
             compressionRatio: Double(saved.rawBytes) / Double(max(saved.storedBytes, 1)))
+    }
+
+    private static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 }

@@ -41,6 +41,7 @@ public final class CheckpointReader {
 
     /// Tensor names in manifest order.
     public var names: [String] { manifest.tensors.map(\.name) }
+    /// The manifest entry (dtype, shape, shard, sizes) of tensor `name`, or nil.
     public func entry(_ name: String) -> Manifest.Entry? { index[name].map { manifest.tensors[$0] } }
 
     /// The file holding shard `s` (for error messages).
@@ -161,7 +162,7 @@ public final class CheckpointReader {
         try stream(e) { chunk, _ in (dst + off).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count); off += chunk.count }
     }
 
-    /// The F32 tensor `name` as a new `Tensor` of its stored shape.
+    /// The F32 tensor `name` as a new `Tensor` of its stored shape. - Throws: as `read(_:into:)`.
     public func tensor(_ name: String) throws -> Tensor {
         let e = try find(name, .f32)
         let t = Tensor(uninitialized: e.shape)
@@ -169,12 +170,13 @@ public final class CheckpointReader {
         return t
     }
 
-    /// The raw little-endian bytes of tensor `name`, any dtype.
+    /// The raw little-endian bytes of tensor `name`, any dtype. - Throws: `.missingTensor`, read errors.
     public func bytes(_ name: String) throws -> [UInt8] {
         guard let e = entry(name) else { throw CheckpointError.missingTensor(name: name) }
         return try values(e, as: UInt8.self)
     }
 
+    /// The F64 / I64 / U64 tensor `name`, flattened (row-major). - Throws: `.missingTensor`, `.tensorMismatch`, read errors.
     public func float64s(_ name: String) throws -> [Double] { try values(try find(name, .f64), as: UInt64.self).map(Double.init(bitPattern:)) }
     public func int64s(_ name: String) throws -> [Int64] { try values(try find(name, .i64), as: Int64.self) }
     public func uint64s(_ name: String) throws -> [UInt64] { try values(try find(name, .u64), as: UInt64.self) }

@@ -106,11 +106,12 @@ enum FileSystem {
         (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
     }
 
+    /// `mkdir -p`; fine if it exists already (or another rank creates it at the same moment).
     static func makeDirectory(_ path: String) throws {
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-            throw CheckpointError.io(path: path, reason: "cannot create directory: \(errnoText())")
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            if kind(path) == .directory { return }
+            throw CheckpointError.io(path: path, reason: "cannot create directory: \(error.localizedDescription)")
         }
-        guard kind(path) == .directory else { throw CheckpointError.io(path: path, reason: "exists and is not a directory") }
     }
 
     static func remove(_ path: String) throws {

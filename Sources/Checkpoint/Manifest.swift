@@ -123,10 +123,13 @@ public struct Manifest: Codable, Equatable {
 
     private static func describe(_ error: Error) -> String {
         guard let e = error as? DecodingError else { return "\(error)" }
-        func at(_ c: DecodingError.Context) -> String { c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
+        func at(_ c: DecodingError.Context, _ key: CodingKey? = nil) -> String {
+            let path = (c.codingPath + (key.map { [$0] } ?? [])).map { $0.intValue.map(String.init) ?? $0.stringValue }
+            return path.isEmpty ? "top level" : "field " + path.joined(separator: ".")
+        }
         switch e {
-        case let .keyNotFound(k, c): return "field \(at(c)).\(k.stringValue) missing"
-        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): return "field \(at(c)): \(c.debugDescription)"
+        case let .keyNotFound(k, c): return "\(at(c, k)) missing"
+        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): return "\(at(c)): \(c.debugDescription)"
         @unknown default: return "\(e)"
         }
     }

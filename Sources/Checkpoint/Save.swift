@@ -7,7 +7,7 @@ extension Checkpoints {
     /// tensors, each rank writes one shard, and rank 0 then writes the manifest and replaces `LATEST`.
     /// Only rank 0's `fields` are recorded.
     ///
-    /// Protocol (four collectives): all-gather a 1 KiB "hello" (tensor-list fingerprint, save id, request
+    /// Protocol (four collectives): all-gather a 1018-byte "hello" (tensor-list fingerprint, save id, request
     /// problems); write the shard (tmp, fsync, rename); gather a fixed-size result record at rank 0; rank 0
     /// commits if every rank succeeded and broadcasts the outcome. Retention runs after `LATEST` is replaced.
     /// - Throws: `CheckpointError.saveFailed([rank: message])`, identical on every rank, if any rank failed
@@ -41,9 +41,8 @@ extension Checkpoints {
         let local: Result<ShardWriteResult, Error> = Result {
             try FileSystem.makeDirectory(root)
             try FileSystem.makeDirectory(dir)
-            let header = ShardHeader(rank: rank, worldSize: world, saveID: saveID)
-            let w = try ShardWriter.write(path: FileSystem.join(dir, file), header: header, tensors: plan.tensors(of: rank).map { tensors[$0] }, options: options)
-            return w
+            return try ShardWriter.write(path: FileSystem.join(dir, file), header: ShardHeader(rank: rank, worldSize: world, saveID: saveID),
+                                         tensors: plan.tensors(of: rank).map { tensors[$0] }, options: options)
         }
 
         // 3. Gather every rank's result at rank 0, then 4. rank 0 decides and everyone learns the outcome.

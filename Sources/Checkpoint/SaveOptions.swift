@@ -6,7 +6,9 @@ public enum Checkpoints {}
 public struct SaveOptions: Sendable {
     /// zstd level (1 = fastest; see docs/checkpoint-format.md for the measurements behind the default).
     public var level: Int
-    /// zstd worker threads per rank (`ZSTD_c_nbWorkers`); 0 or 1 compresses on the calling thread.
+    /// zstd worker threads per rank (`ZSTD_c_nbWorkers`); 0 or 1 compresses on the calling thread (the file
+    /// writes always run on a second thread). Default 0: with one rank per core (the mpirun default) extra
+    /// threads only compete; use 2 for a single process on an otherwise idle 2-core machine.
     public var workers: Int
     /// Byte-plane shuffle each chunk before compressing (~10% smaller for float weights).
     public var shuffle: Bool
@@ -17,7 +19,7 @@ public struct SaveOptions: Sendable {
     /// ... plus every step that is a multiple of `keepEvery`.
     public var keepEvery: Int?
 
-    public init(level: Int = 1, workers: Int = 2, shuffle: Bool = true, chunkBytes: Int = 4 << 20,
+    public init(level: Int = 1, workers: Int = 0, shuffle: Bool = true, chunkBytes: Int = 4 << 20,
                 keepLast: Int? = nil, keepEvery: Int? = nil) {
         self.level = level; self.workers = workers; self.shuffle = shuffle; self.chunkBytes = chunkBytes
         self.keepLast = keepLast; self.keepEvery = keepEvery

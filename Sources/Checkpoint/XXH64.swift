@@ -2,7 +2,7 @@
 /// of every shard, frame and tensor. Chosen because it is well known, has published test vectors, and runs at
 /// several GB/s in plain Swift, so checking a shard costs far less than decompressing it.
 /// Test vector: `XXH64("", seed 0) = 0xef46db3751d8e999`, `XXH64("abc") = 0x44bc2cf5ad770999`.
-public struct XXH64 {
+struct XXH64 {
     static let p1: UInt64 = 11_400_714_785_074_694_791
     static let p2: UInt64 = 14_029_467_366_897_019_727
     static let p3: UInt64 = 1_609_587_929_392_839_161
@@ -15,17 +15,17 @@ public struct XXH64 {
     private var tail: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // up to 31 pending bytes
     private var tailCount = 0
 
-    public init(seed: UInt64 = 0) {
+    init(seed: UInt64 = 0) {
         self.seed = seed
         v1 = seed &+ XXH64.p1 &+ XXH64.p2; v2 = seed &+ XXH64.p2; v3 = seed; v4 = seed &- XXH64.p1
     }
 
     /// The hash of `bytes` in one call.
-    public static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+    static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
         var h = XXH64(seed: seed); h.update(bytes); return h.digest()
     }
 
-    public static func hash(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
+    static func hash(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
         bytes.withUnsafeBytes { hash($0, seed: seed) }
     }
 
@@ -38,7 +38,7 @@ public struct XXH64 {
     }
 
     /// Feeds `bytes`; any split of the input gives the same digest.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard var p = bytes.baseAddress, bytes.count > 0 else { return }
         var n = bytes.count
         total &+= UInt64(n)
@@ -74,7 +74,7 @@ public struct XXH64 {
     }
 
     /// The hash of everything fed so far (the state is not consumed).
-    public func digest() -> UInt64 {
+    func digest() -> UInt64 {
         var h: UInt64
         if total >= 32 {
             h = XXH64.rotl(v1, 1) &+ XXH64.rotl(v2, 7) &+ XXH64.rotl(v3, 12) &+ XXH64.rotl(v4, 18)

@@ -55,20 +55,26 @@ func makeCorpus(_ dir: String) throws {
 }
 
 #if FUZZING
+/// The libFuzzer entry point (its own `main` in libclang_rt.fuzzer needs it to link).
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    fuzzOne(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    fuzzOne(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
 
-/// `F2W_FUZZ_MAKE_CORPUS=DIR` makes the fuzz binary write the seed corpus and exit (one build serves both).
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
-    if let dir = ProcessInfo.processInfo.environment["F2W_FUZZ_MAKE_CORPUS"] {
-        do { try makeCorpus(dir); exit(0) } catch { fputs("seed corpus: \(error)\n", stderr); exit(1) }
-    }
-    return 0
+// SwiftPM links executables with `--defsym main=CheckpointFuzz_main`, which replaces libFuzzer's `main`
+// with this file's top-level code; so the top-level code starts libFuzzer through its driver entry point.
+@_extern(c, "LLVMFuzzerRunDriver")
+func fuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+
+if let dir = ProcessInfo.processInfo.environment["F2W_FUZZ_MAKE_CORPUS"] {
+    try makeCorpus(dir)  // one build serves both: seed corpus, then fuzzing
+    exit(0)
 }
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv
+exit(fuzzerRunDriver(&argc, &argv) { fuzzInput($0, $1) })
 #else
 let args = Array(CommandLine.arguments.dropFirst())
 if args.count == 2 && args[0] == "--make-corpus" {

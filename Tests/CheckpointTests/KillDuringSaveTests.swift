@@ -16,10 +16,10 @@ final class KillDuringSaveTests: XCTestCase {
             throw XCTSkip("runs only as the child of testSigkillDuringSaveKeepsPreviousCheckpoint")
         }
         var rng = RandomGenerator(seed: 11)
-        let tensors = (0..<6).map { CheckpointTensor("w\($0)", rng.normalTensor([1 << 20], std: 0.02)) }  // 24 MB
+        let tensors = (0..<6).map { CheckpointTensor("w\($0)", rng.normalTensor([1 << 18], std: 0.02)) }  // 6 MB
         for step in 1...10_000 {
             try Checkpoints.save(root: root, step: step, tensors: tensors, manifestFields: sampleFields(step),
-                                 comm: SingleRankCommunicator(), options: SaveOptions(workers: 0, chunkBytes: 1 << 20))
+                                 comm: SingleRankCommunicator(), options: SaveOptions(workers: 0, chunkBytes: 1 << 18))
         }
     }
 
