@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "ADA", dependencies: ["Engine", "UGATIT"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
-        .target(name: "Training", dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint"], swiftSettings: codegen),
+        .target(name: "Training", dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "KID"], swiftSettings: codegen),
         .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
         .target(name: "KID", dependencies: ["Engine", "Dataset"], swiftSettings: codegen),
         .target(name: "Checkpoint", dependencies: ["Engine", "Distributed", "CZstd"], swiftSettings: codegen),

@@ -24,6 +24,8 @@ public final class Trainer {
     public var checkpointOptions = SaveOptions(keepLast: 3)
     private var adaLog: [String: Double] = [:]
     private var lastSaved = -1
+    /// KID every N steps (see `KIDMonitor`); nil: off.
+    public var kid: (every: Int, monitor: KIDMonitor)?
     /// Stop after this step with a checkpoint (a time-boxed run; the same command continues it).
     public var stopAt: Int?
     /// Some rank received SIGTERM or SIGINT: every rank saves after this step and stops.
@@ -126,6 +128,10 @@ public final class Trainer {
             record["ada.p_A"] = ada.state.p[0]; record["ada.p_B"] = ada.state.p[1]
             for (k, v) in adaLog { record[k] = v }
             adaLog = [:]
+            if let kid, s % kid.every == 0, let r = try kid.monitor.measure(model) {
+                record["kid"] = r.kid; record["kid_std"] = r.std
+                log(String(format: "step %d: KID %.5f ± %.5f (KID×1000 %.2f)", s, r.kid, r.std, r.kid * 1000))
+            }
             metrics?.write(record)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
                 let elapsed = Date().timeIntervalSince(start), done = Double(s - first + 1)

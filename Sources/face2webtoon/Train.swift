@@ -2,6 +2,7 @@ import ADA
 import ArgumentParser
 import Checkpoint
 import Dataset
+import KID
 import Distributed
 import Engine
 import Foundation
@@ -41,6 +42,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery = 1000
     @Option(help: "Resume from this checkpoint (a checkpoint root, a step directory or a merged file) instead of RESULT_DIR/checkpoints.")
     var resume: String?
+    @Option(name: .customLong("kid-every"), help: "Log KID (genA2B(testA) vs testB, FID Inception-v3) every N steps; needs the weights, see docs/kid.md.")
+    var kidEvery: Int?
+    @Option(name: .customLong("kid-weights"), help: "FID Inception-v3 weights (default: $F2W_INCEPTION_WEIGHTS or ~/.cache/face2webtoon/fid_inception_v3.safetensors).")
+    var kidWeights: String?
     @Option(name: .customLong("stop-at"), help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
     var stopAt: Int?
     @Flag(name: .customLong("resume-fallback"), help: "If the newest checkpoint is invalid, resume from the newest valid older one.")
@@ -186,6 +191,10 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(config: config, resultDir: resultDir, source: source, parallel: parallel) { print($0) }
         trainer.debugDumpGradientsAt = debugDumpGradients
         trainer.stopAt = stopAt
+        if let every = kidEvery, every > 0 {
+            trainer.kid = (every, try KIDMonitor(data: dataDir, imageSize: config.model.imageSize, comm: comm,
+                                                 weights: kidWeights ?? FIDInceptionV3.defaultWeightsPath))
+        }
         if let f = debugADAForceSign {
             let signs = f.split(separator: ",").compactMap { Double($0) }
             guard signs.count == comm.worldSize else { throw ValidationError("--debug-ada-force-sign needs one sign per rank") }
