@@ -274,6 +274,26 @@ public final class Trainer {
         let tag = String(format: "%07d", state.step)
         try writePNG("\(resultDir)/samples/A2B_\(tag).png", SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A))
         try writePNG("\(resultDir)/samples/B2A_\(tag).png", SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B))
+        if config.ada.mode != .off { try writePNG("\(resultDir)/samples/augmented_\(tag).png", augmentedGrid(images)) }
+    }
+
+    /// The sample images as the discriminators see them at the current strengths: row 1 real A, row 2 augmented
+    /// (p_A), row 3 real B, row 4 augmented (p_B). Drawn from a stream of its own, so training is unaffected.
+    func augmentedGrid(_ images: (a: Tensor, b: Tensor)) -> SampleGrid.RGB8 {
+        let viewer = AdaptiveAugment(config: config.ada, seed: config.seed ^ 0x5649_4557)   // "VIEW"
+        viewer.state = ada.state
+        let n = images.a.shape[0], s = images.a.shape[2]
+        viewer.beginStep(state.step, globalIndices: Array(0..<n))
+        var grid = SampleGrid.RGB8(width: n * s, height: 4 * s)
+        for (row, (x, d)) in [(images.a, Domain.a), (images.b, Domain.b)].enumerated() {
+            let t = Tape(training: false)
+            let y = viewer.augment(t, t.constant(x), domain: d).value
+            for i in 0..<min(n, x.shape[0]) {
+                SampleGrid.blit(SampleGrid.image(x, index: i), into: &grid, x: i * s, y: 2 * row * s)
+                SampleGrid.blit(SampleGrid.image(y, index: i), into: &grid, x: i * s, y: (2 * row + 1) * s)
+            }
+        }
+        return grid
     }
 }
 
