@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: codegen),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "CMPIShim"], swiftSettings: codegen),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "CMPIShim", "TestSupport"], swiftSettings: codegen),
         .testTarget(name: "ADATests", dependencies: ["ADA", "TestSupport"], swiftSettings: codegen),
         .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],

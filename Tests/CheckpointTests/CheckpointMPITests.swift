@@ -2,13 +2,14 @@
 import Distributed
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 
 /// Real multi-rank saves and loads under `mpirun` (see `MPIJob`): the launching tests below start jobs
 /// whose ranks run the worker tests in `CheckpointMPIWorkerTests`.
 final class CheckpointMPITests: XCTestCase {
     private func job(_ worker: String, _ np: Int, root: String) throws -> MPIJob.Result {
-        let result = try MPIJob.run(worker: worker, processes: np, environment: [CheckpointMPIWorkerTests.rootVariable: root])
+        let result = try MPIJob.run(suite: "CheckpointTests.CheckpointMPIWorkerTests", worker: worker, processes: np, environment: [CheckpointMPIWorkerTests.rootVariable: root])
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 0, result.output)
         return result

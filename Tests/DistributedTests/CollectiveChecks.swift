@@ -1,3 +1,4 @@
+import TestSupport
 import CMPIShim
 import Foundation
 @testable import Distributed

@@ -1,5 +1,6 @@
 import CMPIShim
 import Foundation
+import TestSupport
 import XCTest
 @testable import Distributed
 

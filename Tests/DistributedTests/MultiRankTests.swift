@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import Distributed
 
@@ -12,7 +13,7 @@ final class MultiRankTests: XCTestCase {
     }
 
     func testWatchdogAbortFromAnotherThreadEndsTheJob() throws {
-        let result = try MPIJob.run(worker: "testWatchdogAbortWorker", processes: 2)
+        let result = try MPIJob.run(suite: "DistributedTests.MPIWorkerTests", worker: "testWatchdogAbortWorker", processes: 2)
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 42, "mpirun should exit with the abort code\n\(result.output)")
         XCTAssertLessThan(result.seconds, 20, "rank 1 sleeps 30 s; the abort must not wait for it")
@@ -22,7 +23,7 @@ final class MultiRankTests: XCTestCase {
     }
 
     func testAbortOnFailureEndsTheJob() throws {
-        let result = try MPIJob.run(worker: "testAbortOnFailureWorker", processes: 2)
+        let result = try MPIJob.run(suite: "DistributedTests.MPIWorkerTests", worker: "testAbortOnFailureWorker", processes: 2)
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 13, result.output)
         XCTAssertTrue(result.output.contains(
@@ -33,7 +34,7 @@ final class MultiRankTests: XCTestCase {
     }
 
     private func checkCollectives(processes: Int) throws {
-        let result = try MPIJob.run(worker: "testCollectivesWorker", processes: processes)
+        let result = try MPIJob.run(suite: "DistributedTests.MPIWorkerTests", worker: "testCollectivesWorker", processes: processes)
         XCTAssertFalse(result.timedOut, "mpirun timed out\n\(result.output)")
         XCTAssertEqual(result.exitCode, 0, result.output)
         let lines = result.workerLines

@@ -2,30 +2,30 @@ import Foundation
 import XCTest
 
 /// Launches this test bundle under `mpirun` to run one worker test on several ranks.
-/// (Copied from Tests/DistributedTests/MPIJob.swift: test targets cannot import each other. Changes: the
-/// worker class is `CheckpointMPIWorkerTests`, and `environment` passes extra variables to the ranks.)
+/// Shared by the test targets that run workers under mpirun (DistributedTests, CheckpointTests): `suite` names the
+/// worker class, e.g. "DistributedTests.MPIWorkerTests".
 ///
 /// How it works: on Linux the XCTest bundle is a plain executable that accepts a test filter
 /// argument (`DistributedTests.MPIWorkerTests/testCollectivesWorker`). We start
 /// `mpirun -np N <this executable> <filter>` with `F2W_MPI_TEST_WORKER=<worker name>` set,
 /// which is what makes the worker test run instead of skipping. Workers print lines
 /// starting with `F2WMPI ` that the launching test parses.
-enum MPIJob {
+public enum MPIJob {
     /// Names the worker test that should run for real in the spawned ranks.
-    static let workerVariable = "F2W_MPI_TEST_WORKER"
+    public static let workerVariable = "F2W_MPI_TEST_WORKER"
     /// The `-np` the launcher used, so workers can check `worldSize`.
-    static let processCountVariable = "F2W_MPI_TEST_NP"
+    public static let processCountVariable = "F2W_MPI_TEST_NP"
     /// Prefix of the result lines printed by workers.
-    static let linePrefix = "F2WMPI "
+    public static let linePrefix = "F2WMPI "
 
-    struct Result {
-        let exitCode: Int32
-        let output: String      // stdout and stderr of mpirun and all ranks, interleaved
-        let seconds: Double
-        let timedOut: Bool
+    public struct Result {
+        public let exitCode: Int32
+        public let output: String      // stdout and stderr of mpirun and all ranks, interleaved
+        public let seconds: Double
+        public let timedOut: Bool
 
         /// Worker result lines with the prefix removed.
-        var workerLines: [String] {
+        public var workerLines: [String] {
             output.split(separator: "\n").compactMap { line in
                 line.hasPrefix(MPIJob.linePrefix) ? String(line.dropFirst(MPIJob.linePrefix.count)) : nil
             }
@@ -33,14 +33,14 @@ enum MPIJob {
     }
 
     /// The `mpirun` on PATH, or nil.
-    static func findMPIRun() -> String? {
+    public static func findMPIRun() -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/mpirun" }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// Path of the running test executable (the `.xctest` file on Linux).
-    static func testExecutable() -> String? {
+    public static func testExecutable() -> String? {
         #if os(Linux)
         // /proc/self/exe is exact even when argv[0] is relative or a wrapper started us.
         return try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -49,9 +49,9 @@ enum MPIJob {
         #endif
     }
 
-    /// Runs `CheckpointMPIWorkerTests/<worker>` on `processes` ranks and waits at most `timeout` seconds.
-    static func run(worker: String, processes: Int, environment extra: [String: String] = [:],
-                    timeout: Double = 60) throws -> Result {
+    /// Runs `<suite>/<worker>` on `processes` ranks and waits at most `timeout` seconds.
+    public static func run(suite: String, worker: String, processes: Int, environment extra: [String: String] = [:],
+                           timeout: Double = 60) throws -> Result {
         guard let mpirun = findMPIRun() else {
             throw XCTSkip("mpirun not found on PATH (install openmpi-bin)")
         }
@@ -75,7 +75,7 @@ enum MPIJob {
             "--mca", "btl_vader_single_copy_mechanism", "none",
             "-x", workerVariable, "-x", processCountVariable,
         ] + extra.keys.sorted().flatMap { ["-x", $0] } + [
-            executable, "CheckpointTests.CheckpointMPIWorkerTests/\(worker)",
+            executable, "\(suite)/\(worker)",
         ]
         var environment = ProcessInfo.processInfo.environment
         environment[workerVariable] = worker
