@@ -159,6 +159,14 @@ struct Train: ParsableCommand {
         }
         let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path).1 }
         let start = (resumed?.step ?? 0) + 1
+        // every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh)
+        var mine = Int64(start)
+        var starts = [Int64](repeating: 0, count: comm.worldSize)
+        try withUnsafeBytes(of: &mine) { m in try starts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) } }
+        if let r = starts.indices.first(where: { starts[$0] != starts[0] }) {
+            throw ValidationError("rank \(r) would start at step \(starts[r]) but rank 0 at step \(starts[0]): every rank must see the same "
+                                  + "checkpoint (\(resume ?? root)); use a shared result dir or copy the checkpoint to every host")
+        }
         // groups: the selected labels (default every group folder), the head size K = the largest label + 1
         let probeA = try FolderScan(folder: "\(dataDir)/trainA"), probeB = try FolderScan(folder: "\(dataDir)/trainB")
         let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
