@@ -16,7 +16,7 @@ public struct GeneratorConfig: Codable, Equatable, Sendable {
 
     /// Closed form of the parameter count (spec A.5), for checks.
     public var parameterCount: Int {
-        let (c, n, s) = (ngf, blocks, imageSize)
+        let (c, n) = (ngf, blocks)
         let common = 576 * n * c * c + 315 * c + 8 * n * c
         return light ? 276 * c * c + common : 260 * c * c + fullFCInput * 4 * c + common
     }
