@@ -102,14 +102,6 @@ public final class DataParallel {
             }
         }
     }
-
-    /// Sum of `values` over ranks (double precision; for counters such as ADA statistics).
-    public func sum(_ values: inout [Double], operation: String) {
-        let bytes = 8 * values.count
-        values.withUnsafeMutableBufferPointer { p in
-            comm.abortOnFailure(operation) { try watchdog.guarded(operation, bytes: bytes) { try comm.allReduceSum(p) } }
-        }
-    }
 }
 
 /// Aborts the whole job when a collective does not complete within `timeout` seconds (a hung peer is otherwise

@@ -302,25 +302,3 @@ func formatDuration(_ s: Double) -> String {
     let t = Int(s.rounded())
     return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }
-
-/// Random images for benchmarks and tests: uniform in [-1, 1], new each step, produced instantly.
-public final class GeneratedBatches: BatchSource {
-    let size: Int, batch: Int
-    var rng: RandomGenerator
-    public private(set) var waitSeconds: Double = 0
-
-    public let groupSlots = 1
-    public func groupSlot(step s: Int) -> Int { 0 }
-
-    public init(imageSize: Int, batchSize: Int, seed: UInt64) {
-        size = imageSize; batch = batchSize; rng = RandomGenerator(seed: seed, stream: [0xB0])
-    }
-
-    public func batch(step: Int) throws -> (a: Batch, b: Batch) {
-        let t0 = Date()
-        let a = rng.uniformTensor([batch, 3, size, size], -1, 1), b = rng.uniformTensor([batch, 3, size, size], -1, 1)
-        waitSeconds += Date().timeIntervalSince(t0)
-        let zeros = [Int](repeating: 0, count: batch)
-        return (Batch(images: a, groups: zeros, indices: zeros), Batch(images: b, groups: zeros, indices: zeros))
-    }
-}
