@@ -14,6 +14,14 @@ public enum OpBenchmarks {
         ConvShape(name: "7x7_3to64_128", cin: 3, cout: 64, k: 7, side: 128),
     ]
 
+    /// The shapes that dominate a 256×256, ch 64 step: the bottleneck's 3×3 256→256 at 64², the output 7×7 64→3 at
+    /// 256², the first 7×7 3→64 at 256².
+    public static let largeConvShapes = [
+        ConvShape(name: "3x3_256to256_64", cin: 256, cout: 256, k: 3, side: 64),
+        ConvShape(name: "7x7_64to3_256", cin: 64, cout: 3, k: 7, side: 256),
+        ConvShape(name: "7x7_3to64_256", cin: 3, cout: 64, k: 7, side: 256),
+    ]
+
     public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

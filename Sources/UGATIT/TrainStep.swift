@@ -65,6 +65,17 @@ public final class UGATITStep {
     /// so Adam leaves value, moments and step count untouched; gradients still flow through them.
     public var frozenGenerator: [Parameter] = []
 
+    /// genA2B(realA) and genB2A(realB) recorded by the D phase on a tape that the G phase continues: valid while the
+    /// generators are unchanged (cleared by `applyGenerator`) and for the same input tensors and frozen set.
+    private struct PendingTranslations {
+        let tape: Tape
+        let realA: Tensor, realB: Tensor
+        let a: Var, b: Var
+        let a2b: GeneratorOutput, b2a: GeneratorOutput
+        let frozen: [ObjectIdentifier]
+    }
+    private var pendingTranslations: PendingTranslations?
+
     public init(model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()) {
         self.model = model
         self.weights = weights
@@ -83,13 +94,22 @@ public final class UGATITStep {
     @discardableResult
     public func discriminatorGradients(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> LossValues {
         let m = model, w = weights
+        // The translations judged here are exactly the first two of the G phase (the D update does not touch the
+        // generators): record them on the G phase's tape, with its trainable flags, so that it does not recompute them.
+        m.generators.setTrainable(true)
+        for p in frozenGenerator { p.trainable = false }
+        let gt = Tape()
+        let ga = gt.constant(realA), gb = gt.constant(realB)
+        let a2b = m.genA2B(gt, ga), b2a = m.genB2A(gt, gb)
+        pendingTranslations = PendingTranslations(tape: gt, realA: realA, realB: realB, a: ga, b: gb, a2b: a2b, b2a: b2a,
+                                                  frozen: frozenGenerator.map(ObjectIdentifier.init))
         m.discriminators.zeroGrad()
         m.discriminators.setTrainable(true)
         m.generators.setTrainable(false)
         let t = Tape()
         let a = t.constant(realA), b = t.constant(realB)
-        let fakeA2B = t.detach(m.genA2B(t, a).image)
-        let fakeB2A = t.detach(m.genB2A(t, b).image)
+        let fakeA2B = t.constant(a2b.image.value)
+        let fakeB2A = t.constant(b2a.image.value)
         let ra = judged(t, a, .a), rb = judged(t, b, .b)
         let realGA = m.disGA(t, ra), realLA = m.disLA(t, ra), realGB = m.disGB(t, rb), realLB = m.disLB(t, rb)
         augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
@@ -122,9 +142,16 @@ public final class UGATITStep {
         m.generators.setTrainable(true)
         for p in frozenGenerator { p.trainable = false }
         m.discriminators.setTrainable(false)
-        let t = Tape()
-        let a = t.constant(realA), b = t.constant(realB)
-        let a2b = m.genA2B(t, a), b2a = m.genB2A(t, b)
+        let t: Tape, a: Var, b: Var, a2b: GeneratorOutput, b2a: GeneratorOutput
+        if let p = pendingTranslations, p.realA === realA, p.realB === realB,
+           p.frozen == frozenGenerator.map(ObjectIdentifier.init) {
+            (t, a, b, a2b, b2a) = (p.tape, p.a, p.b, p.a2b, p.b2a)
+        } else {
+            t = Tape()
+            (a, b) = (t.constant(realA), t.constant(realB))
+            (a2b, b2a) = (m.genA2B(t, a), m.genB2A(t, b))
+        }
+        pendingTranslations = nil
         let a2b2a = m.genB2A(t, a2b.image), b2a2b = m.genA2B(t, b2a.image)
         let a2a = m.genB2A(t, a), b2b = m.genA2B(t, b)
         let fa = judged(t, b2a.image, .a), fb = judged(t, a2b.image, .b)
@@ -174,6 +201,7 @@ public final class UGATITStep {
 
     /// Adam step on the generators, then rho clipped to [0, 1].
     public func applyGenerator() {
+        pendingTranslations = nil
         gOptimizer.step()
         model.clipRho()
     }

@@ -14,6 +14,9 @@ struct BenchOps: ParsableCommand {
     @Option(help: "Timed repetitions per figure (the best is reported).")
     var repeats: Int = 5
 
+    @Flag(help: "Also measure the shapes that dominate a 256×256 ch 64 step (not part of the fraction).")
+    var large = false
+
     @Option(help: "Side of the square sgemm used for the peak.")
     var sgemmSize: Int = 2048
 
@@ -24,17 +27,19 @@ struct BenchOps: ParsableCommand {
         let peak = OpBenchmarks.sgemmGFLOPS(size: sgemmSize, repeats: repeats)
         print("sgemm_gflops=\(fmt(peak))")
         var fractions: [Double] = []
-        for s in OpBenchmarks.ugatitConvShapes {
+        func measure(_ s: OpBenchmarks.ConvShape) -> Double {
             Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
             Profile.reset()
             let r = OpBenchmarks.conv(s, repeats: repeats)
             if Profile.enabled { for (k, v) in Profile.seconds.sorted(by: { $0.key < $1.key }) { print("  \(k) \(fmt(v * 1000 / Double(repeats + 1))) ms") } }
             let f = r.gflops / peak
-            fractions.append(f)
             print("conv_\(s.name)_ms=\(fmt(r.seconds * 1000)) conv_\(s.name)_gflops=\(fmt(r.gflops)) conv_\(s.name)_fraction=\(fmt(f))")
+            return f
         }
+        for s in OpBenchmarks.ugatitConvShapes { fractions.append(measure(s)) }
         let geo = exp(fractions.map { log($0) }.reduce(0, +) / Double(fractions.count))
         print("conv_fraction_of_sgemm_peak=\(fmt(geo))")
+        if large { for s in OpBenchmarks.largeConvShapes { _ = measure(s) } }
     }
 }
 

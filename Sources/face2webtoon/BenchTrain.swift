@@ -62,11 +62,17 @@ struct BenchTrain: ParsableCommand {
         for s in 0..<warmup { try once(s + 1) }
         try comm.barrier()
         FlopCounter.reset()
+        Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
+        Profile.reset()
         let wait0 = source.waitSeconds, avg0 = parallel.averageSeconds
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmup + s + 1) }
         try comm.barrier()
         let seconds = (OpBenchmarks.now() - t0) / Double(steps)
+        if Profile.enabled && comm.rank == 0 {
+            for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) { print("profile \(k): \(fmt(v / Double(steps))) s") }
+            Profile.enabled = false
+        }
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
         var augmented: Double?
         if adaP != nil {

@@ -1,0 +1,47 @@
+import Engine
+import UGATIT
+import XCTest
+
+/// The G phase continues the tape on which the D phase recorded genA2B(realA) and genB2A(realB). That must change
+/// nothing: G gradients and losses equal, bit for bit, those of a G phase that recomputes the translations (run by a
+/// second UGATITStep on the same model, which has no translations to reuse).
+final class TranslationReuseTests: XCTestCase {
+    let config = ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3, groups: 2)
+
+    /// D phase and update on (a, b) or on other images (c, d), then the G phase on (a, b) by the same step object or
+    /// by a fresh one.
+    func gPhase(dPhaseOn other: Bool, freshStep: Bool, frozen: Bool) -> (grads: [Float], loss: Float) {
+        var rng = RandomGenerator(seed: 9)
+        let a = rng.uniformTensor([1, 3, 32, 32], -1, 1), b = rng.uniformTensor([1, 3, 32, 32], -1, 1)
+        let c = rng.uniformTensor([1, 3, 32, 32], -1, 1), d = rng.uniformTensor([1, 3, 32, 32], -1, 1)
+        let m = UGATITModel(config: config, seed: 3)
+        let s = UGATITStep(model: m)
+        if frozen { s.frozenGenerator = Array(m.generators.parameters.prefix(3)) }
+        s.discriminatorGradients(realA: other ? c : a, realB: other ? d : b, labelsA: [1], labelsB: [1])
+        s.applyDiscriminator()
+        let g = freshStep ? UGATITStep(model: m) : s
+        g.frozenGenerator = s.frozenGenerator
+        let v = g.generatorGradients(realA: a, realB: b, labelsA: [1], labelsB: [1])
+        return (m.generators.grads.array, v["g.loss"]!)
+    }
+
+    func differences(_ x: [Float], _ y: [Float]) -> Int { zip(x, y).filter { $0 != $1 }.count }
+
+    func testReusedTranslationsGiveIdenticalGeneratorGradients() {
+        for frozen in [false, true] {
+            let recomputed = gPhase(dPhaseOn: false, freshStep: true, frozen: frozen)
+            let reused = gPhase(dPhaseOn: false, freshStep: false, frozen: frozen)
+            XCTAssertEqual(recomputed.loss, reused.loss, "frozen \(frozen)")
+            XCTAssertEqual(differences(recomputed.grads, reused.grads), 0, "frozen \(frozen)")
+            XCTAssertGreaterThan(reused.grads.filter { $0 != 0 }.count, reused.grads.count / 2)
+        }
+    }
+
+    func testTranslationsOfOtherImagesAreNotReused() {
+        // a D phase on (c, d), then a G phase on (a, b): its translations must be of (a, b)
+        let g = gPhase(dPhaseOn: true, freshStep: false, frozen: false)
+        let reference = gPhase(dPhaseOn: true, freshStep: true, frozen: false)
+        XCTAssertEqual(g.loss, reference.loss)
+        XCTAssertEqual(differences(g.grads, reference.grads), 0)
+    }
+}
