@@ -62,6 +62,26 @@ final class ConvTests: XCTestCase {
         checkConv("k5 on 5x5", x: [2, 2, 5, 5], w: [3, 2, 5, 5], bias: true)
     }
 
+    // kn2row (stride 1, Cout ≤ Cin / 4): the output layer's and the discriminators' last convs
+
+    func testKn2rowReflectPad3Kernel7() {
+        // the generator's output layer: ReflectionPad2d(3) + 7x7 conv to few channels
+        checkConv("kn2row reflect p3 k7", x: [2, 8, 5, 6], w: [2, 8, 7, 7], bias: true, padding: 3, mode: .reflect)
+    }
+
+    func testKn2rowKernel4ZeroPad1OneOutput() {
+        // a discriminator's last conv: kernel 4, pad 1, one output channel (output smaller than the input)
+        checkConv("kn2row k4 p1 cout1", x: [2, 4, 5, 4], w: [1, 4, 4, 4], bias: false, padding: 1)
+    }
+
+    func testKn2rowReflectPad1NoBiasOddSize() {
+        checkConv("kn2row reflect p1 k3", x: [1, 12, 3, 7], w: [3, 12, 3, 3], bias: false, padding: 1, mode: .reflect)
+    }
+
+    func testKn2rowNoPadding() {
+        checkConv("kn2row p0 k2x3", x: [1, 8, 4, 5], w: [2, 8, 2, 3], bias: true)
+    }
+
     func testConvReflectPad1() {
         checkConv("reflect p1", x: [2, 3, 5, 4], w: [2, 3, 3, 3], bias: true, padding: 1, mode: .reflect)
     }

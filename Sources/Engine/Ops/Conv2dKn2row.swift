@@ -1,0 +1,144 @@
+// conv2d by kn2row (Anderson et al., "Low-memory GEMM-based convolution algorithms for deep neural networks",
+// 2017), for stride 1 and few output channels: the U-GAT-IT output layer (7×7, 64 → 3 channels at 256²) and the
+// discriminators' last convs (→ 1 channel).
+//
+// im2col writes Cin·kH·kW floats per output pixel and then multiplies by a [Cout, K] weight with Cout = 3: the
+// copy moves 49× the input (822 MB per 256² image) and the GEMM has 3 rows, so the layer ran at 10 GFLOP/s.
+// kn2row multiplies first and shifts afterwards. With xpad [Cin, Hp·Wp] the padded input and T = kH·kW taps:
+//   forward  Z[t·Cout + co, :] = Σ_ci W[co, ci, t] · xpad[ci, :]            (one GEMM, M = T·Cout, K = Cin)
+//            y[co, oh, ow]     = Σ_t Z[t·Cout + co, (oh + ki)·Wp + ow + kj]  (shift-add, t = ki·kW + kj)
+//   backward D[t·Cout + co, (oh + ki)·Wp + ow + kj] = dy[co, oh, ow], 0 elsewhere (D is "dy shifted by each tap")
+//            dW[co, ci, t] = Σ_q D[t·Cout + co, q] · xpad[ci, q]             (GEMM D · xpadᵀ)
+//            dxpad = Wᵀ · D, folded back through the padding into dx         (GEMM, M = Cin, K = T·Cout)
+// The buffers hold T·Cout + Cin planes of the padded size instead of Cin·T planes of the output size.
+
+extension ConvGeometry {
+    /// Whether kn2row moves less memory than im2col for `cout` output channels (stride 1 only).
+    func prefersKn2row(cout: Int) -> Bool { stride == 1 && !isPointwise && cout * 4 <= cin }
+
+    var hp: Int { h + 2 * pad }
+    var wp: Int { w + 2 * pad }
+
+    /// The input position that padded index i (0 ≤ i < n + 2·pad) reads, or -1 for a zero.
+    @inline(__always)
+    func padSource(_ i: Int, _ n: Int) -> Int {
+        let s = i - pad
+        if s >= 0 && s < n { return s }
+        if mode == .zeros { return -1 }
+        return s < 0 ? -s : 2 * (n - 1) - s
+    }
+
+    /// xpad[Cin, Hp, Wp] from one sample x[Cin, H, W].
+    func padInput(_ x: UnsafePointer<Float>, _ xpad: UnsafeMutablePointer<Float>) {
+        let (hp, wp, pad, h, w) = (self.hp, self.wp, self.pad, self.h, self.w)
+        Parallel.forEach(0..<cin) { ci in
+            let plane = x + ci * h * w
+            for i in 0..<hp {
+                let dst = xpad + (ci * hp + i) * wp
+                let r = padSource(i, h)
+                if r < 0 { dst.update(repeating: 0, count: wp); continue }
+                let src = plane + r * w
+                for j in 0..<pad { let c = padSource(j, w); dst[j] = c < 0 ? 0 : src[c] }
+                (dst + pad).update(from: src, count: w)
+                for j in (pad + w)..<wp { let c = padSource(j, w); dst[j] = c < 0 ? 0 : src[c] }
+            }
+        }
+    }
+
+    /// dx[Cin, H, W] += dxpad[Cin, Hp, Wp] folded back through the padding (the adjoint of `padInput`).
+    func foldPadding(_ dxpad: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        let (hp, wp, pad, h, w) = (self.hp, self.wp, self.pad, self.h, self.w)
+        Parallel.forEach(0..<cin) { ci in
+            let plane = dx + ci * h * w
+            for i in 0..<hp {
+                let r = padSource(i, h)
+                if r < 0 { continue }
+                let src = dxpad + (ci * hp + i) * wp, dst = plane + r * w
+                for j in 0..<pad { let c = padSource(j, w); if c >= 0 { dst[c] += src[j] } }
+                for j in 0..<w { dst[j] += src[pad + j] }
+                for j in (pad + w)..<wp { let c = padSource(j, w); if c >= 0 { dst[c] += src[j] } }
+            }
+        }
+    }
+}
+
+extension Tape {
+    /// conv2d by kn2row; same contract as `conv2d` (which calls it when `prefersKn2row`), stride 1.
+    func conv2dKn2row(_ x: Var, _ weight: Var, _ bias: Var?, _ g: ConvGeometry, n: Int, cout: Int) -> Var {
+        precondition(g.stride == 1, "kn2row: stride 1 only")
+        let (cin, taps, q, p) = (g.cin, g.kh * g.kw, g.hp * g.wp, g.p)
+        let rows = taps * cout
+        let xv = x.value, wv = weight.value
+        // wT[t·Cout + co, ci] = W[co, ci, t]
+        let wT = Tensor(uninitialized: [rows, cin])
+        for co in 0..<cout { for ci in 0..<cin { for t in 0..<taps { wT[(t * cout + co) * cin + ci] = wv[(co * cin + ci) * taps + t] } } }
+        let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
+        let xpad = Tensor(uninitialized: [cin, q])
+        let z = Tensor(uninitialized: [rows, q])
+        let tag = Profile.enabled ? "conv kn2row co\(cout) ci\(cin) q\(q) " : ""
+        for s in 0..<n {
+            Profile.time(tag + "pad") { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
+            Profile.time(tag + "gemm_fwd") { sgemm(m: rows, n: q, k: cin, wT.data, xpad.data, z.data) }
+            Profile.time(tag + "shift_add") {
+                let ys = y.data + s * cout * p
+                Parallel.forEach(0..<cout) { co in
+                    let plane = ys + co * p
+                    plane.update(repeating: bias.map { $0.value[co] } ?? 0, count: p)
+                    for ki in 0..<g.kh { for kj in 0..<g.kw {
+                        let zr = z.data + ((ki * g.kw + kj) * cout + co) * q + ki * g.wp + kj
+                        for oh in 0..<g.ho {
+                            let dst = plane + oh * g.wo, src = zr + oh * g.wp
+                            for ow in 0..<g.wo { dst[ow] += src[ow] }
+                        }
+                    } }
+                }
+            }
+        }
+        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
+            let needX = self.needsGrad(x), needW = self.needsGrad(weight)
+            if let bias, self.needsGrad(bias) {
+                let db = Tensor(zeros: [cout])
+                for s in 0..<n { for co in 0..<cout { db[co] += vsum(dy.data + (s * cout + co) * p, p) } }
+                self.accumulate(bias, db)
+            }
+            guard needX || needW else { return }
+            let d = Tensor(uninitialized: [rows, q])
+            let dwT = needW ? Tensor(zeros: [rows, cin]) : nil
+            let dx = needX ? Tensor(zeros: xv.shape) : nil
+            let xpad = needW ? Tensor(uninitialized: [cin, q]) : nil
+            let dxpad = needX ? Tensor(uninitialized: [cin, q]) : nil
+            for s in 0..<n {
+                Profile.time(tag + "shift_dy") {
+                    let dys = dy.data + s * cout * p
+                    Parallel.forEach(0..<rows) { r in
+                        let (t, co) = (r / cout, r % cout)
+                        let (ki, kj) = (t / g.kw, t % g.kw)
+                        // each element written once: the dy window at (ki, kj), zeros around it
+                        let dst = d.data + r * q, src = dys + co * p
+                        dst.update(repeating: 0, count: ki * g.wp + kj)
+                        for oh in 0..<g.ho {
+                            let row = dst + (oh + ki) * g.wp + kj
+                            row.update(from: src + oh * g.wo, count: g.wo)
+                            let gap = oh + 1 < g.ho ? g.wp - g.wo : q - ((oh + ki) * g.wp + kj + g.wo)
+                            (row + g.wo).update(repeating: 0, count: gap)
+                        }
+                    }
+                }
+                if let dwT, let xpad {
+                    Profile.time(tag + "pad") { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
+                    Profile.time(tag + "gemm_dw") { sgemm(transB: true, m: rows, n: cin, k: q, d.data, xpad.data, beta: 1, dwT.data) }
+                }
+                if let dx, let dxpad {
+                    Profile.time(tag + "gemm_dx") { sgemm(transA: true, m: cin, n: q, k: rows, wT.data, d.data, dxpad.data) }
+                    Profile.time(tag + "fold") { g.foldPadding(dxpad.data, dx.data + s * cin * g.h * g.w) }
+                }
+            }
+            if let dwT {
+                let dw = Tensor(uninitialized: weight.shape)
+                for co in 0..<cout { for ci in 0..<cin { for t in 0..<taps { dw[(co * cin + ci) * taps + t] = dwT[(t * cout + co) * cin + ci] } } }
+                self.accumulate(weight, dw)
+            }
+            if let dx { self.accumulate(x, dx) }
+        }
+    }
+}
