@@ -41,9 +41,9 @@ public enum DemoData {
                                 seed: UInt64 = 0) throws {
         precondition(size >= 16, "demo images need at least 16 pixels, got \(size)")
         let fm = FileManager.default
-        let jobs: [(folder: String, style: DemoFaces.Style, split: UInt64, domain: UInt64, n: Int)] = [
-            ("trainB", .webtoon, 0, 1, trainPerDomain), ("testA", .photo, 1, 0, testPerDomain),
-            ("testB", .webtoon, 1, 1, testPerDomain), ("trainA", .photo, 0, 0, trainPerDomain),
+        let jobs: [(folder: String, split: UInt64, domain: UInt64, n: Int)] = [
+            ("trainB", 0, 1, trainPerDomain), ("testA", 1, 0, testPerDomain),
+            ("testB", 1, 1, testPerDomain), ("trainA", 0, 0, trainPerDomain),
         ]
         for job in jobs {
             let partial = root.appendingPathComponent(".partial-" + job.folder)
@@ -55,8 +55,7 @@ public enum DemoData {
             }
             let firstError = ErrorBox()
             DispatchQueue.concurrentPerform(iterations: job.n) { i in
-                var rng = RandomGenerator(seed: seed, stream: [0x4445_4D4F, job.split, job.domain, UInt64(i)])  // "DEMO"
-                let img = DemoFaces.render(style: job.style, group: groupOf[i], size: size, rng: &rng)
+                let img = face(seed: seed, split: job.split, domain: job.domain, index: i, group: groupOf[i], size: size)
                 let path = partial.appendingPathComponent(String(groupOf[i]))
                     .appendingPathComponent(String(format: "%05d.png", i)).path
                 do { try PNGCodec.write(img, to: path) } catch { firstError.set(error) }
@@ -66,6 +65,14 @@ public enum DemoData {
             if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
             try fm.moveItem(at: partial, to: final)
         }
+    }
+
+    /// Face `index` of `group` in a split and domain (0 photo "A", 1 webtoon "B"), as `generate` draws it: split 0 is
+    /// train, 1 test; other split numbers give faces that appear in no generated data set (the group experiment's
+    /// judge and evaluation faces). Depends only on its arguments.
+    public static func face(seed: UInt64, split: UInt64, domain: UInt64, index: Int, group: Int, size: Int) -> RGBImage {
+        var rng = RandomGenerator(seed: seed, stream: [0x4445_4D4F, split, domain, UInt64(index)])  // "DEMO"
+        return DemoFaces.render(style: domain == 0 ? .photo : .webtoon, group: group, size: size, rng: &rng)
     }
 
     private final class ErrorBox: @unchecked Sendable {

@@ -6,18 +6,63 @@ import Training
 import UGATIT
 
 /// `face2webtoon group-eval`: the attribute-preservation measure of the group experiment (docs/groups.md).
-/// Trains (or loads) an attribute classifier on DATA/trainB only, translates DATA/testA with each checkpoint, and
-/// prints per-group shares of translations whose predicted group is the source face's group.
+/// A classifier trained on domain-B (webtoon) faces only judges the translations of domain-A faces: per group, the
+/// share of translations whose predicted group is the source face's group.
+///
+/// Judge and evaluation faces come from DATA/trainB, DATA/testB and DATA/testA, or, with `--demo-judge-images` and
+/// `--demo-eval-images`, are freshly drawn demo faces (balanced over the groups, from demo splits 2 and 3, which no
+/// `train --demo` data set contains).
 struct GroupEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "group-eval",
-        abstract: "Measure attribute preservation per group: a classifier trained on domain B judges translated testA faces.")
+        abstract: "Measure attribute preservation per group: a classifier trained on domain B judges translated A faces.")
 
-    @Option(help: "Data folder with trainB and testA in group folders 0..K-1.") var data: String
+    @Option(help: "Data folder with trainB, testB and testA in group folders 0..K-1 (not needed with the --demo options).")
+    var data: String?
     @Option(parsing: .upToNextOption, help: "Checkpoints to evaluate.") var checkpoint: [String]
-    @Option(help: "Classifier file (trained on DATA/trainB and saved here if missing).") var classifier: String
-    @Option(name: .customLong("classifier-steps")) var classifierSteps = 2000
+    @Option(help: "Classifier file (trained and saved here if missing).") var classifier: String
+    @Option(name: .customLong("classifier-steps")) var classifierSteps = 3000
+    @Option(name: .customLong("demo-judge-images"), help: "Train the judge on this many fresh demo webtoon faces per group.")
+    var demoJudgeImages: Int?
+    @Option(name: .customLong("demo-eval-images"), help: "Evaluate on this many fresh demo faces per group and domain.")
+    var demoEvalImages: Int?
     @OptionGroup var process: RunOptions
+
+    func validate() throws {
+        if data == nil && (demoJudgeImages == nil || demoEvalImages == nil) {
+            throw ValidationError("give --data, or both --demo-judge-images and --demo-eval-images")
+        }
+    }
+
+    /// `perGroup` fresh demo faces of each of the 4 groups in `domain`, rendered as `train --demo` draws its data
+    /// (side S + 30), with their groups.
+    static func demoFaces(split: UInt64, domain: UInt64, perGroup: Int, imageSize: Int) -> (images: [RGBImage], groups: [Int]) {
+        let n = 4 * perGroup
+        let box = UnsafeMutableBufferPointer<RGBImage?>.allocate(capacity: n)
+        box.initialize(repeating: nil)
+        defer { box.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            box[i] = DemoData.face(seed: 0, split: split, domain: domain, index: i, group: i % 4, size: imageSize + ImageTransforms.cropMargin)
+        }
+        return (box.map { $0! }, (0..<n).map { $0 % 4 })
+    }
+
+    /// Test-transformed images [N, 3, S, S] and their groups.
+    func evaluationSet(domain: UInt64, size: Int) throws -> (images: Tensor, groups: [Int]) {
+        if let m = demoEvalImages {
+            let (images, groups) = Self.demoFaces(split: 3, domain: domain, perGroup: m, imageSize: size)
+            let x = Tensor(uninitialized: [images.count, 3, size, size])
+            for (i, img) in images.enumerated() {
+                let t = ImageTransforms.test(img, size: size)
+                (x.data + i * t.count).update(from: t.data, count: t.count)
+            }
+            return (x, groups)
+        }
+        let folder = "\(data!)/\(domain == 0 ? "testA" : "testB")"
+        let d = try ImageFolderDataset(folder: folder, domainTag: domain)
+        let b = try d.batch((0..<d.count).map { ($0, 0) }, seed: 0, train: false, size: size)
+        return (b.images, b.groups)
+    }
 
     func run() throws {
         process.apply()
@@ -26,42 +71,52 @@ struct GroupEval: ParsableCommand {
         let clf: AttributeClassifier
         if FileManager.default.fileExists(atPath: classifier) {
             clf = try AttributeClassifier.load(classifier)
+        } else if let n = demoJudgeImages {
+            let (images, groups) = Self.demoFaces(split: 2, domain: 1, perGroup: n, imageSize: size)
+            clf = AttributeClassifier(groups: 4, imageSize: size, seed: 1)
+            clf.train(images: images, groups: groups, steps: classifierSteps) { print("[group-eval] \($0)") }
+            try clf.save(classifier)
         } else {
-            let groups = try FolderScan(folder: "\(data)/trainB").groupCount
+            let groups = try FolderScan(folder: "\(data!)/trainB").groupCount
             clf = AttributeClassifier(groups: groups, imageSize: size, seed: 1)
-            try clf.train(folder: "\(data)/trainB", steps: classifierSteps) { print("[group-eval] \($0)") }
+            try clf.train(folder: "\(data!)/trainB", steps: classifierSteps) { print("[group-eval] \($0)") }
             try clf.save(classifier)
         }
-        // the judge's own accuracy on held-out webtoon faces
-        let testB = try ImageFolderDataset(folder: "\(data)/testB", domainTag: 1)
-        let tb = try testB.batch((0..<testB.count).map { ($0, 0) }, seed: 0, train: false, size: size)
-        let predicted = clf.predict(tb.images)
-        let own = zip(predicted, tb.groups).filter { $0 == $1 }.count
-        let perGroup = (0..<clf.groups).map { g -> String in
-            let idx = tb.groups.indices.filter { tb.groups[$0] == g }
-            return fmt(Double(idx.filter { predicted[$0] == g }.count) / Double(max(idx.count, 1)))
+        func shares(_ predicted: [Int], _ truth: [Int]) -> [Double] {
+            (0..<clf.groups).map { g in
+                let idx = truth.indices.filter { truth[$0] == g }
+                return idx.isEmpty ? .nan : Double(idx.filter { predicted[$0] == g }.count) / Double(idx.count)
+            }
         }
-        print("classifier_accuracy_testB=\(fmt(Double(own) / Double(testB.count))) per_group=\(perGroup.joined(separator: ","))")
-        let testA = try ImageFolderDataset(folder: "\(data)/testA", domainTag: 0)
-        let ta = try testA.batch((0..<testA.count).map { ($0, 0) }, seed: 0, train: false, size: size)
+        // the judge's own accuracy on held-out webtoon faces
+        let evalB = try evaluationSet(domain: 1, size: size)
+        let own = clf.predict(evalB.images)
+        print("classifier_accuracy_B=\(fmt(Double(zip(own, evalB.groups).filter { $0 == $1 }.count) / Double(own.count))) "
+              + "per_group=\(shares(own, evalB.groups).map(fmt).joined(separator: ","))")
+        let evalA = try evaluationSet(domain: 0, size: size)
+        let n = evalA.groups.count, per = 3 * size * size
         for path in checkpoint {
             let (config, state) = try TrainingCheckpoint.peek(path: path)
             let model = UGATITModel(config: config.model, seed: 0)
             _ = try TrainingCheckpoint.load(path: path, into: model, step: nil)
-            var hits = [Int](repeating: 0, count: clf.groups), totals = hits
-            for i in 0..<testA.count {
-                let x = Tensor(uninitialized: [1, 3, size, size])
-                x.data.update(from: ta.images.data + i * x.count, count: x.count)
+            var predicted: [Int] = []
+            for start in stride(from: 0, to: n, by: 16) {
+                let m = min(16, n - start)
+                let x = Tensor(uninitialized: [m, 3, size, size])
+                x.data.update(from: evalA.images.data + start * per, count: m * per)
                 let t = Tape(training: false)
-                let y = model.genA2B(t, t.constant(x)).image.value
-                let g = ta.groups[i]
-                totals[g] += 1
-                if clf.predict(y)[0] == g { hits[g] += 1 }
+                predicted += clf.predict(model.genA2B(t, t.constant(x)).image.value)
             }
-            let shares = (0..<clf.groups).map { totals[$0] > 0 ? Double(hits[$0]) / Double(totals[$0]) : .nan }
+            let kept = shares(predicted, evalA.groups)
+            // where the translations of each group went: counts of predicted groups
+            let confusion = (0..<clf.groups).map { g in
+                (0..<clf.groups).map { p in String(evalA.groups.indices.filter { evalA.groups[$0] == g && predicted[$0] == p }.count) }
+                    .joined(separator: "/")
+            }
             print("checkpoint=\(path) step=\(state.step) group_loss=\(config.weights.useGroupLoss) "
-                  + shares.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element))" }.joined(separator: " ")
-                  + " test_images_per_group=\(totals.map(String.init).joined(separator: ","))")
+                  + kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element))" }.joined(separator: " ")
+                  + " predicted_by_group=\(confusion.joined(separator: ","))"
+                  + " images_per_group=\((0..<clf.groups).map { g in String(evalA.groups.filter { $0 == g }.count) }.joined(separator: ","))")
         }
     }
 }

@@ -44,6 +44,22 @@ final class DemoDataTests: XCTestCase {
         }
     }
 
+    /// `face` draws exactly the images `generate` writes (the group experiment relies on it for fresh faces).
+    func testFaceIsTheGeneratedImage() throws {
+        let dir = try temporaryFolder(self)
+        try DemoData.generate(to: dir, size: 24, trainPerDomain: 10, testPerDomain: 10, seed: 4)
+        let groupOf = DemoData.groupCounts(total: 10).enumerated().flatMap { Array(repeating: $0.offset, count: $0.element) }
+        for (folder, split, domain) in [("trainB", UInt64(0), UInt64(1)), ("testA", 1, 0)] {
+            for i in [0, 7, 9] {
+                let path = dir.appendingPathComponent("\(folder)/\(groupOf[i])/" + String(format: "%05d.png", i)).path
+                let stored = try PNGCodec.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), path: path)
+                XCTAssertEqual(stored, DemoData.face(seed: 4, split: split, domain: domain, index: i, group: groupOf[i], size: 24), path)
+            }
+        }
+        XCTAssertNotEqual(DemoData.face(seed: 4, split: 2, domain: 1, index: 0, group: 0, size: 24),
+                          DemoData.face(seed: 4, split: 0, domain: 1, index: 0, group: 0, size: 24))
+    }
+
     /// Regenerating replaces the split folders (no stale images) and leaves no partial folders.
     func testRegenerationReplacesSplits() throws {
         let dir = try temporaryFolder(self)
