@@ -95,6 +95,7 @@ struct GroupEval: ParsableCommand {
               + "per_group=\(shares(own, evalB.groups).map(fmt).joined(separator: ","))")
         let evalA = try evaluationSet(domain: 0, size: size)
         let n = evalA.groups.count, per = 3 * size * size
+        var sums: [Bool: (count: Int, kept: [Double])] = [:]
         for path in checkpoint {
             let (config, state) = try TrainingCheckpoint.peek(path: path)
             let model = UGATITModel(config: config.model, seed: 0)
@@ -108,6 +109,8 @@ struct GroupEval: ParsableCommand {
                 predicted += clf.predict(model.genA2B(t, t.constant(x)).image.value)
             }
             let kept = shares(predicted, evalA.groups)
+            let prior = sums[config.weights.useGroupLoss] ?? (0, [Double](repeating: 0, count: clf.groups))
+            sums[config.weights.useGroupLoss] = (prior.count + 1, zip(prior.kept, kept).map { $0 + $1 })
             // where the translations of each group went: counts of predicted groups
             let confusion = (0..<clf.groups).map { g in
                 (0..<clf.groups).map { p in String(evalA.groups.indices.filter { evalA.groups[$0] == g && predicted[$0] == p }.count) }
@@ -117,6 +120,11 @@ struct GroupEval: ParsableCommand {
                   + kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element))" }.joined(separator: " ")
                   + " predicted_by_group=\(confusion.joined(separator: ","))"
                   + " images_per_group=\((0..<clf.groups).map { g in String(evalA.groups.filter { $0 == g }.count) }.joined(separator: ","))")
+        }
+        // GAN checkpoints oscillate: the experiment's figure is the mean over the checkpoints given
+        for (on, s) in sums.sorted(by: { $0.key && !$1.key }) {
+            print("mean group_loss=\(on) checkpoints=\(s.count) "
+                  + s.kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element / Double(s.count)))" }.joined(separator: " "))
         }
     }
 }
