@@ -88,6 +88,12 @@ public final class UGATITStep {
 
     public func setLearningRate(_ lr: Double) { gOptimizer.lr = lr; dOptimizer.lr = lr }
 
+    /// The G phase's trainable flags: every generator parameter except the frozen ones.
+    private func setGeneratorTrainable() {
+        model.generators.setTrainable(true)
+        for p in frozenGenerator { p.trainable = false }
+    }
+
     private func judged(_ t: Tape, _ x: Var, _ domain: Domain) -> Var { augment?.augment(t, x, domain: domain) ?? x }
 
     /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
@@ -96,8 +102,7 @@ public final class UGATITStep {
         let m = model, w = weights
         // The translations judged here are exactly the first two of the G phase (the D update does not touch the
         // generators): record them on the G phase's tape, with its trainable flags, so that it does not recompute them.
-        m.generators.setTrainable(true)
-        for p in frozenGenerator { p.trainable = false }
+        setGeneratorTrainable()
         let gt = Tape()
         let ga = gt.constant(realA), gb = gt.constant(realB)
         let a2b = m.genA2B(gt, ga), b2a = m.genB2A(gt, gb)
@@ -139,8 +144,7 @@ public final class UGATITStep {
     public func generatorGradients(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> LossValues {
         let m = model, w = weights
         m.generators.zeroGrad()
-        m.generators.setTrainable(true)
-        for p in frozenGenerator { p.trainable = false }
+        setGeneratorTrainable()
         m.discriminators.setTrainable(false)
         let t: Tape, a: Var, b: Var, a2b: GeneratorOutput, b2a: GeneratorOutput
         if let p = pendingTranslations, p.realA === realA, p.realB === realB,

@@ -82,17 +82,20 @@ struct GroupEval: ParsableCommand {
             try clf.train(folder: "\(data!)/trainB", steps: classifierSteps) { print("[group-eval] \($0)") }
             try clf.save(classifier)
         }
-        func shares(_ predicted: [Int], _ truth: [Int]) -> [Double] {
-            (0..<clf.groups).map { g in
-                let idx = truth.indices.filter { truth[$0] == g }
-                return idx.isEmpty ? .nan : Double(idx.filter { predicted[$0] == g }.count) / Double(idx.count)
-            }
+        // counts[g][p]: images of group g predicted as group p; the per-group share kept is counts[g][g] / row sum
+        func counts(_ predicted: [Int], _ truth: [Int]) -> [[Int]] {
+            var c = [[Int]](repeating: [Int](repeating: 0, count: clf.groups), count: clf.groups)
+            for (p, g) in zip(predicted, truth) { c[g][p] += 1 }
+            return c
+        }
+        func shares(_ c: [[Int]]) -> [Double] {
+            c.indices.map { g in c[g].reduce(0, +) == 0 ? .nan : Double(c[g][g]) / Double(c[g].reduce(0, +)) }
         }
         // the judge's own accuracy on held-out webtoon faces
         let evalB = try evaluationSet(domain: 1, size: size)
         let own = clf.predict(evalB.images)
         print("classifier_accuracy_B=\(fmt(Double(zip(own, evalB.groups).filter { $0 == $1 }.count) / Double(own.count))) "
-              + "per_group=\(shares(own, evalB.groups).map(fmt).joined(separator: ","))")
+              + "per_group=\(shares(counts(own, evalB.groups)).map(fmt).joined(separator: ","))")
         let evalA = try evaluationSet(domain: 0, size: size)
         let n = evalA.groups.count, per = 3 * size * size
         var sums: [Bool: (count: Int, kept: [Double])] = [:]
@@ -108,18 +111,13 @@ struct GroupEval: ParsableCommand {
                 let t = Tape(training: false)
                 predicted += clf.predict(model.genA2B(t, t.constant(x)).image.value)
             }
-            let kept = shares(predicted, evalA.groups)
+            let c = counts(predicted, evalA.groups), kept = shares(c)
             let prior = sums[config.weights.useGroupLoss] ?? (0, [Double](repeating: 0, count: clf.groups))
             sums[config.weights.useGroupLoss] = (prior.count + 1, zip(prior.kept, kept).map { $0 + $1 })
-            // where the translations of each group went: counts of predicted groups
-            let confusion = (0..<clf.groups).map { g in
-                (0..<clf.groups).map { p in String(evalA.groups.indices.filter { evalA.groups[$0] == g && predicted[$0] == p }.count) }
-                    .joined(separator: "/")
-            }
             print("checkpoint=\(path) step=\(state.step) group_loss=\(config.weights.useGroupLoss) "
                   + kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element))" }.joined(separator: " ")
-                  + " predicted_by_group=\(confusion.joined(separator: ","))"
-                  + " images_per_group=\((0..<clf.groups).map { g in String(evalA.groups.filter { $0 == g }.count) }.joined(separator: ","))")
+                  + " predicted_by_group=\(c.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ","))"
+                  + " images_per_group=\(c.map { String($0.reduce(0, +)) }.joined(separator: ","))")
         }
         // GAN checkpoints oscillate: the experiment's figure is the mean over the checkpoints given
         for (on, s) in sums.sorted(by: { $0.key && !$1.key }) {

@@ -100,10 +100,7 @@ final class DistributedTrainingTests: XCTestCase {
 
     /// The losses logged at each step (metrics.jsonl), by name.
     func losses(_ dir: String) throws -> [[String: Double]] {
-        try String(contentsOfFile: "\(work)/\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
-            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            return o.compactMapValues { $0 as? Double }.filter { $0.key.hasPrefix("d.") || $0.key.hasPrefix("g.") }
-        }
+        try loggedValues("\(work)/\(dir)/metrics.jsonl", prefixes: ["d.", "g."])
     }
 
     /// ‖a − b‖ / ‖b‖ over all parameters of two checkpoints (optimizer state excluded).

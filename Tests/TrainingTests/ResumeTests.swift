@@ -39,10 +39,7 @@ final class ResumeTests: XCTestCase {
     }
 
     func losses(_ dir: String) throws -> [[String: Double]] {
-        try String(contentsOfFile: "\(work)/\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map { line in
-            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
-            return o.compactMapValues { $0 as? Double }.filter { $0.key.hasPrefix("d.") || $0.key.hasPrefix("g.") || $0.key.hasPrefix("ada.") }
-        }
+        try loggedValues("\(work)/\(dir)/metrics.jsonl", prefixes: ["d.", "g.", "ada."])
     }
 
     func tensors(_ path: String) throws -> [String: [Float]] {

@@ -37,16 +37,20 @@ struct ConvGeometry {
         wo = (w + 2 * pad - kw) / stride + 1
         precondition(h + 2 * pad >= kh && w + 2 * pad >= kw,
                      "conv2d: kernel \(kh)x\(kw) larger than padded input \(h + 2 * pad)x\(w + 2 * pad)")
-        func source(_ i: Int, _ n: Int) -> Int {
-            if i >= 0 && i < n { return i }
-            if mode == .zeros { return -1 }
-            return i < 0 ? -i : 2 * (n - 1) - i
-        }
+        func source(_ i: Int, _ n: Int) -> Int { Self.source(i, n, mode) }
         var rows = [Int](repeating: 0, count: kh * ho)
         for ki in 0..<kh { for oh in 0..<ho { rows[ki * ho + oh] = source(oh * stride - pad + ki, h) } }
         var cols = [Int](repeating: 0, count: kw * wo)
         for kj in 0..<kw { for ow in 0..<wo { cols[kj * wo + ow] = source(ow * stride - pad + kj, w) } }
         rowIndex = rows; colIndex = cols
+    }
+
+    /// The input index that index i (which may lie in the padding, i < 0 or i ≥ n) reads, or -1 for a zero.
+    @inline(__always)
+    static func source(_ i: Int, _ n: Int, _ mode: PaddingMode) -> Int {
+        if i >= 0 && i < n { return i }
+        if mode == .zeros { return -1 }
+        return i < 0 ? -i : 2 * (n - 1) - i
     }
 
     /// Patch rows for output pixels [p0, p0 + count): cols[(p − p0)·K + r], r = (ci·kH + ki)·kW + kj, from one

@@ -10,7 +10,8 @@
 //   backward D[t·Cout + co, (oh + ki)·Wp + ow + kj] = dy[co, oh, ow], 0 elsewhere (D is "dy shifted by each tap")
 //            dW[co, ci, t] = Σ_q D[t·Cout + co, q] · xpad[ci, q]             (GEMM D · xpadᵀ)
 //            dxpad = Wᵀ · D, folded back through the padding into dx         (GEMM, M = Cin, K = T·Cout)
-// The buffers hold T·Cout + Cin planes of the padded size instead of Cin·T planes of the output size.
+// The buffers hold T·Cout + Cin planes of the padded size instead of Cin·T planes of the output size. As the im2col
+// path does with its columns, backward pads the input again rather than keeping xpad alive between the passes.
 
 extension ConvGeometry {
     /// Whether kn2row moves less memory than im2col for `cout` output channels (stride 1 only).
@@ -21,12 +22,7 @@ extension ConvGeometry {
 
     /// The input position that padded index i (0 ≤ i < n + 2·pad) reads, or -1 for a zero.
     @inline(__always)
-    func padSource(_ i: Int, _ n: Int) -> Int {
-        let s = i - pad
-        if s >= 0 && s < n { return s }
-        if mode == .zeros { return -1 }
-        return s < 0 ? -s : 2 * (n - 1) - s
-    }
+    func padSource(_ i: Int, _ n: Int) -> Int { Self.source(i - pad, n, mode) }
 
     /// xpad[Cin, Hp, Wp] from one sample x[Cin, H, W].
     func padInput(_ x: UnsafePointer<Float>, _ xpad: UnsafeMutablePointer<Float>) {
