@@ -66,6 +66,16 @@ public enum JSONValue: Codable, Equatable, Sendable {
         try JSONDecoder().decode(T.self, from: JSONEncoder().encode(self))
     }
 
+    /// The number this value holds (an integral double is read back from JSON as `.int`); nil for other values.
+    public var doubleValue: Double? {
+        switch self {
+        case let .int(v): return Double(v)
+        case let .uint(v): return Double(v)
+        case let .double(v): return v
+        default: return nil
+        }
+    }
+
     /// The member `key` of an object; nil for other values or a missing key.
     public subscript(key: String) -> JSONValue? {
         if case let .object(o) = self { return o[key] }

@@ -23,10 +23,13 @@ extension FIDInceptionV3 {
     }
 
     /// Features of every image under `folder` (recursive, `FolderScan` order and extensions).
+    /// `imageSize`: each image is first resized (bilinear) to imageSize² as the training test transform does, so that
+    /// real images are compared with generator outputs at the generator's resolution, not at their own.
     /// Files that cannot be decoded are reported through `warn` and skipped; `progress(done, total)` after each batch.
     /// - Returns: the features [N, featureCount] and the paths they belong to.
     /// - Throws: `DatasetError` if the folder is missing or holds no image file, `KIDError.noImages` if none decodes.
-    public func features(folder: String, batchSize: Int = defaultBatchSize, warn: (String) -> Void = { _ in },
+    public func features(folder: String, imageSize: Int? = nil, batchSize: Int = defaultBatchSize,
+                         warn: (String) -> Void = { _ in },
                          progress: ((Int, Int) -> Void)? = nil) throws -> (features: Tensor, paths: [String]) {
         let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
         var used: [String] = []
@@ -34,7 +37,7 @@ extension FIDInceptionV3 {
             do {
                 let image = try ImageDecoder.decode(file: files[i])
                 used.append(files[i])
-                return image
+                return imageSize.map { image.resizedBilinear(width: $0, height: $0) } ?? image
             } catch {
                 warn("skipping \(error)")
                 return nil

@@ -7,24 +7,40 @@ import UGATIT
 
 /// `train --kid-every N`: KID between genA2B(testA) and testB with the FID Inception-v3 (docs/kid.md). The
 /// translation and feature extraction of testA is spread over the ranks (rank r takes images i with i mod N == r)
-/// and the features are gathered at rank 0, which also holds testB's features (computed once).
+/// and the features are gathered at rank 0, which also holds testB's features (computed once, from testB resized
+/// to the training size so that both sets have the generator's resolution). The estimate averages `subsets`
+/// subsets of `subsetSize` images per set, so that `kid_std` is a spread (one subset of everything has none).
 public final class KIDMonitor {
     let network: FIDInceptionV3
     let testA: Tensor
     let comm: Communicator
     private var real: FeatureMatrix?
     let realFolder: String
+    let imageSize: Int
+    public let subsets: Int
+    public let subsetSize: Int
+
+    public static let defaultSubsets = 10
+    public static let defaultSubsetSize = 50
 
     /// - Throws: `KIDError.missingWeights` naming the weights file and the command that creates it;
-    ///   `DatasetError` if testA or testB is missing.
-    public init(data: String, imageSize: Int, comm: Communicator, weights: String = FIDInceptionV3.defaultWeightsPath) throws {
+    ///   `DatasetError` if testA or testB is missing; `KIDError.badFeatures` if testA or testB has fewer than 2 images.
+    public init(data: String, imageSize: Int, comm: Communicator, weights: String = FIDInceptionV3.defaultWeightsPath,
+                subsets: Int = defaultSubsets, subsetSize: Int = defaultSubsetSize) throws {
         network = try FIDInceptionV3(weightsPath: weights)
         self.comm = comm
+        self.imageSize = imageSize
+        self.subsets = subsets
+        self.subsetSize = subsetSize
         let a = try ImageFolderDataset(folder: "\(data)/testA", domainTag: 0)
+        realFolder = "\(data)/testB"
+        let b = try FolderScan(folder: realFolder)
+        guard a.count >= 2, b.files.count >= 2 else {
+            throw KIDError.badFeatures("KID needs at least 2 images in \(data)/testA (has \(a.count)) and in \(realFolder) "
+                                       + "(has \(b.files.count))")
+        }
         let mine = Array(stride(from: comm.rank, to: a.count, by: comm.worldSize))
         testA = try a.batch(mine.map { ($0, 0) }, seed: 0, train: false, size: imageSize).images
-        realFolder = "\(data)/testB"
-        _ = try FolderScan(folder: realFolder)
     }
 
     /// KID of the current genA2B on rank 0 (nil on other ranks). Collective.
@@ -53,7 +69,7 @@ public final class KIDMonitor {
             let f = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             for i in 0..<Int(counts[r]) { all.append(f[(i * d)..<((i + 1) * d)].map(Double.init)) }
         }
-        if real == nil { real = FeatureMatrix(try network.features(folder: realFolder).features) }
-        return try KIDEstimator.kid(real: real!, fake: FeatureMatrix(rows: all))
+        if real == nil { real = FeatureMatrix(try network.features(folder: realFolder, imageSize: imageSize).features) }
+        return try KIDEstimator.kid(real: real!, fake: FeatureMatrix(rows: all), subsets: subsets, subsetSize: subsetSize)
     }
 }

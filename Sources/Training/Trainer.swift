@@ -26,6 +26,10 @@ public final class Trainer {
     private var lastSaved = -1
     /// KID every N steps (see `KIDMonitor`); nil: off.
     public var kid: (every: Int, monitor: KIDMonitor)?
+    /// Global batch of the run that wrote the checkpoint resumed from (nil: fresh start, or unknown).
+    public private(set) var resumedGlobalBatch: Int?
+    /// Images per domain per step, over all ranks.
+    public var globalBatch: Int { config.batchSize * parallel.worldSize }
     /// Stop after this step with a checkpoint (a time-boxed run; the same command continues it).
     public var stopAt: Int?
     /// Some rank received SIGTERM or SIGINT: every rank saves after this step and stops.
@@ -76,6 +80,7 @@ public final class Trainer {
         }
         state = try TrainingCheckpoint.load(r, into: model, step: step)
         if let a = state.ada { ada.state = a }
+        resumedGlobalBatch = state.globalBatchAtSave ?? saved.batchSize * state.worldSizeAtSave
     }
 
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
@@ -88,6 +93,29 @@ public final class Trainer {
         let remaining = config.iterations - state.step, n = parallel.worldSize
         log("[face2webtoon] world size \(n), batch per rank \(config.batchSize), global batch \(n * config.batchSize)")
         log("[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen")
+        for line in learningRateBanner() { log("[face2webtoon] \(line)") }
+    }
+
+    /// The lr rule, the effective lr of the next step, and what a change of global batch at resume does to it.
+    func learningRateBanner() -> [String] {
+        let o = config.optimizer, b = globalBatch
+        let rule: String
+        switch o.lrScaling {
+        case .none: rule = "lr \(o.lr) (--lr-scaling none)"
+        case .sqrt: rule = "lr \(o.lr) × √\(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling sqrt, global batch \(b))"
+        case .linear: rule = "lr \(o.lr) × \(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling linear, global batch \(b))"
+        }
+        let next = min(state.step + 1, config.iterations)
+        let lr = o.learningRate(step: next, iterations: config.iterations, globalBatch: b, imagesSeen: state.imagesSeen + b)
+        var out = ["\(rule); warm-up \(o.warmupImages > 0 ? "over \(o.warmupImages) images" : "off"); "
+                   + (o.decay ? "linear decay to 0 over steps \(config.iterations / 2 + 1)...\(config.iterations)" : "no decay")
+                   + "; effective lr at step \(next): \(lr)"]
+        if let before = resumedGlobalBatch, before != b {
+            out.append("global batch \(before) at the checkpoint, \(b) now: the base lr follows the new global batch "
+                       + "(\(o.scaledLearningRate(globalBatch: before)) → \(o.scaledLearningRate(globalBatch: b))); the warm-up "
+                       + "continues from \(state.imagesSeen) images seen and the decay from global step \(state.step)")
+        }
+        return out
     }
 
     /// Runs the remaining steps. Returns the loss values of the last step.
@@ -100,10 +128,13 @@ public final class Trainer {
         try parallel.broadcastState(model)
         var last: LossValues = [:]
         let start = Date()
+        let elapsedBefore = state.elapsedSeconds
+        var kidSeconds = 0.0   // monitoring, not training: left out of elapsed_seconds
         let first = state.step + 1
         guard first <= config.iterations else { return last }
         for s in first...config.iterations {
-            let lr = config.optimizer.learningRate(step: s, iterations: config.iterations)
+            let lr = config.optimizer.learningRate(step: s, iterations: config.iterations, globalBatch: globalBatch,
+                                                   imagesSeen: state.imagesSeen + globalBatch)
             step.setLearningRate(lr)
             let wait0 = source.waitSeconds
             let t0 = Date()
@@ -118,19 +149,27 @@ public final class Trainer {
             }
             let dt = Date().timeIntervalSince(t0)
             state.step = s
-            state.imagesSeen += config.batchSize * parallel.worldSize
+            state.imagesSeen += globalBatch
+            state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(start) - kidSeconds
             if state.dataCursors.count != source.groupSlots { state.dataCursors = [Int](repeating: 0, count: source.groupSlots) }
             state.dataCursors[source.groupSlot(step: s)] += config.batchSize * parallel.worldSize
             var record: [String: Any] = ["step": s, "lr": lr, "seconds_per_step": dt,
                                          "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
-                                         "data_wait_seconds": source.waitSeconds - wait0]
+                                         "data_wait_seconds": source.waitSeconds - wait0,
+                                         "images_seen": state.imagesSeen, "elapsed_seconds": state.elapsedSeconds]
             for (k, v) in last { record[k] = Double(v) }
             record["ada.p_A"] = ada.state.p[0]; record["ada.p_B"] = ada.state.p[1]
             for (k, v) in adaLog { record[k] = v }
             adaLog = [:]
-            if let kid, s % kid.every == 0, let r = try kid.monitor.measure(model) {
-                record["kid"] = r.kid; record["kid_std"] = r.std
-                log(String(format: "step %d: KID %.5f ± %.5f (KID×1000 %.2f)", s, r.kid, r.std, r.kid * 1000))
+            if let kid, s % kid.every == 0 || s == config.iterations {
+                let k0 = Date()
+                if let r = try kid.monitor.measure(model) {
+                    record["kid"] = r.kid; record["kid_std"] = r.std
+                    record["kid_subsets"] = r.subsets; record["kid_subset_size"] = r.subsetSize
+                    log(String(format: "step %d: KID %.5f ± %.5f (KID×1000 %.2f, %d subsets of %d)", s, r.kid, r.std,
+                               r.kid * 1000, r.subsets, r.subsetSize))
+                }
+                kidSeconds += Date().timeIntervalSince(k0)
             }
             metrics?.write(record)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
@@ -262,6 +301,7 @@ public final class Trainer {
         defer { lastSaved = state.step }
         state.ada = ada.state
         state.worldSizeAtSave = parallel.worldSize
+        state.globalBatchAtSave = globalBatch
         let r = try TrainingCheckpoint.save(root: checkpointRoot, config: config, model: model, step: step, state: state,
                                             comm: parallel.comm, options: checkpointOptions)
         log(String(format: "[face2webtoon] checkpoint step %d: %@ (%.1f MB, %.2f s on rank 0)%@", state.step, r.directory,

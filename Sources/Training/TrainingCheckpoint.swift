@@ -20,6 +20,11 @@ public enum TrainingCheckpoint {
         public var ada: ADAState?
         /// Samples consumed so far from each group slot's epoch stream (the data-order position).
         public var dataCursors: [Int] = []
+        /// Seconds of training so far, over every run that led to this step (KID evaluations excluded), so that
+        /// quality-against-time curves of stopped and continued runs are true.
+        public var elapsedSeconds: Double = 0
+        /// Global batch (images per domain per step) of the run that saved it; nil in older checkpoints.
+        public var globalBatchAtSave: Int?
         public init(step: Int, imagesSeen: Int) { self.step = step; self.imagesSeen = imagesSeen }
     }
 
@@ -46,7 +51,9 @@ public enum TrainingCheckpoint {
     @discardableResult
     public static func save(root: String, config: TrainConfig, model: UGATITModel, step: UGATITStep?, state: State,
                             comm: Communicator = SingleRankCommunicator(), options: SaveOptions = SaveOptions()) throws -> SaveResult {
-        var st: [String: JSONValue] = ["data_cursors": .array(state.dataCursors.map { .int(Int64($0)) })]
+        var st: [String: JSONValue] = ["data_cursors": .array(state.dataCursors.map { .int(Int64($0)) }),
+                                       "elapsed_seconds": .double(state.elapsedSeconds)]
+        if let b = state.globalBatchAtSave { st["global_batch"] = .int(Int64(b)) }
         if let ada = state.ada, let json = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(ada)) { st["ada"] = json }
         let fields = ManifestFields(programVersion: Version.string, config: config.json(), imagesSeen: state.imagesSeen, state: .object(st))
         return try Checkpoints.save(root: root, step: state.step, tensors: tensors(model, step), manifestFields: fields,
@@ -72,6 +79,8 @@ public enum TrainingCheckpoint {
         st.worldSizeAtSave = m.worldSize
         if case let .object(o) = m.state {
             if let ada = o["ada"], let data = try? JSONEncoder().encode(ada) { st.ada = try? JSONDecoder().decode(ADAState.self, from: data) }
+            if let e = o["elapsed_seconds"]?.doubleValue { st.elapsedSeconds = e }
+            if let b = o["global_batch"]?.doubleValue { st.globalBatchAtSave = Int(b) }
             if case let .array(c)? = o["data_cursors"] {
                 st.dataCursors = c.compactMap { if case let .int(v) = $0 { return Int(v) } else { return nil } }
             }

@@ -16,7 +16,34 @@ public struct LossWeights: Codable, Equatable, Sendable {
     public init() {}
 }
 
-/// Adam settings and the learning-rate schedule (spec B.3).
+/// How the base learning rate grows with the global batch B (images per domain per step, all ranks together).
+public enum LRScaling: String, Codable, Sendable, CaseIterable {
+    /// lr·1: the batch-1 recipe at any batch.
+    case none
+    /// lr·√B (the square-root rule for adaptive optimizers, Malladi et al. 2022).
+    case sqrt
+    /// lr·B (Goyal et al. 2017).
+    case linear
+
+    public func factor(globalBatch b: Int) -> Double {
+        switch self {
+        case .none: return 1
+        case .sqrt: return Double(b).squareRoot()
+        case .linear: return Double(b)
+        }
+    }
+}
+
+/// Adam settings and the learning-rate schedule (spec B.3, with batch scaling and warm-up).
+///
+/// The lr of global step s (1-based) of I steps, with B_s the global batch of the run doing step s and n_s the
+/// images per domain seen after it (n_s = n_{s−1} + B_s, stored in checkpoints as images_seen):
+///
+///     lr(s) = lr0 · k(B_s) · min(1, n_s / N_warm) · d(s),   d(s) = 1 for s ≤ I/2, else max(0, 1 − (s − I/2)/(I/2))
+///
+/// k = 1, √B or B (`lrScaling`); the warm-up factor is 1 when N_warm = 0. The decay counts global steps and the
+/// warm-up counts images, so both continue where they were when a run resumes at another world size; only k
+/// changes, to the new global batch (with `linear`, lr per image stays lr0).
 public struct OptimizerConfig: Codable, Equatable, Sendable {
     public var lr: Double = 1e-4
     public var beta1: Double = 0.5
@@ -24,14 +51,47 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     public var weightDecay: Double = 1e-4
     /// Linear decay to 0 over the second half of `iterations`.
     public var decay = true
+    /// Batch scaling rule k(B) of the base lr.
+    public var lrScaling: LRScaling = .none
+    /// Linear warm-up from 0 over the first N images per domain (0: none).
+    public var warmupImages = 0
     public init() {}
 
-    /// lr at 1-based `step` of `iterations`, in closed form (the original subtracts lr0/(I/2) once per step,
-    /// which drifts to −1.95e−16; spec B.3 and G.22): lr0 for s ≤ I/2, then lr0 − (s − I/2)·lr0/(I/2), ≥ 0.
-    public func learningRate(step s: Int, iterations: Int) -> Double {
+    enum CodingKeys: String, CodingKey { case lr, beta1, beta2, weightDecay, decay, lrScaling, warmupImages }
+
+    /// Checkpoints written before `lrScaling` and `warmupImages` existed decode as `none` and 0.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        lr = try c.decode(Double.self, forKey: .lr)
+        beta1 = try c.decode(Double.self, forKey: .beta1)
+        beta2 = try c.decode(Double.self, forKey: .beta2)
+        weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        decay = try c.decode(Bool.self, forKey: .decay)
+        lrScaling = try c.decodeIfPresent(LRScaling.self, forKey: .lrScaling) ?? .none
+        warmupImages = try c.decodeIfPresent(Int.self, forKey: .warmupImages) ?? 0
+    }
+
+    /// The base lr at global batch B: lr0 · k(B).
+    public func scaledLearningRate(globalBatch b: Int) -> Double { lr * lrScaling.factor(globalBatch: b) }
+
+    /// The decay factor d(s) in closed form (the original subtracts lr0/(I/2) once per step, which drifts to
+    /// −1.95e−16; spec B.3 and G.22).
+    public func decayFactor(step s: Int, iterations: Int) -> Double {
         let half = iterations / 2
-        guard decay, half > 0, s > half else { return lr }
-        return max(0, lr - Double(s - half) * lr / Double(half))
+        guard decay, half > 0, s > half else { return 1 }
+        return max(0, 1 - Double(s - half) / Double(half))
+    }
+
+    /// The warm-up factor min(1, n / N_warm) after n images per domain.
+    public func warmupFactor(imagesSeen n: Int) -> Double {
+        warmupImages > 0 ? min(1, Double(n) / Double(warmupImages)) : 1
+    }
+
+    /// lr(s) above. `imagesSeen` counts the images of step s itself (n_s, not n_{s−1}), so the first step of a
+    /// warm-up does not waste its batch at lr 0.
+    public func learningRate(step s: Int, iterations: Int, globalBatch: Int = 1, imagesSeen: Int? = nil) -> Double {
+        scaledLearningRate(globalBatch: globalBatch) * warmupFactor(imagesSeen: imagesSeen ?? s * globalBatch)
+            * decayFactor(step: s, iterations: iterations)
     }
 }
 

@@ -14,7 +14,7 @@ struct KIDCommand: ParsableCommand {
         discussion: """
         Modes:
           --real DIR --fake DIR         KID of the --fake images against --real
-          --checkpoint CKPT --data DIR  DIR/testA through genA2B against DIR/testB
+          --checkpoint CKPT --data DIR  DIR/testA through genA2B against DIR/testB (resized to the model's size)
           --bench-images N              time the forward on N synthetic images
 
         Prints key=value lines: kid (plain KID, not x1000), kid_std, kid_x1000, image counts, timings.
@@ -35,6 +35,8 @@ struct KIDCommand: ParsableCommand {
     @Option(help: "Number of subsets.") var subsets = KIDEstimator.defaultSubsets
     @Option(name: .customLong("subset-size"), help: "Largest subset size m.") var subsetSize = KIDEstimator.defaultSubsetSize
     @Option(help: "Seed of the subset draws.") var seed: UInt64 = 0
+    @Option(name: .customLong("image-size"), help: "With --real/--fake: resize every image to S×S first (as train --kid-every does with testB at the training size), so both sets have the generator's resolution.")
+    var imageSize: Int?
     @Option(name: .customLong("batch-size"), help: "Images per Inception forward.") var batchSize = FIDInceptionV3.defaultBatchSize
     @Option(name: .customLong("bench-images"), help: "Only time the Inception forward on this many synthetic 256x256 images.")
     var benchImages: Int?
@@ -49,6 +51,7 @@ struct KIDCommand: ParsableCommand {
         } else if benchImages! < 1 || folders || ckpt {
             throw ValidationError("--bench-images N (N ≥ 1) takes no folders or checkpoint")
         }
+        if let s = imageSize, s < 2 || s > 4096 { throw ValidationError("--image-size must be in 2...4096") }
         if subsets < 1 { throw ValidationError("--subsets must be at least 1") }
         if subsetSize < 2 { throw ValidationError("--subset-size must be at least 2") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -68,11 +71,12 @@ struct KIDCommand: ParsableCommand {
         t0 = OpBenchmarks.now()
         let realFeatures: Tensor, fakeFeatures: Tensor
         if let real, let fake {
-            realFeatures = try net.features(folder: real, batchSize: batchSize, warn: warn).features
-            fakeFeatures = try net.features(folder: fake, batchSize: batchSize, warn: warn).features
+            realFeatures = try net.features(folder: real, imageSize: imageSize, batchSize: batchSize, warn: warn).features
+            fakeFeatures = try net.features(folder: fake, imageSize: imageSize, batchSize: batchSize, warn: warn).features
         } else {
             let dir = data!
-            realFeatures = try net.features(folder: "\(dir)/testB", batchSize: batchSize, warn: warn).features
+            let size = try imageSize ?? TrainingCheckpoint.peek(path: checkpoint!).0.model.imageSize
+            realFeatures = try net.features(folder: "\(dir)/testB", imageSize: size, batchSize: batchSize, warn: warn).features
             fakeFeatures = try translatedFeatures(net, checkpoint: checkpoint!, folder: "\(dir)/testA", warn: warn)
         }
         let extract = OpBenchmarks.now() - t0

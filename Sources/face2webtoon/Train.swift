@@ -29,7 +29,11 @@ struct Train: ParsableCommand {
     @Option(help: "Training steps (each: one D and one G update). Default 20000, or 1000 with --demo.") var iterations: Int?
     @Option(name: .customLong("batch-size"), help: "Images per domain per step.") var batchSize = 1
     @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
-    @Option(help: "Adam learning rate.") var lr = 1e-4
+    @Option(help: "Adam learning rate at global batch 1 (see --lr-scaling).") var lr = 1e-4
+    @Option(name: .customLong("lr-scaling"), help: "How the lr grows with the global batch B (all ranks): none (×1), sqrt (×√B) or linear (×B). See docs/convergence.md.")
+    var lrScaling: LRScaling = .none
+    @Option(name: .customLong("warmup-images"), help: "Linear lr warm-up from 0 over the first N images per domain (0: none).")
+    var warmupImages = 0
     @Option(name: .customLong("weight-decay"), help: "Adam coupled L2 weight decay.") var weightDecay = 1e-4
     @Flag(name: .customLong("no-decay"), help: "Keep the learning rate constant (default: linear decay to 0 over the second half).")
     var noDecay = false
@@ -46,6 +50,10 @@ struct Train: ParsableCommand {
     var kidEvery: Int?
     @Option(name: .customLong("kid-weights"), help: "FID Inception-v3 weights (default: $F2W_INCEPTION_WEIGHTS or ~/.cache/face2webtoon/fid_inception_v3.safetensors).")
     var kidWeights: String?
+    @Option(name: .customLong("kid-subsets"), help: "KID during training: the number of subsets averaged (their spread is kid_std).")
+    var kidSubsets = KIDMonitor.defaultSubsets
+    @Option(name: .customLong("kid-subset-size"), help: "KID during training: images per set in each subset.")
+    var kidSubsetSize = KIDMonitor.defaultSubsetSize
     @Option(name: .customLong("stop-at"), help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
     var stopAt: Int?
     @Flag(name: .customLong("resume-fallback"), help: "If the newest checkpoint is invalid, resume from the newest valid older one.")
@@ -99,6 +107,9 @@ struct Train: ParsableCommand {
         if let t = process.threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if !(0...1).contains(adaP) { throw ValidationError("--ada-p must be in [0, 1]") }
         if adaInterval < 1 { throw ValidationError("--ada-interval must be at least 1") }
+        if warmupImages < 0 { throw ValidationError("--warmup-images must be at least 0") }
+        if kidSubsets < 1 { throw ValidationError("--kid-subsets must be at least 1") }
+        if kidSubsetSize < 2 { throw ValidationError("--kid-subset-size must be at least 2") }
     }
 
     func trainConfig() -> TrainConfig {
@@ -107,6 +118,7 @@ struct Train: ParsableCommand {
         w.adv = advWeight; w.cycle = cycleWeight; w.identity = identityWeight; w.cam = camWeight
         var o = OptimizerConfig()
         o.lr = lr; o.weightDecay = weightDecay; o.decay = !noDecay
+        o.lrScaling = lrScaling; o.warmupImages = warmupImages
         let its = iterations ?? (demo ? 1000 : 20000)
         var config = TrainConfig(model: m, weights: w, optimizer: o, iterations: its, batchSize: batchSize, seed: seed,
                                  printEvery: printEvery, sampleEvery: sampleEvery ?? (demo ? 200 : 1000), saveEvery: saveEvery)
@@ -201,7 +213,8 @@ struct Train: ParsableCommand {
         trainer.stopAt = stopAt
         if let every = kidEvery, every > 0 {
             trainer.kid = (every, try KIDMonitor(data: dataDir, imageSize: config.model.imageSize, comm: comm,
-                                                 weights: kidWeights ?? FIDInceptionV3.defaultWeightsPath))
+                                                 weights: kidWeights ?? FIDInceptionV3.defaultWeightsPath,
+                                                 subsets: kidSubsets, subsetSize: kidSubsetSize))
         }
         if let f = debugADAForceSign {
             let signs = f.split(separator: ",").compactMap { Double($0) }
@@ -239,5 +252,6 @@ struct Train: ParsableCommand {
 
 enum ADAStats: String, ExpressibleByArgument { case global, local, both }
 extension ADAConfig.Mode: ExpressibleByArgument {}
+extension LRScaling: ExpressibleByArgument {}
 extension GroupSampling: ExpressibleByArgument {}
 extension BottleneckUpdate: ExpressibleByArgument {}
