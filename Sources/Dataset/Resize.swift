@@ -13,7 +13,7 @@ public extension RGBImage {
     /// first, as Pillow 13 does (python-pillow/Pillow#9549; rule measured on 1,300 size combinations
     /// against Pillow 13.0.0). Pillow ≤ 12 always went horizontal first; the two agree on every
     /// square-to-square resize, which is all the U-GAT-IT transforms do to square images.
-    public func resizedBilinear(width w: Int, height h: Int) -> RGBImage {
+    func resizedBilinear(width w: Int, height h: Int) -> RGBImage {
         precondition(w > 0 && h > 0, "resize to \(w)x\(h)")
         if w == width && h == height { return self }
         let vert = PillowKernel(inSize: height, outSize: h)

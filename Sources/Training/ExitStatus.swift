@@ -1,0 +1,54 @@
+import Checkpoint
+import Dataset
+import Distributed
+import KID
+
+/// The exit statuses of `face2webtoon`, one per kind of failure, so that a restart loop can tell a failure worth a
+/// retry (a peer died, a collective hung) from one that would fail the same way again (docs/exit-status.md,
+/// `Deploy/restart-on-failure --fatal-codes`). 64-74 follow BSD sysexits.h where a meaning matches.
+public enum ExitStatus: Int32, CaseIterable, Sendable {
+    case success = 0
+    /// An unexpected failure (a bug): worth one restart.
+    case failure = 1
+    /// Bad options (EX_USAGE): not retried.
+    case usage = 64
+    /// The data folder or its images cannot be used (EX_DATAERR): not retried.
+    case badData = 65
+    /// The checkpoint to resume or read cannot be used (EX_NOINPUT): not retried without --resume-fallback.
+    case checkpointUnreadable = 66
+    /// Training stopped on non-finite losses, gradients or parameters; the last good checkpoint stays current:
+    /// not retried (it would diverge the same way; lower --lr).
+    case nonFinite = 67
+    /// A rank died, hung past --collective-timeout, or a collective failed: retried.
+    case peerFailure = 68
+    /// The memory estimate exceeds what the ranks on this host may use: not retried.
+    case insufficientMemory = 69
+    /// Results or checkpoints cannot be written (EX_IOERR, e.g. disk full): not retried.
+    case io = 74
+
+    /// The statuses a restart loop should not retry.
+    public static let notWorthARestart: [ExitStatus] = [.usage, .badData, .checkpointUnreadable, .nonFinite,
+                                                        .insufficientMemory, .io]
+
+    /// The status for an error that ends the program (ArgumentParser's own errors are mapped by it: 64 for usage).
+    public init(for error: Error) {
+        switch error {
+        case is DatasetError, is KIDError: self = .badData
+        case let e as CheckpointError:
+            switch e {
+            case .saveFailed, .io: self = .io
+            default: self = .checkpointUnreadable
+            }
+        case let e as TrainingError:
+            switch e {
+            case .io: self = .io
+            case .invalidConfig: self = .usage
+            case .checkpoint: self = .checkpointUnreadable
+            case .rankMismatch: self = .peerFailure
+            case .nonFinite: self = .nonFinite
+            }
+        case is MPIError: self = .peerFailure
+        default: self = .failure
+        }
+    }
+}
