@@ -76,7 +76,8 @@ public final class Trainer {
     public func resume(from r: CheckpointReader) throws {
         let saved = try TrainingCheckpoint.config(r)
         guard saved.model == config.model else {
-            throw TrainingError.checkpoint(path: r.path, reason: "was trained with a different model configuration: \(saved.model)")
+            throw TrainingError.checkpoint(path: r.path, reason: "was trained with another model configuration:\n  "
+                                           + ModelConfig.differences(saved.model, config.model).joined(separator: "\n  "))
         }
         state = try TrainingCheckpoint.load(r, into: model, step: step)
         if let a = state.ada { ada.state = a }
@@ -180,7 +181,7 @@ public final class Trainer {
                            ((last["g.rec_A"] ?? 0) + (last["g.rec_B"] ?? 0)) / 2, ((last["g.idt_A"] ?? 0) + (last["g.idt_B"] ?? 0)) / 2,
                            elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed, formatDuration(eta)))
             }
-            if config.sampleEvery > 0 && s % config.sampleEvery == 0 { try writeSamples() }
+            if config.sampleEvery > 0 && s % config.sampleEvery == 0 { writeSamplesOrWarn() }
             if stopRequested || s == stopAt {
                 log(stopRequested ? "[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping"
                                   : "[face2webtoon] --stop-at \(s): saving the checkpoint and stopping")
@@ -190,7 +191,7 @@ public final class Trainer {
             }
             if config.saveEvery > 0 && s % config.saveEvery == 0 { try verifyAgreement(); try save() }
         }
-        try writeSamples()
+        writeSamplesOrWarn()
         if lastSaved != state.step {
             try verifyAgreement()
             try save()
@@ -308,6 +309,11 @@ public final class Trainer {
                    Double(r.storedBytes) / 1e6, r.localSeconds, r.deleted.isEmpty ? "" : "; removed \(r.deleted.count) old"))
     }
 
+    /// Reporting never ends a run: a sample grid that cannot be written is a warning.
+    func writeSamplesOrWarn() {
+        do { try writeSamples() } catch { log("[face2webtoon] warning: sample grids of step \(state.step) not written: \(error)") }
+    }
+
     /// Writes `samples/A2B_<step>.png` and `samples/B2A_<step>.png`.
     public func writeSamples() throws {
         guard isRoot, let images = sampleImages, let writePNG else { return }
@@ -322,13 +328,14 @@ public final class Trainer {
     func augmentedGrid(_ images: (a: Tensor, b: Tensor)) -> SampleGrid.RGB8 {
         let viewer = AdaptiveAugment(config: config.ada, seed: config.seed ^ 0x5649_4557)   // "VIEW"
         viewer.state = ada.state
-        let n = images.a.shape[0], s = images.a.shape[2]
-        viewer.beginStep(state.step, globalIndices: Array(0..<n))
+        // the domains may have different numbers of sample images: the grid is as wide as the larger set
+        let n = max(images.a.shape[0], images.b.shape[0]), s = images.a.shape[2]
         var grid = SampleGrid.RGB8(width: n * s, height: 4 * s)
         for (row, (x, d)) in [(images.a, Domain.a), (images.b, Domain.b)].enumerated() {
+            viewer.beginStep(state.step, globalIndices: Array(0..<x.shape[0]))
             let t = Tape(training: false)
             let y = viewer.augment(t, t.constant(x), domain: d).value
-            for i in 0..<min(n, x.shape[0]) {
+            for i in 0..<x.shape[0] {
                 SampleGrid.blit(SampleGrid.image(x, index: i), into: &grid, x: i * s, y: 2 * row * s)
                 SampleGrid.blit(SampleGrid.image(y, index: i), into: &grid, x: i * s, y: (2 * row + 1) * s)
             }

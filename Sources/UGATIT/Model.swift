@@ -93,3 +93,20 @@ public final class UGATITModel {
         for p in rhoParameters { for i in 0..<p.value.count { p.value[i] = min(max(p.value[i], 0), 1) } }
     }
 }
+
+extension ModelConfig {
+    /// "field: a → b" for each field that differs between two configurations (for mismatch messages).
+    public static func differences(_ a: ModelConfig, _ b: ModelConfig) -> [String] {
+        func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "none" }
+        let fields: [(String, String, String)] = [
+            ("img size", "\(a.imageSize)", "\(b.imageSize)"), ("ch", "\(a.ch)", "\(b.ch)"), ("n-res", "\(a.blocks)", "\(b.blocks)"),
+            ("generator", a.light ? "light" : "full", b.light ? "light" : "full"),
+            ("global discriminator layers", "\(a.globalLayers)", "\(b.globalLayers)"),
+            ("local discriminator layers", "\(a.localLayers)", "\(b.localLayers)"),
+            ("group heads", text(a.groups), text(b.groups)),
+            ("group heads on both sides", "\(a.groupHeadsOnBothSides)", "\(b.groupHeadsOnBothSides)"),
+            ("D CAM raw weight", "\(a.camUsesRawWeight)", "\(b.camUsesRawWeight)"),
+        ]
+        return fields.filter { $0.1 != $0.2 }.map { "\($0.0): \($0.1) in the checkpoint, \($0.2) now" }
+    }
+}

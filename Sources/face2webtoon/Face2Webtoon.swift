@@ -15,18 +15,15 @@ struct Face2Webtoon: ParsableCommand {
         Runtime.ensureFastBLASKernel()
         // Line-buffered stdout, so progress reaches a log file or a pipe (Slurm, mpirun) as it happens.
         setvbuf(stdout, nil, _IOLBF, 0)
-        var command: ParsableCommand
-        do { command = try parseAsRoot() } catch { exit(withError: error) }
         do {
+            var command = try parseAsRoot()
             try command.run()
-        } catch let e as ValidationError {
-            exit(withError: e)   // usage: 64, with the usage text
         } catch {
-            // a runtime failure: its message without a usage block, and a status that says what kind it was
+            // a runtime failure of ours: its message without a usage block, and a status saying what kind it was;
+            // everything else (usage errors: 64, help, ArgumentParser's own) as ArgumentParser reports it
             let status = ExitStatus(for: error)
-            let message = error is CleanExit || error is ExitCode ? nil : "error: \(error)\n"
-            guard let message else { exit(withError: error) }
-            FileHandle.standardError.write(Data(message.utf8))
+            guard status != .failure else { exit(withError: error) }
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(status.rawValue)
         }
     }

@@ -3,22 +3,86 @@ import Engine
 import Foundation
 import UGATIT
 
-/// Architecture options shared by `train` (and the benchmarks).
+/// The generator's gamma/beta MLP input (spec A.3): the pooled bottleneck (light) or the whole map (full).
+enum GeneratorKind: String, EnumerableFlag {
+    case light, full
+
+    static func help(for value: GeneratorKind) -> ArgumentHelp? {
+        switch value {
+        case .light: return "Light generator: the gamma/beta MLP reads the global-average-pooled bottleneck (the default)."
+        case .full: return "Full generator: the MLP reads the whole bottleneck map (the official default; ~270M parameters at 256/64)."
+        }
+    }
+}
+
+/// Architecture options shared by `train`, `bench train` and `bench scaling`, with one set of defaults. An option
+/// left out takes the value of the checkpoint being resumed (when there is one), else the default.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .customLong("img-size"), help: "Image side S in pixels (multiple of 4).") var imgSize: Int?
-    @Option(help: "Base channels (ngf = ndf).") var ch: Int?
-    @Option(name: .customLong("n-res"), help: "Residual blocks in the encoder and in the decoder.") var nRes = 4
-    @Flag(help: "Full generator: the gamma/beta MLP reads the whole bottleneck map (the official default; ~270M parameters at 256/64). Default: light.")
-    var full = false
+    static let defaultImageSize = 96, defaultDemoImageSize = 64, defaultCh = 16, defaultBlocks = 4
+
+    @Option(name: .customLong("img-size"), help: "Image side S in pixels (multiple of 4). Default \(defaultImageSize) (\(defaultDemoImageSize) with --demo).")
+    var imgSize: Int?
+    @Option(help: "Base channels (ngf = ndf). Default \(defaultCh).") var ch: Int?
+    @Option(name: .customLong("n-res"), help: "Residual blocks in the encoder and in the decoder. Default \(defaultBlocks).") var nRes: Int?
+    @Flag var generator: GeneratorKind?
     @Option(name: .customLong("global-layers"), help: "Global discriminator depth L (default: 7 at 256, see docs/training.md).")
     var globalLayers: Int?
     @Option(name: .customLong("local-layers"), help: "Local discriminator depth L (default: 5 at 256).") var localLayers: Int?
-    @Flag(name: .customLong("d-cam-raw-weight"), help: "Discriminator CAM re-weights with weight_orig as UGATIT-pytorch does, not W/σ.")
-    var dCamRawWeight = false
+    @Flag(name: .customLong("d-cam-raw-weight"), inversion: .prefixedNo,
+          help: "Discriminator CAM re-weights with weight_orig as UGATIT-pytorch does (default: W/σ).")
+    var dCamRawWeight: Bool?
 
-    func config(defaultSize: Int, defaultCh: Int) -> ModelConfig {
-        ModelConfig(imageSize: imgSize ?? defaultSize, ch: ch ?? defaultCh, blocks: nRes, light: !full,
-                    globalLayers: globalLayers, localLayers: localLayers, camUsesRawWeight: dCamRawWeight)
+    /// The configuration: given options, else `saved`'s values, else the defaults.
+    /// - Throws: `ValidationError` naming each option whose value conflicts with `saved` (a resumed checkpoint).
+    func config(defaultSize: Int, saved: ModelConfig? = nil) throws -> ModelConfig {
+        let size = imgSize ?? saved?.imageSize ?? defaultSize
+        // the depth rule depends on the size: a saved depth stands only where the size is the saved one
+        let keepDepths = saved != nil && size == saved!.imageSize
+        var c = ModelConfig(imageSize: size, ch: ch ?? saved?.ch ?? Self.defaultCh, blocks: nRes ?? saved?.blocks ?? Self.defaultBlocks,
+                            light: generator.map { $0 == .light } ?? saved?.light ?? true,
+                            globalLayers: globalLayers ?? (keepDepths ? saved?.globalLayers : nil),
+                            localLayers: localLayers ?? (keepDepths ? saved?.localLayers : nil),
+                            camUsesRawWeight: dCamRawWeight ?? saved?.camUsesRawWeight ?? false)
+        if let saved {
+            c.groups = saved.groups; c.groupHeadsOnBothSides = saved.groupHeadsOnBothSides
+            let differences = ModelConfig.differences(saved, c)
+            if !differences.isEmpty {
+                throw ValidationError("the options differ from the checkpoint's model (leave them out to take the checkpoint's):\n  "
+                                      + differences.joined(separator: "\n  "))
+            }
+        }
+        return c
+    }
+
+    /// Ranges of the size options (the model's own rules, e.g. multiples of 4, are checked by `ModelConfig.problems`).
+    func check(_ c: inout OptionChecks) {
+        c.int("--img-size", imgSize, 8...4096)
+        c.int("--ch", ch, 1...1024)
+        c.int("--n-res", nRes, 0...64)
+        c.int("--global-layers", globalLayers, 3...16)
+        c.int("--local-layers", localLayers, 3...16)
+    }
+}
+
+/// Range checks of numeric options before anything is read, drawn or allocated: each value must be finite and in
+/// its range, and every problem is reported at once.
+struct OptionChecks {
+    private(set) var problems: [String] = []
+
+    mutating func int(_ name: String, _ v: Int?, _ range: ClosedRange<Int>) {
+        if let v, !range.contains(v) { problems.append("\(name) \(v): must be in \(range.lowerBound)...\(range.upperBound)") }
+    }
+
+    mutating func real<T: BinaryFloatingPoint>(_ name: String, _ v: T?, _ range: ClosedRange<T>, open lower: Bool = false) {
+        guard let v else { return }
+        let bounds = "\(lower ? "(" : "[")\(range.lowerBound), \(range.upperBound)]"
+        if !v.isFinite { problems.append("\(name) \(v): must be a finite number in \(bounds)") }
+        else if !range.contains(v) || (lower && v == range.lowerBound) { problems.append("\(name) \(v): must be in \(bounds)") }
+    }
+
+    /// - Throws: `ValidationError` listing every problem.
+    func throwIfAny() throws {
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
     }
 }
 

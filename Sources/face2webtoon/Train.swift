@@ -102,18 +102,45 @@ struct Train: ParsableCommand {
     func validate() throws {
         if data == nil && !demo { throw ValidationError("give --data DIR (with trainA and trainB) or --demo") }
         if data != nil && demo { throw ValidationError("--data and --demo exclude each other") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let i = iterations, i < 1 { throw ValidationError("--iterations must be at least 1") }
-        if let t = process.threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-        if !(0...1).contains(adaP) { throw ValidationError("--ada-p must be in [0, 1]") }
-        if adaInterval < 1 { throw ValidationError("--ada-interval must be at least 1") }
-        if warmupImages < 0 { throw ValidationError("--warmup-images must be at least 0") }
-        if kidSubsets < 1 { throw ValidationError("--kid-subsets must be at least 1") }
-        if kidSubsetSize < 2 { throw ValidationError("--kid-subset-size must be at least 2") }
+        var c = OptionChecks()
+        model.check(&c)
+        c.int("--threads", process.threads, 1...1024)
+        c.int("--demo-images", demoImages, 1...1_000_000)
+        c.int("--demo-test-images", demoTestImages, 0...1_000_000)
+        c.int("--iterations", iterations, 1...1_000_000_000)
+        c.int("--batch-size", batchSize, 1...4096)
+        c.real("--lr", lr, 0...1, open: true)
+        c.int("--warmup-images", warmupImages, 0...1_000_000_000_000)
+        c.real("--weight-decay", weightDecay, 0...1)
+        for (name, w) in [("--adv-weight", advWeight), ("--cycle-weight", cycleWeight), ("--identity-weight", identityWeight),
+                          ("--cam-weight", camWeight), ("--group-weight-d", groupWeightD), ("--group-weight-g", groupWeightG)] {
+            c.real(name, w, 0...1e6)
+        }
+        c.int("--print-every", printEvery, 1...1_000_000_000)
+        c.int("--sample-every", sampleEvery, 0...1_000_000_000)
+        c.int("--save-every", saveEvery, 0...1_000_000_000)
+        c.int("--kid-every", kidEvery, 0...1_000_000_000)
+        c.int("--kid-subsets", kidSubsets, 1...100_000)
+        c.int("--kid-subset-size", kidSubsetSize, 2...100_000)
+        c.int("--stop-at", stopAt, 1...1_000_000_000)
+        c.int("--keep-last", keepLast, 1...1_000_000)
+        c.int("--keep-every", keepEvery, 1...1_000_000_000)
+        c.int("--checkpoint-level", checkpointLevel, 1...19)
+        c.int("--checkpoint-threads", checkpointThreads, 0...256)
+        c.int("--base-group", baseGroup, 0...1023)
+        c.real("--ada-p", adaP, 0...1)
+        c.real("--ada-target", adaTarget, 0...1, open: true)
+        c.int("--ada-interval", adaInterval, 1...1_000_000)
+        c.real("--ada-kimg", adaKimg, 0...1e9, open: true)
+        c.real("--bucket-mb", bucketMB, 0...65536, open: true)
+        c.real("--collective-timeout", collectiveTimeout, 0...1e7, open: true)
+        try c.throwIfAny()
     }
 
-    func trainConfig() -> TrainConfig {
-        let m = model.config(defaultSize: demo ? 64 : 96, defaultCh: 16)
+    /// The run's configuration from the options; model sizes left out come from `saved` (the checkpoint resumed).
+    /// - Throws: `ValidationError` naming each size option that conflicts with `saved`.
+    func trainConfig(saved: ModelConfig? = nil) throws -> TrainConfig {
+        let m = try model.config(defaultSize: demo ? ModelOptions.defaultDemoImageSize : ModelOptions.defaultImageSize, saved: saved)
         var w = LossWeights()
         w.adv = advWeight; w.cycle = cycleWeight; w.identity = identityWeight; w.cam = camWeight
         var o = OptimizerConfig()
@@ -135,11 +162,30 @@ struct Train: ParsableCommand {
 
     func run() throws {
         process.apply()
-        var config = trainConfig()
         let comm = try makeCommunicator()
         let parallel = DataParallel(comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout)
         let isRoot = comm.rank == 0
         func say(_ s: String) { if isRoot { print(s) } }
+        // resume: a checkpoint given, or the newest under RESULT_DIR/checkpoints (leftovers of an interrupted save swept)
+        let root = "\(resultDir)/checkpoints"
+        if isRoot && resume == nil, let swept = try? Checkpoints.sweep(root: root), !swept.isEmpty {
+            say("[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))")
+        }
+        try comm.barrier()
+        let reader = try openCheckpoint(root: root, say: say)
+        let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path) }
+        var config = try trainConfig(saved: resumed?.0.model)
+        let problems = config.problems()
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+        let start = (resumed?.1.step ?? 0) + 1
+        // every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh)
+        var mine = Int64(start)
+        var starts = [Int64](repeating: 0, count: comm.worldSize)
+        try withUnsafeBytes(of: &mine) { m in try starts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) } }
+        if let r = starts.indices.first(where: { starts[$0] != starts[0] }) {
+            throw TrainingError.checkpoint(path: resume ?? root, reason: "rank \(r) would start at step \(starts[r]) but rank 0 at step "
+                + "\(starts[0]): every rank must see the same checkpoint; use a shared result dir or copy the checkpoint to every host")
+        }
         var dataDir = data ?? "\(resultDir)/demo-data"
         if demo && isRoot && !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
             say("[face2webtoon] drawing the demo data set into \(dataDir)")
@@ -149,36 +195,6 @@ struct Train: ParsableCommand {
         try comm.barrier()   // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
-        // resume: a checkpoint given, or the newest under RESULT_DIR/checkpoints (leftovers of an interrupted save swept)
-        let root = "\(resultDir)/checkpoints"
-        if isRoot && resume == nil, let swept = try? Checkpoints.sweep(root: root), !swept.isEmpty {
-            say("[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))")
-        }
-        try comm.barrier()
-        var reader: CheckpointReader?
-        do {
-            let r = try Checkpoints.open(resume ?? root)
-            try r.verify()
-            reader = r
-        } catch CheckpointError.noCheckpoint(let path) {
-            if resume != nil { throw ValidationError("--resume \(path): no checkpoint there") }
-        } catch {
-            guard resumeFallback, let valid = Checkpoints.newestValid(root: resume ?? root) else {
-                throw ValidationError("checkpoint present but invalid: \(error)\n(--resume-fallback resumes from the newest valid older one)")
-            }
-            for (dir, why) in valid.skipped { say("[face2webtoon] skipping invalid checkpoint \(dir): \(why)") }
-            reader = valid.reader
-        }
-        let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path).1 }
-        let start = (resumed?.step ?? 0) + 1
-        // every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh)
-        var mine = Int64(start)
-        var starts = [Int64](repeating: 0, count: comm.worldSize)
-        try withUnsafeBytes(of: &mine) { m in try starts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) } }
-        if let r = starts.indices.first(where: { starts[$0] != starts[0] }) {
-            throw ValidationError("rank \(r) would start at step \(starts[r]) but rank 0 at step \(starts[0]): every rank must see the same "
-                                  + "checkpoint (\(resume ?? root)); use a shared result dir or copy the checkpoint to every host")
-        }
         // groups: the selected labels (default every group folder), the head size K = the largest label + 1
         let probeA = try FolderScan(folder: "\(dataDir)/trainA"), probeB = try FolderScan(folder: "\(dataDir)/trainB")
         let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
@@ -194,13 +210,16 @@ struct Train: ParsableCommand {
             config.groups = GroupConfig(selected: selected, sampling: groupSampling)
             config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
         }
-        let problems = config.problems()
-        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         let source = try FolderBatches(data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
                                        seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
                                        iterations: config.iterations, groups: config.groups, labelsA: labelsA, labelsB: labelsB,
-                                       startCursors: resumed.flatMap { $0.dataCursors.isEmpty ? nil : $0.dataCursors }, warnings: warnings)
+                                       startCursors: resumed.flatMap { $0.1.dataCursors.isEmpty ? nil : $0.1.dataCursors }, warnings: warnings)
         say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
+        let global = config.batchSize * comm.worldSize
+        if global > min(source.a.count, source.b.count) {
+            throw TrainingError.invalidConfig(["the global batch (--batch-size \(config.batchSize) × \(comm.worldSize) ranks = \(global)) is larger "
+                + "than the data set (trainA \(source.a.count), trainB \(source.b.count) images): lower --batch-size or use fewer ranks"])
+        }
         if let g = config.groups {
             for c in source.groupCounts {
                 say("[face2webtoon]   group \(c.label): trainA \(c.a), trainB \(c.b)\(g.selected.contains(c.label) ? "" : " (not selected)")")
@@ -247,6 +266,27 @@ struct Train: ParsableCommand {
         try trainer.run()
         say("[face2webtoon] done: \(trainer.checkpointRoot), samples in \(resultDir)/samples, metrics in \(resultDir)/metrics.jsonl")
         try comm.finalize()
+    }
+
+    /// The checkpoint to resume: --resume, else the newest under `root`; nil for a fresh start.
+    /// - Throws: `CheckpointError` when --resume names no checkpoint, or when the checkpoint is invalid and
+    ///   --resume-fallback is not given (or finds no valid older one).
+    func openCheckpoint(root: String, say: (String) -> Void) throws -> CheckpointReader? {
+        do {
+            let r = try Checkpoints.open(resume ?? root)
+            try r.verify()
+            return r
+        } catch CheckpointError.noCheckpoint(let path) {
+            if resume != nil { throw CheckpointError.noCheckpoint(path: path) }
+            return nil
+        } catch {
+            guard resumeFallback, let valid = Checkpoints.newestValid(root: resume ?? root) else {
+                throw TrainingError.checkpoint(path: resume ?? root, reason: "present but invalid: \(error)\n"
+                                               + "(--resume-fallback resumes from the newest valid older one)")
+            }
+            for (dir, why) in valid.skipped { say("[face2webtoon] skipping invalid checkpoint \(dir): \(why)") }
+            return valid.reader
+        }
     }
 }
 
