@@ -84,7 +84,7 @@ public final class DataParallel {
                 finite = staging[len + values.count] == 0 ? 1 : 0
             } else {
                 let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
-                comm.abortOnFailure("all-reduce of \(operation) gradients") {
+                comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
                     try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len) { try comm.allReduceSum(buf) }
                 }
             }
@@ -97,7 +97,7 @@ public final class DataParallel {
     private func collective(_ operation: String, _ buf: inout [Float]) {
         let bytes = 4 * buf.count
         buf.withUnsafeMutableBufferPointer { p in
-            comm.abortOnFailure("all-reduce of \(operation) gradients") {
+            comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
                 try watchdog.guarded("allReduce(\(operation))", bytes: bytes) { try comm.allReduceSum(p) }
             }
         }
@@ -139,7 +139,7 @@ public final class Watchdog: @unchecked Sendable {
         let c = current, s = _step
         lock.unlock()
         guard let c, ProcessInfo.processInfo.systemUptime - c.started > timeout else { return }
-        comm.abort(code: 3, message: "collective timeout: \(c.operation) of \(c.bytes) bytes at step \(s) has not completed after "
+        comm.abort(code: ExitStatus.peerFailure.rawValue, message: "collective timeout: \(c.operation) of \(c.bytes) bytes at step \(s) has not completed after "
                    + "\(Int(timeout)) s (--collective-timeout); a peer rank is hung or unreachable. Aborting the job.")
     }
 

@@ -22,9 +22,19 @@ public final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    /// Writes `record` (numbers and strings) as one line with sorted keys.
-    public func write(_ record: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
+    /// Writes `record` (numbers and strings) as one line with sorted keys. A non-finite number is written as `null`
+    /// (JSON has no NaN), so a row is never dropped: a NaN loss shows in the monitoring as a gap with its key present.
+    /// - Throws: `TrainingError.io` if the row cannot be encoded.
+    public func write(_ record: [String: Any]) throws {
+        let clean = record.mapValues { v -> Any in
+            if let d = v as? Double, !d.isFinite { return NSNull() }
+            if let f = v as? Float, !f.isFinite { return NSNull() }
+            return v
+        }
+        let data: Data
+        do { data = try JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) } catch {
+            throw TrainingError.io(path: path, reason: "cannot encode a metrics row: \(error)")
+        }
         handle.write(data)
         handle.write(Data([0x0A]))
     }

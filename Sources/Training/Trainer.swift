@@ -172,7 +172,7 @@ public final class Trainer {
                 }
                 kidSeconds += Date().timeIntervalSince(k0)
             }
-            metrics?.write(record)
+            try metrics?.write(record)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
                 let elapsed = Date().timeIntervalSince(start), done = Double(s - first + 1)
                 let eta = elapsed / done * Double(config.iterations - s)
@@ -191,6 +191,10 @@ public final class Trainer {
             }
             if config.saveEvery > 0 && s % config.saveEvery == 0 { try verifyAgreement(); try save() }
         }
+        if skippedInARow > 0 {
+            throw TrainingError.nonFinite("the run ended with \(skippedInARow) skipped update(s) in a row (non-finite gradients); "
+                + "the final checkpoint was not written, the last one stays current")
+        }
         writeSamplesOrWarn()
         if lastSaved != state.step {
             try verifyAgreement()
@@ -207,6 +211,7 @@ public final class Trainer {
             while true { Thread.sleep(forTimeInterval: 3600) }
         }
         var dump: [(String, Tensor)] = []
+        var nonFiniteParameter: String?
         var skipped = false
         let n = parallel.worldSize
         ada.beginStep(s, globalIndices: (0..<config.batchSize).map { $0 * n + parallel.rank })
@@ -224,7 +229,13 @@ public final class Trainer {
             if name == "g" { stopRequested = stopRequested || v.last! > 0 }
             v.removeLast(stats.count)
             if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(name)grad.\($0.name)", $0.grad.copy()) } }
-            if ok { apply() } else {
+            if ok {
+                apply()
+                // an update can overflow even from finite gradients: the parameters are checked too
+                if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
+                    nonFiniteParameter = "\(bad.name) (after the \(name == "d" ? "discriminator" : "generator") update)"
+                }
+            } else {
                 skipped = true
                 log("step \(s): non-finite \(name == "d" ? "discriminator" : "generator") gradients on some rank: update skipped on all ranks")
             }
@@ -234,6 +245,10 @@ public final class Trainer {
                         step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)) { step.applyDiscriminator() }
         out.merge(phase("g", model.generators,
                         step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)) { step.applyGenerator() }) { $1 }
+        if let bad = nonFiniteParameter {
+            throw TrainingError.nonFinite("stopping at step \(s): parameter \(bad) is not finite; no checkpoint was written, "
+                + "the last one stays current (lower --lr, or check the data)")
+        }
         if let g = la?.first { out["group"] = Float(g) }
         if config.ada.mode == .adaptive && s % config.ada.interval == 0 { try adjustAugmentation() }
         if isRoot && !dump.isEmpty {
@@ -299,6 +314,12 @@ public final class Trainer {
 
     /// Saves the current step (collective: every rank writes its shard, rank 0 the manifest).
     public func save() throws {
+        // a checkpoint never holds non-finite parameters
+        for store in [model.generators, model.discriminators] {
+            if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
+                throw TrainingError.nonFinite("not saving step \(state.step): parameter \(bad.name) is not finite; the last checkpoint stays current")
+            }
+        }
         defer { lastSaved = state.step }
         state.ada = ada.state
         state.worldSizeAtSave = parallel.worldSize

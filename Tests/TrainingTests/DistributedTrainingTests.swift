@@ -133,7 +133,7 @@ final class DistributedTrainingTests: XCTestCase {
         let r = try run([try mpirun(), "--oversubscribe", "-np", "2"]
                         + (try trainArgs("hung", batch: 1, iterations: 4, extra: ["--collective-timeout", "\(Int(timeout))", "--debug-stall", "1:2"])),
                         timeout: 60)
-        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertEqual(r.exitCode, 68, "peer failure (docs/exit-status.md)\n\(r.output)")
         XCTAssertTrue(r.output.contains("collective timeout: allReduce(d)"), r.output)
         XCTAssertTrue(r.output.contains("at step 2"), r.output)
         XCTAssertLessThan(r.seconds, timeout + 15 + 5, "job took \(r.seconds) s")   // + startup

@@ -114,3 +114,11 @@ struct NCHW {
     }
     var plane: Int { h * w }
 }
+
+extension Tensor {
+    /// Whether every element is finite (no NaN, no ±inf).
+    public var isFinite: Bool {
+        for i in 0..<count where !data[i].isFinite { return false }
+        return true
+    }
+}
