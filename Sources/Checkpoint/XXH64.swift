@@ -121,3 +121,6 @@ enum Hex {
         return UInt64(s, radix: 16)
     }
 }
+
+/// XXH64 of a byte range, for callers outside checkpoints (the trainer compares parameter hashes across ranks).
+public func xxh64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 { XXH64.hash(bytes, seed: seed) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why one image file could not be turned into pixels. Always names the file; never fatal to a run
 /// (the dataset reports it once and skips the file).
 public struct ImageDecodeError: Error, Equatable, CustomStringConvertible {
@@ -39,8 +41,9 @@ public struct ImageEncodeError: Error, Equatable, CustomStringConvertible {
 /// Problems with a data set as a whole, raised when it is opened (before training starts) or when
 /// no readable image is left to sample from.
 public enum DatasetError: Error, Equatable, CustomStringConvertible {
-    /// The domain folder does not exist.
-    case missingFolder(String)
+    /// The folder does not exist. `parent` is its nearest existing ancestor and `entries` what that holds
+    /// (sub-folders with a trailing `/`, at most 20), so the message can show what is there instead.
+    case missingFolder(String, parent: String, entries: [String])
     /// The path exists but is not a directory.
     case notAFolder(String)
     /// The folder holds no file with an image extension (.jpg .jpeg .png .ppm .bmp .pgm .tif).
@@ -49,18 +52,49 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case mixedLayout(folder: String, file: String)
     /// Every image of `group` (of the whole folder when it has no group folders) failed to decode.
     case noReadableImages(folder: String, group: Int)
+    /// A `--data` root that is not a folder laid out as `DataLayout.expected` says; `problem` says what was found.
+    case badDataRoot(String, problem: String)
     /// A label CSV that cannot be read or does not label every image.
     case badLabels(csv: String, reason: String)
 
+    /// `.missingFolder` for `path`, with what its nearest existing ancestor holds.
+    public static func missing(_ path: String) -> DatasetError {
+        var parent = (path as NSString).deletingLastPathComponent
+        while !parent.isEmpty, parent != "/", !FileManager.default.fileExists(atPath: parent) {
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        if parent.isEmpty { parent = "." }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { !$0.hasPrefix(".") }
+        let entries = names.sorted().prefix(20).map { name -> String in
+            var isDir: ObjCBool = false
+            FileManager.default.fileExists(atPath: (parent as NSString).appendingPathComponent(name), isDirectory: &isDir)
+            return isDir.boolValue ? name + "/" : name
+        }
+        return .missingFolder(path, parent: parent, entries: Array(entries))
+    }
+
+    static func holds(_ parent: String, _ entries: [String]) -> String {
+        entries.isEmpty ? "\(parent) is empty" : "\(parent) holds \(entries.joined(separator: ", "))"
+    }
+
+    /// " (did you mean X?)" when an entry of the parent differs from the missing name only in letter case.
+    static func suggestion(for path: String, parent: String, entries: [String]) -> String {
+        let name = (path as NSString).lastPathComponent.lowercased()
+        guard let m = entries.first(where: { $0.hasSuffix("/") && $0.dropLast().lowercased() == name }) else { return "" }
+        return " (did you mean \(m.dropLast())? names are case-sensitive)"
+    }
+
     public var description: String {
         switch self {
-        case let .missingFolder(p): return "\(p): data folder does not exist"
+        case let .missingFolder(p, parent, entries):
+            return "\(p): no such folder; \(DatasetError.holds(parent, entries))\(DatasetError.suggestion(for: p, parent: parent, entries: entries))"
         case let .notAFolder(p): return "\(p): is not a folder"
         case let .emptyFolder(p): return "\(p): no images (.jpg .jpeg .png .ppm .bmp .pgm .tif) in this folder"
         case let .mixedLayout(p, f):
             return "\(p): has group folders 0, 1, … but also the image \(f) outside them; put every image in a group folder"
         case let .noReadableImages(p, g): return "\(p): no readable image in group \(g)"
         case let .badLabels(c, r): return "\(c): \(r)"
+        case let .badDataRoot(p, problem): return "\(p): \(problem). \(DataLayout.expected)"
         }
     }
 }

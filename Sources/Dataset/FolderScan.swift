@@ -24,17 +24,54 @@ public struct FolderScan: Equatable, Sendable {
     /// Whether the folder uses group folders.
     public let isGrouped: Bool
 
+    /// Symbolic links and folders left out by the walk (see `init`), in walk order.
+    public let skipped: [Skip]
+
+    /// A path the walk did not take, and why.
+    public struct Skip: Equatable, Sendable, CustomStringConvertible {
+        public enum Reason: Equatable, Sendable {
+            /// A link whose target does not exist.
+            case dangling
+            /// A link to a folder that contains it (real path): following it would walk the same files again, forever.
+            case cycle(target: String)
+            /// A link to a folder or file that the walk already took under another path.
+            case duplicate(of: String)
+            /// A link into a folder the caller excluded (another domain of the data set).
+            case excluded(target: String)
+        }
+        /// Relative to the scanned folder.
+        public let path: String
+        public let reason: Reason
+        public var description: String {
+            switch reason {
+            case .dangling: return "\(path): dangling symbolic link, skipped"
+            case let .cycle(t): return "\(path): symbolic link to \(t), a folder that contains it (a cycle), not followed"
+            case let .duplicate(o): return "\(path): same \(o.hasSuffix("/") ? "folder" : "file") as \(o), not counted twice"
+            case let .excluded(t): return "\(path): symbolic link into \(t), which belongs to another domain, skipped"
+            }
+        }
+    }
+
     /// Scans `folder`.
-    /// - Throws: `DatasetError.missingFolder`, `.notAFolder`, `.emptyFolder` (no image file at all),
-    ///   `.mixedLayout`.
-    public init(folder: String) throws {
+    ///
+    /// Symbolic links are followed, except a link to a folder that contains it (a cycle), a link to a file or folder
+    /// already taken under another path (a file is counted once), a dangling link, and a link whose target lies in one
+    /// of `excluding` (the other domains' folders, so that a domain takes only its own images). Each is listed in
+    /// `skipped`. Links to places outside the data set are followed.
+    /// - Throws: `DatasetError.missingFolder` (with what the nearest existing parent holds), `.notAFolder`,
+    ///   `.emptyFolder` (no image file at all), `.mixedLayout`.
+    public init(folder: String, excluding: [String] = []) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
-            throw DatasetError.missingFolder(folder)
+            throw DatasetError.missing(folder)
         }
         guard isDir.boolValue else { throw DatasetError.notAFolder(folder) }
-        var found: [String] = []
-        FolderScan.walk(URL(fileURLWithPath: folder, isDirectory: true), prefix: "", into: &found)
+        var walk = Walk(excluded: excluding.compactMap { FolderScan.realPath($0) })
+        if let root = FolderScan.realPath(folder) {
+            walk.visitedFolders[root] = ""
+            walk.visit(folder: folder, prefix: "", ancestors: [root])
+        }
+        var found = walk.files
         guard !found.isEmpty else { throw DatasetError.emptyFolder(folder) }
         found.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
 
@@ -48,6 +85,7 @@ public struct FolderScan: Equatable, Sendable {
         self.isGrouped = grouped
         self.groups = groupOf.map { $0 ?? 0 }
         self.groupCount = grouped ? (groups.max() ?? 0) + 1 : 1
+        self.skipped = walk.skipped
     }
 
     /// The same files with labels from a CSV of `file,label` lines (file relative to the folder; an optional
@@ -71,11 +109,13 @@ public struct FolderScan: Equatable, Sendable {
             guard let g = labels[f] else { throw DatasetError.badLabels(csv: path, reason: "no label for \(folder)/\(f)") }
             return g
         }
-        return FolderScan(folder: folder, files: files, groups: groups, groupCount: (groups.max() ?? 0) + 1, isGrouped: true)
+        return FolderScan(folder: folder, files: files, groups: groups, groupCount: (groups.max() ?? 0) + 1, isGrouped: true,
+                          skipped: skipped)
     }
 
-    private init(folder: String, files: [String], groups: [Int], groupCount: Int, isGrouped: Bool) {
+    private init(folder: String, files: [String], groups: [Int], groupCount: Int, isGrouped: Bool, skipped: [Skip]) {
         self.folder = folder; self.files = files; self.groups = groups; self.groupCount = groupCount; self.isGrouped = isGrouped
+        self.skipped = skipped
     }
 
     /// The group number of a relative path `N/…` whose first component is a canonical decimal, else nil.
@@ -86,19 +126,67 @@ public struct FolderScan: Equatable, Sendable {
         return n
     }
 
-    /// Symbolic links are followed; the depth limit stops a link cycle.
-    private static func walk(_ dir: URL, prefix: String, depth: Int = 0, into out: inout [String]) {
-        guard depth < 32, let items = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return }
-        for name in items {
-            if name.hasPrefix(".") { continue }
-            let item = dir.appendingPathComponent(name)
-            let rel = prefix + name
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: item.path, isDirectory: &isDir) else { continue }
-            if isDir.boolValue {
-                walk(item, prefix: rel + "/", depth: depth + 1, into: &out)
-            } else if imageExtensions.contains(item.pathExtension.lowercased()) {
-                out.append(rel)
+    /// The folder `DATA/<split><domain>` (domain "A" or "B"), whose links may not reach into the other domain's
+    /// `train` and `test` folders.
+    public static func domain(data: String, _ domain: String, split: String = "train") throws -> FolderScan {
+        let other = domain == "A" ? "B" : "A"
+        return try FolderScan(folder: "\(data)/\(split)\(domain)", excluding: ["\(data)/train\(other)", "\(data)/test\(other)"])
+    }
+
+    /// The canonical path (symbolic links resolved), nil if it does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// The recursive walk: real paths already taken, so that links neither loop nor count a file twice.
+    private struct Walk {
+        let excluded: [String]
+        var visitedFolders: [String: String] = [:]   // real path -> relative path it was taken under ("" = root)
+        var takenFiles: [String: String] = [:]
+        var files: [String] = []
+        var skipped: [Skip] = []
+
+        static func isInside(_ path: String, _ folder: String) -> Bool {
+            path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/")
+        }
+
+        mutating func visit(folder: String, prefix: String, ancestors: [String]) {
+            guard let items = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+            // name order, so that of two paths to one file the first in FolderScan order is the one taken
+            for name in items.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where !name.hasPrefix(".") {
+                let path = folder + "/" + name, rel = prefix + name
+                let isLink = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+                guard let target = FolderScan.realPath(path) else {
+                    if isLink { skipped.append(Skip(path: rel, reason: .dangling)) }
+                    continue
+                }
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: target, isDirectory: &isDir) else { continue }
+                if isDir.boolValue {
+                    // a link to a folder that holds one of the folders being walked would walk them again
+                    if isLink, ancestors.contains(where: { Walk.isInside($0, target) }) {
+                        skipped.append(Skip(path: rel, reason: .cycle(target: target))); continue
+                    }
+                    if isLink, let e = excluded.first(where: { Walk.isInside(target, $0) }) {
+                        skipped.append(Skip(path: rel, reason: .excluded(target: e))); continue
+                    }
+                    if let earlier = visitedFolders[target] {
+                        skipped.append(Skip(path: rel, reason: .duplicate(of: (earlier.isEmpty ? "." : earlier) + "/"))); continue
+                    }
+                    visitedFolders[target] = rel
+                    visit(folder: path, prefix: rel + "/", ancestors: ancestors + [target])
+                } else if FolderScan.imageExtensions.contains((name as NSString).pathExtension.lowercased()) {
+                    if isLink, let e = excluded.first(where: { Walk.isInside(target, $0) }) {
+                        skipped.append(Skip(path: rel, reason: .excluded(target: e))); continue
+                    }
+                    if let earlier = takenFiles[target] {
+                        skipped.append(Skip(path: rel, reason: .duplicate(of: earlier))); continue
+                    }
+                    takenFiles[target] = rel
+                    files.append(rel)
+                }
             }
         }
     }

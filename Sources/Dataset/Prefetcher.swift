@@ -38,6 +38,11 @@ public final class Prefetcher<Item>: @unchecked Sendable {
     /// Items handed out so far.
     public var delivered: Int { state.sync { state.nextToDeliver } }
 
+    /// Workers blocked because the queue is full or every item is claimed (tests wait for this instead of sleeping).
+    var idleWorkers: Int { state.sync { state.idle } }
+    /// Whether a `next()` call is blocked waiting for its item.
+    var isConsumerWaiting: Bool { state.sync { state.consumerWaiting } }
+
     /// Stops the workers after their current item and waits for them to exit.
     public func stop() { state.stop() }
 
@@ -50,6 +55,7 @@ public final class Prefetcher<Item>: @unchecked Sendable {
         var results: [Int: Result<Item, Error>] = [:]
         var stopped = false
         var waitNanos: Double = 0
+        var idle = 0, consumerWaiting = false
 
         init(count: Int?, depth: Int, produce: @escaping (Int) throws -> Item) {
             self.count = count
@@ -63,7 +69,9 @@ public final class Prefetcher<Item>: @unchecked Sendable {
             cond.lock()
             while true {
                 while !stopped && (nextToClaim >= nextToDeliver + depth || nextToClaim >= (count ?? .max)) {
+                    idle += 1
                     cond.wait()
+                    idle -= 1
                 }
                 if stopped { break }
                 let k = nextToClaim
@@ -85,7 +93,9 @@ public final class Prefetcher<Item>: @unchecked Sendable {
             if nextToDeliver >= (count ?? .max) || stopped { return nil }
             if results[nextToDeliver] == nil {
                 let t0 = DispatchTime.now().uptimeNanoseconds
+                consumerWaiting = true
                 while results[nextToDeliver] == nil && !stopped { cond.wait() }
+                consumerWaiting = false
                 waitNanos += Double(DispatchTime.now().uptimeNanoseconds - t0)
             }
             guard let r = results.removeValue(forKey: nextToDeliver) else { return nil }

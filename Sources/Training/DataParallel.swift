@@ -23,6 +23,9 @@ public final class DataParallel {
         watchdog = Watchdog(comm: comm, timeout: collectiveTimeout)
     }
 
+    /// All-reduce collectives for `elements` gradient values (the loss values ride in the last one).
+    public func bucketCount(elements: Int) -> Int { max(1, (elements + bucketElements - 1) / bucketElements) }
+
     public var rank: Int { comm.rank }
     public var worldSize: Int { comm.worldSize }
 

@@ -41,12 +41,13 @@ public final class FolderBatches: BatchSource {
     public init(data: String, imageSize: Int, batchSize: Int, seed: UInt64, rank: Int = 0, worldSize: Int = 1,
                 firstStep: Int = 1, iterations: Int, groups: GroupConfig? = nil, labelsA: String? = nil, labelsB: String? = nil,
                 startCursors: [Int]? = nil, warnings: DataWarnings) throws {
-        func load(_ folder: String, _ csv: String?, _ tag: UInt64) throws -> ImageFolderDataset {
-            var scan = try FolderScan(folder: folder)
+        try DataLayout.check(root: data)
+        func load(_ domain: String, _ csv: String?, _ tag: UInt64) throws -> ImageFolderDataset {
+            var scan = try FolderScan.domain(data: data, domain)
             if let csv { scan = try scan.relabeled(csv: csv) }
             return ImageFolderDataset(scan: scan, domainTag: tag, warnings: warnings)
         }
-        let da = try load("\(data)/trainA", labelsA, 0), db = try load("\(data)/trainB", labelsB, 1)
+        let da = try load("A", labelsA, 0), db = try load("B", labelsB, 1)
         a = da; b = db
         self.groups = groups
         // the image lists feeding each selected group (a single "group" of everything without groups)
@@ -125,6 +126,11 @@ public final class FolderBatches: BatchSource {
 
     public var waitSeconds: Double { prefetchA.waitSeconds + prefetchB.waitSeconds }
 
+    /// What the folder walks left out (links that loop, duplicate or point into the other domain), for the start-up report.
+    public var skippedPaths: [String] {
+        a.scan.skipped.map { "\(a.scan.folder)/\($0)" } + b.scan.skipped.map { "\(b.scan.folder)/\($0)" }
+    }
+
     /// Image counts per group label and domain, for the start-up report.
     public var groupCounts: [(label: Int, a: Int, b: Int)] {
         (0..<max(a.groupCount, b.groupCount)).map { g in
@@ -136,9 +142,8 @@ public final class FolderBatches: BatchSource {
     /// falling back to the training folders when no test folder exists.
     public static func sampleImages(data: String, imageSize: Int, n: Int, warnings: DataWarnings) throws -> (a: Tensor, b: Tensor) {
         func load(_ domain: String, _ tag: UInt64) throws -> Tensor {
-            let test = "\(data)/test\(domain)"
-            let folder = (try? FolderScan(folder: test)) != nil ? test : "\(data)/train\(domain)"
-            let d = try ImageFolderDataset(folder: folder, domainTag: tag, warnings: warnings)
+            let scan = try (try? FolderScan.domain(data: data, domain, split: "test")) ?? FolderScan.domain(data: data, domain)
+            let d = ImageFolderDataset(scan: scan, domainTag: tag, warnings: warnings)
             // spread the picks over the folder (group folders are sorted, so the first n would all be group 0)
             let count = min(n, d.count)
             let items = (0..<count).map { (index: $0 * d.count / count, epoch: 0) }

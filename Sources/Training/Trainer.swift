@@ -43,6 +43,8 @@ public final class Trainer {
     public var debugDumpGradientsAt: Int?
     /// Debug: this (rank, step) stops before its first collective of the step, to test the watchdog.
     public var debugStall: (rank: Int, step: Int)?
+    /// Test hook: this rank's gradients are made NaN at these steps (before the all-reduce).
+    public var debugNaNGradients: (rank: Int, steps: Set<Int>)?
 
     /// - Throws: `TrainingError.invalidConfig` listing every problem; `TrainingError.io` if `resultDir` cannot be made.
     /// On ranks other than 0 nothing is logged or written; `run` starts from rank 0's parameters on every rank.
@@ -93,6 +95,10 @@ public final class Trainer {
             + "discriminators \(model.discriminators.parameterCount)")
         let remaining = config.iterations - state.step, n = parallel.worldSize
         log("[face2webtoon] world size \(n), batch per rank \(config.batchSize), global batch \(n * config.batchSize)")
+        if n > 1 {
+            let buckets = [model.discriminators, model.generators].map { parallel.bucketCount(elements: $0.grads.count) }
+            log("[face2webtoon] gradient all-reduce in buckets of up to \(parallel.bucketElements) floats: D \(buckets[0]), G \(buckets[1]) per step")
+        }
         log("[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen")
         for line in learningRateBanner() { log("[face2webtoon] \(line)") }
     }
@@ -189,7 +195,15 @@ public final class Trainer {
                 try save()
                 return last
             }
-            if config.saveEvery > 0 && s % config.saveEvery == 0 { try verifyAgreement(); try save() }
+            if config.saveEvery > 0 && s % config.saveEvery == 0 {
+                // a step whose update was skipped is not a good point to resume from: the previous checkpoint stays
+                // current until an update succeeds again (or the run stops on non-finite values)
+                if skippedInARow > 0 {
+                    log("[face2webtoon] not saving step \(s): its update was skipped (non-finite gradients); the previous checkpoint stays current")
+                } else {
+                    try verifyAgreement(); try save()
+                }
+            }
         }
         if skippedInARow > 0 {
             throw TrainingError.nonFinite("the run ended with \(skippedInARow) skipped update(s) in a row (non-finite gradients); "
@@ -224,6 +238,7 @@ public final class Trainer {
             // (summed, not averaged)
             let stats = name == "d" ? ada.takeLocalStats().map(Float.init) : [StopSignal.pending != 0 ? 1 : 0]
             var v = keys.map { values[$0]! } + stats
+            if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 { store.grads[0] = .nan }
             let ok = parallel.average(store, values: &v, operation: name)
             if name == "d" { ada.addGlobalStats(v.suffix(stats.count).map { (Double($0) * Double(n)).rounded() }) }
             if name == "g" { stopRequested = stopRequested || v.last! > 0 }
@@ -291,6 +306,20 @@ public final class Trainer {
         }
         for r in 0..<parallel.worldSize where all[2 * r] != all[0] || all[2 * r + 1] != all[1] {
             throw TrainingError.rankMismatch("rank \(r) holds ADA strengths \(all[2 * r]), \(all[2 * r + 1]); rank 0 holds \(all[0]), \(all[1])")
+        }
+        // every rank must hold the same parameters: a rank that applied an update the others skipped, or lost a
+        // broadcast, would otherwise be saved as one shard of a checkpoint that no rank ever held
+        var hashes = [model.generators.values, model.discriminators.values].map { t in
+            xxh64(UnsafeRawBufferPointer(start: t.data, count: 4 * t.count))
+        }
+        var allHashes = [UInt64](repeating: 0, count: 2 * parallel.worldSize)
+        try parallel.watchdog.guarded("allGather(parameter hashes)", bytes: 16 * parallel.worldSize) {
+            try hashes.withUnsafeMutableBytes { m in try allHashes.withUnsafeMutableBytes { try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0) } }
+        }
+        let differing = (0..<parallel.worldSize).filter { allHashes[2 * $0] != allHashes[0] || allHashes[2 * $0 + 1] != allHashes[1] }
+        if !differing.isEmpty {
+            throw TrainingError.rankMismatch("ranks \(differing.map(String.init).joined(separator: ", ")) hold other parameters than rank 0 "
+                + "at step \(state.step) (generator or discriminator hash differs); not saving")
         }
     }
 

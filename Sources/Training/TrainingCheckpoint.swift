@@ -54,7 +54,15 @@ public enum TrainingCheckpoint {
         var st: [String: JSONValue] = ["data_cursors": .array(state.dataCursors.map { .int(Int64($0)) }),
                                        "elapsed_seconds": .double(state.elapsedSeconds)]
         if let b = state.globalBatchAtSave { st["global_batch"] = .int(Int64(b)) }
-        if let ada = state.ada, let json = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(ada)) { st["ada"] = json }
+        if let ada = state.ada {
+            // a strength that cannot be stored must stop the save, not vanish: a resume would fall back to the configured p
+            guard ada.p.allSatisfy(\.isFinite), ada.signSum.allSatisfy(\.isFinite), ada.count.allSatisfy(\.isFinite),
+                  ada.lastRt.allSatisfy(\.isFinite),
+                  let json = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(ada)) else {
+                throw TrainingError.nonFinite("step \(state.step): the ADA state \(ada) is not finite; not saved, the previous checkpoint stays current")
+            }
+            st["ada"] = json
+        }
         let fields = ManifestFields(programVersion: Version.string, config: config.json(), imagesSeen: state.imagesSeen, state: .object(st))
         return try Checkpoints.save(root: root, step: state.step, tensors: tensors(model, step), manifestFields: fields,
                                     comm: comm, options: options)
@@ -78,7 +86,14 @@ public enum TrainingCheckpoint {
         var st = State(step: m.step, imagesSeen: m.imagesSeen)
         st.worldSizeAtSave = m.worldSize
         if case let .object(o) = m.state {
-            if let ada = o["ada"], let data = try? JSONEncoder().encode(ada) { st.ada = try? JSONDecoder().decode(ADAState.self, from: data) }
+            if let ada = o["ada"] {
+                guard let data = try? JSONEncoder().encode(ada), let decoded = try? JSONDecoder().decode(ADAState.self, from: data),
+                      decoded.p.count == 2, decoded.p.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
+                    throw CheckpointError.manifestCorrupt(path: r.path, reason: "the ADA state \(ada) is not a pair of strengths p in [0, 1] "
+                        + "with its statistics; a resume would silently restart ADA from the configured p")
+                }
+                st.ada = decoded
+            }
             if let e = o["elapsed_seconds"]?.doubleValue { st.elapsedSeconds = e }
             if let b = o["global_batch"]?.doubleValue { st.globalBatchAtSave = Int(b) }
             if case let .array(c)? = o["data_cursors"] {

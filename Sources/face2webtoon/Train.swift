@@ -98,6 +98,8 @@ struct Train: ParsableCommand {
     var debugADAForceSign: String?
     @Option(name: .customLong("debug-stall"), help: ArgumentHelp("RANK:STEP — that rank hangs before the step's first collective (watchdog test).", visibility: .hidden))
     var debugStall: String?
+    @Option(name: .customLong("debug-nan-gradients"), help: ArgumentHelp("RANK:S1,S2,... — that rank's gradients are NaN at those steps (test of the skip-then-stop path).", visibility: .hidden))
+    var debugNaNGradients: String?
 
     func validate() throws {
         if data == nil && !demo { throw ValidationError("give --data DIR (with trainA and trainB) or --demo") }
@@ -196,7 +198,8 @@ struct Train: ParsableCommand {
         dataDir = (dataDir as NSString).standardizingPath
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
         // groups: the selected labels (default every group folder), the head size K = the largest label + 1
-        let probeA = try FolderScan(folder: "\(dataDir)/trainA"), probeB = try FolderScan(folder: "\(dataDir)/trainB")
+        try DataLayout.check(root: dataDir)
+        let probeA = try FolderScan.domain(data: dataDir, "A"), probeB = try FolderScan.domain(data: dataDir, "B")
         let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
         if grouped || groups != nil {
             let all = Array(0..<max(probeA.groupCount, probeB.groupCount))
@@ -215,6 +218,7 @@ struct Train: ParsableCommand {
                                        iterations: config.iterations, groups: config.groups, labelsA: labelsA, labelsB: labelsB,
                                        startCursors: resumed.flatMap { $0.1.dataCursors.isEmpty ? nil : $0.1.dataCursors }, warnings: warnings)
         say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
+        for skip in source.skippedPaths { say("[face2webtoon] warning: \(skip)") }
         let global = config.batchSize * comm.worldSize
         if global > min(source.a.count, source.b.count) {
             throw TrainingError.invalidConfig(["the global batch (--batch-size \(config.batchSize) × \(comm.worldSize) ranks = \(global)) is larger "
@@ -244,6 +248,11 @@ struct Train: ParsableCommand {
             let parts = d.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("--debug-stall RANK:STEP") }
             trainer.debugStall = (parts[0], parts[1])
+        }
+        if let d = debugNaNGradients {
+            let parts = d.split(separator: ":")
+            guard parts.count == 2, let r = Int(parts[0]) else { throw ValidationError("--debug-nan-gradients RANK:S1,S2,...") }
+            trainer.debugNaNGradients = (r, Set(parts[1].split(separator: ",").compactMap { Int($0) }))
         }
         trainer.checkpointOptions = SaveOptions(level: checkpointLevel, workers: checkpointThreads, keepLast: keepLast, keepEvery: keepEvery)
         if let reader {

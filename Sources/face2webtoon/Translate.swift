@@ -11,7 +11,7 @@ struct Translate: ParsableCommand {
 
     @Option(help: "Checkpoint (.safetensors written by train or import-torch).") var checkpoint: String
     @Option(help: "An image file or a folder of images.") var input: String
-    @Option(help: "Output folder (PNG files named after the inputs).") var output: String
+    @Option(help: "Output folder: PNG files named after the inputs, in the input folder's sub-folder tree.") var output: String
     @Option(help: "A2B (face to webtoon) or B2A.") var direction: Direction = .a2b
     @Flag(help: "Also write <name>_heatmap.png: input, translation and the CAM heatmap side by side.") var heatmap = false
     @OptionGroup var process: RunOptions
@@ -28,16 +28,23 @@ struct Translate: ParsableCommand {
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             throw ValidationError("--input \(input): no such file or folder")
         }
+        // Relative paths mirror the input tree, so equal base names in different sub-folders stay apart.
+        let relative: [String]
         let files: [String]
         if isDir.boolValue {
-            files = try FolderScan(folder: input).files.map { "\(input)/\($0)" }
+            let scan = try FolderScan(folder: input)
+            for skip in scan.skipped { print("[face2webtoon] warning: \(skip)") }
+            relative = scan.files
+            files = relative.map { "\(input)/\($0)" }
         } else {
+            relative = [(input as NSString).lastPathComponent]
             files = [input]
         }
+        let names = TranslationNames.outputs(for: relative, heatmap: heatmap)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let s = config.model.imageSize
         var written = 0
-        for path in files {
+        for (path, name) in zip(files, names) {
             let image: RGBImage
             do { image = try ImageDecoder.decode(file: path) } catch {
                 print("[face2webtoon] warning: skipping \(error)")
@@ -46,15 +53,16 @@ struct Translate: ParsableCommand {
             let x = ImageTransforms.test(image, size: s).reshaped([1, 3, s, s])
             let t = Tape(training: false)
             let y = g(t, t.constant(x))
-            let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             let out = SampleGrid.image(y.image.value, index: 0)
-            try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.pixels), to: "\(output)/\(name).png")
-            if heatmap {
+            let target = "\(output)/\(name.image)"
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.pixels), to: target)
+            if let heatmapName = name.heatmap {
                 var strip = SampleGrid.RGB8(width: 3 * s, height: s)
                 SampleGrid.blit(SampleGrid.image(x, index: 0), into: &strip, x: 0, y: 0)
                 SampleGrid.blit(out, into: &strip, x: s, y: 0)
                 SampleGrid.blit(SampleGrid.heatmap(y.heatmap.value, index: 0, height: s, width: s), into: &strip, x: 2 * s, y: 0)
-                try PNGCodec.write(RGBImage(width: strip.width, height: strip.height, pixels: strip.pixels), to: "\(output)/\(name)_heatmap.png")
+                try PNGCodec.write(RGBImage(width: strip.width, height: strip.height, pixels: strip.pixels), to: "\(output)/\(heatmapName)")
             }
             written += 1
         }

@@ -60,7 +60,7 @@ final class FolderDatasetTests: XCTestCase {
         let dir = try temporaryFolder(self)
         let missing = dir.appendingPathComponent("trainA").path
         XCTAssertThrowsError(try ImageFolderDataset(folder: missing, domainTag: 0)) { e in
-            XCTAssertEqual(e as? DatasetError, .missingFolder(missing))
+            XCTAssertEqual(e as? DatasetError, .missingFolder(missing, parent: dir.path, entries: []))
             XCTAssertTrue("\(e)".contains(missing))
         }
         try writeFile(dir, "trainB/0/readme.txt", [1, 2, 3])

@@ -4,10 +4,19 @@ import XCTest
 @testable import Dataset
 
 final class PrefetcherTests: XCTestCase {
+    /// Waits (up to 10 s) until `condition` holds; the assertions that follow do not depend on timing.
+    private func waitUntil(_ condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(10)
+        while !condition() && Date() < deadline { usleep(500) }
+    }
+
+    /// With several workers, item k is held back until item k + 1 is done, so items finish out of order every time.
     func testItemsArriveInOrderForAnyWorkerCount() throws {
         for workers in [1, 3, 8] {
-            let p = Prefetcher<Int>(count: 40, depth: 2, workers: workers) { k in
-                usleep(UInt32((k * 7919) % 5) * 200)  // uneven work, so workers finish out of order
+            let done = (0..<41).map { _ in DispatchSemaphore(value: 0) }
+            let p = Prefetcher<Int>(count: 40, depth: 4, workers: workers) { k in
+                if workers > 1 && k % 2 == 0 && k + 1 < 40 { done[k + 1].wait() }
+                defer { done[k].signal() }
                 return k * k
             }
             var got: [Int] = []
@@ -17,42 +26,46 @@ final class PrefetcherTests: XCTestCase {
         }
     }
 
+    /// Once every worker is blocked, exactly `depth` items exist; each `next()` frees exactly one slot.
     func testQueueIsBounded() throws {
         let lock = NSLock()
         var produced = 0
         func count() -> Int { lock.lock(); defer { lock.unlock() }; return produced }
-        func waitFor(_ n: Int) {
-            let deadline = Date().addingTimeInterval(10)
-            while count() < n && Date() < deadline { usleep(1000) }
-        }
         let p = Prefetcher<Int>(depth: 3, workers: 4) { k in
             lock.lock(); produced += 1; lock.unlock()
             return k
         }
-        waitFor(3)
-        usleep(50_000)  // time for a fourth item, were the bound not enforced
+        waitUntil { p.idleWorkers == 4 }
+        XCTAssertEqual(p.idleWorkers, 4, "a worker is still producing past the bound")
         XCTAssertEqual(count(), 3)
         XCTAssertEqual(try p.next(), 0)
-        waitFor(4)
-        usleep(50_000)
+        waitUntil { count() == 4 && p.idleWorkers == 4 }
+        XCTAssertEqual(p.idleWorkers, 4)
         XCTAssertEqual(count(), 4)
         p.stop()
     }
 
+    /// Item 0 is released only once the consumer is blocked in `next()`, so the wait is measured every time.
     func testErrorsArriveAtTheirPositionAndWaitIsMeasured() throws {
         struct Boom: Error {}
+        let gate = DispatchSemaphore(value: 0)
         let p = Prefetcher<Int>(count: 4, depth: 2, workers: 2) { k in
-            usleep(20_000)
+            if k == 0 { gate.wait() }
             if k == 2 { throw Boom() }
             return k
         }
+        let opener = Thread { [p] in
+            while !p.isConsumerWaiting { usleep(200) }
+            gate.signal()
+        }
+        opener.start()
         XCTAssertEqual(try p.next(), 0)
         XCTAssertEqual(try p.next(), 1)
         XCTAssertThrowsError(try p.next()) { XCTAssertTrue($0 is Boom) }
         XCTAssertEqual(try p.next(), 3)
         XCTAssertNil(try p.next())
-        XCTAssertGreaterThan(p.waitSeconds, 0.005, "the consumer waited for slow items")
-        XCTAssertLessThan(p.waitSeconds, 5)
+        XCTAssertGreaterThan(p.waitSeconds, 0, "the consumer waited for item 0")
+        XCTAssertLessThan(p.waitSeconds, 10)
     }
 
     /// The prefetched training batches equal direct `batch` calls, whatever the thread count.

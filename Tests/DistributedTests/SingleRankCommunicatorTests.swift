@@ -63,9 +63,28 @@ final class SingleRankCommunicatorTests: XCTestCase {
         }
     }
 
-    func testBarrierAndFinalizeSucceed() throws {
+    /// As under MPI: collectives work until finalize, then each throws "not initialized"; finalize twice is harmless.
+    func testEveryOperationAfterFinalizeThrows() throws {
+        let comm = SingleRankCommunicator()
         try comm.barrier()
         try comm.finalize()
+        try comm.finalize()
+        var floats: [Float] = [1], doubles: [Double] = [1], bytes: [UInt8] = [1]
+        let calls: [(String, () throws -> Void)] = [
+            ("barrier", { try comm.barrier() }),
+            ("allReduceSum", { try comm.allReduceSum(&floats) }),
+            ("allReduceSum", { try comm.allReduceSum(&doubles) }),
+            ("broadcast", { try comm.broadcast(&bytes, root: 0) }),
+            ("gather", { _ = try comm.gather([1], root: 0) }),
+            ("allGather", { _ = try comm.allGather([1]) }),
+        ]
+        for (operation, call) in calls {
+            XCTAssertThrowsError(try call(), operation) { error in
+                XCTAssertEqual((error as? MPIError)?.code, MPIError.notInitialized, "\(operation): \(error)")
+                XCTAssertEqual((error as? MPIError)?.operation, operation)
+            }
+        }
+        XCTAssertEqual([floats[0], Float(doubles[0]), Float(bytes[0])], [1, 1, 1])
     }
 
     func testAbortOnFailurePassesValuesThrough() {

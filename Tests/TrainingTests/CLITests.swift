@@ -65,20 +65,27 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/c"))
     }
 
+    /// Outputs mirror the input tree: equal names in different group folders stay apart (hardening issue, item 8).
     func testTranslateWritesOneImagePerInputAndHeatmaps() throws {
         let m = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
         try TrainingCheckpoint.save(root: "\(work)/c", config: TrainConfig(model: m.config, iterations: 1), model: m,
                                     step: nil, state: .init(step: 0, imagesSeen: 0))
         try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 4, testPerDomain: 3, seed: 2)
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(work)/data/testA/0/broken.png"))
+        let first = try XCTUnwrap(try FolderScan(folder: "\(work)/data/testA").files.first { !$0.hasSuffix("broken.png") })
+        let name = (first as NSString).lastPathComponent
+        try FileManager.default.createDirectory(atPath: "\(work)/data/testA/9", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(work)/data/testA/\(first)", toPath: "\(work)/data/testA/9/\(name)")
         let r = try cli(["translate", "--checkpoint", "\(work)/c", "--input", "\(work)/data/testA",
                          "--output", "\(work)/out", "--heatmap", "--threads", "1"])
         XCTAssertEqual(r.exitCode, 0, r.output)
-        XCTAssertTrue(r.output.contains("translated 3 of 4 images"), r.output)
+        XCTAssertTrue(r.output.contains("translated 4 of 5 images"), r.output)
         XCTAssertTrue(r.output.contains("broken.png"), r.output)
-        let outs = try FileManager.default.contentsOfDirectory(atPath: "\(work)/out").sorted()
-        XCTAssertEqual(outs.filter { !$0.contains("heatmap") }.count, 3)
-        XCTAssertEqual(outs.filter { $0.contains("heatmap") }.count, 3)
+        let outs = (FileManager.default.enumerator(atPath: "\(work)/out")?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".png") }.sorted()
+        XCTAssertEqual(outs.filter { !$0.contains("heatmap") }.count, 4, "\(outs)")
+        XCTAssertEqual(outs.filter { $0.contains("heatmap") }.count, 4, "\(outs)")
+        let stem = (name as NSString).deletingPathExtension
+        XCTAssertTrue(outs.contains("9/\(stem).png") && outs.contains(((first as NSString).deletingPathExtension) + ".png"), "\(outs)")
         let img = try ImageDecoder.decode(file: "\(work)/out/\(outs.first { !$0.contains("heatmap") }!)")
         XCTAssertEqual([img.width, img.height], [32, 32])
         let strip = try ImageDecoder.decode(file: "\(work)/out/\(outs.first { $0.contains("heatmap") }!)")
@@ -94,7 +101,8 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.output.contains("global discriminator with 7 layers cannot judge 64x64"), r.output)
         r = try cli(["train", "--data", "\(work)/nowhere", "--result-dir", "\(work)/r"])
         XCTAssertNotEqual(r.exitCode, 0)
-        XCTAssertTrue(r.output.contains("nowhere/trainA"), r.output)
+        XCTAssertTrue(r.output.contains("nowhere: no such folder; \(work)"), r.output)
+        XCTAssertTrue(r.output.contains(DataLayout.expected), r.output)
     }
 
     /// SIGTERM (a Slurm time limit) stops the run after the current step with a checkpoint of that step.

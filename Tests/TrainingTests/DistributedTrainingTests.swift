@@ -3,6 +3,7 @@ import Dataset
 import Engine
 import Foundation
 import TestSupport
+import Training
 import XCTest
 
 /// Black-box tests of data-parallel training: the `face2webtoon` binary under mpirun against itself without.
@@ -125,6 +126,49 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(one.exitCode, 0, one.output)
         let (e, name) = try worstRelative("\(work)/np1/checkpoints", "\(work)/plain/checkpoints")
         XCTAssertEqual(e, 0, "differs at \(name)")
+    }
+
+    /// The multi-bucket path of the gradient all-reduce: buckets of 1024 floats (tens per phase) give the same
+    /// parameters, bit for bit, as one bucket (with 2 ranks each element's sum is a + b whatever the split).
+    func testManySmallBucketsEqualOneBucket() throws {
+        let one = try run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("one-bucket", batch: 1, iterations: 3)))
+        XCTAssertEqual(one.exitCode, 0, one.output)
+        let many = try run([try mpirun(), "--oversubscribe", "-np", "2"]
+                           + (try trainArgs("many-buckets", batch: 1, iterations: 3, extra: ["--bucket-mb", "0.001"])))
+        XCTAssertEqual(many.exitCode, 0, many.output)
+        func buckets(_ out: String) throws -> [Int] {
+            let line = try XCTUnwrap(out.split(separator: "\n").first { $0.contains("gradient all-reduce in buckets") }, out)
+            let words = line.split(separator: " ")
+            return ["D", "G"].compactMap { k in words.firstIndex(of: Substring(k)).flatMap { Int(words[$0 + 1].trimmingCharacters(in: .punctuationCharacters)) } }
+        }
+        XCTAssertEqual(try buckets(one.output), [1, 1], one.output)
+        let counts = try buckets(many.output)
+        XCTAssertEqual(counts.count, 2)
+        XCTAssertTrue(counts.allSatisfy { $0 >= 5 }, "expected many buckets per phase: \(counts)")
+        XCTAssertEqual(try losses("many-buckets"), try losses("one-bucket"))
+        let (e, name) = try worstRelative("\(work)/many-buckets/checkpoints", "\(work)/one-bucket/checkpoints")
+        XCTAssertEqual(e, 0, "differs at \(name)")
+    }
+
+    /// Non-finite gradients on one rank: every rank skips that update together (parameters stay equal across ranks,
+    /// the run goes on); three in a row stop the job with exit 67 and no new checkpoint.
+    func testNonFiniteGradientsOnOneRankAreSkippedEverywhereThenStop() throws {
+        let once = try run([try mpirun(), "--oversubscribe", "-np", "2"]
+                           + (try trainArgs("once", batch: 1, iterations: 4, extra: ["--debug-nan-gradients", "1:2"])))
+        XCTAssertEqual(once.exitCode, 0, once.output)
+        XCTAssertEqual(once.output.components(separatedBy: "step 2: non-finite discriminator gradients on some rank: update skipped on all ranks").count - 1, 1,
+                       "rank 0 logs the skip once\n\(once.output)")
+        XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/once/checkpoints").1.step, 4)
+        // the checkpoint check before each save compares parameter hashes across ranks: a rank that applied the
+        // poisoned update would have failed it
+        XCTAssertFalse(once.output.contains("disagree"), once.output)
+
+        let stop = try run([try mpirun(), "--oversubscribe", "-np", "2"]
+                           + (try trainArgs("stop", batch: 1, iterations: 8, extra: ["--save-every", "1", "--debug-nan-gradients", "1:3,4,5"])))
+        XCTAssertEqual(stop.exitCode, 67, "non-finite stop (docs/exit-status.md)\n\(stop.output)")
+        XCTAssertTrue(stop.output.contains("stopping at step 5: 3 consecutive steps had non-finite gradients"), stop.output)
+        XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/stop/checkpoints").1.step, 2, "the last good checkpoint stays current")
+        XCTAssertTrue(stop.output.contains("not saving step 3: its update was skipped"), stop.output)
     }
 
     /// A rank that hangs makes the watchdog abort the whole job within the timeout plus 15 s.

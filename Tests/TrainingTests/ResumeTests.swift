@@ -26,11 +26,15 @@ final class ResumeTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
 
-    func train(_ dir: String, ranks: Int, batch: Int, iterations: Int, extra: [String] = []) throws -> ProcessRunner.Result {
+    /// ADA that moves: p changes by 0.2 at every second step, so its strength and r_t sums must survive a checkpoint.
+    static let movingADA = ["--ada", "adaptive", "--ada-p", "0.3", "--ada-interval", "2", "--ada-kimg", "0.01"]
+
+    func train(_ dir: String, ranks: Int, batch: Int, iterations: Int, extra: [String] = [],
+               ada: [String] = ["--ada", "fixed", "--ada-p", "0.3"]) throws -> ProcessRunner.Result {
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "run `swift build --build-tests`")
         var args = [bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
                     "--n-res", "1", "--iterations", "\(iterations)", "--batch-size", "\(batch)", "--threads", "1",
-                    "--sample-every", "0", "--ada", "fixed", "--ada-p", "0.3"] + extra
+                    "--sample-every", "0"] + ada + extra
         if ranks > 1 { args = [try XCTUnwrap(ProcessRunner.which("mpirun")), "--oversubscribe", "-np", "\(ranks)"] + args }
         let r = try ProcessRunner.run(args, timeout: 180)
         XCTAssertFalse(r.timedOut)
@@ -49,12 +53,21 @@ final class ResumeTests: XCTestCase {
 
     /// 2K steps = K steps, stop, resume, K more: losses and every tensor (parameters, buffers, Adam moments) bit for bit.
     /// (The first part stops with --stop-at, as a SIGTERM would: the learning-rate schedule belongs to the whole run.)
+    /// ADA adapts (p moves between steps 2 and 3, and step 3's r_t sums are pending at the stop), so a lost ADA state
+    /// would show in the losses and the logged p.
     func checkBitExactResume(ranks: Int) throws {
-        _ = try train("straight", ranks: ranks, batch: 1, iterations: 6)
-        _ = try train("split", ranks: ranks, batch: 1, iterations: 6, extra: ["--stop-at", "3"])
-        let r = try train("split", ranks: ranks, batch: 1, iterations: 6)
+        let ada = Self.movingADA
+        _ = try train("straight", ranks: ranks, batch: 1, iterations: 6, ada: ada)
+        _ = try train("split", ranks: ranks, batch: 1, iterations: 6, extra: ["--stop-at", "3"], ada: ada)
+        let saved = try TrainingCheckpoint.peek(path: "\(work)/split/checkpoints").1
+        let p = try XCTUnwrap(saved.ada?.p)
+        XCTAssertTrue(p.contains { abs($0 - 0.3) > 0.1 }, "ADA p should have moved from 0.3 by step 3: \(p)")
+        XCTAssertTrue(saved.ada!.count.contains { $0 > 0 }, "r_t statistics pending at step 3: \(saved.ada!)")
+        let r = try train("split", ranks: ranks, batch: 1, iterations: 6, ada: ada)
         XCTAssertTrue(r.output.contains("checkpoint loaded"), r.output)
         XCTAssertEqual(try losses("straight"), try losses("split"))
+        XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/straight/checkpoints").1.ada,
+                       try TrainingCheckpoint.peek(path: "\(work)/split/checkpoints").1.ada)
         XCTAssertEqual(try tensors("\(work)/straight/checkpoints"), try tensors("\(work)/split/checkpoints"))
     }
 
