@@ -15,10 +15,13 @@
 
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static int64_t chunk_elements = CMPI_DEFAULT_CHUNK_ELEMENTS;
+/* The arrival notices' own communicator (a duplicate of COMM_WORLD, made in cmpi_init: MPI_Comm_dup is collective). */
+static MPI_Comm arrival_comm = MPI_COMM_NULL;
 static int64_t collective_calls = 0;
 
 /* Largest count per MPI call: the test hook value, never above MPI's int range. */
@@ -56,6 +59,10 @@ int cmpi_init(int *provided) {
      * inside MPI with no context; the caller decides to abort, with a rank-tagged log. */
     rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if (rc != MPI_SUCCESS) return rc;
+    if (arrival_comm == MPI_COMM_NULL) {
+        rc = MPI_Comm_dup(MPI_COMM_WORLD, &arrival_comm);
+        if (rc != MPI_SUCCESS) return rc;
+    }
     if (provided) *provided = to_cmpi_level(level);
     /* MPI_THREAD_* values are ordered SINGLE < FUNNELED < SERIALIZED < MULTIPLE. */
     return level < MPI_THREAD_SERIALIZED ? CMPI_ERR_THREAD_LEVEL : MPI_SUCCESS;
@@ -284,3 +291,65 @@ int64_t cmpi_test_set_chunk_elements(int64_t n) {
 }
 
 int64_t cmpi_test_collective_calls(void) { return collective_calls; }
+
+/* ---- Arrival notices: who has reached the next collective (the stall inspector) ----
+ * Before a watched collective every rank posts a one-integer notice to rank 0, and rank 0 posts one to every
+ * rank, on a duplicate of COMM_WORLD (so these messages can never match anything else). The training thread
+ * then polls with MPI_Test until it has what it needs (rank 0: every rank's notice; others: rank 0's), and can
+ * say meanwhile which ranks have not arrived. Messages between two ranks on one communicator and tag arrive in
+ * the order sent, so the k-th notice from a rank is its k-th arrival; the sequence number is carried to check
+ * exactly that. One arrival is outstanding at a time, always from the thread that makes the collectives. */
+static MPI_Request *arrival_req = NULL;   /* [0, size): receives (rank 0: from each rank; others: from 0); then sends */
+static long long *arrival_in = NULL;
+static long long arrival_out = 0;
+static int arrival_n = 0, arrival_recvs = 0;
+
+int cmpi_arrival_post(int64_t seq) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    int rc, rank, size;
+    if (arrival_comm == MPI_COMM_NULL) return CMPI_ERR_NOT_INIT;
+    MPI_Comm_rank(arrival_comm, &rank);
+    MPI_Comm_size(arrival_comm, &size);
+    if (arrival_req == NULL) {
+        arrival_req = calloc((size_t)(2 * size), sizeof(MPI_Request));
+        arrival_in = calloc((size_t)size, sizeof(long long));
+        if (!arrival_req || !arrival_in) return CMPI_ERR_ARG;
+    }
+    arrival_out = (long long)seq;
+    arrival_n = 0;
+    arrival_recvs = rank == 0 ? size : 1;
+    for (int r = 0; r < arrival_recvs; r++) {
+        arrival_in[r] = -1;
+        if (rank == 0 && r == 0) { arrival_req[arrival_n++] = MPI_REQUEST_NULL; arrival_in[0] = seq; continue; }
+        rc = MPI_Irecv(&arrival_in[r], 1, MPI_LONG_LONG, rank == 0 ? r : 0, 7, arrival_comm, &arrival_req[arrival_n++]);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    if (rank == 0) {
+        for (int r = 1; r < size; r++) {
+            rc = MPI_Isend(&arrival_out, 1, MPI_LONG_LONG, r, 7, arrival_comm, &arrival_req[arrival_n++]);
+            if (rc != MPI_SUCCESS) return rc;
+        }
+    } else {
+        rc = MPI_Isend(&arrival_out, 1, MPI_LONG_LONG, 0, 7, arrival_comm, &arrival_req[arrival_n++]);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_SUCCESS;
+}
+
+int cmpi_arrival_test(int *done, int *arrived, int capacity) {
+    if (!is_live() || arrival_req == NULL) return CMPI_ERR_NOT_INIT;
+    int all = 1, rc;
+    for (int i = 0; i < arrival_n; i++) {
+        if (arrival_req[i] == MPI_REQUEST_NULL) continue;
+        int flag = 0;
+        rc = MPI_Test(&arrival_req[i], &flag, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return rc;
+        if (!flag) all = 0;
+    }
+    for (int r = 0; r < arrival_recvs && r < capacity; r++) {
+        arrived[r] = arrival_in[r] >= 0;
+        if (arrival_in[r] >= 0 && arrival_in[r] != arrival_out) return CMPI_ERR_ARG;  /* out of step: a bug */
+    }
+    *done = all;
+    return MPI_SUCCESS;
+}

@@ -46,8 +46,31 @@ public protocol Communicator: AnyObject, Sendable {
     /// no collective may follow.
     func finalize() throws
 
+    /// Stall inspector, step 1: announces that this rank has reached watched collective number `sequence` (the same
+    /// numbering on every rank) and asks to hear of the others, without blocking. Not a collective itself; follow it
+    /// with `testArrival()` until done, then the collective.
+    func postArrival(sequence: Int) throws
+
+    /// Stall inspector, step 2: polls the notices posted by `postArrival`, without blocking.
+    func testArrival() throws -> ArrivalStatus
+
     /// Writes `message`, tagged with this rank, to standard error and terminates the whole
     /// job (every rank) with exit status `code` (0 is turned into 1, so an abort never looks
     /// like success). Safe to call from any thread. Never returns.
     func abort(code: Int32, message: String) -> Never
+}
+
+/// What `testArrival()` has heard so far. Rank 0 hears from every rank (`arrived[r]`, its own entry true); every other
+/// rank hears only from rank 0 (`arrived == [rank 0 heard]`), so that a hung rank 0 is named too.
+public struct ArrivalStatus: Equatable, Sendable {
+    /// True once this rank has heard what it waits for: rank 0 from every rank, others from rank 0.
+    public var done: Bool
+    public var arrived: [Bool]
+    public init(done: Bool, arrived: [Bool]) { self.done = done; self.arrived = arrived }
+}
+
+public extension Communicator {
+    /// Without point-to-point messages (one rank, or an in-process test world) every rank counts as arrived.
+    func postArrival(sequence: Int) throws {}
+    func testArrival() throws -> ArrivalStatus { ArrivalStatus(done: true, arrived: [Bool](repeating: true, count: rank == 0 ? worldSize : 1)) }
 }

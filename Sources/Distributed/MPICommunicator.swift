@@ -80,6 +80,18 @@ public final class MPICommunicator: Communicator {
         try check(cmpi_finalize(), "MPI_Finalize")
     }
 
+    public func postArrival(sequence: Int) throws {
+        try check(cmpi_arrival_post(Int64(sequence)), "arrival notice")
+    }
+
+    public func testArrival() throws -> ArrivalStatus {
+        var done: Int32 = 0
+        var arrived = [Int32](repeating: 0, count: worldSize)
+        try check(cmpi_arrival_test(&done, &arrived, Int32(worldSize)), "arrival notice")
+        let heard = rank == 0 ? arrived.map { $0 != 0 } : [arrived[0] != 0]
+        return ArrivalStatus(done: done != 0, arrived: heard)
+    }
+
     public func abort(code: Int32, message: String) -> Never {
         writeRankTagged(message, rank: rank, worldSize: worldSize, host: processorName)
         cmpi_abort(code == 0 ? 1 : code)

@@ -16,11 +16,12 @@ public final class DataParallel {
     /// Seconds spent in gradient averaging (all-reduce, scaling, finiteness check), for benchmarks.
     public private(set) var averageSeconds: Double = 0
 
-    /// - Parameters: `bucketBytes` default 25 MB (DDP's default); `collectiveTimeout` in seconds.
-    public init(comm: Communicator, bucketBytes: Int = 25 << 20, collectiveTimeout: Double = 600) {
+    /// - Parameters: `bucketBytes` default 25 MB (DDP's default); `collectiveTimeout` and `stallWarning` in seconds
+    ///   (0 turns either off): see `Watchdog`.
+    public init(comm: Communicator, bucketBytes: Int = 25 << 20, collectiveTimeout: Double = 600, stallWarning: Double = 60) {
         self.comm = comm
         bucketElements = max(1024, bucketBytes / MemoryLayout<Float>.stride)
-        watchdog = Watchdog(comm: comm, timeout: collectiveTimeout)
+        watchdog = Watchdog(comm: comm, timeout: collectiveTimeout, stallWarning: stallWarning)
     }
 
     /// All-reduce collectives for `elements` gradient values (the loss values ride in the last one).
@@ -37,6 +38,7 @@ public final class DataParallel {
             for p in s.parameters { text += "|\(p.name)\(p.shape)" }
             for b in s.buffers { text += "|\(b.name)\(b.value.shape)" }
         }
+        try watchdog.learnHosts()
         var h = fnv1a(text)
         var all = [UInt64](repeating: 0, count: worldSize)
         try watchdog.guarded("allGather(config hash)", bytes: 8 * worldSize) {
@@ -81,14 +83,14 @@ public final class DataParallel {
                 staging.removeAll(keepingCapacity: true)
                 staging.append(contentsOf: UnsafeBufferPointer(start: g.data + off, count: len))
                 staging.append(contentsOf: extras)
-                collective(operation, &staging)
+                collective(operation, &staging, watch: off == 0)
                 (g.data + off).update(from: staging, count: len)
                 for j in 0..<values.count { values[j] = staging[len + j] * scale }
                 finite = staging[len + values.count] == 0 ? 1 : 0
             } else {
                 let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
                 comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len) { try comm.allReduceSum(buf) }
+                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len, watch: off == 0) { try comm.allReduceSum(buf) }
                 }
             }
             off += len
@@ -97,34 +99,50 @@ public final class DataParallel {
         return finite == 1
     }
 
-    private func collective(_ operation: String, _ buf: inout [Float]) {
+    private func collective(_ operation: String, _ buf: inout [Float], watch: Bool) {
         let bytes = 4 * buf.count
         buf.withUnsafeMutableBufferPointer { p in
             comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                try watchdog.guarded("allReduce(\(operation))", bytes: bytes) { try comm.allReduceSum(p) }
+                try watchdog.guarded("allReduce(\(operation))", bytes: bytes, watch: watch) { try comm.allReduceSum(p) }
             }
         }
     }
 }
 
-/// Aborts the whole job when a collective does not complete within `timeout` seconds (a hung peer is otherwise
-/// only caught by mpirun's whole-job --timeout; platform-notes §5). One thread per rank checks once a second.
+/// Watches the collectives of one rank: names the ranks that do not arrive, and aborts a job that stays stuck.
+///
+/// As Horovod's stall inspector does, before a watched collective every rank sends a small arrival notice (to
+/// rank 0, and rank 0 to everyone), and the training thread polls the notices without blocking
+/// (`Communicator.testArrival`, MPI_Test) until it has what it waits for. MPI runs at MPI_THREAD_SERIALIZED, so
+/// polling on the thread that makes the collectives is the way to learn who is missing without a second thread
+/// inside MPI. After `stallWarning` seconds rank 0 warns, naming the ranks that have not arrived and their hosts,
+/// and repeats with the elapsed time; a rank other than 0 warns only when rank 0 itself is missing. At `timeout`
+/// the job is aborted (exit status 68) with the same names. Once everyone has arrived, the collective runs; a
+/// thread checks once a second that it completes within `timeout` (a network failure), and aborts if not.
 public final class Watchdog: @unchecked Sendable {
     let comm: Communicator
     public let timeout: Double
+    public let stallWarning: Double
     private let lock = NSLock()
     private var current: (operation: String, bytes: Int, started: Double)?
-    /// Training step, for the abort message.
+    /// Training step, for the messages.
     public var step: Int {
         get { lock.lock(); defer { lock.unlock() }; return _step }
         set { lock.lock(); _step = newValue; lock.unlock() }
     }
     private var _step = 0
     private var thread: Thread?
+    private var sequence = 0
+    /// The host of each rank (learned in the first collective), for the messages.
+    public private(set) var hosts: [String] = []
+    /// Where warnings go (rank-tagged standard error by default).
+    public var warn: (String) -> Void
 
-    init(comm: Communicator, timeout: Double) {
+    init(comm: Communicator, timeout: Double, stallWarning: Double) {
         self.comm = comm
         self.timeout = timeout
+        self.stallWarning = stallWarning
+        warn = { [comm] in FileHandle.standardError.write(Data("\(comm.rankTag) warning: \($0)\n".utf8)) }
         guard comm.worldSize > 1, timeout > 0 else { return }
         let t = Thread { [weak self] in
             while let me = self {
@@ -137,17 +155,66 @@ public final class Watchdog: @unchecked Sendable {
         thread = t
     }
 
+    /// Gathers every rank's host name (a collective; called once, before training).
+    func learnHosts() throws {
+        guard comm.worldSize > 1, hosts.isEmpty else { return }
+        var mine = [UInt8](repeating: 0, count: 64)
+        for (i, b) in comm.processorName.utf8.prefix(63).enumerated() { mine[i] = b }
+        let all = try guarded("allGather(host names)", bytes: 64 * comm.worldSize) { try comm.allGather(mine) }
+        hosts = all.map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
     private func check() {
         lock.lock()
         let c = current, s = _step
         lock.unlock()
         guard let c, ProcessInfo.processInfo.systemUptime - c.started > timeout else { return }
         comm.abort(code: ExitStatus.peerFailure.rawValue, message: "collective timeout: \(c.operation) of \(c.bytes) bytes at step \(s) has not completed after "
-                   + "\(Int(timeout)) s (--collective-timeout); a peer rank is hung or unreachable. Aborting the job.")
+                   + "\(Int(timeout)) s (--collective-timeout), though every rank reached it; the network or a peer failed. Aborting the job.")
     }
 
-    /// Runs `body` (one collective) under the watchdog.
-    public func guarded<T>(_ operation: String, bytes: Int, _ body: () throws -> T) rethrows -> T {
+    /// "ranks 1, 3 (hosts a, b)" for the ranks not heard from.
+    private func missing(_ status: ArrivalStatus) -> String {
+        let ranks = comm.rank == 0 ? status.arrived.indices.filter { !status.arrived[$0] } : (status.arrived[0] ? [] : [0])
+        let names = ranks.map { r in r < hosts.count ? "\(r) (\(hosts[r]))" : "\(r)" }
+        return (ranks.count == 1 ? "rank " : "ranks ") + names.joined(separator: ", ")
+    }
+
+    /// Waits until every rank has reached this collective (see the type's description); warns and aborts on a stall.
+    func arrive(_ operation: String) {
+        guard comm.worldSize > 1, timeout > 0 || stallWarning > 0 else { return }
+        sequence += 1
+        comm.abortOnFailure("arrival notice before \(operation)", code: ExitStatus.peerFailure.rawValue) {
+            try comm.postArrival(sequence: sequence)
+        }
+        let t0 = ProcessInfo.processInfo.systemUptime
+        var nextWarning = stallWarning, polls = 0
+        while true {
+            let status = comm.abortOnFailure("arrival notice before \(operation)", code: ExitStatus.peerFailure.rawValue) {
+                try comm.testArrival()
+            }
+            if status.done { return }
+            let waited = ProcessInfo.processInfo.systemUptime - t0
+            if timeout > 0 && waited > timeout {
+                comm.abort(code: ExitStatus.peerFailure.rawValue, message: "collective timeout: \(operation) at step \(step): "
+                           + "\(missing(status)) did not reach it within \(Int(timeout)) s (--collective-timeout); hung or unreachable. Aborting the job.")
+            }
+            // rank 0 names the missing ranks; another rank speaks only when rank 0 is the one missing
+            if stallWarning > 0 && waited >= nextWarning {
+                if comm.rank == 0 || !status.arrived[0] {
+                    warn("stall: \(operation) at step \(step) has waited \(Int(waited)) s for \(missing(status)); "
+                         + (timeout > 0 ? "aborting at \(Int(timeout)) s (--collective-timeout)" : "no timeout set"))
+                }
+                nextWarning += stallWarning
+            }
+            polls += 1
+            if polls > 200 { usleep(polls > 2000 ? 1000 : 100) }   // spin briefly, then back off: a stall costs no CPU
+        }
+    }
+
+    /// Runs `body` (one collective) under the watchdog, after `arrive` when `watch` (the first of a run of buckets).
+    public func guarded<T>(_ operation: String, bytes: Int, watch: Bool = true, _ body: () throws -> T) rethrows -> T {
+        if watch { arrive(operation) }
         lock.lock(); current = (operation, bytes, ProcessInfo.processInfo.systemUptime); lock.unlock()
         defer { lock.lock(); current = nil; lock.unlock() }
         return try body()

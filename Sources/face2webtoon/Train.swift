@@ -92,6 +92,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MB (under mpirun).") var bucketMB = 25.0
     @Option(name: .customLong("collective-timeout"), help: "Abort the job when a collective takes longer than this many seconds.")
     var collectiveTimeout = 600.0
+    @Option(name: .customLong("stall-warning"), help: "Under mpirun: warn after this many seconds waiting for ranks that have not reached a collective, naming them and their hosts, and again at each multiple (0: off).")
+    var stallWarning = 60.0
     @Option(name: .customLong("debug-dump-gradients"), help: ArgumentHelp("Write the averaged gradients of step N to RESULT_DIR/grads_stepN.safetensors.", visibility: .hidden))
     var debugDumpGradients: Int?
     @Option(name: .customLong("debug-ada-force-sign"), help: ArgumentHelp("S0,S1,... — rank r records sign S_r for every observed logit (test of the p heuristic).", visibility: .hidden))
@@ -136,6 +138,7 @@ struct Train: ParsableCommand {
         c.real("--ada-kimg", adaKimg, 0...1e9, open: true)
         c.real("--bucket-mb", bucketMB, 0...65536, open: true)
         c.real("--collective-timeout", collectiveTimeout, 0...1e7, open: true)
+        c.real("--stall-warning", stallWarning, 0...1e7)
         try c.throwIfAny()
     }
 
@@ -165,7 +168,8 @@ struct Train: ParsableCommand {
     func run() throws {
         process.apply()
         let comm = try makeCommunicator()
-        let parallel = DataParallel(comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout)
+        let parallel = DataParallel(comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout,
+                                    stallWarning: stallWarning)
         let isRoot = comm.rank == 0
         func say(_ s: String) { if isRoot { print(s) } }
         // resume: a checkpoint given, or the newest under RESULT_DIR/checkpoints (leftovers of an interrupted save swept)

@@ -171,16 +171,36 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertTrue(stop.output.contains("not saving step 3: its update was skipped"), stop.output)
     }
 
-    /// A rank that hangs makes the watchdog abort the whole job within the timeout plus 15 s.
-    func testWatchdogAbortsAHungJob() throws {
-        let timeout = 3.0
+    /// A rank that hangs: rank 0 warns after --stall-warning naming it and its host, repeats with the elapsed time,
+    /// and aborts the whole job at --collective-timeout (plus startup) with the same name and exit status 68.
+    func testStallInspectorNamesTheHungRankAndAborts() throws {
+        let timeout = 4.0
         let r = try run([try mpirun(), "--oversubscribe", "-np", "2"]
-                        + (try trainArgs("hung", batch: 1, iterations: 4, extra: ["--collective-timeout", "\(Int(timeout))", "--debug-stall", "1:2"])),
+                        + (try trainArgs("hung", batch: 1, iterations: 4, extra: ["--collective-timeout", "\(Int(timeout))",
+                                                                                 "--stall-warning", "1", "--debug-stall", "1:2"])),
                         timeout: 60)
         XCTAssertEqual(r.exitCode, 68, "peer failure (docs/exit-status.md)\n\(r.output)")
-        XCTAssertTrue(r.output.contains("collective timeout: allReduce(d)"), r.output)
-        XCTAssertTrue(r.output.contains("at step 2"), r.output)
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+        let warnings = r.output.split(separator: "\n").filter { $0.contains("warning: stall: allReduce(d) at step 2 has waited") }
+        XCTAssertGreaterThanOrEqual(warnings.count, 2, "a warning at 1 s and repeats\n\(r.output)")
+        XCTAssertTrue(warnings.allSatisfy { $0.contains("for rank 1 (") && $0.hasPrefix("[rank 0/2") }, "\(warnings)")
+        XCTAssertTrue(warnings.contains { $0.contains("waited 1 s") } && warnings.contains { $0.contains("waited 2 s") }, "\(warnings)")
+        XCTAssertTrue(r.output.contains("collective timeout: allReduce(d) at step 2: rank 1 ("), r.output)
+        XCTAssertTrue(r.output.contains("did not reach it within 4 s"), r.output)
+        if !host.isEmpty { XCTAssertTrue(warnings.first?.contains(host) ?? false, "names the host \(host): \(warnings)") }
         XCTAssertLessThan(r.seconds, timeout + 15 + 5, "job took \(r.seconds) s")   // + startup
+    }
+
+    /// Rank 0 itself hangs: the other ranks are the ones to say so.
+    func testStallOfRankZeroIsNamedByTheOthers() throws {
+        let r = try run([try mpirun(), "--oversubscribe", "-np", "2"]
+                        + (try trainArgs("hung0", batch: 1, iterations: 4, extra: ["--collective-timeout", "3", "--stall-warning", "1",
+                                                                                  "--debug-stall", "0:2"])),
+                        timeout: 60)
+        XCTAssertEqual(r.exitCode, 68, r.output)
+        XCTAssertTrue(r.output.contains("[rank 1/2"), r.output)
+        XCTAssertTrue(r.output.contains("warning: stall: allReduce(d) at step 2 has waited 1 s for rank 0 ("), r.output)
+        XCTAssertTrue(r.output.contains("collective timeout: allReduce(d) at step 2: rank 0 ("), r.output)
     }
 
     /// SIGKILL of one rank ends the whole job quickly (Open MPI's default abort-on-failure).

@@ -104,6 +104,15 @@ int64_t cmpi_test_set_chunk_elements(int64_t n);
 /* Number of MPI collective calls issued so far by this process (to check chunking). */
 int64_t cmpi_test_collective_calls(void);
 
+/* Stall inspector (see shim.c): posts this rank's arrival notice for the watched collective number `seq`
+ * (the same sequence on every rank): to rank 0 from every other rank, and from rank 0 to every rank. */
+int cmpi_arrival_post(int64_t seq);
+/* Polls the posted notices without blocking. `*done` becomes 1 once this rank has what it waits for (rank 0:
+ * every rank's notice; another rank: rank 0's). `arrived[r]` (r < capacity) is 1 for each rank heard from:
+ * on rank 0 indexed by rank, elsewhere only arrived[0] (rank 0). CMPI_ERR_ARG if a notice carries another
+ * sequence number (the ranks are out of step). */
+int cmpi_arrival_test(int *done, int *arrived, int capacity);
+
 #ifdef __cplusplus
 }
 #endif
