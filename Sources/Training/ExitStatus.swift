@@ -46,6 +46,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
             case .checkpoint: self = .checkpointUnreadable
             case .rankMismatch: self = .peerFailure
             case .nonFinite: self = .nonFinite
+            case .insufficientMemory: self = .insufficientMemory
             }
         case is MPIError: self = .peerFailure
         default: self = .failure

@@ -47,6 +47,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case checkpoint(path: String, reason: String)
     case rankMismatch(String)
     case nonFinite(String)
+    /// The memory estimate exceeds what the ranks on this host may use.
+    case insufficientMemory(String)
 
     public var description: String {
         switch self {
@@ -55,6 +57,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .checkpoint(p, r): return "checkpoint \(p): \(r)"
         case let .rankMismatch(m): return "ranks disagree: \(m)"
         case let .nonFinite(m): return m
+        case let .insufficientMemory(m): return m
         }
     }
 }

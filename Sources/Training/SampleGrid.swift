@@ -19,17 +19,20 @@ public enum SampleGrid {
     /// The 7-row grid for translating `images` [N, 3, S, S] with `forward` (A2B or B2A) and back with `backward`.
     /// Runs in evaluation mode (spectral-norm state untouched; generators behave the same in both modes).
     public static func render(images: Tensor, forward: ResnetGenerator, backward: ResnetGenerator) -> RGB8 {
-        let n = images.shape[0], s = images.shape[2], w = images.shape[3]
-        let t = Tape(training: false)
-        let x = t.constant(images)
-        let idt = backward(t, x), fwd = forward(t, x), cyc = backward(t, fwd.image)
-        let rows: [(Tensor, Bool)] = [(images, false), (idt.heatmap.value, true), (idt.image.value, false),
-                                      (fwd.heatmap.value, true), (fwd.image.value, false),
-                                      (cyc.heatmap.value, true), (cyc.image.value, false)]
-        var grid = RGB8(width: n * w, height: rows.count * s)
-        for (r, (tensor, isHeat)) in rows.enumerated() {
-            for i in 0..<n {
-                let tile = isHeat ? heatmap(tensor, index: i, height: s, width: w) : image(tensor, index: i)
+        let n = images.shape[0], s = images.shape[2], w = images.shape[3], plane = 3 * s * w
+        var grid = RGB8(width: n * w, height: 7 * s)
+        // one image at a time: the generators treat images independently, and a tape of all n images through three
+        // generator passes would hold more memory than a training step
+        for i in 0..<n {
+            let one = Tensor(shape: [1, 3, s, w], Array(UnsafeBufferPointer(start: images.data + i * plane, count: plane)))
+            let t = Tape(training: false)
+            let x = t.constant(one)
+            let idt = backward(t, x), fwd = forward(t, x), cyc = backward(t, fwd.image)
+            let rows: [(Tensor, Bool)] = [(one, false), (idt.heatmap.value, true), (idt.image.value, false),
+                                          (fwd.heatmap.value, true), (fwd.image.value, false),
+                                          (cyc.heatmap.value, true), (cyc.image.value, false)]
+            for (r, (tensor, isHeat)) in rows.enumerated() {
+                let tile = isHeat ? heatmap(tensor, index: 0, height: s, width: w) : image(tensor, index: 0)
                 blit(tile, into: &grid, x: i * w, y: r * s)
             }
         }

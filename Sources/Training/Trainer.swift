@@ -43,6 +43,8 @@ public final class Trainer {
     public var debugDumpGradientsAt: Int?
     /// Debug: this (rank, step) stops before its first collective of the step, to test the watchdog.
     public var debugStall: (rank: Int, step: Int)?
+    /// The start-up memory estimate, compared with the peak resident memory when the run ends.
+    public var memoryEstimate: MemoryEstimate?
     /// Test hook: this rank's gradients are made NaN at these steps (before the all-reduce).
     public var debugNaNGradients: (rank: Int, steps: Set<Int>)?
 
@@ -213,6 +215,10 @@ public final class Trainer {
         if lastSaved != state.step {
             try verifyAgreement()
             try save()
+        }
+        if let e = memoryEstimate, let peak = HostMemory.peakResidentBytes() {
+            log(String(format: "[face2webtoon] peak resident memory %.0f MB (tensors at most %.0f MB at once); the estimate was %.0f MB (%.2f of the peak)",
+                       Double(peak) / 1_048_576, Double(TensorMemory.peakBytes) / 1_048_576, Double(e.total) / 1_048_576, Double(e.total) / Double(peak)))
         }
         return last
     }

@@ -94,6 +94,8 @@ struct Train: ParsableCommand {
     var collectiveTimeout = 600.0
     @Option(name: .customLong("stall-warning"), help: "Under mpirun: warn after this many seconds waiting for ranks that have not reached a collective, naming them and their hosts, and again at each multiple (0: off).")
     var stallWarning = 60.0
+    @Flag(name: .customLong("ignore-memory-limit"), help: "Start even when the memory estimate exceeds what the ranks on this host may use.")
+    var ignoreMemoryLimit = false
     @Option(name: .customLong("debug-dump-gradients"), help: ArgumentHelp("Write the averaged gradients of step N to RESULT_DIR/grads_stepN.safetensors.", visibility: .hidden))
     var debugDumpGradients: Int?
     @Option(name: .customLong("debug-ada-force-sign"), help: ArgumentHelp("S0,S1,... — rank r records sign S_r for every observed logit (test of the p heuristic).", visibility: .hidden))
@@ -165,6 +167,24 @@ struct Train: ParsableCommand {
         return config
     }
 
+    /// Prints the memory estimate per rank and refuses (exit 69) a run whose ranks on this host would not fit.
+    func checkMemory(_ config: TrainConfig, isRoot: Bool, say: (String) -> Void) throws -> MemoryEstimate {
+        let estimate = MemoryEstimate(config: config)
+        let ranks = HostMemory.localRanks()
+        say("[face2webtoon] memory (estimate): \(estimate.summary)")
+        guard let (allowed, source) = HostMemory.allowance(localRanks: ranks, residentPerRank: estimate.runtimeBytes) else { return estimate }
+        let need = estimate.total * ranks
+        func mb(_ b: Int) -> String { String(format: "%.0f MB", Double(b) / 1_048_576) }
+        if need > allowed {
+            let message = "not enough memory: \(ranks) rank\(ranks == 1 ? "" : "s") on this host × \(mb(estimate.total)) = \(mb(need)), "
+                + "but \(source) allows \(mb(allowed)) (\(estimate.summary)). Lower --img-size, --ch or --batch-size, use --light, "
+                + "or start fewer ranks per host; --ignore-memory-limit starts anyway"
+            if !ignoreMemoryLimit { throw TrainingError.insufficientMemory(message) }
+            say("[face2webtoon] warning: \(message); starting anyway (--ignore-memory-limit)")
+        }
+        return estimate
+    }
+
     func run() throws {
         process.apply()
         let comm = try makeCommunicator()
@@ -217,6 +237,7 @@ struct Train: ParsableCommand {
             config.groups = GroupConfig(selected: selected, sampling: groupSampling)
             config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
         }
+        let memory = try checkMemory(config, isRoot: isRoot, say: say)
         let source = try FolderBatches(data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
                                        seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
                                        iterations: config.iterations, groups: config.groups, labelsA: labelsA, labelsB: labelsB,
@@ -236,6 +257,7 @@ struct Train: ParsableCommand {
                 + "bottleneck update \(config.bottleneck.rawValue)")
         }
         let trainer = try Trainer(config: config, resultDir: resultDir, source: source, parallel: parallel) { print($0) }
+        trainer.memoryEstimate = memory
         trainer.debugDumpGradientsAt = debugDumpGradients
         trainer.stopAt = stopAt
         if let every = kidEvery, every > 0 {

@@ -49,13 +49,19 @@ public final class Tensor {
         self.ownsMemory = false
     }
 
-    deinit { if ownsMemory { free(data) } }
+    deinit {
+        if ownsMemory {
+            TensorMemory.release(count)
+            free(data)
+        }
+    }
 
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
         var p: UnsafeMutableRawPointer?
         // 64-byte alignment: whole cache lines and aligned AVX-512 loads for the hot loops.
         let rc = posix_memalign(&p, 64, max(n, 1) * MemoryLayout<Float>.stride)
         guard rc == 0, let raw = p else { fatalError("out of memory allocating \(n) floats") }
+        TensorMemory.claim(n)
         return raw.bindMemory(to: Float.self, capacity: max(n, 1))
     }
 
@@ -121,4 +127,23 @@ extension Tensor {
         for i in 0..<count where !data[i].isFinite { return false }
         return true
     }
+}
+
+/// Bytes held by tensors that own their storage (views excluded), and the peak since the last reset: what the
+/// memory estimate measures a calibration step with.
+public enum TensorMemory {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var live = 0, peak = 0
+
+    static func claim(_ n: Int) {
+        lock.lock(); live += 4 * n; if live > peak { peak = live }; lock.unlock()
+    }
+    static func release(_ n: Int) { lock.lock(); live -= 4 * n; lock.unlock() }
+
+    /// Bytes of tensor storage allocated now.
+    public static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    /// The most bytes of tensor storage held at once since `resetPeak()`.
+    public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+    /// Starts a new peak from the bytes held now.
+    public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
 }
