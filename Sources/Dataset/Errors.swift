@@ -77,11 +77,12 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         entries.isEmpty ? "\(parent) is empty" : "\(parent) holds \(entries.joined(separator: ", "))"
     }
 
-    /// " (did you mean X?)" when an entry of the parent differs from the missing name only in letter case.
+    /// " (x/ differs only in letter case: rename it to X/)" when an entry of the parent differs from the missing name
+    /// only in letter case.
     static func suggestion(for path: String, parent: String, entries: [String]) -> String {
         let name = (path as NSString).lastPathComponent.lowercased()
         guard let m = entries.first(where: { $0.hasSuffix("/") && $0.dropLast().lowercased() == name }) else { return "" }
-        return " (did you mean \(m.dropLast())? names are case-sensitive)"
+        return " (\(m) differs only in letter case: rename it to \((path as NSString).lastPathComponent)/, or give that name)"
     }
 
     public var description: String {

@@ -7,17 +7,21 @@ struct BenchScaling: ParsableCommand {
         commandName: "scaling",
         abstract: "Data-parallel scaling: images/s at 1 and N ranks (1 thread each); prints key=value lines.")
 
-    @Option(name: .customLong("img-size")) var imgSize = 128
-    @Option var ch = 32
-    @Flag var light = false
+    /// The same model options and defaults as `train` and `bench train`.
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Ranks for the parallel run.") var ranks = 2
     @Option(help: "Timed steps per run.") var steps = 5
     @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
 
     func run() throws {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let common = ["bench", "train", "--img-size", "\(imgSize)", "--ch", "\(ch)", "--threads", "1", "--steps", "\(steps)",
-                      "--no-peak"] + (light ? ["--light"] : [])
+        let m = try modelOptions.config(defaultSize: ModelOptions.defaultImageSize)
+        let common = ["bench", "train", "--img-size", "\(m.imageSize)", "--ch", "\(m.ch)", "--n-res", "\(m.blocks)",
+                      m.light ? "--light" : "--full", "--global-layers", "\(m.globalLayers)", "--local-layers", "\(m.localLayers)",
+                      m.camUsesRawWeight ? "--d-cam-raw-weight" : "--no-d-cam-raw-weight",
+                      "--threads", "1", "--steps", "\(steps)", "--no-peak"]
+        print("img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
+              + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")
         let one = try Self.launch([me] + common)
         guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else { throw ValidationError("mpirun not found: run Scripts/setup") }

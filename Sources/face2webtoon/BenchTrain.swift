@@ -14,15 +14,11 @@ struct BenchTrain: ParsableCommand {
         commandName: "train",
         abstract: "Time full training steps (D + G update) on generated data; prints key=value lines.")
 
-    @Option(name: .customLong("img-size"), help: "Image side S.") var imgSize = 96
-    @Option(help: "Base channels (ngf = ndf).") var ch = 16
-    @Option(name: .customLong("n-res"), help: "Residual blocks per generator half.") var nRes = 4
-    @Flag(help: "Light generator (global-average-pooled MLP input).") var light = false
+    /// The same model options and defaults as `train` (light generator, 96 px, ch 16).
+    @OptionGroup var modelOptions: ModelOptions
     @Option(name: .customLong("batch-size"), help: "Images per domain per rank.") var batchSize = 1
     @Option(help: "Compute threads per rank.") var threads = 1
-    @Option(name: .customLong("global-layers"), help: "Global discriminator depth (default: the size rule).") var globalLayers: Int?
-    @Option(name: .customLong("local-layers"), help: "Local discriminator depth (default: the size rule).") var localLayers: Int?
-    @Option(help: "Untimed warm-up steps.") var warmup = 2
+    @Option(name: .customLong("warmup-steps"), help: "Untimed warm-up steps.") var warmupSteps = 2
     @Option(help: "Timed steps.") var steps = 5
     @Flag(help: "Skip the sgemm peak measurement (used by bench scaling).") var noPeak = false
     @Option(name: .customLong("ada-p"), help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
@@ -33,8 +29,8 @@ struct BenchTrain: ParsableCommand {
         let comm = try makeCommunicator()
         let parallel = DataParallel(comm: comm)
         let peak = noPeak ? 0 : OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
-        let model = ModelConfig(imageSize: imgSize, ch: ch, blocks: nRes, light: light,
-                                globalLayers: globalLayers, localLayers: localLayers)
+        let model = try modelOptions.config(defaultSize: ModelOptions.defaultImageSize)
+        let imgSize = model.imageSize
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
@@ -49,7 +45,7 @@ struct BenchTrain: ParsableCommand {
         }
         try comm.barrier()
         let source = try FolderBatches(data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-                                       worldSize: comm.worldSize, firstStep: 1, iterations: warmup + 2 * steps,
+                                       worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 2 * steps,
                                        warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
@@ -59,14 +55,14 @@ struct BenchTrain: ParsableCommand {
             v = [step.generatorGradients(realA: a.images, realB: b.images)["g.loss"] ?? 0]
             if parallel.average(m.generators, values: &v, operation: "g") { step.applyGenerator() }
         }
-        for s in 0..<warmup { try once(s + 1) }
+        for s in 0..<warmupSteps { try once(s + 1) }
         try comm.barrier()
         FlopCounter.reset()
         Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
         Profile.reset()
         let wait0 = source.waitSeconds, avg0 = parallel.averageSeconds
         let t0 = OpBenchmarks.now()
-        for s in 0..<steps { try once(warmup + s + 1) }
+        for s in 0..<steps { try once(warmupSteps + s + 1) }
         try comm.barrier()
         let seconds = (OpBenchmarks.now() - t0) / Double(steps)
         if Profile.enabled && comm.rank == 0 {
@@ -78,7 +74,7 @@ struct BenchTrain: ParsableCommand {
         if adaP != nil {
             step.augment = ada
             let t1 = OpBenchmarks.now()
-            for s in 0..<steps { try once(warmup + steps + s + 1) }
+            for s in 0..<steps { try once(warmupSteps + steps + s + 1) }
             augmented = (OpBenchmarks.now() - t1) / Double(steps)
             step.augment = nil
         }
@@ -87,8 +83,8 @@ struct BenchTrain: ParsableCommand {
             print("blas_core=\(Runtime.blasCore)")
             print("threads=\(threads)")
             print("world_size=\(n)")
-            print("img_size=\(imgSize) ch=\(ch) n_res=\(nRes) light=\(light) batch_size=\(batchSize) "
-                  + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers)")
+            print("img_size=\(imgSize) ch=\(model.ch) n_res=\(model.blocks) generator=\(model.light ? "light" : "full") batch_size=\(batchSize) "
+                  + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers) warmup_steps=\(warmupSteps) steps=\(steps)")
             if !noPeak { print("sgemm_gflops=\(fmt(peak))") }
             print("gflop_per_iter=\(fmt(gflop))")
             print("achieved_gflops=\(fmt(gflop / seconds))")

@@ -92,6 +92,19 @@ final class CLITests: XCTestCase {
         XCTAssertEqual([strip.width, strip.height], [96, 32])
     }
 
+    /// `bench train` takes train's model options and defaults (light unless --full) and says what it ran.
+    func testBenchTrainUsesTrainsModelOptions() throws {
+        let common = ["bench", "train", "--img-size", "32", "--ch", "4", "--n-res", "1", "--steps", "1", "--warmup-steps", "0", "--no-peak"]
+        let light = try cli(common)
+        XCTAssertEqual(light.exitCode, 0, light.output)
+        XCTAssertTrue(light.output.contains("img_size=32 ch=4 n_res=1 generator=light batch_size=1 global_layers=4 local_layers=3 warmup_steps=0 steps=1"),
+                      light.output)
+        let full = try cli(common + ["--full", "--global-layers", "3"])
+        XCTAssertEqual(full.exitCode, 0, full.output)
+        XCTAssertTrue(full.output.contains("generator=full batch_size=1 global_layers=3"), full.output)
+        XCTAssertNotEqual(try cli(["bench", "train", "--warmup", "1"]).exitCode, 0, "the old option name is gone")
+    }
+
     func testTrainValidatesItsArguments() throws {
         var r = try cli(["train", "--result-dir", "\(work)/r"])
         XCTAssertNotEqual(r.exitCode, 0)
