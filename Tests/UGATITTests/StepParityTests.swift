@@ -8,14 +8,23 @@ import XCTest
 /// weight decay 1e-4, batch 2 (light) / 1 (full); the D CAM uses W/σ and fakes are detached (our deviations).
 ///
 /// Tolerance: per tensor, max |ours − torch| ≤ 1e-4 · max |torch| (relative to the tensor's scale; an element-wise
-/// relative bound is meaningless for entries that are ~0 by cancellation).
+/// relative bound is meaningless for entries that are ~0 by cancellation). A gradient tensor also passes when it is
+/// that close to the float64 value of the same step (`Scripts/golden/make_step_f64_reference.py`): for the rho of
+/// some AdaILN layers PyTorch's own float32 gradient is 5e-5 of the scale away from the exact one, so two float32
+/// programs with different GEMM kernels can differ by more than 1e-4 while both are accurate (seen with OpenBLAS's
+/// Zen kernel: 1.1e-4 from PyTorch on genA2B.UpBlock1_2.norm1.rho).
 final class StepParityTests: XCTestCase {
     struct Golden {
         let file: SafeTensorsFile
+        /// Float64 gradients of step 1 (dgrad.*, ggrad.*).
+        let exact: SafeTensorsFile
         init(_ name: String) throws {
             let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "safetensors"),
                                     "fixture \(name) missing: run Scripts/golden/make_step_golden.py")
             file = try SafeTensorsFile(path: url.path)
+            let url64 = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/\(name)_f64", withExtension: "safetensors"),
+                                      "fixture \(name)_f64 missing: run Scripts/golden/make_step_f64_reference.py")
+            exact = try SafeTensorsFile(path: url64.path)
         }
         func t(_ name: String) throws -> Tensor { try file.tensor(name) }
         func meta(_ k: String) -> Int { Int(file.metadata[k] ?? "") ?? -1 }
@@ -33,7 +42,8 @@ final class StepParityTests: XCTestCase {
                        tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
         var worst: (Float, String) = (0, "")
         for p in store.parameters {
-            let e = relativeError(grads ? p.grad : p.value, try g.t("\(prefix).\(p.name)"))
+            var e = relativeError(grads ? p.grad : p.value, try g.t("\(prefix).\(p.name)"))
+            if grads && e > tol { e = min(e, relativeError(p.grad, try g.exact.tensor("\(prefix).\(p.name)"))) }
             if e > worst.0 { worst = (e, p.name) }
         }
         if buffers {
@@ -103,4 +113,28 @@ final class StepParityTests: XCTestCase {
 
     func testLightStepMatchesPyTorch() throws { try checkCase("step_light") }
     func testFullStepMatchesPyTorch() throws { try checkCase("step_full") }
+}
+
+extension StepParityTests {
+    /// Our float32 step-1 gradients against the float64 reference: the distance stays within 1e-4 of each tensor's
+    /// scale (prints the worst, next to PyTorch float32's own distance stored in the reference's metadata).
+    func testGradientsAreCloseToTheFloat64Reference() throws {
+        for name in ["step_light", "step_full"] {
+            let g = try Golden(name)
+            let (model, step) = try makeModel(g)
+            let a = try g.t("real_A"), b = try g.t("real_B")
+            step.discriminatorGradients(realA: a, realB: b)
+            var worst: (Float, String) = (0, "")
+            for p in model.discriminators.parameters {
+                let e = relativeError(p.grad, try g.exact.tensor("dgrad.\(p.name)")); if e > worst.0 { worst = (e, p.name) }
+            }
+            step.applyDiscriminator()
+            step.generatorGradients(realA: a, realB: b)
+            for p in model.generators.parameters {
+                let e = relativeError(p.grad, try g.exact.tensor("ggrad.\(p.name)")); if e > worst.0 { worst = (e, p.name) }
+            }
+            print("\(name): ours vs float64 worst \(worst.1) \(worst.0); PyTorch float32 vs float64 worst \(g.exact.metadata["pytorch_f32_worst"] ?? "?")")
+            XCTAssertLessThanOrEqual(worst.0, 1e-4, "\(name): \(worst.1)")
+        }
+    }
 }
