@@ -13,16 +13,16 @@ import PackageDescription
 // or F2W_TARGET_CPU=haswell (AVX2 + FMA); see docs/building.md.
 let targetCPU = Context.environment["F2W_TARGET_CPU"] ?? "native"
 #if arch(x86_64)
-let codegen: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+    let codegen: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
 #else
-let codegen: [SwiftSetting] = []
+    let codegen: [SwiftSetting] = []
 #endif
 
 let package = Package(
     name: "Face2Webtoon",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "face2webtoon", targets: ["face2webtoon"]),
+        .executable(name: "face2webtoon", targets: ["face2webtoon"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,7 +45,9 @@ let package = Package(
         .target(name: "ADA", dependencies: ["Engine", "UGATIT"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
-        .target(name: "Training", dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "KID"], swiftSettings: codegen),
+        .target(
+            name: "Training", dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "KID"],
+            swiftSettings: codegen),
         .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
         .target(name: "KID", dependencies: ["Engine", "Dataset"], swiftSettings: codegen),
         .target(name: "Checkpoint", dependencies: ["Engine", "Distributed", "CZstd"], swiftSettings: codegen),
@@ -65,13 +67,20 @@ let package = Package(
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: codegen),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "CMPIShim", "TestSupport"], swiftSettings: codegen),
+        .testTarget(
+            name: "DistributedTests", dependencies: ["Distributed", "CMPIShim", "TestSupport"], swiftSettings: codegen),
         .testTarget(name: "ADATests", dependencies: ["ADA", "TestSupport"], swiftSettings: codegen),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
-        .testTarget(name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],
-                    resources: [.copy("Fixtures")], swiftSettings: codegen),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Dataset", "TestSupport"], swiftSettings: codegen),
-        .testTarget(name: "KIDTests", dependencies: ["KID", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: codegen),
+        .testTarget(
+            name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")],
+            swiftSettings: codegen),
+        .testTarget(
+            name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: codegen),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "Dataset", "TestSupport"], swiftSettings: codegen),
+        .testTarget(
+            name: "KIDTests", dependencies: ["KID", "TestSupport"], resources: [.copy("Fixtures")],
+            swiftSettings: codegen),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: codegen),
     ]
 )

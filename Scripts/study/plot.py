@@ -6,6 +6,10 @@ PATH is a run folder of ours (its metrics.jsonl; KID rows are the lines with a "
 pytorch_reference.py (columns run,step,images_seen,elapsed_seconds,kid,kid_std). Writes NAME.csv per run into
 --csv-dir, kid_vs_images.png and kid_vs_wallclock.png into --out, and prints a Markdown summary with the images each
 run needed to reach the reference run's final KID (first crossing, linear between KID points). Needs matplotlib.
+
+--seconds-per-step NAME=S (repeatable) also draws kid_vs_hours.png: KID against step × S, the hours each run takes at
+a benchmarked step time S (measured for 1 and 2 ranks, projected for more; docs/convergence.md says which), instead
+of the elapsed seconds the runs logged on a shared, loaded machine.
 """
 import argparse, csv, json, os
 
@@ -52,7 +56,9 @@ def main():
     ap.add_argument("--reference")
     ap.add_argument("--csv-dir")
     ap.add_argument("--out")
+    ap.add_argument("--seconds-per-step", action="append", default=[], help="NAME=S: benchmarked seconds per step")
     a = ap.parse_args()
+    step_seconds = {k: float(v) for k, v in (x.split("=", 1) for x in a.seconds_per_step)}
     runs = {}
     for spec in a.run:
         name, path = spec.split("=", 1)
@@ -71,11 +77,17 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         os.makedirs(a.out, exist_ok=True)
-        for key, scale, label, fname in [("images_seen", 1, "images seen per domain", "kid_vs_images.png"),
-                                         ("elapsed_seconds", 3600, "hours of training (1 core per run)", "kid_vs_wallclock.png")]:
+        plots = [("images_seen", 1, "images seen per domain", "kid_vs_images.png"),
+                 ("elapsed_seconds", 3600, "hours of training as logged (1 core per run, loaded machine)", "kid_vs_wallclock.png")]
+        if step_seconds:
+            plots.append(("bench_seconds", 3600, "hours at the benchmarked seconds per step (1 core per rank)", "kid_vs_hours.png"))
+        for key, scale, label, fname in plots:
             fig, ax = plt.subplots(figsize=(7, 4.5))
             for name, rows in runs.items():
-                ax.errorbar([r[key] / scale for r in rows], [r["kid"] for r in rows], yerr=[r["kid_std"] for r in rows],
+                if key == "bench_seconds" and name not in step_seconds:
+                    continue
+                xs = [r["step"] * step_seconds[name] if key == "bench_seconds" else r[key] for r in rows]
+                ax.errorbar([x / scale for x in xs], [r["kid"] for r in rows], yerr=[r["kid_std"] for r in rows],
                             marker="o", ms=3, capsize=2, label=name)
             ax.set_xlabel(label)
             ax.set_ylabel("KID (genA2B(testA) vs testB, 10 subsets of 50)")

@@ -22,7 +22,7 @@ public struct ADAConfig: Codable, Equatable, Sendable {
 
 /// The per-domain augmentation state that must survive a checkpoint: strength p and the r_t accumulators.
 public struct ADAState: Codable, Equatable, Sendable {
-    public var p: [Double]                 // [p_A, p_B]
+    public var p: [Double]  // [p_A, p_B]
     public var signSum: [Double] = [0, 0]  // global Σ sign(logit − 0.5) since the last adjustment, per domain
     public var count: [Double] = [0, 0]
     public var lastRt: [Double] = [0, 0]
@@ -57,7 +57,9 @@ public final class AdaptiveAugment: DiscriminatorAugment {
 
     /// Starts a step: resets the call counter (the D phase and the G phase draw fresh transforms).
     public func beginStep(_ s: Int, globalIndices: [Int]) {
-        step = s; call = 0; self.globalIndices = globalIndices
+        step = s
+        call = 0
+        self.globalIndices = globalIndices
     }
 
     public func augment(_ t: Tape, _ x: Var, domain: Domain) -> Var {
@@ -65,14 +67,20 @@ public final class AdaptiveAugment: DiscriminatorAugment {
         let pd = p(domain)
         call += 1
         let n = x.shape[0]
-        precondition(globalIndices.count == n, "AdaptiveAugment: \(globalIndices.count) global indices for a batch of \(n)")
+        precondition(
+            globalIndices.count == n, "AdaptiveAugment: \(globalIndices.count) global indices for a batch of \(n)")
         let (h, w) = (x.shape[2], x.shape[3])
         var items: [Var] = []
         var any = false
         for i in 0..<n {
-            var rng = RandomGenerator(seed: seed, stream: [0x4144_41, UInt64(step), UInt64(call), UInt64(globalIndices[i]),
-                                                           domain == .a ? 0 : 1])
-            let inv = AugmentPipe.sampleInverse(p: pd, width: w, height: h, config: config.augment, debug: debug, rng: &rng)
+            var rng = RandomGenerator(
+                seed: seed,
+                stream: [
+                    0x4144_41, UInt64(step), UInt64(call), UInt64(globalIndices[i]),
+                    domain == .a ? 0 : 1,
+                ])
+            let inv = AugmentPipe.sampleInverse(
+                p: pd, width: w, height: h, config: config.augment, debug: debug, rng: &rng)
             any = any || !inv.isIdentity
             items.append(inv.isIdentity ? t.batchItem(x, i) : AugmentPipe.apply(t, t.batchItem(x, i), inverse: inv))
         }
@@ -97,7 +105,10 @@ public final class AdaptiveAugment: DiscriminatorAugment {
 
     /// Adds globally reduced statistics [signSum_A, count_A, signSum_B, count_B].
     public func addGlobalStats(_ s: [Double]) {
-        state.signSum[0] += s[0]; state.count[0] += s[1]; state.signSum[1] += s[2]; state.count[1] += s[3]
+        state.signSum[0] += s[0]
+        state.count[0] += s[1]
+        state.signSum[1] += s[2]
+        state.count[1] += s[3]
     }
 
     /// The adjustment after `interval` steps (spec D.3): r_t = mean sign; p ← clamp(p + sign(r_t − target)·
@@ -114,7 +125,8 @@ public final class AdaptiveAugment: DiscriminatorAugment {
             state.p[d] = min(max(state.p[d] + sign * delta, 0), 1)
             state.lastRt[d] = rt
             out[d] = rt
-            state.signSum[d] = 0; state.count[d] = 0
+            state.signSum[d] = 0
+            state.count[d] = 0
         }
         return out
     }

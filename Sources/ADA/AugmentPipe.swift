@@ -13,14 +13,15 @@ public struct AugmentConfig: Codable, Equatable, Sendable {
 public struct AugmentDebug: Equatable {
     public var xflip: Bool?
     public var rotate90: Int?
-    public var translateInt: (Double, Double)?     // fractions of W and H
+    public var translateInt: (Double, Double)?  // fractions of W and H
     public var scale: Double?
-    public var rotate: Double?                     // radians, as the pre-rotation
+    public var rotate: Double?  // radians, as the pre-rotation
     public var aniso: Double?
     public var translateFrac: (Double, Double)?
     public init() {}
     public static func == (a: AugmentDebug, b: AugmentDebug) -> Bool {
-        a.xflip == b.xflip && a.rotate90 == b.rotate90 && a.scale == b.scale && a.rotate == b.rotate && a.aniso == b.aniso
+        a.xflip == b.xflip && a.rotate90 == b.rotate90 && a.scale == b.scale && a.rotate == b.rotate
+            && a.aniso == b.aniso
             && a.translateInt.map { [$0.0, $0.1] } == b.translateInt.map { [$0.0, $0.1] }
             && a.translateFrac.map { [$0.0, $0.1] } == b.translateFrac.map { [$0.0, $0.1] }
     }
@@ -41,13 +42,18 @@ public enum AugmentPipe {
         0.4910559419267466, 0.787641141030194, 0.3379294217276218, -0.07263752278646252,
         -0.021060292512300564, 0.04472490177066578, 0.0017677118642428036, -0.007800708325034148,
     ]
-    static var filter: [Float] { let s = sym6.reduce(0, +); return sym6.map { Float($0 / s) } }
-    static let hzPad = 3   // sym6 taps / 4
+    static var filter: [Float] {
+        let s = sym6.reduce(0, +)
+        return sym6.map { Float($0 / s) }
+    }
+    static let hzPad = 3  // sym6 taps / 4
 
     /// Draws the inverse transform of one image of size w×h at strength p (every draw happens whatever p is,
     /// so the generator's state advances the same way at every strength).
-    public static func sampleInverse(p: Double, width w: Int, height h: Int, config c: AugmentConfig = AugmentConfig(),
-                                     debug: AugmentDebug? = nil, rng: inout RandomGenerator) -> Affine2D {
+    public static func sampleInverse(
+        p: Double, width w: Int, height h: Int, config c: AugmentConfig = AugmentConfig(),
+        debug: AugmentDebug? = nil, rng: inout RandomGenerator
+    ) -> Affine2D {
         func coin(_ prob: Double) -> Bool { rng.uniformDouble() < prob }
         func normal() -> Double { Double(rng.normal()) }
         var g = Affine2D.identity
@@ -92,12 +98,16 @@ public enum AugmentPipe {
     public static func apply(_ t: Tape, _ x: Var, inverse inv: Affine2D) -> Var {
         if inv.isIdentity { return x }
         let (h, w) = (x.shape[2], x.shape[3])
-        let cx = Double(w - 1) / 2, cy = Double(h - 1) / 2
+        let cx = Double(w - 1) / 2
+        let cy = Double(h - 1) / 2
         // margins: where the output corners come from, plus the filter's reach, within [0, side − 1]
-        var m = [-Double.infinity, -Double.infinity, -Double.infinity, -Double.infinity]   // x0, y0, x1, y1
+        var m = [-Double.infinity, -Double.infinity, -Double.infinity, -Double.infinity]  // x0, y0, x1, y1
         for (px, py) in [(-cx, -cy), (cx, -cy), (cx, cy), (-cx, cy)] {
             let (qx, qy) = inv.apply(px, py)
-            m[0] = max(m[0], -qx); m[1] = max(m[1], -qy); m[2] = max(m[2], qx); m[3] = max(m[3], qy)
+            m[0] = max(m[0], -qx)
+            m[1] = max(m[1], -qy)
+            m[2] = max(m[2], qx)
+            m[3] = max(m[3], qy)
         }
         let extra = [Double(hzPad * 2) - cx, Double(hzPad * 2) - cy]
         let limit = [Double(w - 1), Double(h - 1)]
@@ -111,8 +121,10 @@ public enum AugmentPipe {
         g = .scale(2, 2) * g * .scale(0.5, 0.5)
         g = .translate(-0.5, -0.5) * g * .translate(0.5, 0.5)
         // bilinear sampling onto the 2× output grid (affine_grid, align_corners = false)
-        let hu = y.shape[2], wu = y.shape[3]
-        let ho = 2 * (h + 2 * hzPad), wo = 2 * (w + 2 * hzPad)
+        let hu = y.shape[2]
+        let wu = y.shape[3]
+        let ho = 2 * (h + 2 * hzPad)
+        let wo = 2 * (w + 2 * hzPad)
         g = .scale(2 / Double(wu), 2 / Double(hu)) * g * .scale(Double(wo) / 2, Double(ho) / 2)
         let grid = Tensor(uninitialized: [1, ho, wo, 2])
         for i in 0..<ho {
@@ -120,7 +132,8 @@ public enum AugmentPipe {
             for j in 0..<wo {
                 let xn = (2 * Double(j) + 1) / Double(wo) - 1
                 let (gx, gy) = g.apply(xn, yn)
-                grid[2 * (i * wo + j)] = Float(gx); grid[2 * (i * wo + j) + 1] = Float(gy)
+                grid[2 * (i * wo + j)] = Float(gx)
+                grid[2 * (i * wo + j) + 1] = Float(gy)
             }
         }
         y = t.gridSample(y, grid: grid, padding: .zeros)

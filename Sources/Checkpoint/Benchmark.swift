@@ -26,36 +26,47 @@ extension Checkpoints {
     /// Saves and reloads `megabytes` MB of float32 weights (N(0, 0.02), split over `tensorCount` tensors, the
     /// same on every rank) under `directory/checkpoint-bench`, then deletes it. Collective.
     /// - Throws: save or read errors, or `.invalidArgument` if a reloaded tensor differs from what was saved.
-    public static func benchmark(directory: String, megabytes: Int = 256, tensorCount: Int = 16, options: SaveOptions = SaveOptions(),
-                                 comm: Communicator) throws -> CheckpointBenchmark {
+    public static func benchmark(
+        directory: String, megabytes: Int = 256, tensorCount: Int = 16, options: SaveOptions = SaveOptions(),
+        comm: Communicator
+    ) throws -> CheckpointBenchmark {
         precondition(megabytes > 0 && tensorCount > 0, "benchmark: \(megabytes) MB in \(tensorCount) tensors")
         let root = FileSystem.join(directory, "checkpoint-bench")
         let per = megabytes * 1_000_000 / 4 / tensorCount
         var rng = RandomGenerator(seed: 2024)
-        let weights = (0..<tensorCount).map { CheckpointTensor("bench.\($0).weight", rng.normalTensor([per], std: 0.02)) }
+        let weights = (0..<tensorCount).map {
+            CheckpointTensor("bench.\($0).weight", rng.normalTensor([per], std: 0.02))
+        }
         if comm.rank == 0, FileSystem.kind(root) != .missing { try FileSystem.remove(root) }
         try comm.barrier()
 
-        let t0 = Date(), c0 = cpuSeconds()
-        let saved = try save(root: root, step: 1, tensors: weights, manifestFields: ManifestFields(programVersion: "bench", config: "{}", imagesSeen: 0),
-                             comm: comm, options: options)
-        let saveSeconds = Date().timeIntervalSince(t0), saveCPU = cpuSeconds() - c0
+        let t0 = Date()
+        let c0 = cpuSeconds()
+        let saved = try save(
+            root: root, step: 1, tensors: weights,
+            manifestFields: ManifestFields(programVersion: "bench", config: "{}", imagesSeen: 0),
+            comm: comm, options: options)
+        let saveSeconds = Date().timeIntervalSince(t0)
+        let saveCPU = cpuSeconds() - c0
         try comm.barrier()
 
-        let t1 = Date(), c1 = cpuSeconds()
+        let t1 = Date()
+        let c1 = cpuSeconds()
         let reader = try open(root)
         for w in weights {
             let got = try reader.tensor(w.name)
-            guard case let .tensor(orig) = w.storage, memcmp(got.data, orig.data, got.count * 4) == 0 else {
+            guard case .tensor(let orig) = w.storage, memcmp(got.data, orig.data, got.count * 4) == 0 else {
                 throw CheckpointError.invalidArgument("benchmark: \(w.name) reloaded differently")
             }
         }
-        let loadSeconds = Date().timeIntervalSince(t1), loadCPU = cpuSeconds() - c1
+        let loadSeconds = Date().timeIntervalSince(t1)
+        let loadCPU = cpuSeconds() - c1
         try comm.barrier()
         if comm.rank == 0 { try FileSystem.remove(root) }
 
         return CheckpointBenchmark(
-            rank: comm.rank, worldSize: comm.worldSize, level: options.level, workers: options.workers, shuffle: options.shuffle,
+            rank: comm.rank, worldSize: comm.worldSize, level: options.level, workers: options.workers,
+            shuffle: options.shuffle,
             rawBytes: saved.rawBytes, localRawBytes: saved.localRawBytes, storedBytes: saved.storedBytes,
             saveSeconds: saveSeconds, localWriteSeconds: saved.localSeconds,
             saveMBps: Double(saved.localRawBytes) / 1e6 / max(saved.localSeconds, 1e-9),

@@ -7,7 +7,8 @@ enum ByteShuffle {
         precondition(src.count % k == 0 && dst.count >= src.count, "shuffle: \(src.count) bytes, element size \(k)")
         guard let s = src.baseAddress, let d = dst.baseAddress else { return }
         let n = src.count / k
-        let inp = s.assumingMemoryBound(to: UInt8.self), out = d.assumingMemoryBound(to: UInt8.self)
+        let inp = s.assumingMemoryBound(to: UInt8.self)
+        let out = d.assumingMemoryBound(to: UInt8.self)
         switch k {
         case 4:
             // 16 floats at a time: byte j of each lane is a truncating narrow of (lane >> 8j), one
@@ -31,15 +32,19 @@ enum ByteShuffle {
         precondition(src.count % k == 0 && dst.count >= src.count, "unshuffle: \(src.count) bytes, element size \(k)")
         guard let s = src.baseAddress, let d = dst.baseAddress else { return }
         let n = src.count / k
-        let inp = s.assumingMemoryBound(to: UInt8.self), out = d.assumingMemoryBound(to: UInt8.self)
+        let inp = s.assumingMemoryBound(to: UInt8.self)
+        let out = d.assumingMemoryBound(to: UInt8.self)
         switch k {
         case 4:
             var i = 0
             while i + 16 <= n {
                 func plane(_ j: Int) -> SIMD16<UInt32> {
-                    SIMD16<UInt32>(truncatingIfNeeded: s.loadUnaligned(fromByteOffset: j * n + i, as: SIMD16<UInt8>.self)) &<< UInt32(8 * j)
+                    SIMD16<UInt32>(
+                        truncatingIfNeeded: s.loadUnaligned(fromByteOffset: j * n + i, as: SIMD16<UInt8>.self))
+                        &<< UInt32(8 * j)
                 }
-                d.storeBytes(of: plane(0) | plane(1) | plane(2) | plane(3), toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
+                d.storeBytes(
+                    of: plane(0) | plane(1) | plane(2) | plane(3), toByteOffset: 4 * i, as: SIMD16<UInt32>.self)
                 i += 16
             }
             for i in i..<n { for j in 0..<4 { out[i * 4 + j] = inp[j * n + i] } }

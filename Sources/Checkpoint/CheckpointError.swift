@@ -46,27 +46,32 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .noCheckpoint(p): return "\(p): no checkpoint saved here yet"
-        case let .notACheckpoint(p, r): return "\(p): not a checkpoint: \(r)"
-        case let .latestInvalid(root, r):
+        case .noCheckpoint(let p): return "\(p): no checkpoint saved here yet"
+        case .notACheckpoint(let p, let r): return "\(p): not a checkpoint: \(r)"
+        case .latestInvalid(let root, let r):
             return "\(root): LATEST is unusable (\(r)); resume with the fallback to pick the newest valid checkpoint"
-        case let .manifestMissing(d): return "\(d): no manifest.json, the save did not complete (sweep removes it)"
-        case let .manifestCorrupt(p, r): return "\(p): manifest is corrupt: \(r)"
-        case let .unsupportedSchema(p, f, s): return "\(p): checkpoint schema version \(f), this program reads version \(s)"
-        case let .shardCountMismatch(p, w, n): return "\(p): saved by \(w) ranks but lists \(n) shards"
-        case let .shardMissing(s, p): return "shard \(s): file \(p) is missing"
-        case let .shardSizeMismatch(s, p, e, f): return "shard \(s): \(p) has \(f) bytes, the manifest says \(e)"
-        case let .shardChecksumMismatch(s, p, t):
-            return "shard \(s): \(p): stored bytes fail their checksum " + (t.map { "in tensor \($0)" } ?? "in the shard header")
-        case let .shardHeaderInvalid(s, p, r): return "shard \(s): \(p): bad shard header: \(r)"
-        case let .tensorChecksumMismatch(s, p, t): return "shard \(s): \(p): tensor \(t) fails its checksum after decompression"
-        case let .decompressionFailed(s, p, t, r): return "shard \(s): \(p): tensor \(t) does not decompress: \(r)"
-        case let .mergedFileInvalid(p, r): return "\(p): bad merged checkpoint: \(r)"
-        case let .missingTensor(n): return "checkpoint has no tensor \(n)"
-        case let .tensorMismatch(n, e, f): return "tensor \(n) is \(f) in the checkpoint, expected \(e)"
-        case let .invalidArgument(r): return "invalid checkpoint request: \(r)"
-        case let .io(p, r): return "\(p): \(r)"
-        case let .saveFailed(map):
+        case .manifestMissing(let d): return "\(d): no manifest.json, the save did not complete (sweep removes it)"
+        case .manifestCorrupt(let p, let r): return "\(p): manifest is corrupt: \(r)"
+        case .unsupportedSchema(let p, let f, let s):
+            return "\(p): checkpoint schema version \(f), this program reads version \(s)"
+        case .shardCountMismatch(let p, let w, let n): return "\(p): saved by \(w) ranks but lists \(n) shards"
+        case .shardMissing(let s, let p): return "shard \(s): file \(p) is missing"
+        case .shardSizeMismatch(let s, let p, let e, let f):
+            return "shard \(s): \(p) has \(f) bytes, the manifest says \(e)"
+        case .shardChecksumMismatch(let s, let p, let t):
+            return "shard \(s): \(p): stored bytes fail their checksum "
+                + (t.map { "in tensor \($0)" } ?? "in the shard header")
+        case .shardHeaderInvalid(let s, let p, let r): return "shard \(s): \(p): bad shard header: \(r)"
+        case .tensorChecksumMismatch(let s, let p, let t):
+            return "shard \(s): \(p): tensor \(t) fails its checksum after decompression"
+        case .decompressionFailed(let s, let p, let t, let r):
+            return "shard \(s): \(p): tensor \(t) does not decompress: \(r)"
+        case .mergedFileInvalid(let p, let r): return "\(p): bad merged checkpoint: \(r)"
+        case .missingTensor(let n): return "checkpoint has no tensor \(n)"
+        case .tensorMismatch(let n, let e, let f): return "tensor \(n) is \(f) in the checkpoint, expected \(e)"
+        case .invalidArgument(let r): return "invalid checkpoint request: \(r)"
+        case .io(let p, let r): return "\(p): \(r)"
+        case .saveFailed(let map):
             let parts = map.keys.sorted().map { "rank \($0): \(map[$0] ?? "")" }
             return "checkpoint save failed (previous checkpoint kept): " + parts.joined(separator: "; ")
         }

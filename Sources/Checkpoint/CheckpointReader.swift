@@ -15,7 +15,8 @@ public final class CheckpointReader {
     private var sources: [Int: ByteSource]
     private let index: [String: Int]
     private let zstd = ZstdDecompressor()
-    private var frame: UnsafeMutableRawBufferPointer?, raw: UnsafeMutableRawBufferPointer?, plain: UnsafeMutableRawBufferPointer?
+    private var frame: UnsafeMutableRawBufferPointer?, raw: UnsafeMutableRawBufferPointer?,
+        plain: UnsafeMutableRawBufferPointer?
     /// Fuzzing only: skip checksum comparisons so mutated inputs reach the decoder.
     var checksums = true
 
@@ -25,15 +26,22 @@ public final class CheckpointReader {
         let mpath = FileSystem.join(path, Names.manifest)
         guard let src = try FileSource(mpath) else { throw CheckpointError.manifestMissing(directory: path) }
         guard src.size <= Manifest.maxBytes else {
-            throw CheckpointError.manifestCorrupt(path: mpath, reason: "\(src.size) bytes, more than the \(Manifest.maxBytes) allowed")
+            throw CheckpointError.manifestCorrupt(
+                path: mpath, reason: "\(src.size) bytes, more than the \(Manifest.maxBytes) allowed")
         }
         let m = try Manifest.decode(try src.bytes(0, src.size), path: mpath)
-        guard m.layout == .sharded else { throw CheckpointError.manifestCorrupt(path: mpath, reason: "layout \(m.layout.rawValue) in a step directory") }
+        guard m.layout == .sharded else {
+            throw CheckpointError.manifestCorrupt(
+                path: mpath, reason: "layout \(m.layout.rawValue) in a step directory")
+        }
         self.init(path: path, manifest: m, directory: path, sources: [:])
     }
 
     init(path: String, manifest: Manifest, directory: String?, sources: [Int: ByteSource]) {
-        self.path = path; self.manifest = manifest; self.directory = directory; self.sources = sources
+        self.path = path
+        self.manifest = manifest
+        self.directory = directory
+        self.sources = sources
         index = Dictionary(uniqueKeysWithValues: manifest.tensors.enumerated().map { ($1.name, $0) })
     }
 
@@ -50,7 +58,8 @@ public final class CheckpointReader {
     private func source(_ s: Int) throws -> ByteSource {
         if let src = sources[s] { return src }
         guard let dir = directory else { throw CheckpointError.shardMissing(shard: s, path: path) }
-        let sh = manifest.shards[s], p = FileSystem.join(dir, sh.file)
+        let sh = manifest.shards[s]
+        let p = FileSystem.join(dir, sh.file)
         guard let src = try FileSource(p) else { throw CheckpointError.shardMissing(shard: s, path: p) }
         try checkShard(src, s)
         sources[s] = src
@@ -59,7 +68,8 @@ public final class CheckpointReader {
 
     /// Size and header of a shard file against the manifest.
     func checkShard(_ src: ByteSource, _ s: Int) throws {
-        let sh = manifest.shards[s], p = shardPath(s)
+        let sh = manifest.shards[s]
+        let p = shardPath(s)
         guard src.size == sh.compressedBytes else {
             throw CheckpointError.shardSizeMismatch(shard: s, path: p, expected: sh.compressedBytes, found: src.size)
         }
@@ -84,9 +94,11 @@ public final class CheckpointReader {
         let src = try source(s)
         let sh = manifest.shards[s]
         let start = manifest.layout == .sharded ? 0 : manifest.dataBase
-        var h = XXH64(), pos = 0
+        var h = XXH64()
+        var pos = 0
         let block = 8 << 20
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: min(block, max(sh.compressedBytes, 1)), alignment: 64)
+        let buf = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: min(block, max(sh.compressedBytes, 1)), alignment: 64)
         defer { buf.deallocate() }
         while pos < sh.compressedBytes {
             let n = min(buf.count, sh.compressedBytes - pos)
@@ -112,14 +124,17 @@ public final class CheckpointReader {
     /// the end (after the last `body` call).
     func stream(_ e: Manifest.Entry, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) throws {
         let src = try source(e.shard)
-        let chunk = manifest.codec.chunkBytes, k = e.dtype.size, p = shardPath(e.shard)
+        let chunk = manifest.codec.chunkBytes
+        let k = e.dtype.size
+        let p = shardPath(e.shard)
         if frame == nil {
             frame = .allocate(byteCount: ZstdCompressor.bound(chunk), alignment: 64)
             raw = .allocate(byteCount: chunk, alignment: 64)
             plain = .allocate(byteCount: chunk, alignment: 64)
         }
         guard let frame, let raw, let plain else { return }
-        var pos = manifest.dataBase + e.storedOffset, left = e.length
+        var pos = manifest.dataBase + e.storedOffset
+        var left = e.length
         var h = XXH64()
         for (n, x) in zip(e.frameBytes, e.frameXXH64) {
             let size = min(chunk, left)
@@ -138,7 +153,8 @@ public final class CheckpointReader {
             }
             h.update(out)
             try body(out, stored)
-            pos += n; left -= size
+            pos += n
+            left -= size
         }
         if checksums && h.digest() != Hex.parse(e.xxh64) {
             throw CheckpointError.tensorChecksumMismatch(shard: e.shard, path: p, tensor: e.name)
@@ -147,7 +163,9 @@ public final class CheckpointReader {
 
     private func find(_ name: String, _ dtype: DType) throws -> Manifest.Entry {
         guard let e = entry(name) else { throw CheckpointError.missingTensor(name: name) }
-        guard e.dtype == dtype else { throw CheckpointError.tensorMismatch(name: name, expected: dtype.rawValue, found: e.dtype.rawValue) }
+        guard e.dtype == dtype else {
+            throw CheckpointError.tensorMismatch(name: name, expected: dtype.rawValue, found: e.dtype.rawValue)
+        }
         _ = try source(e.shard)  // file size checked before sizing any buffer from the manifest
         return e
     }
@@ -156,10 +174,15 @@ public final class CheckpointReader {
     /// `tensor` are unspecified. - Throws: `.missingTensor`, `.tensorMismatch` (shape or dtype), read errors.
     public func read(_ name: String, into tensor: Tensor) throws {
         let e = try find(name, .f32)
-        guard e.shape == tensor.shape else { throw CheckpointError.tensorMismatch(name: name, expected: "\(tensor.shape)", found: "\(e.shape)") }
+        guard e.shape == tensor.shape else {
+            throw CheckpointError.tensorMismatch(name: name, expected: "\(tensor.shape)", found: "\(e.shape)")
+        }
         let dst = UnsafeMutableRawPointer(tensor.data)
         var off = 0
-        try stream(e) { chunk, _ in (dst + off).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count); off += chunk.count }
+        try stream(e) { chunk, _ in
+            (dst + off).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count)
+            off += chunk.count
+        }
     }
 
     /// The F32 tensor `name` as a new `Tensor` of its stored shape. - Throws: as `read(_:into:)`.
@@ -177,7 +200,9 @@ public final class CheckpointReader {
     }
 
     /// The F64 / I64 / U64 tensor `name`, flattened (row-major). - Throws: `.missingTensor`, `.tensorMismatch`, read errors.
-    public func float64s(_ name: String) throws -> [Double] { try values(try find(name, .f64), as: UInt64.self).map(Double.init(bitPattern:)) }
+    public func float64s(_ name: String) throws -> [Double] {
+        try values(try find(name, .f64), as: UInt64.self).map(Double.init(bitPattern:))
+    }
     public func int64s(_ name: String) throws -> [Int64] { try values(try find(name, .i64), as: Int64.self) }
     public func uint64s(_ name: String) throws -> [UInt64] { try values(try find(name, .u64), as: UInt64.self) }
 
@@ -186,7 +211,10 @@ public final class CheckpointReader {
         var out = [T](repeating: 0, count: e.length / MemoryLayout<T>.size)
         try out.withUnsafeMutableBytes { dst in
             var off = 0
-            try stream(e) { chunk, _ in (dst.baseAddress! + off).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count); off += chunk.count }
+            try stream(e) { chunk, _ in
+                (dst.baseAddress! + off).copyMemory(from: chunk.baseAddress!, byteCount: chunk.count)
+                off += chunk.count
+            }
         }
         return out
     }

@@ -2,7 +2,10 @@ import Engine
 
 /// Element types a checkpoint stores, spelled as in safetensors. All little-endian.
 public enum DType: String, Codable, Sendable, CaseIterable {
-    case f32 = "F32", f64 = "F64", i64 = "I64", u64 = "U64"
+    case f32 = "F32"
+    case f64 = "F64"
+    case i64 = "I64"
+    case u64 = "U64"
 
     /// Bytes per element.
     public var size: Int { self == .f32 ? 4 : 8 }
@@ -11,7 +14,10 @@ public enum DType: String, Codable, Sendable, CaseIterable {
 /// A named tensor handed to `Checkpoints.save`: float32 weights (an Engine `Tensor`, not copied) or
 /// 64-bit values (counters, RNG words, float64 statistics). Shape is row-major; `[]` is a scalar.
 public struct CheckpointTensor {
-    enum Storage { case tensor(Tensor), bytes([UInt8]) }
+    enum Storage {
+        case tensor(Tensor)
+        case bytes([UInt8])
+    }
 
     public let name: String
     public let dtype: DType
@@ -20,7 +26,10 @@ public struct CheckpointTensor {
 
     /// Float32 `tensor` under `name`; its memory is read during the save, so do not mutate it concurrently.
     public init(_ name: String, _ tensor: Tensor) {
-        self.name = name; dtype = .f32; shape = tensor.shape; storage = .tensor(tensor)
+        self.name = name
+        dtype = .f32
+        shape = tensor.shape
+        storage = .tensor(tensor)
     }
 
     public init(_ name: String, float64 values: [Double], shape: [Int]? = nil) {
@@ -37,8 +46,12 @@ public struct CheckpointTensor {
 
     private init<T: FixedWidthInteger>(_ name: String, _ dtype: DType, _ values: [T], _ shape: [Int]?) {
         let s = shape ?? [values.count]
-        precondition(s.allSatisfy { $0 >= 0 } && s.reduce(1, *) == values.count, "\(name): \(values.count) values for shape \(s)")
-        self.name = name; self.dtype = dtype; self.shape = s
+        precondition(
+            s.allSatisfy { $0 >= 0 } && s.reduce(1, *) == values.count, "\(name): \(values.count) values for shape \(s)"
+        )
+        self.name = name
+        self.dtype = dtype
+        self.shape = s
         storage = .bytes(values.withUnsafeBytes { Array($0) })  // x86-64 and arm64 are little-endian
     }
 
@@ -49,15 +62,15 @@ public struct CheckpointTensor {
     /// Size of the raw data in bytes (elements × dtype size).
     public var byteCount: Int {
         switch storage {
-        case let .tensor(t): return t.count * 4
-        case let .bytes(b): return b.count
+        case .tensor(let t): return t.count * 4
+        case .bytes(let b): return b.count
         }
     }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch storage {
-        case let .tensor(t): return try body(UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
-        case let .bytes(b): return try b.withUnsafeBytes(body)
+        case .tensor(let t): return try body(UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
+        case .bytes(let b): return try b.withUnsafeBytes(body)
         }
     }
 }

@@ -7,23 +7,29 @@ extension Checkpoints {
     /// `metadata` defaults to the checkpoint's step, images seen, program version and config.
     /// - Returns: the exported names, in manifest order. - Throws: read errors of the checkpoint, `.io`.
     @discardableResult
-    public static func exportSafetensors(from reader: CheckpointReader, to path: String, include: (String) -> Bool,
-                                         metadata: [String: String]? = nil) throws -> [String] {
+    public static func exportSafetensors(
+        from reader: CheckpointReader, to path: String, include: (String) -> Bool,
+        metadata: [String: String]? = nil
+    ) throws -> [String] {
         let m = reader.manifest
         let chosen = m.tensors.filter { include($0.name) }
-        var header: [String: Any] = ["__metadata__": metadata ?? [
-            "format": "face2webtoon-export", "step": "\(m.step)", "images_seen": "\(m.imagesSeen)",
-            "program_version": m.programVersion, "config": m.config,
-        ]]
+        var header: [String: Any] = [
+            "__metadata__": metadata ?? [
+                "format": "face2webtoon-export", "step": "\(m.step)", "images_seen": "\(m.imagesSeen)",
+                "program_version": m.programVersion, "config": m.config,
+            ]
+        ]
         var off = 0
         for e in chosen {
-            header[e.name] = ["dtype": e.dtype.rawValue, "shape": e.shape, "data_offsets": [off, off + e.length]] as [String: Any]
+            header[e.name] =
+                ["dtype": e.dtype.rawValue, "shape": e.shape, "data_offsets": [off, off + e.length]] as [String: Any]
             off += e.length
         }
         var json = Array(try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
         while json.count % 8 != 0 { json.append(0x20) }  // spaces, so the data starts 8-byte aligned
         try FileSystem.writeAtomically(path) { w in
-            var n = ByteWriter(); n.int(json.count)
+            var n = ByteWriter()
+            n.int(json.count)
             try w.write(n.bytes + json)
             for e in chosen { try reader.stream(e) { raw, _ in try w.write(raw) } }
         }
@@ -32,8 +38,10 @@ extension Checkpoints {
 
     /// `exportSafetensors(from:to:include:metadata:)` for the checkpoint at `checkpoint` (any form `open` takes).
     @discardableResult
-    public static func exportSafetensors(from checkpoint: String, to path: String, include: (String) -> Bool,
-                                         metadata: [String: String]? = nil) throws -> [String] {
+    public static func exportSafetensors(
+        from checkpoint: String, to path: String, include: (String) -> Bool,
+        metadata: [String: String]? = nil
+    ) throws -> [String] {
         try exportSafetensors(from: open(checkpoint), to: path, include: include, metadata: metadata)
     }
 }

@@ -6,8 +6,16 @@ enum FaultInjection {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var hook: ((String, Int, Int) -> Int32?)?
     static var writeFault: ((String, Int, Int) -> Int32?)? {
-        get { lock.lock(); defer { lock.unlock() }; return hook }
-        set { lock.lock(); hook = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return hook
+        }
+        set {
+            lock.lock()
+            hook = newValue
+            lock.unlock()
+        }
     }
 }
 
@@ -67,7 +75,9 @@ enum FileSystem {
             let w = try FileWriter(creating: tmp)
             try body(w)
             try w.finish()
-            guard rename(tmp, path) == 0 else { throw CheckpointError.io(path: path, reason: "rename failed: \(errnoText())") }
+            guard rename(tmp, path) == 0 else {
+                throw CheckpointError.io(path: path, reason: "rename failed: \(errnoText())")
+            }
         } catch {
             unlink(tmp)
             throw error
@@ -149,7 +159,10 @@ final class FileSource: ByteSource {
             throw CheckpointError.io(path: path, reason: "cannot open: \(errnoText())")
         }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { close(fd); throw CheckpointError.io(path: path, reason: "cannot stat: \(errnoText())") }
+        guard fstat(fd, &st) == 0 else {
+            close(fd)
+            throw CheckpointError.io(path: path, reason: "cannot stat: \(errnoText())")
+        }
         size = Int(st.st_size)
     }
 
@@ -157,13 +170,17 @@ final class FileSource: ByteSource {
 
     func read(_ offset: Int, _ count: Int, into dst: UnsafeMutableRawPointer) throws {
         guard offset >= 0, count >= 0, offset <= size - count else {
-            throw CheckpointError.io(path: path, reason: "read of \(count) bytes at \(offset) beyond the \(size)-byte file")
+            throw CheckpointError.io(
+                path: path, reason: "read of \(count) bytes at \(offset) beyond the \(size)-byte file")
         }
         var done = 0
         while done < count {
             let n = pread(fd, dst + done, count - done, off_t(offset + done))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CheckpointError.io(path: path, reason: n == 0 ? "file shrank while reading" : "read failed: \(errnoText())") }
+            guard n > 0 else {
+                throw CheckpointError.io(
+                    path: path, reason: n == 0 ? "file shrank while reading" : "read failed: \(errnoText())")
+            }
             done += n
         }
     }
@@ -176,7 +193,8 @@ final class MemorySource: ByteSource {
 
     func read(_ offset: Int, _ count: Int, into dst: UnsafeMutableRawPointer) throws {
         guard offset >= 0, count >= 0, offset <= data.count - count else {
-            throw CheckpointError.io(path: "<memory>", reason: "read of \(count) bytes at \(offset) beyond \(data.count) bytes")
+            throw CheckpointError.io(
+                path: "<memory>", reason: "read of \(count) bytes at \(offset) beyond \(data.count) bytes")
         }
         guard count > 0 else { return }
         data.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress! + offset, byteCount: count) }

@@ -45,16 +45,28 @@ extension Checkpoints {
         let m = r.manifest
         var integrity = "not verified"
         if verify {
-            do { try r.verify(); integrity = "ok" } catch { integrity = "\(error)" }
+            do {
+                try r.verify()
+                integrity = "ok"
+            } catch { integrity = "\(error)" }
         }
         let c = m.codec
         return CheckpointSummary(
-            location: r.path, layout: m.layout.rawValue, schemaVersion: m.schemaVersion, programVersion: m.programVersion,
-            config: m.config, step: m.step, imagesSeen: m.imagesSeen, worldSize: m.worldSize, created: m.created, state: m.state,
+            location: r.path, layout: m.layout.rawValue, schemaVersion: m.schemaVersion,
+            programVersion: m.programVersion,
+            config: m.config, step: m.step, imagesSeen: m.imagesSeen, worldSize: m.worldSize, created: m.created,
+            state: m.state,
             codec: "\(c.name)/\(c.version) level \(c.level)\(c.shuffle ? " shuffle" : "") chunk \(c.chunkBytes)",
-            tensors: m.tensors.map { .init(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, bytes: $0.length, shard: $0.shard) },
-            shards: m.shards.map { .init(rank: $0.rank, file: $0.file, compressedBytes: $0.compressedBytes, uncompressedBytes: $0.uncompressedBytes, host: $0.host) },
-            rawBytes: m.shards.reduce(0) { $0 + $1.uncompressedBytes }, storedBytes: m.shards.reduce(0) { $0 + $1.compressedBytes },
+            tensors: m.tensors.map {
+                .init(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, bytes: $0.length, shard: $0.shard)
+            },
+            shards: m.shards.map {
+                .init(
+                    rank: $0.rank, file: $0.file, compressedBytes: $0.compressedBytes,
+                    uncompressedBytes: $0.uncompressedBytes, host: $0.host)
+            },
+            rawBytes: m.shards.reduce(0) { $0 + $1.uncompressedBytes },
+            storedBytes: m.shards.reduce(0) { $0 + $1.compressedBytes },
             integrity: integrity)
     }
 }

@@ -15,43 +15,52 @@ public enum JSONValue: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
-        else if let v = try? c.decode(Int64.self) { self = .int(v) }
-        else if let v = try? c.decode(UInt64.self) { self = .uint(v) }
-        else if let v = try? c.decode(Double.self) { self = .double(v) }
-        else if let v = try? c.decode(String.self) { self = .string(v) }
-        else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let v = try? c.decode(Bool.self) {
+            self = .bool(v)
+        } else if let v = try? c.decode(Int64.self) {
+            self = .int(v)
+        } else if let v = try? c.decode(UInt64.self) {
+            self = .uint(v)
+        } else if let v = try? c.decode(Double.self) {
+            self = .double(v)
+        } else if let v = try? c.decode(String.self) {
+            self = .string(v)
+        } else if let v = try? c.decode([JSONValue].self) {
+            self = .array(v)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
         case .null: try c.encodeNil()
-        case let .bool(v): try c.encode(v)
-        case let .int(v): try c.encode(v)
-        case let .uint(v): try c.encode(v)
-        case let .double(v): try c.encode(v)
-        case let .string(v): try c.encode(v)
-        case let .array(v): try c.encode(v)
-        case let .object(v): try c.encode(v)
+        case .bool(let v): try c.encode(v)
+        case .int(let v): try c.encode(v)
+        case .uint(let v): try c.encode(v)
+        case .double(let v): try c.encode(v)
+        case .string(let v): try c.encode(v)
+        case .array(let v): try c.encode(v)
+        case .object(let v): try c.encode(v)
         }
     }
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
-        case let (.bool(x), .bool(y)): return x == y
-        case let (.string(x), .string(y)): return x == y
-        case let (.array(x), .array(y)): return x == y
-        case let (.object(x), .object(y)): return x == y
-        case let (.int(x), .int(y)): return x == y
-        case let (.uint(x), .uint(y)): return x == y
-        case let (.double(x), .double(y)): return x == y
-        case let (.int(x), .uint(y)), let (.uint(y), .int(x)): return x >= 0 && UInt64(x) == y
-        case let (.int(x), .double(y)), let (.double(y), .int(x)): return Double(exactly: x) == y
-        case let (.uint(x), .double(y)), let (.double(y), .uint(x)): return Double(exactly: x) == y
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.string(let x), .string(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        case (.int(let x), .int(let y)): return x == y
+        case (.uint(let x), .uint(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.int(let x), .uint(let y)), (.uint(let y), .int(let x)): return x >= 0 && UInt64(x) == y
+        case (.int(let x), .double(let y)), (.double(let y), .int(let x)): return Double(exactly: x) == y
+        case (.uint(let x), .double(let y)), (.double(let y), .uint(let x)): return Double(exactly: x) == y
         default: return false
         }
     }
@@ -69,16 +78,16 @@ public enum JSONValue: Codable, Equatable, Sendable {
     /// The number this value holds (an integral double is read back from JSON as `.int`); nil for other values.
     public var doubleValue: Double? {
         switch self {
-        case let .int(v): return Double(v)
-        case let .uint(v): return Double(v)
-        case let .double(v): return v
+        case .int(let v): return Double(v)
+        case .uint(let v): return Double(v)
+        case .double(let v): return v
         default: return nil
         }
     }
 
     /// The member `key` of an object; nil for other values or a missing key.
     public subscript(key: String) -> JSONValue? {
-        if case let .object(o) = self { return o[key] }
+        if case .object(let o) = self { return o[key] }
         return nil
     }
 }

@@ -20,7 +20,10 @@ enum Names {
     }
 
     static func shard(rank: Int, worldSize: Int, saveID: UInt64) -> String {
-        func pad(_ v: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, 5 - s.count)) + s }
+        func pad(_ v: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, 5 - s.count)) + s
+        }
         return "shard-\(pad(rank))-of-\(pad(worldSize))-\(Hex.string(saveID)).shard"
     }
 
@@ -46,10 +49,17 @@ extension Checkpoints {
     /// The step directory name `LATEST` holds (one line, `step_<digits>`).
     static func readLatest(_ root: String) throws -> String {
         let path = FileSystem.join(root, Names.latest)
-        guard let src = try FileSource(path) else { throw CheckpointError.latestInvalid(root: root, reason: "LATEST is missing") }
-        guard src.size <= 64 else { throw CheckpointError.latestInvalid(root: root, reason: "LATEST has \(src.size) bytes") }
-        let text = String(decoding: try src.bytes(0, src.size), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard Names.step(of: text) != nil else { throw CheckpointError.latestInvalid(root: root, reason: "LATEST holds \"\(text.prefix(64))\"") }
+        guard let src = try FileSource(path) else {
+            throw CheckpointError.latestInvalid(root: root, reason: "LATEST is missing")
+        }
+        guard src.size <= 64 else {
+            throw CheckpointError.latestInvalid(root: root, reason: "LATEST has \(src.size) bytes")
+        }
+        let text = String(decoding: try src.bytes(0, src.size), as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        guard Names.step(of: text) != nil else {
+            throw CheckpointError.latestInvalid(root: root, reason: "LATEST holds \"\(text.prefix(64))\"")
+        }
         return text
     }
 
@@ -66,13 +76,22 @@ extension Checkpoints {
     public static func sweep(root: String) throws -> [String] {
         guard FileSystem.kind(root) == .directory else { return [] }
         var removed: [String] = []
-        func drop(_ p: String) throws { try FileSystem.remove(p); removed.append(p) }
+        func drop(_ p: String) throws {
+            try FileSystem.remove(p)
+            removed.append(p)
+        }
         for name in FileSystem.list(root).sorted() {
             let path = FileSystem.join(root, name)
-            if name.hasSuffix(".tmp"), FileSystem.kind(path) == .file { try drop(path); continue }
+            if name.hasSuffix(".tmp"), FileSystem.kind(path) == .file {
+                try drop(path)
+                continue
+            }
             guard Names.step(of: name) != nil, FileSystem.kind(path) == .directory else { continue }
             let manifestPath = FileSystem.join(path, Names.manifest)
-            if FileSystem.kind(manifestPath) == .missing { try drop(path); continue }
+            if FileSystem.kind(manifestPath) == .missing {
+                try drop(path)
+                continue
+            }
             let named = (try? CheckpointReader(stepDirectory: path))?.manifest.shards.map(\.file)
             for f in FileSystem.list(path).sorted() {
                 let fp = FileSystem.join(path, f)

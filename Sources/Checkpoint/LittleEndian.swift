@@ -11,7 +11,8 @@ struct ByteWriter {
     /// A string in a fixed field: u16 length, then `capacity` bytes (UTF-8, truncated, zero-padded).
     mutating func text(_ s: String, capacity: Int) {
         let u = Array(s.utf8.prefix(capacity))
-        bytes.append(UInt8(u.count & 0xFF)); bytes.append(UInt8(u.count >> 8))
+        bytes.append(UInt8(u.count & 0xFF))
+        bytes.append(UInt8(u.count >> 8))
         bytes += u + [UInt8](repeating: 0, count: capacity - u.count)
     }
 

@@ -19,7 +19,10 @@ public struct Manifest: Codable, Equatable {
         /// Whether each chunk is byte-plane shuffled (by its dtype's size) before compression.
         public var shuffle: Bool
         public var chunkBytes: Int
-        enum CodingKeys: String, CodingKey { case name, version, level, shuffle, chunkBytes = "chunk_bytes" }
+        enum CodingKeys: String, CodingKey {
+            case name, version, level, shuffle
+            case chunkBytes = "chunk_bytes"
+        }
     }
 
     public struct Shard: Codable, Equatable, Sendable {
@@ -35,7 +38,8 @@ public struct Manifest: Codable, Equatable {
         public var host: String
         enum CodingKeys: String, CodingKey {
             case rank, file, host, xxh64
-            case compressedBytes = "compressed_bytes", uncompressedBytes = "uncompressed_bytes"
+            case compressedBytes = "compressed_bytes"
+            case uncompressedBytes = "uncompressed_bytes"
         }
     }
 
@@ -57,7 +61,9 @@ public struct Manifest: Codable, Equatable {
         public var frameXXH64: [String]
         enum CodingKeys: String, CodingKey {
             case name, dtype, shape, shard, offset, length, xxh64
-            case storedOffset = "stored_offset", frameBytes = "frame_bytes", frameXXH64 = "frame_xxh64"
+            case storedOffset = "stored_offset"
+            case frameBytes = "frame_bytes"
+            case frameXXH64 = "frame_xxh64"
         }
 
         public var storedLength: Int { frameBytes.reduce(0, +) }
@@ -87,8 +93,11 @@ public struct Manifest: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, layout, config, step, state, created, codec, checksum, shards, tensors
-        case schemaVersion = "schema_version", programVersion = "program_version", imagesSeen = "images_seen"
-        case worldSize = "world_size", saveID = "save_id"
+        case schemaVersion = "schema_version"
+        case programVersion = "program_version"
+        case imagesSeen = "images_seen"
+        case worldSize = "world_size"
+        case saveID = "save_id"
     }
 
     /// Serialised manifest: pretty-printed, sorted keys, UTF-8.
@@ -104,7 +113,10 @@ public struct Manifest: Codable, Equatable {
         struct Head: Decodable {
             var format: String?
             var schemaVersion: Int?
-            enum CodingKeys: String, CodingKey { case format, schemaVersion = "schema_version" }
+            enum CodingKeys: String, CodingKey {
+                case format
+                case schemaVersion = "schema_version"
+            }
         }
         func corrupt(_ r: String) -> CheckpointError { .manifestCorrupt(path: path, reason: r) }
         guard bytes.count <= maxBytes else { throw corrupt("\(bytes.count) bytes, more than the \(maxBytes) allowed") }
@@ -112,9 +124,13 @@ public struct Manifest: Codable, Equatable {
         guard let head = try? JSONDecoder().decode(Head.self, from: data) else {
             throw corrupt(bytes.isEmpty ? "empty file" : "not a JSON object (truncated?)")
         }
-        guard head.format == formatName else { throw corrupt("format is \(head.format ?? "missing"), expected \(formatName)") }
+        guard head.format == formatName else {
+            throw corrupt("format is \(head.format ?? "missing"), expected \(formatName)")
+        }
         guard let v = head.schemaVersion else { throw corrupt("schema_version missing") }
-        guard v == schemaVersion else { throw CheckpointError.unsupportedSchema(path: path, found: v, supported: schemaVersion) }
+        guard v == schemaVersion else {
+            throw CheckpointError.unsupportedSchema(path: path, found: v, supported: schemaVersion)
+        }
         let m: Manifest
         do { m = try JSONDecoder().decode(Manifest.self, from: data) } catch { throw corrupt(describe(error)) }
         try m.validate(path: path)
@@ -128,8 +144,9 @@ public struct Manifest: Codable, Equatable {
             return path.isEmpty ? "top level" : "field " + path.joined(separator: ".")
         }
         switch e {
-        case let .keyNotFound(k, c): return "\(at(c, k)) missing"
-        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): return "\(at(c)): \(c.debugDescription)"
+        case .keyNotFound(let k, let c): return "\(at(c, k)) missing"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+            return "\(at(c)): \(c.debugDescription)"
         @unknown default: return "\(e)"
         }
     }

@@ -15,7 +15,8 @@ extension Manifest {
     func validate(path: String) throws {
         func bad(_ r: String) -> CheckpointError { .manifestCorrupt(path: path, reason: r) }
         guard codec.name == "zstd", codec.version == 1 else {
-            throw bad("codec \(codec.name) version \(codec.version) is not supported (this program reads zstd version 1)")
+            throw bad(
+                "codec \(codec.name) version \(codec.version) is not supported (this program reads zstd version 1)")
         }
         guard checksum == "xxh64" else { throw bad("checksum algorithm \(checksum) is not supported") }
         guard codec.chunkBytes >= 4096, codec.chunkBytes <= Manifest.maxChunkBytes, codec.chunkBytes % 8 == 0 else {
@@ -28,24 +29,31 @@ extension Manifest {
         switch layout {
         case .sharded where shards.count != worldSize:
             throw CheckpointError.shardCountMismatch(path: path, worldSize: worldSize, shards: shards.count)
-        case .merged where shards.count != 1: throw bad("a merged file has one data region, the manifest lists \(shards.count)")
+        case .merged where shards.count != 1:
+            throw bad("a merged file has one data region, the manifest lists \(shards.count)")
         default: break
         }
         // Sharded: compressed_bytes is the whole file, header included; merged: only the data region.
         let headerInRegion = layout == .sharded ? Manifest.shardHeaderBytes : 0
         var files = Set<String>()
         for (i, s) in shards.enumerated() {
-            guard s.rank == i else { throw bad("shards[\(i)] has rank \(s.rank); shards must be listed by rank 0..<\(shards.count)") }
-            guard Manifest.isPlainFileName(s.file), files.insert(s.file).inserted else { throw bad("shard \(i): bad or repeated file name \(s.file)") }
+            guard s.rank == i else {
+                throw bad("shards[\(i)] has rank \(s.rank); shards must be listed by rank 0..<\(shards.count)")
+            }
+            guard Manifest.isPlainFileName(s.file), files.insert(s.file).inserted else {
+                throw bad("shard \(i): bad or repeated file name \(s.file)")
+            }
             guard (headerInRegion...Manifest.maxFileBytes).contains(s.compressedBytes),
-                  (0...Manifest.maxFileBytes).contains(s.uncompressedBytes) else {
+                (0...Manifest.maxFileBytes).contains(s.uncompressedBytes)
+            else {
                 throw bad("shard \(i): sizes \(s.compressedBytes)/\(s.uncompressedBytes) out of range")
             }
             guard Hex.parse(s.xxh64) != nil else { throw bad("shard \(i): checksum \(s.xxh64) is not 16 hex digits") }
         }
         guard tensors.count <= Manifest.maxTensors else { throw bad("\(tensors.count) tensors") }
         var names = Set<String>()
-        var raw = [[Range<Int>]](repeating: [], count: shards.count), stored = raw
+        var raw = [[Range<Int>]](repeating: [], count: shards.count)
+        var stored = raw
         for t in tensors {
             guard !t.name.isEmpty, t.name.utf8.count <= 4096, names.insert(t.name).inserted else {
                 throw bad("empty, overlong or repeated tensor name \(t.name.prefix(80))")
@@ -56,7 +64,9 @@ extension Manifest {
             }
             guard shards.indices.contains(t.shard) else { throw badT("shard \(t.shard) does not exist") }
             let s = shards[t.shard]
-            guard t.offset >= 0, t.offset <= s.uncompressedBytes - t.length else { throw badT("offset \(t.offset) outside its shard") }
+            guard t.offset >= 0, t.offset <= s.uncompressedBytes - t.length else {
+                throw badT("offset \(t.offset) outside its shard")
+            }
             guard Hex.parse(t.xxh64) != nil else { throw badT("checksum \(t.xxh64) is not 16 hex digits") }
             let frames = (t.length + codec.chunkBytes - 1) / codec.chunkBytes
             guard t.frameBytes.count == frames, t.frameXXH64.count == frames else {
@@ -80,7 +90,8 @@ extension Manifest {
         }
         for (i, (r, st)) in zip(raw, stored).enumerated() {
             guard r.reduce(0, { $0 + $1.count }) == shards[i].uncompressedBytes else {
-                throw bad("shard \(i): tensor lengths do not add up to uncompressed_bytes \(shards[i].uncompressedBytes)")
+                throw bad(
+                    "shard \(i): tensor lengths do not add up to uncompressed_bytes \(shards[i].uncompressedBytes)")
             }
             guard !Manifest.overlaps(r), !Manifest.overlaps(st) else { throw bad("shard \(i): tensors overlap") }
         }

@@ -11,8 +11,14 @@ struct MergedFile: Equatable {
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
-        w.raw(MergedFile.magic); w.u32(MergedFile.version); w.u32(UInt32(MergedFile.headerBytes))
-        w.int(dataBytes); w.u64(dataXXH64); w.int(manifestBytes); w.u64(manifestXXH64); w.u64(0)
+        w.raw(MergedFile.magic)
+        w.u32(MergedFile.version)
+        w.u32(UInt32(MergedFile.headerBytes))
+        w.int(dataBytes)
+        w.u64(dataXXH64)
+        w.int(manifestBytes)
+        w.u64(manifestXXH64)
+        w.u64(0)
         w.u64(XXH64.hash(w.bytes))
         return w.bytes
     }
@@ -30,9 +36,15 @@ struct MergedFile: Equatable {
         guard r.take(8).map(Array.init) == magic else { throw bad("magic is not F2WMERGE") }
         var tail = ByteReader(Array(head[56...]))
         guard !checksums || XXH64.hash(Array(head[0..<56])) == tail.u64() else { throw bad("header checksum mismatch") }
-        guard let v = r.u32(), v == version, r.u32() == UInt32(headerBytes) else { throw bad("unknown merged format version") }
-        guard let d = r.int(), let dh = r.u64(), let m = r.int(), let mh = r.u64() else { throw bad("truncated header") }
-        guard (0...Manifest.maxFileBytes).contains(d), (1...Manifest.maxBytes).contains(m), headerBytes + d + m == src.size else {
+        guard let v = r.u32(), v == version, r.u32() == UInt32(headerBytes) else {
+            throw bad("unknown merged format version")
+        }
+        guard let d = r.int(), let dh = r.u64(), let m = r.int(), let mh = r.u64() else {
+            throw bad("truncated header")
+        }
+        guard (0...Manifest.maxFileBytes).contains(d), (1...Manifest.maxBytes).contains(m),
+            headerBytes + d + m == src.size
+        else {
             throw bad("data \(d) + manifest \(m) bytes do not fill the \(src.size)-byte file")
         }
         return MergedFile(dataBytes: d, dataXXH64: dh, manifestBytes: m, manifestXXH64: mh)
@@ -53,8 +65,11 @@ extension CheckpointReader {
             throw CheckpointError.manifestCorrupt(path: path, reason: "manifest checksum mismatch")
         }
         let m = try Manifest.decode(bytes, path: path)
-        guard m.layout == .merged, m.shards[0].compressedBytes == h.dataBytes, !checksums || Hex.parse(m.shards[0].xxh64) == h.dataXXH64 else {
-            throw CheckpointError.mergedFileInvalid(path: path, reason: "manifest does not describe this file's data region")
+        guard m.layout == .merged, m.shards[0].compressedBytes == h.dataBytes,
+            !checksums || Hex.parse(m.shards[0].xxh64) == h.dataXXH64
+        else {
+            throw CheckpointError.mergedFileInvalid(
+                path: path, reason: "manifest does not describe this file's data region")
         }
         self.init(path: path, manifest: m, directory: nil, sources: [0: src])
         self.checksums = checksums
@@ -72,7 +87,9 @@ extension Checkpoints {
     @discardableResult
     public static func merge(from source: String, to output: String) throws -> Manifest {
         let r = try open(source)
-        guard r.manifest.layout == .sharded else { throw CheckpointError.invalidArgument("\(source) is already a merged file") }
+        guard r.manifest.layout == .sharded else {
+            throw CheckpointError.invalidArgument("\(source) is already a merged file")
+        }
         var m = r.manifest
         var entries = m.tensors
         var dataHash = XXH64()
@@ -81,24 +98,35 @@ extension Checkpoints {
             var rawBase = 0
             for s in m.shards.indices {
                 try r.verifyStoredChecksum(s)
-                for i in entries.indices.filter({ entries[$0].shard == s }).sorted(by: { entries[$0].storedOffset < entries[$1].storedOffset }) {
+                for i in entries.indices.filter({ entries[$0].shard == s }).sorted(by: {
+                    entries[$0].storedOffset < entries[$1].storedOffset
+                }) {
                     let e = entries[i]
                     entries[i].shard = 0
                     entries[i].offset = rawBase + e.offset
                     entries[i].storedOffset = w.written - MergedFile.headerBytes
-                    try r.stream(e) { _, frame in try w.write(frame); dataHash.update(frame) }
+                    try r.stream(e) { _, frame in
+                        try w.write(frame)
+                        dataHash.update(frame)
+                    }
                 }
                 rawBase += m.shards[s].uncompressedBytes
             }
             let dataBytes = w.written - MergedFile.headerBytes
             m.layout = .merged
-            m.shards = [Manifest.Shard(rank: 0, file: (output as NSString).lastPathComponent, compressedBytes: dataBytes,
-                                       uncompressedBytes: rawBase, xxh64: Hex.string(dataHash.digest()), host: "")]
+            m.shards = [
+                Manifest.Shard(
+                    rank: 0, file: (output as NSString).lastPathComponent, compressedBytes: dataBytes,
+                    uncompressedBytes: rawBase, xxh64: Hex.string(dataHash.digest()), host: "")
+            ]
             m.tensors = entries
             let json = try m.encoded()
             try w.write(json)
-            try w.overwrite(MergedFile(dataBytes: dataBytes, dataXXH64: dataHash.digest(), manifestBytes: json.count,
-                                       manifestXXH64: XXH64.hash(json)).encoded(), at: 0)
+            try w.overwrite(
+                MergedFile(
+                    dataBytes: dataBytes, dataXXH64: dataHash.digest(), manifestBytes: json.count,
+                    manifestXXH64: XXH64.hash(json)
+                ).encoded(), at: 0)
         }
         return m
     }
@@ -112,21 +140,32 @@ extension Checkpoints {
         case .missing: throw CheckpointError.noCheckpoint(path: path)
         case .other: throw CheckpointError.notACheckpoint(path: path, reason: "not a file or directory")
         case .file:
-            if (path as NSString).lastPathComponent == Names.manifest { return try CheckpointReader(stepDirectory: FileSystem.parent(path)) }
+            if (path as NSString).lastPathComponent == Names.manifest {
+                return try CheckpointReader(stepDirectory: FileSystem.parent(path))
+            }
             guard let src = try FileSource(path) else { throw CheckpointError.noCheckpoint(path: path) }
-            guard MergedFile.hasMagic(src) else { throw CheckpointError.notACheckpoint(path: path, reason: "no F2WMERGE magic") }
+            guard MergedFile.hasMagic(src) else {
+                throw CheckpointError.notACheckpoint(path: path, reason: "no F2WMERGE magic")
+            }
             return try CheckpointReader(merged: src, path: path, checksums: true)
         case .directory:
-            if FileSystem.kind(FileSystem.join(path, Names.manifest)) != .missing { return try CheckpointReader(stepDirectory: path) }
+            if FileSystem.kind(FileSystem.join(path, Names.manifest)) != .missing {
+                return try CheckpointReader(stepDirectory: path)
+            }
             if FileSystem.kind(FileSystem.join(path, Names.latest)) != .missing {
                 let dir = FileSystem.join(path, try readLatest(path))
                 guard FileSystem.kind(dir) == .directory else {
-                    throw CheckpointError.latestInvalid(root: path, reason: "LATEST names \((dir as NSString).lastPathComponent), which does not exist")
+                    throw CheckpointError.latestInvalid(
+                        root: path, reason: "LATEST names \((dir as NSString).lastPathComponent), which does not exist")
                 }
                 return try CheckpointReader(stepDirectory: dir)
             }
-            if Names.step(of: (path as NSString).lastPathComponent) != nil { throw CheckpointError.manifestMissing(directory: path) }
-            if !stepDirectories(path, complete: false).isEmpty { throw CheckpointError.latestInvalid(root: path, reason: "LATEST is missing") }
+            if Names.step(of: (path as NSString).lastPathComponent) != nil {
+                throw CheckpointError.manifestMissing(directory: path)
+            }
+            if !stepDirectories(path, complete: false).isEmpty {
+                throw CheckpointError.latestInvalid(root: path, reason: "LATEST is missing")
+            }
             throw CheckpointError.noCheckpoint(path: path)
         }
     }

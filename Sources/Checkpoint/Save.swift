@@ -15,9 +15,12 @@ extension Checkpoints {
     ///   exists for this save and `LATEST` still names the previous checkpoint. Communication failures
     ///   rethrow the communicator's error (fatal for the job).
     @discardableResult
-    public static func save(root: String, step: Int, tensors: [CheckpointTensor], manifestFields fields: ManifestFields,
-                            comm: Communicator, options: SaveOptions = SaveOptions()) throws -> SaveResult {
-        let rank = comm.rank, world = comm.worldSize
+    public static func save(
+        root: String, step: Int, tensors: [CheckpointTensor], manifestFields fields: ManifestFields,
+        comm: Communicator, options: SaveOptions = SaveOptions()
+    ) throws -> SaveResult {
+        let rank = comm.rank
+        let world = comm.worldSize
         // 1. Agree on the request before anything touches the disk.
         var hello = ByteWriter()
         hello.u64(fingerprint(step: step, tensors: tensors, options: options))
@@ -29,7 +32,11 @@ extension Checkpoints {
         }
         var refused: [Int: String] = [:]
         for (r, h) in hellos.enumerated() {
-            if !h.2.isEmpty { refused[r] = h.2 } else if h.0 != hellos[0].0 { refused[r] = "tensor list, step or options differ from rank 0's" }
+            if !h.2.isEmpty {
+                refused[r] = h.2
+            } else if h.0 != hellos[0].0 {
+                refused[r] = "tensor list, step or options differ from rank 0's"
+            }
         }
         if !refused.isEmpty { throw CheckpointError.saveFailed(refused) }
         let saveID = hellos[0].1
@@ -41,8 +48,9 @@ extension Checkpoints {
         let local: Result<ShardWriteResult, Error> = Result {
             try FileSystem.makeDirectory(root)
             try FileSystem.makeDirectory(dir)
-            return try ShardWriter.write(path: FileSystem.join(dir, file), header: ShardHeader(rank: rank, worldSize: world, saveID: saveID),
-                                         tensors: plan.tensors(of: rank).map { tensors[$0] }, options: options)
+            return try ShardWriter.write(
+                path: FileSystem.join(dir, file), header: ShardHeader(rank: rank, worldSize: world, saveID: saveID),
+                tensors: plan.tensors(of: rank).map { tensors[$0] }, options: options)
         }
 
         // 3. Gather every rank's result at rank 0, then 4. rank 0 decides and everyone learns the outcome.
@@ -51,9 +59,12 @@ extension Checkpoints {
         let blocks = try comm.gather(ResultRecord.encode(local, host: comm.processorName, size: size), root: 0)
         var outcome = Outcome()
         if rank == 0 {
-            let context = CommitContext(root: root, dir: dir, step: step, saveID: saveID, world: world, plan: plan,
-                                        tensors: tensors, fields: fields, options: options)
-            outcome = commit(context, records: blocks.enumerated().map { ResultRecord.decode($1, rank: $0, plan: plan, frames: frames) })
+            let context = CommitContext(
+                root: root, dir: dir, step: step, saveID: saveID, world: world, plan: plan,
+                tensors: tensors, fields: fields, options: options)
+            outcome = commit(
+                context,
+                records: blocks.enumerated().map { ResultRecord.decode($1, rank: $0, plan: plan, frames: frames) })
         }
         let encoded = try comm.broadcastBytes(rank == 0 ? Array(try JSONEncoder().encode(outcome)) : [], root: 0)
         guard let agreed = try? JSONDecoder().decode(Outcome.self, from: Data(encoded)) else {
@@ -63,12 +74,14 @@ extension Checkpoints {
             if case .success = local { unlink(FileSystem.join(dir, file)) }  // now garbage; others' go the same way
             try comm.barrier()
             if rank == 0 { rmdir(dir) }  // succeeds only if this save created it and nothing else is left
-            throw CheckpointError.saveFailed(Dictionary(uniqueKeysWithValues: errors.map { (Int($0.key) ?? -1, $0.value) }))
+            throw CheckpointError.saveFailed(
+                Dictionary(uniqueKeysWithValues: errors.map { (Int($0.key) ?? -1, $0.value) }))
         }
         let mine = try? local.get()
-        return SaveResult(directory: dir, step: step, rawBytes: agreed.rawBytes, storedBytes: agreed.storedBytes,
-                          localRawBytes: mine?.rawBytes ?? 0, localStoredBytes: mine?.fileBytes ?? 0,
-                          localSeconds: mine?.seconds ?? 0, deleted: agreed.deleted)
+        return SaveResult(
+            directory: dir, step: step, rawBytes: agreed.rawBytes, storedBytes: agreed.storedBytes,
+            localRawBytes: mine?.rawBytes ?? 0, localStoredBytes: mine?.fileBytes ?? 0,
+            localSeconds: mine?.seconds ?? 0, deleted: agreed.deleted)
     }
 
     /// What rank 0 broadcasts at the end of a save.
@@ -101,49 +114,72 @@ extension Checkpoints {
         }
         // Committed. Shards of an earlier save of this same step are now unreferenced.
         let named = Set(manifest.shards.map(\.file))
-        for f in FileSystem.list(c.dir) where Names.isShard(f) && !named.contains(f) { unlink(FileSystem.join(c.dir, f)) }
-        let deleted = applyRetention(root: c.root, newStep: c.step, keepLast: c.options.keepLast, keepEvery: c.options.keepEvery)
-        return Outcome(rawBytes: manifest.shards.reduce(0) { $0 + $1.uncompressedBytes },
-                       storedBytes: manifest.shards.reduce(0) { $0 + $1.compressedBytes }, deleted: deleted)
+        for f in FileSystem.list(c.dir) where Names.isShard(f) && !named.contains(f) {
+            unlink(FileSystem.join(c.dir, f))
+        }
+        let deleted = applyRetention(
+            root: c.root, newStep: c.step, keepLast: c.options.keepLast, keepEvery: c.options.keepEvery)
+        return Outcome(
+            rawBytes: manifest.shards.reduce(0) { $0 + $1.uncompressedBytes },
+            storedBytes: manifest.shards.reduce(0) { $0 + $1.compressedBytes }, deleted: deleted)
     }
 
     static func buildManifest(_ c: CommitContext, _ records: [ResultRecord]) -> Manifest {
         var entries = [Manifest.Entry?](repeating: nil, count: c.tensors.count)
         var shards: [Manifest.Shard] = []
         for (r, rec) in records.enumerated() {
-            var raw = 0, stored = 0
+            var raw = 0
+            var stored = 0
             for (k, i) in c.plan.tensors(of: r).enumerated() {
-                let t = c.tensors[i], tr = rec.tensors[k]
-                entries[i] = Manifest.Entry(name: t.name, dtype: t.dtype, shape: t.shape, shard: r, offset: raw, length: t.byteCount,
-                                            xxh64: Hex.string(tr.xxh64), storedOffset: stored, frameBytes: tr.frames.map(\.bytes),
-                                            frameXXH64: tr.frames.map { Hex.string($0.xxh64) })
+                let t = c.tensors[i]
+                let tr = rec.tensors[k]
+                entries[i] = Manifest.Entry(
+                    name: t.name, dtype: t.dtype, shape: t.shape, shard: r, offset: raw, length: t.byteCount,
+                    xxh64: Hex.string(tr.xxh64), storedOffset: stored, frameBytes: tr.frames.map(\.bytes),
+                    frameXXH64: tr.frames.map { Hex.string($0.xxh64) })
                 raw += t.byteCount
                 stored += tr.frames.reduce(0) { $0 + $1.bytes }
             }
-            shards.append(Manifest.Shard(rank: r, file: Names.shard(rank: r, worldSize: c.world, saveID: c.saveID),
-                                         compressedBytes: rec.fileBytes, uncompressedBytes: raw, xxh64: Hex.string(rec.fileXXH64), host: rec.host))
+            shards.append(
+                Manifest.Shard(
+                    rank: r, file: Names.shard(rank: r, worldSize: c.world, saveID: c.saveID),
+                    compressedBytes: rec.fileBytes, uncompressedBytes: raw, xxh64: Hex.string(rec.fileXXH64),
+                    host: rec.host))
         }
-        let codec = Manifest.Codec(name: "zstd", version: 1, level: c.options.level, shuffle: c.options.shuffle, chunkBytes: c.options.chunkBytes)
-        return Manifest(format: Manifest.formatName, schemaVersion: Manifest.schemaVersion, layout: .sharded,
-                        programVersion: c.fields.programVersion, config: c.fields.config, step: c.step, imagesSeen: c.fields.imagesSeen,
-                        worldSize: c.world, state: c.fields.state, saveID: Hex.string(c.saveID),
-                        created: ISO8601DateFormatter().string(from: Date()), codec: codec, checksum: "xxh64",
-                        shards: shards, tensors: entries.compactMap { $0 })
+        let codec = Manifest.Codec(
+            name: "zstd", version: 1, level: c.options.level, shuffle: c.options.shuffle,
+            chunkBytes: c.options.chunkBytes)
+        return Manifest(
+            format: Manifest.formatName, schemaVersion: Manifest.schemaVersion, layout: .sharded,
+            programVersion: c.fields.programVersion, config: c.fields.config, step: c.step,
+            imagesSeen: c.fields.imagesSeen,
+            worldSize: c.world, state: c.fields.state, saveID: Hex.string(c.saveID),
+            created: ISO8601DateFormatter().string(from: Date()), codec: codec, checksum: "xxh64",
+            shards: shards, tensors: entries.compactMap { $0 })
     }
 
     /// Hash of everything that must be identical on all ranks (it also fixes the size of the result records).
     static func fingerprint(step: Int, tensors: [CheckpointTensor], options: SaveOptions) -> UInt64 {
         var w = ByteWriter()
-        w.int(step); w.int(options.level); w.int(options.chunkBytes); w.u8(options.shuffle ? 1 : 0)
-        w.int(options.keepLast ?? -1); w.int(options.keepEvery ?? -1)
+        w.int(step)
+        w.int(options.level)
+        w.int(options.chunkBytes)
+        w.u8(options.shuffle ? 1 : 0)
+        w.int(options.keepLast ?? -1)
+        w.int(options.keepEvery ?? -1)
         for t in tensors {
-            w.raw(Array(t.name.utf8)); w.u8(0); w.raw(Array(t.dtype.rawValue.utf8)); w.int(t.shape.count)
+            w.raw(Array(t.name.utf8))
+            w.u8(0)
+            w.raw(Array(t.dtype.rawValue.utf8))
+            w.int(t.shape.count)
             for d in t.shape { w.int(d) }
         }
         return XXH64.hash(w.bytes)
     }
 
-    static func requestProblem(step: Int, tensors: [CheckpointTensor], fields: ManifestFields, options: SaveOptions) -> String? {
+    static func requestProblem(
+        step: Int, tensors: [CheckpointTensor], fields: ManifestFields, options: SaveOptions
+    ) -> String? {
         if let p = options.problem { return p }
         if step < 0 || fields.imagesSeen < 0 { return "negative step or imagesSeen" }
         guard case .object = fields.state else { return "state must be a JSON object" }
@@ -152,7 +188,9 @@ extension Checkpoints {
         for t in tensors {
             if t.name.isEmpty || t.name.utf8.count > 4096 { return "empty or overlong tensor name" }
             if !seen.insert(t.name).inserted { return "tensor name \(t.name) appears twice" }
-            if Manifest.byteCount(shape: t.shape, dtype: t.dtype) != t.byteCount { return "tensor \(t.name): shape \(t.shape) too large" }
+            if Manifest.byteCount(shape: t.shape, dtype: t.dtype) != t.byteCount {
+                return "tensor \(t.name): shape \(t.shape) too large"
+            }
         }
         return nil
     }

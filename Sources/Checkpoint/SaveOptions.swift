@@ -19,10 +19,16 @@ public struct SaveOptions: Sendable {
     /// ... plus every step that is a multiple of `keepEvery`.
     public var keepEvery: Int?
 
-    public init(level: Int = 1, workers: Int = 0, shuffle: Bool = true, chunkBytes: Int = 4 << 20,
-                keepLast: Int? = nil, keepEvery: Int? = nil) {
-        self.level = level; self.workers = workers; self.shuffle = shuffle; self.chunkBytes = chunkBytes
-        self.keepLast = keepLast; self.keepEvery = keepEvery
+    public init(
+        level: Int = 1, workers: Int = 0, shuffle: Bool = true, chunkBytes: Int = 4 << 20,
+        keepLast: Int? = nil, keepEvery: Int? = nil
+    ) {
+        self.level = level
+        self.workers = workers
+        self.shuffle = shuffle
+        self.chunkBytes = chunkBytes
+        self.keepLast = keepLast
+        self.keepEvery = keepEvery
     }
 
     /// nil if usable, else why not.
@@ -48,7 +54,10 @@ public struct ManifestFields {
     public var state: JSONValue
 
     public init(programVersion: String, config: String, imagesSeen: Int, state: JSONValue = .object([:])) {
-        self.programVersion = programVersion; self.config = config; self.imagesSeen = imagesSeen; self.state = state
+        self.programVersion = programVersion
+        self.config = config
+        self.imagesSeen = imagesSeen
+        self.state = state
     }
 }
 

@@ -9,7 +9,12 @@ struct ShardHeader: Equatable {
 
     func encoded() -> [UInt8] {
         var w = ByteWriter()
-        w.raw(ShardHeader.magic); w.u32(ShardHeader.version); w.u32(UInt32(rank)); w.u32(UInt32(worldSize)); w.u32(0); w.u64(saveID)
+        w.raw(ShardHeader.magic)
+        w.u32(ShardHeader.version)
+        w.u32(UInt32(rank))
+        w.u32(UInt32(worldSize))
+        w.u32(0)
+        w.u64(saveID)
         return w.bytes
     }
 
@@ -19,14 +24,19 @@ struct ShardHeader: Equatable {
         guard r.take(8).map(Array.init) == ShardHeader.magic else { return "magic is not F2WSHARD" }
         guard let v = r.u32(), v == ShardHeader.version else { return "unknown shard format version" }
         guard let rk = r.u32(), let ws = r.u32(), r.u32() != nil, let id = r.u64() else { return "truncated header" }
-        if Int(rk) != rank || Int(ws) != worldSize { return "written by rank \(rk) of \(ws), the manifest expects rank \(rank) of \(worldSize)" }
+        if Int(rk) != rank || Int(ws) != worldSize {
+            return "written by rank \(rk) of \(ws), the manifest expects rank \(rank) of \(worldSize)"
+        }
         return id == saveID ? nil : "save id \(Hex.string(id)) is not the manifest's \(Hex.string(saveID))"
     }
 }
 
 /// What writing one shard produced: everything rank 0 needs for the manifest.
 struct ShardWriteResult {
-    struct TensorResult { var xxh64: UInt64; var frames: [(bytes: Int, xxh64: UInt64)] }
+    struct TensorResult {
+        var xxh64: UInt64
+        var frames: [(bytes: Int, xxh64: UInt64)]
+    }
     var fileBytes = 0, rawBytes = 0
     var fileXXH64: UInt64 = 0
     var tensors: [TensorResult] = []
@@ -36,7 +46,9 @@ struct ShardWriteResult {
 enum ShardWriter {
     /// Writes `tensors` (in order) as the shard file `path`, atomically: chunk, shuffle, compress, checksum.
     /// - Throws: `CheckpointError.io` (disk full, permission, ...) or `.invalidArgument` for bad zstd settings.
-    static func write(path: String, header: ShardHeader, tensors: [CheckpointTensor], options: SaveOptions) throws -> ShardWriteResult {
+    static func write(
+        path: String, header: ShardHeader, tensors: [CheckpointTensor], options: SaveOptions
+    ) throws -> ShardWriteResult {
         let start = Date()
         let zstd = try ZstdCompressor(level: options.level, workers: options.workers)
         let chunk = options.chunkBytes
@@ -104,7 +116,8 @@ final class FramePipeline {
     /// A free buffer (waits until the writer returns one). It is reused only after `submit` (an error exit
     /// may drop it: `close` frees every buffer anyway).
     func acquire() -> (Int, UnsafeMutableRawBufferPointer) {
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         while free.isEmpty { cond.wait() }
         let i = free.removeLast()
         return (i, buffers[i])
@@ -114,7 +127,9 @@ final class FramePipeline {
     func submit(_ slot: Int, count: Int) throws {
         let frame = Frame(bytes: UnsafeRawBufferPointer(rebasing: buffers[slot][0..<count]))
         queue.async { [self] in
-            cond.lock(); let failed = failure != nil; cond.unlock()
+            cond.lock()
+            let failed = failure != nil
+            cond.unlock()
             var error: Error?
             if !failed { do { try writer.write(frame.bytes) } catch let e { error = e } }
             cond.lock()
@@ -129,7 +144,11 @@ final class FramePipeline {
     /// A slot's bytes handed to the writer thread; the slot is not reused until the write returns it.
     private struct Frame: @unchecked Sendable { let bytes: UnsafeRawBufferPointer }
 
-    private func check() throws { cond.lock(); defer { cond.unlock() }; if let f = failure { throw f } }
+    private func check() throws {
+        cond.lock()
+        defer { cond.unlock() }
+        if let f = failure { throw f }
+    }
 
     /// Waits for every queued write; rethrows the first failure.
     func drain() throws {

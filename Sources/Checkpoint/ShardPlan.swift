@@ -8,8 +8,12 @@ public struct ShardPlan: Equatable, Sendable {
     public let bytes: [Int]
 
     public init(names: [String], byteCounts: [Int], worldSize: Int) {
-        precondition(names.count == byteCounts.count && worldSize >= 1, "plan: \(names.count) names, \(byteCounts.count) sizes, world \(worldSize)")
-        let order = names.indices.sorted { byteCounts[$0] != byteCounts[$1] ? byteCounts[$0] > byteCounts[$1] : names[$0] < names[$1] }
+        precondition(
+            names.count == byteCounts.count && worldSize >= 1,
+            "plan: \(names.count) names, \(byteCounts.count) sizes, world \(worldSize)")
+        let order = names.indices.sorted {
+            byteCounts[$0] != byteCounts[$1] ? byteCounts[$0] > byteCounts[$1] : names[$0] < names[$1]
+        }
         var rank = [Int](repeating: 0, count: names.count)
         var load = [Int](repeating: 0, count: worldSize)
         for i in order {

@@ -17,12 +17,17 @@ struct XXH64 {
 
     init(seed: UInt64 = 0) {
         self.seed = seed
-        v1 = seed &+ XXH64.p1 &+ XXH64.p2; v2 = seed &+ XXH64.p2; v3 = seed; v4 = seed &- XXH64.p1
+        v1 = seed &+ XXH64.p1 &+ XXH64.p2
+        v2 = seed &+ XXH64.p2
+        v3 = seed
+        v4 = seed &- XXH64.p1
     }
 
     /// The hash of `bytes` in one call.
     static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        var h = XXH64(seed: seed); h.update(bytes); return h.digest()
+        var h = XXH64(seed: seed)
+        h.update(bytes)
+        return h.digest()
     }
 
     static func hash(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
@@ -43,26 +48,41 @@ struct XXH64 {
         var n = bytes.count
         total &+= UInt64(n)
         if tailCount + n < 32 {
-            withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.advanced(by: tailCount).copyMemory(from: p, byteCount: n) }
+            withUnsafeMutableBytes(of: &tail) {
+                $0.baseAddress!.advanced(by: tailCount).copyMemory(from: p, byteCount: n)
+            }
             tailCount += n
             return
         }
         if tailCount > 0 {
             let fill = 32 - tailCount
-            withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.advanced(by: tailCount).copyMemory(from: p, byteCount: fill) }
+            withUnsafeMutableBytes(of: &tail) {
+                $0.baseAddress!.advanced(by: tailCount).copyMemory(from: p, byteCount: fill)
+            }
             let t = tail
-            stripe(UInt64(littleEndian: t.0), UInt64(littleEndian: t.1), UInt64(littleEndian: t.2), UInt64(littleEndian: t.3))
-            p += fill; n -= fill; tailCount = 0
+            stripe(
+                UInt64(littleEndian: t.0), UInt64(littleEndian: t.1), UInt64(littleEndian: t.2),
+                UInt64(littleEndian: t.3))
+            p += fill
+            n -= fill
+            tailCount = 0
         }
-        var a = v1, b = v2, c = v3, d = v4
+        var a = v1
+        var b = v2
+        var c = v3
+        var d = v4
         while n >= 32 {
             a = XXH64.round(a, UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)))
             b = XXH64.round(b, UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             c = XXH64.round(c, UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
             d = XXH64.round(d, UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-            p += 32; n -= 32
+            p += 32
+            n -= 32
         }
-        v1 = a; v2 = b; v3 = c; v4 = d
+        v1 = a
+        v2 = b
+        v3 = c
+        v4 = d
         if n > 0 {
             withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: p, byteCount: n) }
             tailCount = n
@@ -70,7 +90,10 @@ struct XXH64 {
     }
 
     private mutating func stripe(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64) {
-        v1 = XXH64.round(v1, a); v2 = XXH64.round(v2, b); v3 = XXH64.round(v3, c); v4 = XXH64.round(v4, d)
+        v1 = XXH64.round(v1, a)
+        v2 = XXH64.round(v2, b)
+        v3 = XXH64.round(v3, c)
+        v4 = XXH64.round(v4, d)
     }
 
     /// The hash of everything fed so far (the state is not consumed).
@@ -78,7 +101,10 @@ struct XXH64 {
         var h: UInt64
         if total >= 32 {
             h = XXH64.rotl(v1, 1) &+ XXH64.rotl(v2, 7) &+ XXH64.rotl(v3, 12) &+ XXH64.rotl(v4, 18)
-            h = XXH64.merge(h, v1); h = XXH64.merge(h, v2); h = XXH64.merge(h, v3); h = XXH64.merge(h, v4)
+            h = XXH64.merge(h, v1)
+            h = XXH64.merge(h, v2)
+            h = XXH64.merge(h, v3)
+            h = XXH64.merge(h, v4)
         } else {
             h = seed &+ XXH64.p5
         }
@@ -103,7 +129,11 @@ struct XXH64 {
                 i += 1
             }
         }
-        h ^= h >> 33; h &*= XXH64.p2; h ^= h >> 29; h &*= XXH64.p3; h ^= h >> 32
+        h ^= h >> 33
+        h &*= XXH64.p2
+        h ^= h >> 29
+        h &*= XXH64.p3
+        h ^= h >> 32
         return h
     }
 }
@@ -117,7 +147,9 @@ enum Hex {
 
     /// Parses exactly 16 hex digits; nil otherwise.
     static func parse(_ s: String) -> UInt64? {
-        guard s.utf8.count == 16, s.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return nil }
+        guard s.utf8.count == 16, s.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            return nil
+        }
         return UInt64(s, radix: 16)
     }
 }

@@ -24,7 +24,9 @@ final class ZstdCompressor {
     /// Compresses `src` into one frame in `dst` (capacity at least `bound(src.count)`); returns its size.
     func compress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws -> Int {
         let rc = ZSTD_compress2(cctx, dst.baseAddress, dst.count, src.baseAddress, src.count)
-        if ZSTD_isError(rc) != 0 { throw CheckpointError.invalidArgument("zstd compression failed: \(Zstd.message(rc))") }
+        if ZSTD_isError(rc) != 0 {
+            throw CheckpointError.invalidArgument("zstd compression failed: \(Zstd.message(rc))")
+        }
         return rc
     }
 }

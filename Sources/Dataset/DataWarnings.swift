@@ -24,7 +24,8 @@ public final class DataWarnings: @unchecked Sendable {
 
     /// The reported problems, in the order they were first seen.
     public var reported: [ImageDecodeError] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return list
     }
 }

@@ -19,7 +19,9 @@ public enum DemoData {
     public static func groupCounts(total: Int) -> [Int] {
         let exact = groupShares.map { $0 * Double(total) }
         var counts = exact.map { Int($0.rounded(.down)) }
-        let byRemainder = exact.indices.sorted { (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1) }
+        let byRemainder = exact.indices.sorted {
+            (exact[$0] - Double(counts[$0]), -$0) > (exact[$1] - Double(counts[$1]), -$1)
+        }
         for g in byRemainder.prefix(total - counts.reduce(0, +)) { counts[g] += 1 }
         if total >= 4 {
             for g in counts.indices where counts[g] == 0 {
@@ -37,8 +39,10 @@ public enum DemoData {
     ///   - size: image side in pixels.
     ///   - trainPerDomain, testPerDomain: images per domain in each split.
     /// - Throws: `ImageEncodeError` or a file-system error when a folder or file cannot be written.
-    public static func generate(to root: URL, size: Int = 128, trainPerDomain: Int = 400, testPerDomain: Int = 40,
-                                seed: UInt64 = 0) throws {
+    public static func generate(
+        to root: URL, size: Int = 128, trainPerDomain: Int = 400, testPerDomain: Int = 40,
+        seed: UInt64 = 0
+    ) throws {
         precondition(size >= 16, "demo images need at least 16 pixels, got \(size)")
         let fm = FileManager.default
         let jobs: [(folder: String, split: UInt64, domain: UInt64, n: Int)] = [
@@ -55,7 +59,8 @@ public enum DemoData {
             }
             let firstError = ErrorBox()
             DispatchQueue.concurrentPerform(iterations: job.n) { i in
-                let img = face(seed: seed, split: job.split, domain: job.domain, index: i, group: groupOf[i], size: size)
+                let img = face(
+                    seed: seed, split: job.split, domain: job.domain, index: i, group: groupOf[i], size: size)
                 let path = partial.appendingPathComponent(String(groupOf[i]))
                     .appendingPathComponent(String(format: "%05d.png", i)).path
                 do { try PNGCodec.write(img, to: path) } catch { firstError.set(error) }
@@ -70,7 +75,8 @@ public enum DemoData {
     /// Face `index` of `group` in a split and domain (0 photo "A", 1 webtoon "B"), as `generate` draws it: split 0 is
     /// train, 1 test; other split numbers give faces that appear in no generated data set (the group experiment's
     /// judge and evaluation faces). Depends only on its arguments.
-    public static func face(seed: UInt64, split: UInt64, domain: UInt64, index: Int, group: Int, size: Int) -> RGBImage {
+    public static func face(seed: UInt64, split: UInt64, domain: UInt64, index: Int, group: Int, size: Int) -> RGBImage
+    {
         var rng = RandomGenerator(seed: seed, stream: [0x4445_4D4F, split, domain, UInt64(index)])  // "DEMO"
         return DemoFaces.render(style: domain == 0 ? .photo : .webtoon, group: group, size: size, rng: &rng)
     }
@@ -78,6 +84,10 @@ public enum DemoData {
     private final class ErrorBox: @unchecked Sendable {
         private let lock = NSLock()
         private(set) var error: Error?
-        func set(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+        func set(_ e: Error) {
+            lock.lock()
+            if error == nil { error = e }
+            lock.unlock()
+        }
     }
 }

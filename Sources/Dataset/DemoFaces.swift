@@ -45,30 +45,53 @@ public enum DemoFaces {
             }
             longHair = DemoFaces.hasLongHair(group: group)
             glasses = DemoFaces.hasGlasses(group: group)
-            cx = 0.5 + u(-0.04, 0.04); cy = 0.47 + u(-0.03, 0.03)
-            rx = u(0.20, 0.25); ry = rx * u(1.18, 1.38); taper = u(0.05, 0.35)
-            eyeDX = rx * u(0.36, 0.46); eyeY = cy - ry * u(0.02, 0.14)
+            cx = 0.5 + u(-0.04, 0.04)
+            cy = 0.47 + u(-0.03, 0.03)
+            rx = u(0.20, 0.25)
+            ry = rx * u(1.18, 1.38)
+            taper = u(0.05, 0.35)
+            eyeDX = rx * u(0.36, 0.46)
+            eyeY = cy - ry * u(0.02, 0.14)
             eyeScale = style == .webtoon ? u(1.5, 1.9) : u(0.9, 1.1)
-            mouthY = cy + ry * u(0.50, 0.62); mouthW = rx * u(0.22, 0.34)
+            mouthY = cy + ry * u(0.50, 0.62)
+            mouthW = rx * u(0.22, 0.34)
             light = u(-1, 1)
             if style == .photo {
-                skin = jitter(pick([Color(0.96, 0.80, 0.69), Color(0.90, 0.72, 0.58), Color(0.80, 0.60, 0.45),
-                                    Color(0.65, 0.45, 0.32), Color(0.47, 0.32, 0.22), Color(0.98, 0.86, 0.76)]), 0.03)
-                hair = jitter(pick([Color(0.08, 0.06, 0.05), Color(0.25, 0.16, 0.10), Color(0.45, 0.30, 0.17),
-                                    Color(0.78, 0.64, 0.40), Color(0.50, 0.22, 0.12), Color(0.55, 0.55, 0.55)]), 0.03)
-                bg0 = jitter(Color(0.55, 0.58, 0.60), 0.25); bg1 = jitter(Color(0.35, 0.37, 0.40), 0.2)
+                skin = jitter(
+                    pick([
+                        Color(0.96, 0.80, 0.69), Color(0.90, 0.72, 0.58), Color(0.80, 0.60, 0.45),
+                        Color(0.65, 0.45, 0.32), Color(0.47, 0.32, 0.22), Color(0.98, 0.86, 0.76),
+                    ]), 0.03)
+                hair = jitter(
+                    pick([
+                        Color(0.08, 0.06, 0.05), Color(0.25, 0.16, 0.10), Color(0.45, 0.30, 0.17),
+                        Color(0.78, 0.64, 0.40), Color(0.50, 0.22, 0.12), Color(0.55, 0.55, 0.55),
+                    ]), 0.03)
+                bg0 = jitter(Color(0.55, 0.58, 0.60), 0.25)
+                bg1 = jitter(Color(0.35, 0.37, 0.40), 0.2)
             } else {
                 skin = jitter(pick([Color(1.0, 0.89, 0.82), Color(0.99, 0.85, 0.76), Color(0.95, 0.80, 0.70)]), 0.02)
-                hair = jitter(pick([Color(0.12, 0.10, 0.14), Color(0.35, 0.22, 0.15), Color(0.62, 0.42, 0.25),
-                                    Color(0.95, 0.85, 0.55), Color(0.85, 0.55, 0.65), Color(0.35, 0.40, 0.70)]), 0.02)
-                bg0 = jitter(pick([Color(0.85, 0.92, 0.98), Color(0.98, 0.92, 0.85), Color(0.90, 0.98, 0.90),
-                                   Color(0.96, 0.90, 0.98)]), 0.03)
+                hair = jitter(
+                    pick([
+                        Color(0.12, 0.10, 0.14), Color(0.35, 0.22, 0.15), Color(0.62, 0.42, 0.25),
+                        Color(0.95, 0.85, 0.55), Color(0.85, 0.55, 0.65), Color(0.35, 0.40, 0.70),
+                    ]), 0.02)
+                bg0 = jitter(
+                    pick([
+                        Color(0.85, 0.92, 0.98), Color(0.98, 0.92, 0.85), Color(0.90, 0.98, 0.90),
+                        Color(0.96, 0.90, 0.98),
+                    ]), 0.03)
                 bg1 = bg0
             }
-            iris = pick([Color(0.30, 0.18, 0.10), Color(0.20, 0.40, 0.65), Color(0.25, 0.50, 0.30), Color(0.12, 0.10, 0.10)])
+            iris = pick([
+                Color(0.30, 0.18, 0.10), Color(0.20, 0.40, 0.65), Color(0.25, 0.50, 0.30), Color(0.12, 0.10, 0.10),
+            ])
             lips = jitter(Color(0.75, 0.35, 0.35), 0.06)
-            cloth = jitter(pick([Color(0.2, 0.3, 0.6), Color(0.7, 0.2, 0.2), Color(0.9, 0.9, 0.9), Color(0.2, 0.2, 0.2),
-                                 Color(0.3, 0.6, 0.4)]), 0.05)
+            cloth = jitter(
+                pick([
+                    Color(0.2, 0.3, 0.6), Color(0.7, 0.2, 0.2), Color(0.9, 0.9, 0.9), Color(0.2, 0.2, 0.2),
+                    Color(0.3, 0.6, 0.4),
+                ]), 0.05)
             frame = pick([Color(0.08, 0.08, 0.08), Color(0.35, 0.20, 0.10), Color(0.55, 0.10, 0.10)])
         }
     }

@@ -43,7 +43,10 @@ public final class EpochOrder: @unchecked Sendable {
     /// The permutation of `epoch` (cached; the two most recent epochs are kept).
     public func order(epoch: Int) -> [Int] {
         lock.lock()
-        if let p = cache[epoch] { lock.unlock(); return p }
+        if let p = cache[epoch] {
+            lock.unlock()
+            return p
+        }
         lock.unlock()
         let p = EpochOrder.permutation(count: count, seed: seed, epoch: epoch, tag: tag)
         lock.lock()

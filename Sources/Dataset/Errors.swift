@@ -34,7 +34,10 @@ public struct ImageDecodeError: Error, Equatable, CustomStringConvertible {
 public struct ImageEncodeError: Error, Equatable, CustomStringConvertible {
     public let path: String
     public let detail: String
-    public init(path: String, detail: String) { self.path = path; self.detail = detail }
+    public init(path: String, detail: String) {
+        self.path = path
+        self.detail = detail
+    }
     public var description: String { "\(path): cannot write image: \(detail)" }
 }
 
@@ -67,7 +70,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { !$0.hasPrefix(".") }
         let entries = names.sorted().prefix(20).map { name -> String in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: (parent as NSString).appendingPathComponent(name), isDirectory: &isDir)
+            FileManager.default.fileExists(
+                atPath: (parent as NSString).appendingPathComponent(name), isDirectory: &isDir)
             return isDir.boolValue ? name + "/" : name
         }
         return .missingFolder(path, parent: parent, entries: Array(entries))
@@ -81,21 +85,26 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     /// only in letter case.
     static func suggestion(for path: String, parent: String, entries: [String]) -> String {
         let name = (path as NSString).lastPathComponent.lowercased()
-        guard let m = entries.first(where: { $0.hasSuffix("/") && $0.dropLast().lowercased() == name }) else { return "" }
-        return " (\(m) differs only in letter case: rename it to \((path as NSString).lastPathComponent)/, or give that name)"
+        guard let m = entries.first(where: { $0.hasSuffix("/") && $0.dropLast().lowercased() == name }) else {
+            return ""
+        }
+        return
+            " (\(m) differs only in letter case: rename it to \((path as NSString).lastPathComponent)/, or give that name)"
     }
 
     public var description: String {
         switch self {
-        case let .missingFolder(p, parent, entries):
-            return "\(p): no such folder; \(DatasetError.holds(parent, entries))\(DatasetError.suggestion(for: p, parent: parent, entries: entries))"
-        case let .notAFolder(p): return "\(p): is not a folder"
-        case let .emptyFolder(p): return "\(p): no images (.jpg .jpeg .png .ppm .bmp .pgm .tif) in this folder"
-        case let .mixedLayout(p, f):
-            return "\(p): has group folders 0, 1, … but also the image \(f) outside them; put every image in a group folder"
-        case let .noReadableImages(p, g): return "\(p): no readable image in group \(g)"
-        case let .badLabels(c, r): return "\(c): \(r)"
-        case let .badDataRoot(p, problem): return "\(p): \(problem). \(DataLayout.expected)"
+        case .missingFolder(let p, let parent, let entries):
+            return
+                "\(p): no such folder; \(DatasetError.holds(parent, entries))\(DatasetError.suggestion(for: p, parent: parent, entries: entries))"
+        case .notAFolder(let p): return "\(p): is not a folder"
+        case .emptyFolder(let p): return "\(p): no images (.jpg .jpeg .png .ppm .bmp .pgm .tif) in this folder"
+        case .mixedLayout(let p, let f):
+            return
+                "\(p): has group folders 0, 1, … but also the image \(f) outside them; put every image in a group folder"
+        case .noReadableImages(let p, let g): return "\(p): no readable image in group \(g)"
+        case .badLabels(let c, let r): return "\(c): \(r)"
+        case .badDataRoot(let p, let problem): return "\(p): \(problem). \(DataLayout.expected)"
         }
     }
 }

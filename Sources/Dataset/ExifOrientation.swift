@@ -32,22 +32,25 @@ public enum ExifOrientation {
 
     /// The image rotated/mirrored so that it displays upright (orientation 5–8 swap width and height).
     public static func apply(_ orientation: Int, to im: RGBImage) -> RGBImage {
-        let w = im.width, h = im.height
+        let w = im.width
+        let h = im.height
         switch orientation {
-        case 2: return im.remapped(width: w, height: h) { x, y in (w - 1 - x, y) }            // FLIP_LEFT_RIGHT
-        case 3: return im.remapped(width: w, height: h) { x, y in (w - 1 - x, h - 1 - y) }    // ROTATE_180
-        case 4: return im.remapped(width: w, height: h) { x, y in (x, h - 1 - y) }            // FLIP_TOP_BOTTOM
-        case 5: return im.remapped(width: h, height: w) { x, y in (y, x) }                    // TRANSPOSE
-        case 6: return im.remapped(width: h, height: w) { x, y in (y, h - 1 - x) }            // ROTATE_270
-        case 7: return im.remapped(width: h, height: w) { x, y in (w - 1 - y, h - 1 - x) }    // TRANSVERSE
-        case 8: return im.remapped(width: h, height: w) { x, y in (w - 1 - y, x) }            // ROTATE_90
+        case 2: return im.remapped(width: w, height: h) { x, y in (w - 1 - x, y) }  // FLIP_LEFT_RIGHT
+        case 3: return im.remapped(width: w, height: h) { x, y in (w - 1 - x, h - 1 - y) }  // ROTATE_180
+        case 4: return im.remapped(width: w, height: h) { x, y in (x, h - 1 - y) }  // FLIP_TOP_BOTTOM
+        case 5: return im.remapped(width: h, height: w) { x, y in (y, x) }  // TRANSPOSE
+        case 6: return im.remapped(width: h, height: w) { x, y in (y, h - 1 - x) }  // ROTATE_270
+        case 7: return im.remapped(width: h, height: w) { x, y in (w - 1 - y, h - 1 - x) }  // TRANSVERSE
+        case 8: return im.remapped(width: h, height: w) { x, y in (w - 1 - y, x) }  // ROTATE_90
         default: return im
         }
     }
 
     /// A minimal APP1 payload ("Exif\0\0" + TIFF header + one IFD entry) carrying `orientation`.
     public static func app1Payload(orientation: Int, bigEndian: Bool = false) -> [UInt8] {
-        func u16(_ v: Int) -> [UInt8] { bigEndian ? [UInt8(v >> 8), UInt8(v & 255)] : [UInt8(v & 255), UInt8(v >> 8)] }
+        func u16(_ v: Int) -> [UInt8] {
+            bigEndian ? [UInt8(v >> 8), UInt8(v & 255)] : [UInt8(v & 255), UInt8(v >> 8)]
+        }
         func u32(_ v: Int) -> [UInt8] { bigEndian ? u16(v >> 16) + u16(v & 0xFFFF) : u16(v & 0xFFFF) + u16(v >> 16) }
         let header: [UInt8] = bigEndian ? [0x4D, 0x4D] : [0x49, 0x49]
         let entry = u16(0x0112) + u16(3) + u32(1) + u16(orientation) + u16(0)

@@ -45,9 +45,11 @@ public struct FolderScan: Equatable, Sendable {
         public var description: String {
             switch reason {
             case .dangling: return "\(path): dangling symbolic link, skipped"
-            case let .cycle(t): return "\(path): symbolic link to \(t), a folder that contains it (a cycle), not followed"
-            case let .duplicate(o): return "\(path): same \(o.hasSuffix("/") ? "folder" : "file") as \(o), not counted twice"
-            case let .excluded(t): return "\(path): symbolic link into \(t), which belongs to another domain, skipped"
+            case .cycle(let t):
+                return "\(path): symbolic link to \(t), a folder that contains it (a cycle), not followed"
+            case .duplicate(let o):
+                return "\(path): same \(o.hasSuffix("/") ? "folder" : "file") as \(o), not counted twice"
+            case .excluded(let t): return "\(path): symbolic link into \(t), which belongs to another domain, skipped"
             }
         }
     }
@@ -99,22 +101,32 @@ public struct FolderScan: Equatable, Sendable {
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") || (n == 0 && line.lowercased().hasPrefix("file,")) { continue }
-            guard let comma = line.lastIndex(of: ","), let label = Int(line[line.index(after: comma)...].trimmingCharacters(in: .whitespaces)),
-                  label >= 0 else {
-                throw DatasetError.badLabels(csv: path, reason: "line \(n + 1) is not `file,label` with a label ≥ 0: \(line)")
+            guard let comma = line.lastIndex(of: ","),
+                let label = Int(line[line.index(after: comma)...].trimmingCharacters(in: .whitespaces)),
+                label >= 0
+            else {
+                throw DatasetError.badLabels(
+                    csv: path, reason: "line \(n + 1) is not `file,label` with a label ≥ 0: \(line)")
             }
             labels[String(line[..<comma]).trimmingCharacters(in: .whitespaces)] = label
         }
         let groups = try files.map { f -> Int in
-            guard let g = labels[f] else { throw DatasetError.badLabels(csv: path, reason: "no label for \(folder)/\(f)") }
+            guard let g = labels[f] else {
+                throw DatasetError.badLabels(csv: path, reason: "no label for \(folder)/\(f)")
+            }
             return g
         }
-        return FolderScan(folder: folder, files: files, groups: groups, groupCount: (groups.max() ?? 0) + 1, isGrouped: true,
-                          skipped: skipped)
+        return FolderScan(
+            folder: folder, files: files, groups: groups, groupCount: (groups.max() ?? 0) + 1, isGrouped: true,
+            skipped: skipped)
     }
 
     private init(folder: String, files: [String], groups: [Int], groupCount: Int, isGrouped: Bool, skipped: [Skip]) {
-        self.folder = folder; self.files = files; self.groups = groups; self.groupCount = groupCount; self.isGrouped = isGrouped
+        self.folder = folder
+        self.files = files
+        self.groups = groups
+        self.groupCount = groupCount
+        self.isGrouped = isGrouped
         self.skipped = skipped
     }
 
@@ -130,7 +142,8 @@ public struct FolderScan: Equatable, Sendable {
     /// `train` and `test` folders.
     public static func domain(data: String, _ domain: String, split: String = "train") throws -> FolderScan {
         let other = domain == "A" ? "B" : "A"
-        return try FolderScan(folder: "\(data)/\(split)\(domain)", excluding: ["\(data)/train\(other)", "\(data)/test\(other)"])
+        return try FolderScan(
+            folder: "\(data)/\(split)\(domain)", excluding: ["\(data)/train\(other)", "\(data)/test\(other)"])
     }
 
     /// The canonical path (symbolic links resolved), nil if it does not exist.
@@ -143,7 +156,7 @@ public struct FolderScan: Equatable, Sendable {
     /// The recursive walk: real paths already taken, so that links neither loop nor count a file twice.
     private struct Walk {
         let excluded: [String]
-        var visitedFolders: [String: String] = [:]   // real path -> relative path it was taken under ("" = root)
+        var visitedFolders: [String: String] = [:]  // real path -> relative path it was taken under ("" = root)
         var takenFiles: [String: String] = [:]
         var files: [String] = []
         var skipped: [Skip] = []
@@ -156,7 +169,8 @@ public struct FolderScan: Equatable, Sendable {
             guard let items = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
             // name order, so that of two paths to one file the first in FolderScan order is the one taken
             for name in items.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where !name.hasPrefix(".") {
-                let path = folder + "/" + name, rel = prefix + name
+                let path = folder + "/" + name
+                let rel = prefix + name
                 let isLink = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
                 guard let target = FolderScan.realPath(path) else {
                     if isLink { skipped.append(Skip(path: rel, reason: .dangling)) }
@@ -167,22 +181,27 @@ public struct FolderScan: Equatable, Sendable {
                 if isDir.boolValue {
                     // a link to a folder that holds one of the folders being walked would walk them again
                     if isLink, ancestors.contains(where: { Walk.isInside($0, target) }) {
-                        skipped.append(Skip(path: rel, reason: .cycle(target: target))); continue
+                        skipped.append(Skip(path: rel, reason: .cycle(target: target)))
+                        continue
                     }
                     if isLink, let e = excluded.first(where: { Walk.isInside(target, $0) }) {
-                        skipped.append(Skip(path: rel, reason: .excluded(target: e))); continue
+                        skipped.append(Skip(path: rel, reason: .excluded(target: e)))
+                        continue
                     }
                     if let earlier = visitedFolders[target] {
-                        skipped.append(Skip(path: rel, reason: .duplicate(of: (earlier.isEmpty ? "." : earlier) + "/"))); continue
+                        skipped.append(Skip(path: rel, reason: .duplicate(of: (earlier.isEmpty ? "." : earlier) + "/")))
+                        continue
                     }
                     visitedFolders[target] = rel
                     visit(folder: path, prefix: rel + "/", ancestors: ancestors + [target])
                 } else if FolderScan.imageExtensions.contains((name as NSString).pathExtension.lowercased()) {
                     if isLink, let e = excluded.first(where: { Walk.isInside(target, $0) }) {
-                        skipped.append(Skip(path: rel, reason: .excluded(target: e))); continue
+                        skipped.append(Skip(path: rel, reason: .excluded(target: e)))
+                        continue
                     }
                     if let earlier = takenFiles[target] {
-                        skipped.append(Skip(path: rel, reason: .duplicate(of: earlier))); continue
+                        skipped.append(Skip(path: rel, reason: .duplicate(of: earlier)))
+                        continue
                     }
                     takenFiles[target] = rel
                     files.append(rel)

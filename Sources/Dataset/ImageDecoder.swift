@@ -35,7 +35,9 @@ public enum ImageDecoder {
         case .tiff: throw ImageDecodeError(path: path, reason: .unsupportedFormat, detail: "TIFF is not decoded")
         case .pnm: throw ImageDecodeError(path: path, reason: .unsupportedFormat, detail: "PPM/PGM is not decoded")
         case nil:
-            let what = bytes.isEmpty ? "empty file" : "unknown signature " + bytes.prefix(4).map { String(format: "%02x", $0) }.joined()
+            let what =
+                bytes.isEmpty
+                ? "empty file" : "unknown signature " + bytes.prefix(4).map { String(format: "%02x", $0) }.joined()
             throw ImageDecodeError(path: path, reason: .notAnImage, detail: what)
         }
     }

@@ -57,14 +57,17 @@ public final class ImageFolderDataset: @unchecked Sendable {
     /// - Throws: `DatasetError.noReadableImages` when no image of the group decodes.
     public func image(index: Int) throws -> (image: RGBImage, index: Int) {
         precondition(index >= 0 && index < count, "image index \(index) out of 0..<\(count)")
-        let g = scan.groups[index], list = indicesByGroup[g]
+        let g = scan.groups[index]
+        let list = indicesByGroup[g]
         for step in 0..<list.count {
             let i = list[(positionInGroup[index] + step) % list.count]
             if isKnownUnreadable(i) { continue }
             do {
                 return (try ImageDecoder.decode(file: path(of: i)), i)
             } catch let e as ImageDecodeError {
-                lock.lock(); unreadable.insert(i); lock.unlock()
+                lock.lock()
+                unreadable.insert(i)
+                lock.unlock()
                 warnings.report(e)
             }
         }
@@ -72,7 +75,8 @@ public final class ImageFolderDataset: @unchecked Sendable {
     }
 
     private func isKnownUnreadable(_ i: Int) -> Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return unreadable.contains(i)
     }
 

@@ -20,8 +20,9 @@ public enum JPEGCodec {
         defer { cis_image_release(&img) }
         try ImageDecoder.check(rc, message: img.message, path: path)
         let n = Int(img.width) * Int(img.height) * 3
-        let raw = RGBImage(width: Int(img.width), height: Int(img.height),
-                           pixels: Array(UnsafeBufferPointer(start: img.pixels, count: n)))
+        let raw = RGBImage(
+            width: Int(img.width), height: Int(img.height),
+            pixels: Array(UnsafeBufferPointer(start: img.pixels, count: n)))
         guard let exif = img.exif else { return raw }
         let orientation = ExifOrientation.parse(tiff: Array(UnsafeBufferPointer(start: exif, count: img.exif_size)))
         return ExifOrientation.apply(orientation, to: raw)
@@ -34,18 +35,22 @@ public enum JPEGCodec {
     ///   - adobeMarker: for CMYK, whether to write the Adobe APP14 marker (readers then invert).
     ///   - app1: an APP1 payload written verbatim, e.g. `ExifOrientation.app1Payload(orientation:)`.
     /// - Throws: `ImageEncodeError`.
-    public static func encode(samples: [UInt8], width: Int, height: Int, components: Int, quality: Int = 90,
-                              adobeMarker: Bool = true, app1: [UInt8]? = nil) throws -> [UInt8] {
-        precondition(samples.count == width * height * components,
-                     "JPEG samples: \(samples.count) bytes for \(width)x\(height)x\(components)")
+    public static func encode(
+        samples: [UInt8], width: Int, height: Int, components: Int, quality: Int = 90,
+        adobeMarker: Bool = true, app1: [UInt8]? = nil
+    ) throws -> [UInt8] {
+        precondition(
+            samples.count == width * height * components,
+            "JPEG samples: \(samples.count) bytes for \(width)x\(height)x\(components)")
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
         var message = [CChar](repeating: 0, count: Int(CIS_MESSAGE_CAPACITY))
         let extra = app1 ?? []
         let rc = samples.withUnsafeBufferPointer { s in
             extra.withUnsafeBufferPointer { a in
-                cis_jpeg_encode(s.baseAddress, UInt32(width), UInt32(height), Int32(components), Int32(quality),
-                                adobeMarker ? 1 : 0, a.baseAddress, a.count, &out, &size, &message, message.count)
+                cis_jpeg_encode(
+                    s.baseAddress, UInt32(width), UInt32(height), Int32(components), Int32(quality),
+                    adobeMarker ? 1 : 0, a.baseAddress, a.count, &out, &size, &message, message.count)
             }
         }
         defer { cis_free(out) }

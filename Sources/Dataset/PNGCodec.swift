@@ -28,14 +28,16 @@ public enum PNGCodec {
         defer { cis_image_release(&img) }
         try ImageDecoder.check(rc, message: img.message, path: path)
         let n = Int(img.width) * Int(img.height) * 3
-        return RGBImage(width: Int(img.width), height: Int(img.height),
-                        pixels: Array(UnsafeBufferPointer(start: img.pixels, count: n)))
+        return RGBImage(
+            width: Int(img.width), height: Int(img.height),
+            pixels: Array(UnsafeBufferPointer(start: img.pixels, count: n)))
     }
 
     /// Encodes an RGB8 image as a non-interlaced 8-bit RGB PNG (deterministic: no time stamp).
     public static func encode(_ image: RGBImage, compressionLevel: Int = 6) throws -> [UInt8] {
-        try encode(samples: image.pixels, width: image.width, height: image.height, colorType: .rgb, bitDepth: 8,
-                   compressionLevel: compressionLevel)
+        try encode(
+            samples: image.pixels, width: image.width, height: image.height, colorType: .rgb, bitDepth: 8,
+            compressionLevel: compressionLevel)
     }
 
     /// Writes `image` as an RGB PNG at `path` (atomically: a reader never sees half a file).
@@ -55,12 +57,15 @@ public enum PNGCodec {
     /// packing (16-bit big-endian). `palette` is RGB triplets (colour type `.palette` only);
     /// `transparency` is the palette's tRNS alpha list.
     /// - Throws: `ImageEncodeError` when libpng rejects the combination.
-    public static func encode(samples: [UInt8], width: Int, height: Int, colorType: ColorType, bitDepth: Int,
-                              interlaced: Bool = false, palette: [UInt8] = [], transparency: [UInt8] = [],
-                              compressionLevel: Int = 6) throws -> [UInt8] {
+    public static func encode(
+        samples: [UInt8], width: Int, height: Int, colorType: ColorType, bitDepth: Int,
+        interlaced: Bool = false, palette: [UInt8] = [], transparency: [UInt8] = [],
+        compressionLevel: Int = 6
+    ) throws -> [UInt8] {
         let rowBytes = (width * colorType.channels * bitDepth + 7) / 8
-        precondition(samples.count == rowBytes * height,
-                     "PNG samples: \(samples.count) bytes for \(height) rows of \(rowBytes)")
+        precondition(
+            samples.count == rowBytes * height,
+            "PNG samples: \(samples.count) bytes for \(height) rows of \(rowBytes)")
         precondition(palette.count % 3 == 0, "palette must be RGB triplets, got \(palette.count) bytes")
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
@@ -68,9 +73,10 @@ public enum PNGCodec {
         let rc = samples.withUnsafeBufferPointer { s in
             palette.withUnsafeBufferPointer { p in
                 transparency.withUnsafeBufferPointer { t in
-                    cis_png_encode(s.baseAddress, UInt32(width), UInt32(height), colorType.rawValue, Int32(bitDepth),
-                                   interlaced ? 1 : 0, p.baseAddress, Int32(palette.count / 3), t.baseAddress,
-                                   Int32(transparency.count), Int32(compressionLevel), &out, &size, &message, message.count)
+                    cis_png_encode(
+                        s.baseAddress, UInt32(width), UInt32(height), colorType.rawValue, Int32(bitDepth),
+                        interlaced ? 1 : 0, p.baseAddress, Int32(palette.count / 3), t.baseAddress,
+                        Int32(transparency.count), Int32(compressionLevel), &out, &size, &message, message.count)
                 }
             }
         }

@@ -63,7 +63,11 @@ public final class Prefetcher<Item>: @unchecked Sendable {
             self.produce = produce
         }
 
-        func sync<T>(_ body: () -> T) -> T { cond.lock(); defer { cond.unlock() }; return body() }
+        func sync<T>(_ body: () -> T) -> T {
+            cond.lock()
+            defer { cond.unlock() }
+            return body()
+        }
 
         func work() {
             cond.lock()
@@ -115,15 +119,18 @@ public final class Prefetcher<Item>: @unchecked Sendable {
     }
 }
 
-public extension Prefetcher where Item == Batch {
+extension Prefetcher where Item == Batch {
     /// Training batches of one domain in the official order: epoch-shuffled, sharded over ranks
     /// (`EpochOrder.batchItems`), train transform; batch k is step k of this rank. Endless.
-    static func batches(_ dataset: ImageFolderDataset, order: EpochOrder, batchSize: Int, size: Int, seed: UInt64,
-                        rank: Int = 0, worldSize: Int = 1, train: Bool = true, depth: Int = 3,
-                        workers: Int = 2) -> Prefetcher<Batch> {
+    public static func batches(
+        _ dataset: ImageFolderDataset, order: EpochOrder, batchSize: Int, size: Int, seed: UInt64,
+        rank: Int = 0, worldSize: Int = 1, train: Bool = true, depth: Int = 3,
+        workers: Int = 2
+    ) -> Prefetcher<Batch> {
         Prefetcher(depth: depth, workers: workers) { k in
-            try dataset.batch(order.batchItems(step: k, batchSize: batchSize, rank: rank, worldSize: worldSize),
-                              seed: seed, train: train, size: size)
+            try dataset.batch(
+                order.batchItems(step: k, batchSize: batchSize, rank: rank, worldSize: worldSize),
+                seed: seed, train: train, size: size)
         }
     }
 }

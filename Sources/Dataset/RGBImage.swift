@@ -16,7 +16,11 @@ public struct RGBImage: Equatable, Sendable {
     /// A `width`×`height` image filled with one colour.
     public init(width: Int, height: Int, fill: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
         var p = [UInt8](repeating: 0, count: width * height * 3)
-        for i in stride(from: 0, to: p.count, by: 3) { p[i] = fill.0; p[i + 1] = fill.1; p[i + 2] = fill.2 }
+        for i in stride(from: 0, to: p.count, by: 3) {
+            p[i] = fill.0
+            p[i + 1] = fill.1
+            p[i + 2] = fill.2
+        }
         self.init(width: width, height: height, pixels: p)
     }
 
@@ -32,8 +36,11 @@ public struct RGBImage: Equatable, Sendable {
         for y in 0..<height {
             let row = y * width * 3
             for x in 0..<width {
-                let d = row + x * 3, s = row + (width - 1 - x) * 3
-                out[d] = pixels[s]; out[d + 1] = pixels[s + 1]; out[d + 2] = pixels[s + 2]
+                let d = row + x * 3
+                let s = row + (width - 1 - x) * 3
+                out[d] = pixels[s]
+                out[d + 1] = pixels[s + 1]
+                out[d + 2] = pixels[s + 2]
             }
         }
         return RGBImage(width: width, height: height, pixels: out)
@@ -41,8 +48,9 @@ public struct RGBImage: Equatable, Sendable {
 
     /// The `w`×`h` region whose top-left corner is (`left`, `top`); it must lie inside the image.
     public func cropped(left: Int, top: Int, width w: Int, height h: Int) -> RGBImage {
-        precondition(left >= 0 && top >= 0 && left + w <= width && top + h <= height,
-                     "crop \(w)x\(h) at (\(left), \(top)) outside a \(width)x\(height) image")
+        precondition(
+            left >= 0 && top >= 0 && left + w <= width && top + h <= height,
+            "crop \(w)x\(h) at (\(left), \(top)) outside a \(width)x\(height) image")
         var out = [UInt8](repeating: 0, count: w * h * 3)
         for y in 0..<h {
             let src = ((top + y) * width + left) * 3
@@ -61,8 +69,11 @@ public struct RGBImage: Equatable, Sendable {
         for y in 0..<h {
             for x in 0..<w {
                 let (sx, sy) = source(x, y)
-                let s = (sy * width + sx) * 3, d = (y * w + x) * 3
-                out[d] = pixels[s]; out[d + 1] = pixels[s + 1]; out[d + 2] = pixels[s + 2]
+                let s = (sy * width + sx) * 3
+                let d = (y * w + x) * 3
+                out[d] = pixels[s]
+                out[d + 1] = pixels[s + 1]
+                out[d + 2] = pixels[s + 2]
             }
         }
         return RGBImage(width: w, height: h, pixels: out)

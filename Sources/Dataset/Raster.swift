@@ -17,19 +17,28 @@ struct Shape {
     /// A segment of radius r (round ends).
     static func capsule(_ ax: Float, _ ay: Float, _ bx: Float, _ by: Float, _ r: Float) -> Shape {
         Shape(x0: min(ax, bx) - r, y0: min(ay, by) - r, x1: max(ax, bx) + r, y1: max(ay, by) + r) { x, y in
-            let px = x - ax, py = y - ay, dx = bx - ax, dy = by - ay
+            let px = x - ax
+            let py = y - ay
+            let dx = bx - ax
+            let dy = by - ay
             let t = max(0, min(1, (px * dx + py * dy) / max(dx * dx + dy * dy, 1e-12)))
-            let ex = px - t * dx, ey = py - t * dy
+            let ex = px - t * dx
+            let ey = py - t * dy
             return (ex * ex + ey * ey).squareRoot() - r
         }
     }
 
     /// An axis-aligned box with corner radius r.
     static func box(_ x0: Float, _ y0: Float, _ x1: Float, _ y1: Float, radius r: Float = 0) -> Shape {
-        let cx = (x0 + x1) / 2, cy = (y0 + y1) / 2, hx = (x1 - x0) / 2 - r, hy = (y1 - y0) / 2 - r
+        let cx = (x0 + x1) / 2
+        let cy = (y0 + y1) / 2
+        let hx = (x1 - x0) / 2 - r
+        let hy = (y1 - y0) / 2 - r
         return Shape(x0: x0, y0: y0, x1: x1, y1: y1) { x, y in
-            let qx = abs(x - cx) - hx, qy = abs(y - cy) - hy
-            let ox = max(qx, 0), oy = max(qy, 0)
+            let qx = abs(x - cx) - hx
+            let qy = abs(y - cy) - hy
+            let ox = max(qx, 0)
+            let oy = max(qy, 0)
             return (ox * ox + oy * oy).squareRoot() + min(max(qx, qy), 0) - r
         }
     }
@@ -47,13 +56,19 @@ struct Shape {
     }
 
     func union(_ o: Shape) -> Shape {
-        let f = sdf, g = o.sdf
-        return Shape(x0: min(x0, o.x0), y0: min(y0, o.y0), x1: max(x1, o.x1), y1: max(y1, o.y1)) { min(f($0, $1), g($0, $1)) }
+        let f = sdf
+        let g = o.sdf
+        return Shape(x0: min(x0, o.x0), y0: min(y0, o.y0), x1: max(x1, o.x1), y1: max(y1, o.y1)) {
+            min(f($0, $1), g($0, $1))
+        }
     }
 
     func intersection(_ o: Shape) -> Shape {
-        let f = sdf, g = o.sdf
-        return Shape(x0: max(x0, o.x0), y0: max(y0, o.y0), x1: min(x1, o.x1), y1: min(y1, o.y1)) { max(f($0, $1), g($0, $1)) }
+        let f = sdf
+        let g = o.sdf
+        return Shape(x0: max(x0, o.x0), y0: max(y0, o.y0), x1: min(x1, o.x1), y1: min(y1, o.y1)) {
+            max(f($0, $1), g($0, $1))
+        }
     }
 
     /// The part above the line y = limit (smaller y).
@@ -72,7 +87,11 @@ struct Shape {
 /// An RGB colour with components in 0…1.
 struct Color {
     var r: Float, g: Float, b: Float
-    init(_ r: Float, _ g: Float, _ b: Float) { self.r = r; self.g = g; self.b = b }
+    init(_ r: Float, _ g: Float, _ b: Float) {
+        self.r = r
+        self.g = g
+        self.b = b
+    }
     static func * (c: Color, s: Float) -> Color { Color(c.r * s, c.g * s, c.b * s) }
     static func + (a: Color, b: Color) -> Color { Color(a.r + b.r, a.g + b.g, a.b + b.b) }
     func mixed(_ o: Color, _ t: Float) -> Color { self * (1 - t) + o * t }
@@ -90,7 +109,9 @@ struct Canvas {
             for x in 0..<n {
                 let c = background((Float(x) + 0.5) / Float(n), (Float(y) + 0.5) / Float(n))
                 let i = (y * n + x) * 3
-                px[i] = c.r; px[i + 1] = c.g; px[i + 2] = c.b
+                px[i] = c.r
+                px[i + 1] = c.g
+                px[i + 2] = c.b
             }
         }
     }
@@ -102,8 +123,10 @@ struct Canvas {
     /// Blends `color(x, y)` over the shape with antialiased coverage (one pixel of ramp).
     mutating func paint(_ s: Shape, alpha: Float = 1, color: (Float, Float) -> Color) {
         let fn = Float(n)
-        let xa = max(0, Int(((s.x0 * fn) - 1).rounded(.down))), xb = min(n - 1, Int((s.x1 * fn + 1).rounded(.up)))
-        let ya = max(0, Int(((s.y0 * fn) - 1).rounded(.down))), yb = min(n - 1, Int((s.y1 * fn + 1).rounded(.up)))
+        let xa = max(0, Int(((s.x0 * fn) - 1).rounded(.down)))
+        let xb = min(n - 1, Int((s.x1 * fn + 1).rounded(.up)))
+        let ya = max(0, Int(((s.y0 * fn) - 1).rounded(.down)))
+        let yb = min(n - 1, Int((s.y1 * fn + 1).rounded(.up)))
         guard xa <= xb, ya <= yb else { return }
         for y in ya...yb {
             let v = (Float(y) + 0.5) / fn
@@ -111,7 +134,8 @@ struct Canvas {
                 let u = (Float(x) + 0.5) / fn
                 let cover = max(0, min(1, 0.5 - s.sdf(u, v) * fn)) * alpha
                 if cover <= 0 { continue }
-                let c = color(u, v), i = (y * n + x) * 3
+                let c = color(u, v)
+                let i = (y * n + x) * 3
                 px[i] += (c.r - px[i]) * cover
                 px[i + 1] += (c.g - px[i + 1]) * cover
                 px[i + 2] += (c.b - px[i + 2]) * cover

@@ -5,7 +5,7 @@
 /// when shrinking (antialiasing), and rounds through 22-bit fixed-point weights with an 8-bit image
 /// between the horizontal and the vertical pass. torchvision's `Resize` on PIL images, and so the
 /// official U-GAT-IT data pipeline, is exactly this.
-public extension RGBImage {
+extension RGBImage {
     /// This image resized to `width`×`height` with Pillow's antialiased bilinear filter.
     ///
     /// Pass order: horizontal then vertical, except when the height shrinks by more than twice as
@@ -13,7 +13,7 @@ public extension RGBImage {
     /// first, as Pillow 13 does (python-pillow/Pillow#9549; rule measured on 1,300 size combinations
     /// against Pillow 13.0.0). Pillow ≤ 12 always went horizontal first; the two agree on every
     /// square-to-square resize, which is all the U-GAT-IT transforms do to square images.
-    func resizedBilinear(width w: Int, height h: Int) -> RGBImage {
+    public func resizedBilinear(width w: Int, height h: Int) -> RGBImage {
         precondition(w > 0 && h > 0, "resize to \(w)x\(h)")
         if w == width && h == height { return self }
         let vert = PillowKernel(inSize: height, outSize: h)
@@ -24,7 +24,8 @@ public extension RGBImage {
             return horiz.horizontal(vert.vertical(self, rowOffset: 0), rows: 0..<h)
         }
         // Only the source rows the vertical pass reads are resampled horizontally (as Pillow does).
-        let first = vert.start[0], last = vert.start[h - 1] + vert.count[h - 1]
+        let first = vert.start[0]
+        let last = vert.start[h - 1] + vert.count[h - 1]
         return vert.vertical(horiz.horizontal(self, rows: first..<last), rowOffset: first)
     }
 }
@@ -43,7 +44,8 @@ struct PillowKernel {
         let filterScale = max(scale, 1)
         let support = 1.0 * filterScale  // the triangle's support, widened when shrinking
         let ksize = Int(support.rounded(.up)) * 2 + 1
-        var start = [Int](repeating: 0, count: outSize), count = start
+        var start = [Int](repeating: 0, count: outSize)
+        var count = start
         var weights = [Int32](repeating: 0, count: outSize * ksize)
         var k = [Double](repeating: 0, count: ksize)
         for xx in 0..<outSize {
@@ -80,7 +82,9 @@ struct PillowKernel {
 
     /// Resamples `rows` of `im` along x to `start.count` columns.
     func horizontal(_ im: RGBImage, rows: Range<Int>) -> RGBImage {
-        let outW = start.count, outH = rows.count, ksize = self.ksize
+        let outW = start.count
+        let outH = rows.count
+        let ksize = self.ksize
         var out = [UInt8](repeating: 0, count: outW * outH * 3)
         let half = Int32(1 << (PillowKernel.precisionBits - 1))
         im.pixels.withUnsafeBufferPointer { src in
@@ -92,15 +96,21 @@ struct PillowKernel {
                                 let row = src.baseAddress! + (rows.lowerBound + yy) * im.width * 3
                                 var d = dst.baseAddress! + yy * outW * 3
                                 for xx in 0..<outW {
-                                    var s0 = half, s1 = half, s2 = half
+                                    var s0 = half
+                                    var s1 = half
+                                    var s2 = half
                                     let k = kk.baseAddress! + xx * ksize
                                     var p = row + st[xx] * 3
                                     for x in 0..<cn[xx] {
                                         let w = k[x]
-                                        s0 &+= Int32(p[0]) &* w; s1 &+= Int32(p[1]) &* w; s2 &+= Int32(p[2]) &* w
+                                        s0 &+= Int32(p[0]) &* w
+                                        s1 &+= Int32(p[1]) &* w
+                                        s2 &+= Int32(p[2]) &* w
                                         p += 3
                                     }
-                                    d[0] = PillowKernel.clip8(s0); d[1] = PillowKernel.clip8(s1); d[2] = PillowKernel.clip8(s2)
+                                    d[0] = PillowKernel.clip8(s0)
+                                    d[1] = PillowKernel.clip8(s1)
+                                    d[2] = PillowKernel.clip8(s2)
                                     d += 3
                                 }
                             }
@@ -115,7 +125,9 @@ struct PillowKernel {
     /// Resamples `im` along y to `start.count` rows; source row r is `im`'s row r - rowOffset.
     /// Accumulates whole rows (contiguous memory) rather than walking down columns.
     func vertical(_ im: RGBImage, rowOffset: Int) -> RGBImage {
-        let outH = start.count, rowLen = im.width * 3, ksize = self.ksize
+        let outH = start.count
+        let rowLen = im.width * 3
+        let ksize = self.ksize
         var out = [UInt8](repeating: 0, count: rowLen * outH)
         var acc = [Int32](repeating: 0, count: rowLen)
         let half = Int32(1 << (PillowKernel.precisionBits - 1))

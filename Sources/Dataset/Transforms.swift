@@ -11,7 +11,8 @@ public enum ImageTransforms {
     /// - Returns: a [3, size, size] tensor.
     public static func train(_ image: RGBImage, size: Int, rng: inout RandomGenerator) -> Tensor {
         let flip = rng.uniform() < 0.5
-        let top = rng.int(cropMargin + 1), left = rng.int(cropMargin + 1)
+        let top = rng.int(cropMargin + 1)
+        let left = rng.int(cropMargin + 1)
         let src = flip ? image.flippedHorizontally() : image
         let big = src.resizedBilinear(width: size + cropMargin, height: size + cropMargin)
         return toTensor(big, left: left, top: top, size: size)
@@ -36,8 +37,9 @@ public enum ImageTransforms {
 
     /// Writes the window as CHW floats at `out` (3·size·size values).
     static func write(_ image: RGBImage, left: Int, top: Int, size: Int, into out: UnsafeMutablePointer<Float>) {
-        precondition(left >= 0 && top >= 0 && left + size <= image.width && top + size <= image.height,
-                     "window \(size)x\(size) at (\(left), \(top)) outside a \(image.width)x\(image.height) image")
+        precondition(
+            left >= 0 && top >= 0 && left + size <= image.width && top + size <= image.height,
+            "window \(size)x\(size) at (\(left), \(top)) outside a \(image.width)x\(image.height) image")
         let plane = size * size
         levels.withUnsafeBufferPointer { lut in
             image.pixels.withUnsafeBufferPointer { px in
@@ -58,7 +60,9 @@ public enum ImageTransforms {
     /// clamped to 0…255.
     public static func toImage(_ t: Tensor) -> RGBImage {
         precondition(t.rank == 3 && t.shape[0] == 3, "toImage expects [3, H, W], got \(t.shape)")
-        let h = t.shape[1], w = t.shape[2], plane = h * w
+        let h = t.shape[1]
+        let w = t.shape[2]
+        let plane = h * w
         var px = [UInt8](repeating: 0, count: plane * 3)
         for c in 0..<3 {
             for i in 0..<plane {

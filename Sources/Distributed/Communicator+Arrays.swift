@@ -57,6 +57,6 @@ extension Communicator {
     }
 
     private func split(_ flat: [UInt8], blockSize: Int) -> [[UInt8]] {
-        (0..<worldSize).map { Array(flat[$0 * blockSize ..< ($0 + 1) * blockSize]) }
+        (0..<worldSize).map { Array(flat[$0 * blockSize..<($0 + 1) * blockSize]) }
     }
 }

@@ -32,8 +32,9 @@ public protocol Communicator: AnyObject, Sendable {
     /// At `root`, `receive` must hold `worldSize * block.count` bytes and gets the blocks in
     /// rank order; on other ranks it is ignored and may be nil. Every rank must pass the same
     /// block size.
-    func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
-                root: Int) throws
+    func gather(
+        _ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
+        root: Int) throws
 
     /// Like `gather`, but every rank receives all blocks: `receive` holds
     /// `worldSize * block.count` bytes on every rank.
@@ -66,11 +67,16 @@ public struct ArrivalStatus: Equatable, Sendable {
     /// True once this rank has heard what it waits for: rank 0 from every rank, others from rank 0.
     public var done: Bool
     public var arrived: [Bool]
-    public init(done: Bool, arrived: [Bool]) { self.done = done; self.arrived = arrived }
+    public init(done: Bool, arrived: [Bool]) {
+        self.done = done
+        self.arrived = arrived
+    }
 }
 
-public extension Communicator {
+extension Communicator {
     /// Without point-to-point messages (one rank, or an in-process test world) every rank counts as arrived.
-    func postArrival(sequence: Int) throws {}
-    func testArrival() throws -> ArrivalStatus { ArrivalStatus(done: true, arrived: [Bool](repeating: true, count: rank == 0 ? worldSize : 1)) }
+    public func postArrival(sequence: Int) throws {}
+    public func testArrival() throws -> ArrivalStatus {
+        ArrivalStatus(done: true, arrived: [Bool](repeating: true, count: rank == 0 ? worldSize : 1))
+    }
 }

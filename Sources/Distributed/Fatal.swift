@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension Communicator {
@@ -14,8 +14,10 @@ extension Communicator {
     /// Why not rethrow: after a failed collective the ranks disagree on where they are in the
     /// sequence of collectives, so no rank can continue safely. Aborting (MPI_Abort) ends all
     /// ranks promptly; resuming is the job of the outer restart loop and the checkpoints.
-    public func abortOnFailure<T>(_ context: @autoclosure () -> String, code: Int32 = 1,
-                                  _ body: () throws -> T) -> T {
+    public func abortOnFailure<T>(
+        _ context: @autoclosure () -> String, code: Int32 = 1,
+        _ body: () throws -> T
+    ) -> T {
         do {
             return try body()
         } catch {

@@ -23,15 +23,17 @@ public final class MPICommunicator: Communicator {
         guard initCode == 0 else {
             throw MPIError(code: initCode, rank: -1, operation: "MPI_Init_thread")
         }
-        var r: Int32 = 0, n: Int32 = 0
+        var r: Int32 = 0
+        var n: Int32 = 0
         try MPICommunicator.check(cmpi_rank(&r), rank: -1, "MPI_Comm_rank")
         try MPICommunicator.check(cmpi_size(&n), rank: Int(r), "MPI_Comm_size")
         rank = Int(r)
         worldSize = Int(n)
         threadLevel = MPIThreadLevel(rawValue: provided) ?? .single
         var name = [CChar](repeating: 0, count: 512)
-        try MPICommunicator.check(cmpi_processor_name(&name, Int32(name.count)), rank: rank,
-                                  "MPI_Get_processor_name")
+        try MPICommunicator.check(
+            cmpi_processor_name(&name, Int32(name.count)), rank: rank,
+            "MPI_Get_processor_name")
         processorName = String(cString: name)
     }
 
@@ -39,37 +41,47 @@ public final class MPICommunicator: Communicator {
     public func wallTime() -> Double { cmpi_wtime() }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        try check(cmpi_allreduce_sum_float(buffer.baseAddress, Int64(buffer.count)),
-                  "allReduceSum(Float)")
+        try check(
+            cmpi_allreduce_sum_float(buffer.baseAddress, Int64(buffer.count)),
+            "allReduceSum(Float)")
     }
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
-        try check(cmpi_allreduce_sum_double(buffer.baseAddress, Int64(buffer.count)),
-                  "allReduceSum(Double)")
+        try check(
+            cmpi_allreduce_sum_double(buffer.baseAddress, Int64(buffer.count)),
+            "allReduceSum(Double)")
     }
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         try validateRoot(root, worldSize: worldSize, rank: rank, operation: "broadcast")
-        try check(cmpi_bcast_bytes(buffer.baseAddress, Int64(buffer.count), Int32(root)),
-                  "broadcast")
+        try check(
+            cmpi_bcast_bytes(buffer.baseAddress, Int64(buffer.count), Int32(root)),
+            "broadcast")
     }
 
-    public func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
-                       root: Int) throws {
+    public func gather(
+        _ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
+        root: Int
+    ) throws {
         try validateRoot(root, worldSize: worldSize, rank: rank, operation: "gather")
         if rank == root {
-            try validateReceive(receive?.count ?? 0, block: block.count, worldSize: worldSize,
-                                rank: rank, operation: "gather")
+            try validateReceive(
+                receive?.count ?? 0, block: block.count, worldSize: worldSize,
+                rank: rank, operation: "gather")
         }
-        try check(cmpi_gather_bytes(block.baseAddress, rank == root ? receive?.baseAddress : nil,
-                                    Int64(block.count), Int32(root)), "gather")
+        try check(
+            cmpi_gather_bytes(
+                block.baseAddress, rank == root ? receive?.baseAddress : nil,
+                Int64(block.count), Int32(root)), "gather")
     }
 
     public func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
-        try validateReceive(receive.count, block: block.count, worldSize: worldSize, rank: rank,
-                            operation: "allGather")
-        try check(cmpi_allgather_bytes(block.baseAddress, receive.baseAddress, Int64(block.count)),
-                  "allGather")
+        try validateReceive(
+            receive.count, block: block.count, worldSize: worldSize, rank: rank,
+            operation: "allGather")
+        try check(
+            cmpi_allgather_bytes(block.baseAddress, receive.baseAddress, Int64(block.count)),
+            "allGather")
     }
 
     public func barrier() throws {
@@ -108,7 +120,10 @@ public final class MPICommunicator: Communicator {
 
 /// MPI thread support levels (`MPI_THREAD_*`), ordered.
 public enum MPIThreadLevel: Int32, Comparable, Sendable {
-    case single = 0, funneled = 1, serialized = 2, multiple = 3
+    case single = 0
+    case funneled = 1
+    case serialized = 2
+    case multiple = 3
 
     public static func < (a: MPIThreadLevel, b: MPIThreadLevel) -> Bool { a.rawValue < b.rawValue }
 }

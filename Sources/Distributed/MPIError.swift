@@ -26,8 +26,9 @@ public struct MPIError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Builds the error for `code`, with its text from `MPI_Error_string` (or the shim).
     public init(code: Int32, rank: Int, operation: String, detail: String? = nil) {
         let text = MPIError.errorString(code)
-        self.init(code: code, message: detail.map { "\(text): \($0)" } ?? text,
-                  rank: rank, operation: operation)
+        self.init(
+            code: code, message: detail.map { "\(text): \($0)" } ?? text,
+            rank: rank, operation: operation)
     }
 
     public var description: String {

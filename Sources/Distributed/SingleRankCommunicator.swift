@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CMPIShim
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A world of one process, without MPI: all-reduce is the identity, broadcast from root 0
 /// is a no-op, gather and all-gather return the own block. Argument checks match
@@ -18,7 +19,8 @@ public final class SingleRankCommunicator: Communicator, @unchecked Sendable {
 
     private func live(_ operation: String) throws {
         guard !finalized else {
-            throw MPIError(code: MPIError.notInitialized, rank: 0, operation: operation, detail: "called after finalize")
+            throw MPIError(
+                code: MPIError.notInitialized, rank: 0, operation: operation, detail: "called after finalize")
         }
     }
 
@@ -35,19 +37,23 @@ public final class SingleRankCommunicator: Communicator, @unchecked Sendable {
         try validateRoot(root, worldSize: 1, rank: 0, operation: "broadcast")
     }
 
-    public func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
-                       root: Int) throws {
+    public func gather(
+        _ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?,
+        root: Int
+    ) throws {
         try live("gather")
         try validateRoot(root, worldSize: 1, rank: 0, operation: "gather")
-        try validateReceive(receive?.count ?? 0, block: block.count, worldSize: 1, rank: 0,
-                            operation: "gather")
+        try validateReceive(
+            receive?.count ?? 0, block: block.count, worldSize: 1, rank: 0,
+            operation: "gather")
         if let receive, block.count > 0 { receive.copyMemory(from: block) }
     }
 
     public func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
         try live("allGather")
-        try validateReceive(receive.count, block: block.count, worldSize: 1, rank: 0,
-                            operation: "allGather")
+        try validateReceive(
+            receive.count, block: block.count, worldSize: 1, rank: 0,
+            operation: "allGather")
         if block.count > 0 { receive.copyMemory(from: block) }
     }
 
@@ -64,14 +70,16 @@ public final class SingleRankCommunicator: Communicator, @unchecked Sendable {
 
 func validateRoot(_ root: Int, worldSize: Int, rank: Int, operation: String) throws {
     guard (0..<worldSize).contains(root) else {
-        throw MPIError(code: MPIError.invalidArgument, rank: rank, operation: operation,
-                       detail: "root \(root) is outside 0..<\(worldSize)")
+        throw MPIError(
+            code: MPIError.invalidArgument, rank: rank, operation: operation,
+            detail: "root \(root) is outside 0..<\(worldSize)")
     }
 }
 
 func validateReceive(_ count: Int, block: Int, worldSize: Int, rank: Int, operation: String) throws {
     guard count == block * worldSize else {
-        throw MPIError(code: MPIError.invalidArgument, rank: rank, operation: operation,
-                       detail: "receive buffer has \(count) bytes, needs \(worldSize) x \(block)")
+        throw MPIError(
+            code: MPIError.invalidArgument, rank: rank, operation: operation,
+            detail: "receive buffer has \(count) bytes, needs \(worldSize) x \(block)")
     }
 }

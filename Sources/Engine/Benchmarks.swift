@@ -31,8 +31,10 @@ public enum OpBenchmarks {
     /// Best-of-`repeats` GFLOP/s of a square row-major sgemm of side `size`.
     public static func sgemmGFLOPS(size n: Int, repeats: Int) -> Double {
         var rng = RandomGenerator(seed: 1)
-        let a = rng.normalTensor([n, n]), b = rng.normalTensor([n, n]), c = Tensor(zeros: [n, n])
-        sgemm(m: n, n: n, k: n, a.data, b.data, c.data)   // warm-up
+        let a = rng.normalTensor([n, n])
+        let b = rng.normalTensor([n, n])
+        let c = Tensor(zeros: [n, n])
+        sgemm(m: n, n: n, k: n, a.data, b.data, c.data)  // warm-up
         var best = Double.infinity
         for _ in 0..<repeats {
             let t0 = now()

@@ -26,10 +26,14 @@ extension ConvLayer {
         precondition(x.channels == cin, "\(name): input has \(x.channels) channels, the weights expect \(cin)")
         let (ho, wo) = outputSize(h: x.h, w: x.w)
         precondition(ho > 0 && wo > 0, "\(name): \(kh)x\(kw) kernel does not fit a \(x.h)x\(x.w) input")
-        precondition(outputs.reduce(0) { $0 + $1.channels } == cout &&
-                     outputs.allSatisfy { $0.n == x.n && $0.h == ho && $0.w == wo },
-                     "\(name): outputs \(outputs.map { [$0.n, $0.h, $0.w, $0.channels] }) do not fit [\(x.n), \(ho), \(wo), \(cout)]")
-        let pixels = x.n * ho * wo, k = kh * kw * cin, rows = chunkRows(pixels: pixels)
+        precondition(
+            outputs.reduce(0) { $0 + $1.channels } == cout
+                && outputs.allSatisfy { $0.n == x.n && $0.h == ho && $0.w == wo },
+            "\(name): outputs \(outputs.map { [$0.n, $0.h, $0.w, $0.channels] }) do not fit [\(x.n), \(ho), \(wo), \(cout)]"
+        )
+        let pixels = x.n * ho * wo
+        let k = kh * kw * cin
+        let rows = chunkRows(pixels: pixels)
         let direct = isPointwise && x.isContiguous
         let patches = direct ? nil : Tensor(uninitialized: [rows, k])
         for p0 in Swift.stride(from: 0, to: pixels, by: rows) {
@@ -41,9 +45,9 @@ extension ConvLayer {
             } else {
                 a = Tensor(view: x.at(p0), shape: [m, k], owner: x.tensor)
             }
-            let tape = Tape(training: false)   // per chunk, so that y is freed after the scatter
+            let tape = Tape(training: false)  // per chunk, so that y is freed after the scatter
             let y = Profile.time(Profile.enabled ? "kid.gemm \(name)" : "") {
-                tape.linear(tape.constant(a), tape.constant(weight), tape.constant(bias)).value   // [m, cout]
+                tape.linear(tape.constant(a), tape.constant(weight), tape.constant(bias)).value  // [m, cout]
             }
             Profile.time("kid.relu_scatter") { scatterReLU(y, pixels: p0, count: m, into: outputs) }
         }
@@ -58,18 +62,30 @@ extension ConvLayer {
     }
 
     /// Patch rows for output pixels [p0, p0 + count): cols[(p − p0)·K + (ki·kW + kj)·Cin + ci].
-    private func im2col(_ x: FeatureMap, ho: Int, wo: Int, pixels p0: Int, count: Int,
-                        into cols: UnsafeMutablePointer<Float>) {
-        let k = kh * kw * cin, c = cin, runs = x.isContiguous   // a contiguous map: kW taps are one run
-        let base = x.at(0), ps = x.stride, h = x.h, w = x.w       // raw values: no class access in the loop
+    private func im2col(
+        _ x: FeatureMap, ho: Int, wo: Int, pixels p0: Int, count: Int,
+        into cols: UnsafeMutablePointer<Float>
+    ) {
+        let k = kh * kw * cin
+        let c = cin
+        let runs = x.isContiguous  // a contiguous map: kW taps are one run
+        let base = x.at(0)
+        let ps = x.stride
+        let h = x.h
+        let w = x.w  // raw values: no class access in the loop
         Parallel.forEach(0..<count, grain: 32) { r in
             let p = p0 + r
-            let b = p / (ho * wo), oy = (p / wo) % ho, ox = p % wo
+            let b = p / (ho * wo)
+            let oy = (p / wo) % ho
+            let ox = p % wo
             let dst = cols + r * k
             for ki in 0..<kh {
                 let y = oy * stride - padH + ki
                 let row = dst + ki * kw * c
-                guard y >= 0 && y < h else { row.update(repeating: 0, count: kw * c); continue }
+                guard y >= 0 && y < h else {
+                    row.update(repeating: 0, count: kw * c)
+                    continue
+                }
                 let x0 = ox * stride - padW
                 let src = base + ((b * h + y) * w) * ps
                 if runs && x0 >= 0 && x0 + kw <= w {
@@ -90,7 +106,8 @@ extension ConvLayer {
 
     /// outputs[q][p0 + r, j] = max(0, y[r, c_q + j]) where c_q is the first column of slice q.
     private func scatterReLU(_ y: Tensor, pixels p0: Int, count: Int, into outputs: [FeatureMap]) {
-        let n = cout, src0 = y.data
+        let n = cout
+        let src0 = y.data
         let dests = outputs.map { (base: $0.at(p0), stride: $0.stride, channels: $0.channels) }
         dests.withUnsafeBufferPointer { dests in
             Parallel.forEach(0..<count, grain: 64) { r in

@@ -17,12 +17,15 @@ public final class FIDInceptionV3 {
     public static let weightsEnvironmentVariable = "F2W_INCEPTION_WEIGHTS"
     /// Where `Scripts/convert_inception.py` writes by default.
     public static var defaultCachePath: String {
-        FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/face2webtoon/fid_inception_v3.safetensors").path
+        FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(
+            ".cache/face2webtoon/fid_inception_v3.safetensors"
+        ).path
     }
 
     /// `$F2W_INCEPTION_WEIGHTS` if set, else `defaultCachePath`.
     public static var defaultWeightsPath: String {
-        ProcessInfo.processInfo.environment[weightsEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? defaultCachePath
+        ProcessInfo.processInfo.environment[weightsEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+            ?? defaultCachePath
     }
 
     /// The commands that create the weights file at `path` (from the repository root, in a Python environment
@@ -63,10 +66,13 @@ public final class FIDInceptionV3 {
         let eps = file.metadata["bn_eps"].flatMap(Double.init) ?? FIDInceptionV3.defaultEpsilon
         stem = try InceptionArchitecture.stem.map { try ConvLayer.load(file, $0, eps: eps) }
         guard stem[0].cin == 3 else {
-            throw KIDError.badWeights(path: file.path, reason: "first conv takes \(stem[0].cin) channels, expected 3 (RGB)")
+            throw KIDError.badWeights(
+                path: file.path, reason: "first conv takes \(stem[0].cin) channels, expected 3 (RGB)")
         }
         for (i, s) in zip(stem.indices, stem) where i > 0 && s.cin != stem[i - 1].cout {
-            throw KIDError.badWeights(path: file.path, reason: "\(s.name) takes \(s.cin) channels, \(stem[i - 1].name) gives \(stem[i - 1].cout)")
+            throw KIDError.badWeights(
+                path: file.path,
+                reason: "\(s.name) takes \(s.cin) channels, \(stem[i - 1].name) gives \(stem[i - 1].cout)")
         }
         var channels = stem[4].cout
         var built: [Block] = []
@@ -85,8 +91,9 @@ public final class FIDInceptionV3 {
     /// Features of a batch: `input` [N, 299, 299, 3] NHWC in [-1, 1) → [N, featureCount].
     /// `tap`, if given, receives the stage outputs ("pool1", then every block name "mixed" ... "mixed_10").
     func features(_ input: FeatureMap, tap: ((String, FeatureMap) -> Void)? = nil) -> Tensor {
-        precondition(input.channels == 3 && input.h == FIDInceptionV3.inputSize && input.w == FIDInceptionV3.inputSize,
-                     "FIDInceptionV3 expects [N, 299, 299, 3], got [\(input.n), \(input.h), \(input.w), \(input.channels)]")
+        precondition(
+            input.channels == 3 && input.h == FIDInceptionV3.inputSize && input.w == FIDInceptionV3.inputSize,
+            "FIDInceptionV3 expects [N, 299, 299, 3], got [\(input.n), \(input.h), \(input.w), \(input.channels)]")
         var h = stem[2](stem[1](stem[0](input)))
         h = h.pooled(.max, k: 3, stride: 2, pad: 0)
         h = stem[4](stem[3](h))
@@ -108,16 +115,20 @@ public final class FIDInceptionV3 {
     /// are not thread-safe). Not to be called concurrently with other engine work.
     public func features(nhwc input: Tensor) -> Tensor {
         precondition(input.rank == 4, "FIDInceptionV3 expects [N, 299, 299, 3], got \(input.shape)")
-        let n = input.shape[0], workers = min(Parallel.threads, n)
+        let n = input.shape[0]
+        let workers = min(Parallel.threads, n)
         guard workers > 1, !Profile.enabled else { return features(FeatureMap(input)) }
-        let threads = Parallel.threads, plane = input.count / max(n, 1)
+        let threads = Parallel.threads
+        let plane = input.count / max(n, 1)
         Runtime.configure(threads: 1)
         defer { Runtime.configure(threads: threads) }
         var parts = [Tensor?](repeating: nil, count: workers)
         parts.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = n * w / workers, hi = n * (w + 1) / workers
-                let part = Tensor(view: input.data + lo * plane, shape: [hi - lo] + input.shape.dropFirst(), owner: input)
+                let lo = n * w / workers
+                let hi = n * (w + 1) / workers
+                let part = Tensor(
+                    view: input.data + lo * plane, shape: [hi - lo] + input.shape.dropFirst(), owner: input)
                 out[w] = features(FeatureMap(part))
             }
         }
@@ -140,13 +151,20 @@ private struct Block {
     let inputChannels: Int
     let outputChannels: Int
 
-    init(name: String, kind: InceptionArchitecture.Kind, layers: [String: ConvLayer], inputChannels cin: Int,
-         path: String) throws {
-        self.name = name; self.kind = kind; self.layers = layers; inputChannels = cin
+    init(
+        name: String, kind: InceptionArchitecture.Kind, layers: [String: ConvLayer], inputChannels cin: Int,
+        path: String
+    ) throws {
+        self.name = name
+        self.kind = kind
+        self.layers = layers
+        inputChannels = cin
         func l(_ s: String) -> ConvLayer { layers[s]! }
         // The stacked entry convs, the chains (each conv reads the one before it) and the convs whose outputs
         // form the block output, in concatenation order (B and D then append the max-pooled input).
-        let entries: [String], chains: [[String]], outputs: [String]
+        let entries: [String]
+        let chains: [[String]]
+        let outputs: [String]
         switch kind {
         case .a:
             entries = [".conv", ".tower.conv", ".tower_1.conv"]
@@ -158,26 +176,39 @@ private struct Block {
             outputs = [".conv", ".tower.conv_2"]
         case .c:
             entries = [".conv", ".tower.conv", ".tower_1.conv"]
-            chains = [[".tower.conv", ".tower.conv_1", ".tower.conv_2"],
-                      [".tower_1.conv", ".tower_1.conv_1", ".tower_1.conv_2", ".tower_1.conv_3", ".tower_1.conv_4"]]
+            chains = [
+                [".tower.conv", ".tower.conv_1", ".tower.conv_2"],
+                [".tower_1.conv", ".tower_1.conv_1", ".tower_1.conv_2", ".tower_1.conv_3", ".tower_1.conv_4"],
+            ]
             outputs = [".conv", ".tower.conv_2", ".tower_1.conv_4", ".tower_2.conv"]
         case .d:
             entries = [".tower.conv", ".tower_1.conv"]
-            chains = [[".tower.conv", ".tower.conv_1"], [".tower_1.conv", ".tower_1.conv_1", ".tower_1.conv_2", ".tower_1.conv_3"]]
+            chains = [
+                [".tower.conv", ".tower.conv_1"],
+                [".tower_1.conv", ".tower_1.conv_1", ".tower_1.conv_2", ".tower_1.conv_3"],
+            ]
             outputs = [".tower.conv_1", ".tower_1.conv_3"]
         case .e:
             entries = [".conv", ".tower_conv", ".tower_1_conv"]
-            chains = [[".tower_conv", ".tower_mixed_conv"], [".tower_conv", ".tower_mixed_conv_1"],
-                      [".tower_1_conv", ".tower_1_conv_1", ".tower_1_mixed_conv"], [".tower_1_conv_1", ".tower_1_mixed_conv_1"]]
-            outputs = [".conv", ".tower_mixed_conv", ".tower_mixed_conv_1", ".tower_1_mixed_conv", ".tower_1_mixed_conv_1", ".tower_2_conv"]
+            chains = [
+                [".tower_conv", ".tower_mixed_conv"], [".tower_conv", ".tower_mixed_conv_1"],
+                [".tower_1_conv", ".tower_1_conv_1", ".tower_1_mixed_conv"],
+                [".tower_1_conv_1", ".tower_1_mixed_conv_1"],
+            ]
+            outputs = [
+                ".conv", ".tower_mixed_conv", ".tower_mixed_conv_1", ".tower_1_mixed_conv", ".tower_1_mixed_conv_1",
+                ".tower_2_conv",
+            ]
         }
         // Channel checks: every conv must take what its input gives.
         func check(_ s: String, _ expected: Int, _ from: String) throws {
             guard l(s).cin == expected else {
-                throw KIDError.badWeights(path: path, reason: "\(name)\(s) takes \(l(s).cin) channels, \(from) gives \(expected)")
+                throw KIDError.badWeights(
+                    path: path, reason: "\(name)\(s) takes \(l(s).cin) channels, \(from) gives \(expected)")
             }
         }
-        let fromInput = entries + (layers[".tower_2.conv"] != nil ? [".tower_2.conv"] : [])
+        let fromInput =
+            entries + (layers[".tower_2.conv"] != nil ? [".tower_2.conv"] : [])
             + (layers[".tower_2_conv"] != nil ? [".tower_2_conv"] : []) + (kind == .b ? [".conv"] : [])
         for s in fromInput { try check(s, cin, "the block input") }
         for chain in chains { for (a, b) in zip(chain, chain.dropFirst()) { try check(b, l(a).cout, "\(name)\(a)") } }
@@ -202,7 +233,7 @@ private struct Block {
             layer.forward(input, into: [out.slice(at, layer.cout)])
             at += layer.cout
         }
-        func tower(_ i: Int) -> FeatureMap {   // entry conv i's output (i ≥ 1 when direct > 0)
+        func tower(_ i: Int) -> FeatureMap {  // entry conv i's output (i ≥ 1 when direct > 0)
             var lo = 0
             for j in (direct > 0 ? 1 : 0)..<i { lo += l(entryNames[j]).cout }
             return towers.slice(lo, l(entryNames[i]).cout)
@@ -224,7 +255,7 @@ private struct Block {
             emit(l(".tower.conv_1"), tower(0))
             emit(l(".tower_1.conv_3"), l(".tower_1.conv_2")(l(".tower_1.conv_1")(tower(1))))
             x.pool(.max, k: 3, stride: 2, pad: 0, into: out.slice(at, x.channels))
-        case let .e(maxPool):
+        case .e(let maxPool):
             let a = tower(1)
             emit(l(".tower_mixed_conv"), a)
             emit(l(".tower_mixed_conv_1"), a)

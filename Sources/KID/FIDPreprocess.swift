@@ -25,7 +25,8 @@ public enum FIDPreprocess {
 
     /// A batch ready for `FIDInceptionV3.features(nhwc:)`: [N, 299, 299, 3], values v/128 − 1.
     public static func batch(_ images: [RGBImage]) -> Tensor {
-        let s = FIDInceptionV3.inputSize, plane = s * s * 3
+        let s = FIDInceptionV3.inputSize
+        let plane = s * s * 3
         let t = Tensor(uninitialized: [images.count, s, s, 3])
         levels.withUnsafeBufferPointer { lut in
             for (i, image) in images.enumerated() {

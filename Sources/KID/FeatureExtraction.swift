@@ -28,9 +28,11 @@ extension FIDInceptionV3 {
     /// Files that cannot be decoded are reported through `warn` and skipped; `progress(done, total)` after each batch.
     /// - Returns: the features [N, featureCount] and the paths they belong to.
     /// - Throws: `DatasetError` if the folder is missing or holds no image file, `KIDError.noImages` if none decodes.
-    public func features(folder: String, imageSize: Int? = nil, batchSize: Int = defaultBatchSize,
-                         warn: (String) -> Void = { _ in },
-                         progress: ((Int, Int) -> Void)? = nil) throws -> (features: Tensor, paths: [String]) {
+    public func features(
+        folder: String, imageSize: Int? = nil, batchSize: Int = defaultBatchSize,
+        warn: (String) -> Void = { _ in },
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> (features: Tensor, paths: [String]) {
         let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
         var used: [String] = []
         let f = features(count: files.count, batchSize: batchSize, progress: progress) { i -> RGBImage? in
@@ -51,10 +53,13 @@ extension FIDInceptionV3 {
     /// nil to leave index i out. Only one batch of images is held at a time, so this suits translating a test set
     /// (`image` runs the generator) or decoding a large folder. `progress(done, total)` after each batch.
     /// - Returns: [number of non-nil images, featureCount].
-    public func features(count: Int, batchSize: Int = defaultBatchSize, progress: ((Int, Int) -> Void)? = nil,
-                         image: (Int) throws -> RGBImage?) rethrows -> Tensor {
+    public func features(
+        count: Int, batchSize: Int = defaultBatchSize, progress: ((Int, Int) -> Void)? = nil,
+        image: (Int) throws -> RGBImage?
+    ) rethrows -> Tensor {
         precondition(batchSize >= 1, "batchSize \(batchSize)")
-        var parts: [Tensor] = [], pending: [RGBImage] = []
+        var parts: [Tensor] = []
+        var pending: [RGBImage] = []
         for i in 0..<count {
             if let im = try image(i) { pending.append(im) }
             if pending.count == batchSize || (i == count - 1 && !pending.isEmpty) {

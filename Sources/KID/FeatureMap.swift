@@ -14,19 +14,34 @@ struct FeatureMap {
     /// A new contiguous map (uninitialised).
     init(n: Int, h: Int, w: Int, channels: Int) {
         tensor = Tensor(uninitialized: [n, h, w, channels])
-        self.n = n; self.h = h; self.w = w; offset = 0; self.channels = channels; stride = channels
+        self.n = n
+        self.h = h
+        self.w = w
+        offset = 0
+        self.channels = channels
+        stride = channels
     }
 
     /// A contiguous map over `t` [n, h, w, c].
     init(_ t: Tensor) {
         precondition(t.rank == 4, "FeatureMap expects [N, H, W, C], got \(t.shape)")
         tensor = t
-        n = t.shape[0]; h = t.shape[1]; w = t.shape[2]; offset = 0; channels = t.shape[3]; stride = channels
+        n = t.shape[0]
+        h = t.shape[1]
+        w = t.shape[2]
+        offset = 0
+        channels = t.shape[3]
+        stride = channels
     }
 
     private init(_ base: FeatureMap, offset: Int, channels: Int) {
-        tensor = base.tensor; n = base.n; h = base.h; w = base.w
-        self.offset = offset; self.channels = channels; stride = base.stride
+        tensor = base.tensor
+        n = base.n
+        h = base.h
+        w = base.w
+        self.offset = offset
+        self.channels = channels
+        stride = base.stride
     }
 
     /// Channels `lo ..< lo + count` of this map (shares storage).
@@ -69,39 +84,47 @@ extension FeatureMap {
     /// `kind` pooling with a k×k window: [N, H, W, C] → `out` [N, Ho, Wo, C] (a map or a slice of the caller's).
     /// Max pooling ignores padded positions (PyTorch pads with −∞); averaging divides by the in-image count.
     func pool(_ kind: Pool, k: Int, stride s: Int, pad: Int, into out: FeatureMap) {
-        let ho = pooledSide(h, k: k, stride: s, pad: pad), wo = pooledSide(w, k: k, stride: s, pad: pad)
-        precondition(out.n == n && out.h == ho && out.w == wo && out.channels == channels,
-                     "pool: output \(out.n)x\(out.h)x\(out.w)x\(out.channels), expected \(n)x\(ho)x\(wo)x\(channels)")
+        let ho = pooledSide(h, k: k, stride: s, pad: pad)
+        let wo = pooledSide(w, k: k, stride: s, pad: pad)
+        precondition(
+            out.n == n && out.h == ho && out.w == wo && out.channels == channels,
+            "pool: output \(out.n)x\(out.h)x\(out.w)x\(out.channels), expected \(n)x\(ho)x\(wo)x\(channels)")
         let c = channels
-        Profile.time("kid.pool") { Parallel.forEach(0..<(n * ho), grain: 2) { row in
-            let b = row / ho, oy = row % ho
-            let y0 = max(0, oy * s - pad), y1 = min(h, oy * s - pad + k)
-            for ox in 0..<wo {
-                let x0 = max(0, ox * s - pad), x1 = min(w, ox * s - pad + k)
-                let d = out.at(row * wo + ox)
-                let first = at((b * h + y0) * w + x0)
-                for j in 0..<c { d[j] = first[j] }
-                for y in y0..<y1 {
-                    for x in x0..<x1 where y != y0 || x != x0 {
-                        let src = at((b * h + y) * w + x)
-                        switch kind {
-                        case .max: for j in 0..<c { d[j] = Swift.max(d[j], src[j]) }
-                        case .averageExcludingPadding: for j in 0..<c { d[j] += src[j] }
+        Profile.time("kid.pool") {
+            Parallel.forEach(0..<(n * ho), grain: 2) { row in
+                let b = row / ho
+                let oy = row % ho
+                let y0 = max(0, oy * s - pad)
+                let y1 = min(h, oy * s - pad + k)
+                for ox in 0..<wo {
+                    let x0 = max(0, ox * s - pad)
+                    let x1 = min(w, ox * s - pad + k)
+                    let d = out.at(row * wo + ox)
+                    let first = at((b * h + y0) * w + x0)
+                    for j in 0..<c { d[j] = first[j] }
+                    for y in y0..<y1 {
+                        for x in x0..<x1 where y != y0 || x != x0 {
+                            let src = at((b * h + y) * w + x)
+                            switch kind {
+                            case .max: for j in 0..<c { d[j] = Swift.max(d[j], src[j]) }
+                            case .averageExcludingPadding: for j in 0..<c { d[j] += src[j] }
+                            }
                         }
                     }
-                }
-                if kind == .averageExcludingPadding {
-                    let inv = 1 / Float((y1 - y0) * (x1 - x0))
-                    for j in 0..<c { d[j] *= inv }
+                    if kind == .averageExcludingPadding {
+                        let inv = 1 / Float((y1 - y0) * (x1 - x0))
+                        for j in 0..<c { d[j] *= inv }
+                    }
                 }
             }
-        } }
+        }
     }
 
     /// A new map holding `pool(kind, k, stride, pad)` of this one.
     func pooled(_ kind: Pool, k: Int, stride s: Int, pad: Int) -> FeatureMap {
-        let out = FeatureMap(n: n, h: pooledSide(h, k: k, stride: s, pad: pad),
-                             w: pooledSide(w, k: k, stride: s, pad: pad), channels: channels)
+        let out = FeatureMap(
+            n: n, h: pooledSide(h, k: k, stride: s, pad: pad),
+            w: pooledSide(w, k: k, stride: s, pad: pad), channels: channels)
         pool(kind, k: k, stride: s, pad: pad, into: out)
         return out
     }

@@ -25,8 +25,10 @@ enum InceptionArchitecture {
     }
 
     /// conv 3x3/2 → conv 3x3 → conv 3x3 pad 1 → max pool 3/2 → conv 1x1 → conv 3x3 → max pool 3/2.
-    static let stem = [conv("conv", 3, 3, stride: 2), conv("conv_1", 3, 3), conv("conv_2", 3, 3, pad: (1, 1)),
-                       conv("conv_3", 1, 1), conv("conv_4", 3, 3)]
+    static let stem = [
+        conv("conv", 3, 3, stride: 2), conv("conv_1", 3, 3), conv("conv_2", 3, 3, pad: (1, 1)),
+        conv("conv_3", 1, 1), conv("conv_4", 3, 3),
+    ]
 
     static let blocks: [(name: String, kind: Kind)] = [
         ("mixed", .a), ("mixed_1", .a), ("mixed_2", .a), ("mixed_3", .b),
@@ -39,31 +41,45 @@ enum InceptionArchitecture {
         let list: [Conv]
         switch kind {
         case .a:
-            list = [conv(".conv", 1, 1), conv(".tower.conv", 1, 1), conv(".tower.conv_1", 5, 5, pad: (2, 2)),
-                    conv(".tower_1.conv", 1, 1), conv(".tower_1.conv_1", 3, 3, pad: (1, 1)),
-                    conv(".tower_1.conv_2", 3, 3, pad: (1, 1)), conv(".tower_2.conv", 1, 1)]
+            list = [
+                conv(".conv", 1, 1), conv(".tower.conv", 1, 1), conv(".tower.conv_1", 5, 5, pad: (2, 2)),
+                conv(".tower_1.conv", 1, 1), conv(".tower_1.conv_1", 3, 3, pad: (1, 1)),
+                conv(".tower_1.conv_2", 3, 3, pad: (1, 1)), conv(".tower_2.conv", 1, 1),
+            ]
         case .b:
-            list = [conv(".conv", 3, 3, stride: 2), conv(".tower.conv", 1, 1),
-                    conv(".tower.conv_1", 3, 3, pad: (1, 1)), conv(".tower.conv_2", 3, 3, stride: 2)]
+            list = [
+                conv(".conv", 3, 3, stride: 2), conv(".tower.conv", 1, 1),
+                conv(".tower.conv_1", 3, 3, pad: (1, 1)), conv(".tower.conv_2", 3, 3, stride: 2),
+            ]
         case .c:
-            list = [conv(".conv", 1, 1), conv(".tower.conv", 1, 1), conv(".tower.conv_1", 1, 7, pad: (0, 3)),
-                    conv(".tower.conv_2", 7, 1, pad: (3, 0)), conv(".tower_1.conv", 1, 1),
-                    conv(".tower_1.conv_1", 7, 1, pad: (3, 0)), conv(".tower_1.conv_2", 1, 7, pad: (0, 3)),
-                    conv(".tower_1.conv_3", 7, 1, pad: (3, 0)), conv(".tower_1.conv_4", 1, 7, pad: (0, 3)),
-                    conv(".tower_2.conv", 1, 1)]
+            list = [
+                conv(".conv", 1, 1), conv(".tower.conv", 1, 1), conv(".tower.conv_1", 1, 7, pad: (0, 3)),
+                conv(".tower.conv_2", 7, 1, pad: (3, 0)), conv(".tower_1.conv", 1, 1),
+                conv(".tower_1.conv_1", 7, 1, pad: (3, 0)), conv(".tower_1.conv_2", 1, 7, pad: (0, 3)),
+                conv(".tower_1.conv_3", 7, 1, pad: (3, 0)), conv(".tower_1.conv_4", 1, 7, pad: (0, 3)),
+                conv(".tower_2.conv", 1, 1),
+            ]
         case .d:
-            list = [conv(".tower.conv", 1, 1), conv(".tower.conv_1", 3, 3, stride: 2), conv(".tower_1.conv", 1, 1),
-                    conv(".tower_1.conv_1", 1, 7, pad: (0, 3)), conv(".tower_1.conv_2", 7, 1, pad: (3, 0)),
-                    conv(".tower_1.conv_3", 3, 3, stride: 2)]
+            list = [
+                conv(".tower.conv", 1, 1), conv(".tower.conv_1", 3, 3, stride: 2), conv(".tower_1.conv", 1, 1),
+                conv(".tower_1.conv_1", 1, 7, pad: (0, 3)), conv(".tower_1.conv_2", 7, 1, pad: (3, 0)),
+                conv(".tower_1.conv_3", 3, 3, stride: 2),
+            ]
         case .e:
-            list = [conv(".conv", 1, 1), conv(".tower_conv", 1, 1), conv(".tower_mixed_conv", 1, 3, pad: (0, 1)),
-                    conv(".tower_mixed_conv_1", 3, 1, pad: (1, 0)), conv(".tower_1_conv", 1, 1),
-                    conv(".tower_1_conv_1", 3, 3, pad: (1, 1)), conv(".tower_1_mixed_conv", 1, 3, pad: (0, 1)),
-                    conv(".tower_1_mixed_conv_1", 3, 1, pad: (1, 0)), conv(".tower_2_conv", 1, 1)]
+            list = [
+                conv(".conv", 1, 1), conv(".tower_conv", 1, 1), conv(".tower_mixed_conv", 1, 3, pad: (0, 1)),
+                conv(".tower_mixed_conv_1", 3, 1, pad: (1, 0)), conv(".tower_1_conv", 1, 1),
+                conv(".tower_1_conv_1", 3, 3, pad: (1, 1)), conv(".tower_1_mixed_conv", 1, 3, pad: (0, 1)),
+                conv(".tower_1_mixed_conv_1", 3, 1, pad: (1, 0)), conv(".tower_2_conv", 1, 1),
+            ]
         }
-        return Dictionary(uniqueKeysWithValues: list.map {
-            ($0.name, Conv(name: m + $0.name, kh: $0.kh, kw: $0.kw, stride: $0.stride, padH: $0.padH, padW: $0.padW))
-        })
+        return Dictionary(
+            uniqueKeysWithValues: list.map {
+                (
+                    $0.name,
+                    Conv(name: m + $0.name, kh: $0.kh, kw: $0.kw, stride: $0.stride, padH: $0.padH, padW: $0.padW)
+                )
+            })
     }
 
     /// Every conv of the network (94).
@@ -83,12 +99,23 @@ final class ConvLayer {
     /// [cout].
     let bias: Tensor
 
-    init(name: String, cin: Int, cout: Int, kh: Int, kw: Int, stride: Int, padH: Int, padW: Int,
-         weight: Tensor, bias: Tensor) {
-        precondition(weight.shape == [cout, kh * kw * cin] && bias.shape == [cout],
-                     "ConvLayer \(name): weight \(weight.shape), bias \(bias.shape) for \(cout)x\(cin)x\(kh)x\(kw)")
-        self.name = name; self.cin = cin; self.cout = cout; self.kh = kh; self.kw = kw
-        self.stride = stride; self.padH = padH; self.padW = padW; self.weight = weight; self.bias = bias
+    init(
+        name: String, cin: Int, cout: Int, kh: Int, kw: Int, stride: Int, padH: Int, padW: Int,
+        weight: Tensor, bias: Tensor
+    ) {
+        precondition(
+            weight.shape == [cout, kh * kw * cin] && bias.shape == [cout],
+            "ConvLayer \(name): weight \(weight.shape), bias \(bias.shape) for \(cout)x\(cin)x\(kh)x\(kw)")
+        self.name = name
+        self.cin = cin
+        self.cout = cout
+        self.kh = kh
+        self.kw = kw
+        self.stride = stride
+        self.padH = padH
+        self.padW = padW
+        self.weight = weight
+        self.bias = bias
     }
 
     /// 1×1, stride 1, no padding: the conv is one matrix product over the pixels.
@@ -103,16 +130,23 @@ final class ConvLayer {
             }
             return try file.tensor(spec.name + suffix)
         }
-        let w = try read(".weight"), beta = try read(".beta"), mean = try read(".mean"), variance = try read(".var")
+        let w = try read(".weight")
+        let beta = try read(".beta")
+        let mean = try read(".mean")
+        let variance = try read(".var")
         guard w.rank == 4, w.shape[2] == spec.kh, w.shape[3] == spec.kw else {
-            throw KIDError.badWeights(path: file.path, reason: "\(spec.name).weight is \(w.shape), expected [Cout, Cin, \(spec.kh), \(spec.kw)]")
+            throw KIDError.badWeights(
+                path: file.path,
+                reason: "\(spec.name).weight is \(w.shape), expected [Cout, Cin, \(spec.kh), \(spec.kw)]")
         }
-        let cout = w.shape[0], cin = w.shape[1]
+        let cout = w.shape[0]
+        let cin = w.shape[1]
         for (t, n) in [(beta, "beta"), (mean, "mean"), (variance, "var")] where t.shape != [cout] {
             throw KIDError.badWeights(path: file.path, reason: "\(spec.name).\(n) is \(t.shape), expected [\(cout)]")
         }
         let k = spec.kh * spec.kw * cin
-        let folded = Tensor(uninitialized: [cout, k]), bias = Tensor(uninitialized: [cout])
+        let folded = Tensor(uninitialized: [cout, k])
+        let bias = Tensor(uninitialized: [cout])
         for co in 0..<cout {
             let s = 1 / (Double(variance[co]) + eps).squareRoot()
             bias[co] = Float(Double(beta[co]) - Double(mean[co]) * s)
@@ -125,8 +159,9 @@ final class ConvLayer {
                 }
             }
         }
-        return ConvLayer(name: spec.name, cin: cin, cout: cout, kh: spec.kh, kw: spec.kw, stride: spec.stride,
-                         padH: spec.padH, padW: spec.padW, weight: folded, bias: bias)
+        return ConvLayer(
+            name: spec.name, cin: cin, cout: cout, kh: spec.kh, kw: spec.kw, stride: spec.stride,
+            padH: spec.padH, padW: spec.padW, weight: folded, bias: bias)
     }
 
     /// The 1×1 convs `layers` (same input) as one conv whose output channels are theirs, in order.
@@ -134,14 +169,16 @@ final class ConvLayer {
         let cin = layers[0].cin
         precondition(layers.allSatisfy { $0.isPointwise && $0.cin == cin }, "stacking needs 1x1 convs on one input")
         let cout = layers.reduce(0) { $0 + $1.cout }
-        let w = Tensor(uninitialized: [cout, cin]), b = Tensor(uninitialized: [cout])
+        let w = Tensor(uninitialized: [cout, cin])
+        let b = Tensor(uninitialized: [cout])
         var row = 0
         for l in layers {
             (w.data + row * cin).update(from: l.weight.data, count: l.cout * cin)
             (b.data + row).update(from: l.bias.data, count: l.cout)
             row += l.cout
         }
-        return ConvLayer(name: layers.map(\.name).joined(separator: "+"), cin: cin, cout: cout, kh: 1, kw: 1,
-                         stride: 1, padH: 0, padW: 0, weight: w, bias: b)
+        return ConvLayer(
+            name: layers.map(\.name).joined(separator: "+"), cin: cin, cout: cout, kh: 1, kw: 1,
+            stride: 1, padH: 0, padW: 0, weight: w, bias: b)
     }
 }

@@ -11,12 +11,12 @@ public enum KIDError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .missingWeights(p, c):
+        case .missingWeights(let p, let c):
             return "FID Inception weights not found at \(p). Create them once (outside the repository), from the "
                 + "repository root in a Python environment with torch and safetensors:\n  \(c)"
-        case let .badWeights(p, r): return "\(p): not usable FID Inception-v3 weights: \(r)"
-        case let .badFeatures(r): return "KID: \(r)"
-        case let .noImages(f): return "\(f): no readable image"
+        case .badWeights(let p, let r): return "\(p): not usable FID Inception-v3 weights: \(r)"
+        case .badFeatures(let r): return "KID: \(r)"
+        case .noImages(let f): return "\(f): no readable image"
         }
     }
 }

@@ -8,14 +8,19 @@ public struct FeatureMatrix: Equatable, Sendable {
 
     /// Rows of equal length (at least one row).
     public init(rows: [[Double]]) {
-        precondition(!rows.isEmpty && rows.allSatisfy { $0.count == rows[0].count }, "FeatureMatrix needs equal, non-empty rows")
-        count = rows.count; dimension = rows[0].count; values = rows.flatMap { $0 }
+        precondition(
+            !rows.isEmpty && rows.allSatisfy { $0.count == rows[0].count }, "FeatureMatrix needs equal, non-empty rows")
+        count = rows.count
+        dimension = rows[0].count
+        values = rows.flatMap { $0 }
     }
 
     /// From a [N, d] float32 tensor (e.g. `FIDInceptionV3` features).
     public init(_ t: Tensor) {
         precondition(t.rank == 2, "FeatureMatrix expects [N, d], got \(t.shape)")
-        count = t.shape[0]; dimension = t.shape[1]; values = t.array.map(Double.init)
+        count = t.shape[0]
+        dimension = t.shape[1]
+        values = t.array.map(Double.init)
     }
 
     /// The rows of `self` followed by the rows of `other` (same dimension).
@@ -25,7 +30,9 @@ public struct FeatureMatrix: Equatable, Sendable {
     }
 
     init(count: Int, dimension: Int, values: [Double]) {
-        self.count = count; self.dimension = dimension; self.values = values
+        self.count = count
+        self.dimension = dimension
+        self.values = values
     }
 }
 
@@ -66,28 +73,35 @@ public enum KIDEstimator {
         guard x.dimension == y.dimension else {
             throw KIDError.badFeatures("feature dimensions differ: \(x.dimension) and \(y.dimension)")
         }
-        let all = x.appending(y), m = x.count
+        let all = x.appending(y)
+        let m = x.count
         return mmd2(dot: Gram(all).dot, m: m, xs: Array(0..<m), ys: Array(m..<(2 * m)), d: x.dimension)
     }
 
     /// KID of `real` against `fake` with the subset rule above.
     /// - Parameters: subsets ≥ 1; subsetSize ≥ 2; seed: the subset draws (same seed, same subsets).
     /// - Throws: `KIDError.badFeatures` if a set has fewer than 2 rows or the dimensions differ.
-    public static func kid(real: FeatureMatrix, fake: FeatureMatrix, subsets: Int = defaultSubsets,
-                           subsetSize: Int = defaultSubsetSize, seed: UInt64 = 0,
-                           precomputeLimit: Int = gramLimit) throws -> KIDResult {
+    public static func kid(
+        real: FeatureMatrix, fake: FeatureMatrix, subsets: Int = defaultSubsets,
+        subsetSize: Int = defaultSubsetSize, seed: UInt64 = 0,
+        precomputeLimit: Int = gramLimit
+    ) throws -> KIDResult {
         guard real.dimension == fake.dimension else {
             throw KIDError.badFeatures("feature dimensions differ: real \(real.dimension), fake \(fake.dimension)")
         }
         let m = min(real.count, fake.count, subsetSize)
         guard m >= 2, subsets >= 1 else {
-            throw KIDError.badFeatures("needs at least 2 images per set and 1 subset (real \(real.count), fake \(fake.count), subset size \(subsetSize), subsets \(subsets))")
+            throw KIDError.badFeatures(
+                "needs at least 2 images per set and 1 subset (real \(real.count), fake \(fake.count), subset size \(subsetSize), subsets \(subsets))"
+            )
         }
-        let nx = fake.count, ny = real.count, d = fake.dimension
+        let nx = fake.count
+        let ny = real.count
+        let d = fake.dimension
         let whole = m == nx && m == ny
         let runs = whole ? 1 : subsets
         var rng = RandomGenerator(seed: seed)
-        let all = fake.appending(real)   // rows 0..<nx are x (generated), nx..<nx+ny are y (real)
+        let all = fake.appending(real)  // rows 0..<nx are x (generated), nx..<nx+ny are y (real)
         let gram: Gram? = (nx + ny) * (nx + ny) <= precomputeLimit ? Gram(all) : nil
         var values: [Double] = []
         for _ in 0..<runs {
@@ -115,11 +129,19 @@ public enum KIDEstimator {
     /// MMD²_u from dot products `dot(i, j)` of rows `xs` and `ys` (m each).
     static func mmd2(dot: (Int, Int) -> Double, m: Int, xs: [Int], ys: [Int], d: Int) -> Double {
         let invD = 1 / Double(d)
-        @inline(__always) func k(_ a: Int, _ b: Int) -> Double { let t = dot(a, b) * invD + 1; return t * t * t }
-        var kxx = 0.0, kyy = 0.0, kxy = 0.0
+        @inline(__always) func k(_ a: Int, _ b: Int) -> Double {
+            let t = dot(a, b) * invD + 1
+            return t * t * t
+        }
+        var kxx = 0.0
+        var kyy = 0.0
+        var kxy = 0.0
         for i in 0..<m {
             for j in 0..<m {
-                if i != j { kxx += k(xs[i], xs[j]); kyy += k(ys[i], ys[j]) }
+                if i != j {
+                    kxx += k(xs[i], xs[j])
+                    kyy += k(ys[i], ys[j])
+                }
                 kxy += k(xs[i], ys[j])
             }
         }
@@ -141,11 +163,15 @@ struct Gram {
     init(_ f: FeatureMatrix, rows: [Int]? = nil) {
         let r = rows ?? Array(0..<f.count)
         n = r.count
-        let d = f.dimension, n = self.n, bs = 16, blocks = (n + bs - 1) / bs
+        let d = f.dimension
+        let n = self.n
+        let bs = 16
+        let blocks = (n + bs - 1) / bs
         var g = [Double](repeating: 0, count: n * n)
         f.values.withUnsafeBufferPointer { v in
             g.withUnsafeMutableBufferPointer { out in
-                let o = out.baseAddress!, base = v.baseAddress!
+                let o = out.baseAddress!
+                let base = v.baseAddress!
                 // Block row bi pairs with blocks 0...bi: interleave short and long block rows across the threads.
                 Parallel.forEach(0..<blocks) { t in
                     let bi = t % 2 == 0 ? t / 2 : blocks - 1 - t / 2
@@ -154,7 +180,8 @@ struct Gram {
                             let a = base + r[i] * d
                             for j in (bj * bs)..<min(i + 1, bj * bs + bs) {
                                 let s = Gram.dot(a, base + r[j] * d, d)
-                                o[i * n + j] = s; o[j * n + i] = s
+                                o[i * n + j] = s
+                                o[j * n + i] = s
                             }
                         }
                     }
@@ -171,14 +198,19 @@ struct Gram {
     static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ d: Int) -> Double {
         var acc = SIMD8<Double>(repeating: 0)
         var k = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        let ra = UnsafeRawPointer(a)
+        let rb = UnsafeRawPointer(b)
         while k + 8 <= d {
-            acc += ra.loadUnaligned(fromByteOffset: k * 8, as: SIMD8<Double>.self)
+            acc +=
+                ra.loadUnaligned(fromByteOffset: k * 8, as: SIMD8<Double>.self)
                 * rb.loadUnaligned(fromByteOffset: k * 8, as: SIMD8<Double>.self)
             k += 8
         }
         var s = acc.sum()
-        while k < d { s += a[k] * b[k]; k += 1 }
+        while k < d {
+            s += a[k] * b[k]
+            k += 1
+        }
         return s
     }
 }

@@ -7,12 +7,14 @@ public enum SyntheticImage {
     /// Image number `k` at `width`×`height`.
     public static func make(_ k: Int, width: Int, height: Int) -> RGBImage {
         var px = [UInt8](repeating: 0, count: width * height * 3)
-        let cx = width / 2 + (k * 37) % 41 - 20, cy = height / 2 + (k * 23) % 31 - 15
+        let cx = width / 2 + (k * 37) % 41 - 20
+        let cy = height / 2 + (k * 23) % 31 - 15
         let mask: UInt64 = 0xFFFF_FFFF
         for y in 0..<height {
             for x in 0..<width {
                 for c in 0..<3 {
-                    var h = (UInt64(x) &* 73_856_093) ^ (UInt64(y) &* 19_349_663) ^ (UInt64(c) &* 83_492_791)
+                    var h =
+                        (UInt64(x) &* 73_856_093) ^ (UInt64(y) &* 19_349_663) ^ (UInt64(c) &* 83_492_791)
                         ^ (UInt64(k) &* 2_654_435_761)
                     h &= mask
                     h = ((h ^ (h >> 15)) &* 2_246_822_519) & mask

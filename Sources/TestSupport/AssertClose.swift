@@ -24,10 +24,11 @@ public struct Closeness {
         precondition(atol >= 0 && rtol >= 0, "tolerances must be non-negative (atol \(atol), rtol \(rtol))")
         precondition(actual.count == expected.count, "Closeness: \(actual.count) vs \(expected.count) elements")
         for i in 0..<actual.count {
-            let a = actual[i], b = expected[i]
+            let a = actual[i]
+            let b = expected[i]
             let d = abs(a - b)
             let allowed = atol + rtol * abs(b)
-            let bad = !(d <= allowed) // NaN fails
+            let bad = !(d <= allowed)  // NaN fails
             if d > maxAbsDiff || (d.isNaN && !maxAbsDiff.isNaN) || maxAbsDiffIndex == nil {
                 maxAbsDiff = d
                 maxAbsDiffIndex = i
@@ -59,7 +60,8 @@ public struct Closeness {
 
 /// The multi-index of flat (row-major) index `i` in `shape`.
 public func multiIndex(_ i: Int, _ shape: [Int]) -> [Int] {
-    var r = [Int](repeating: 0, count: shape.count), k = i
+    var r = [Int](repeating: 0, count: shape.count)
+    var k = i
     for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
         r[d] = k % shape[d]
         k /= shape[d]
@@ -68,9 +70,11 @@ public func multiIndex(_ i: Int, _ shape: [Int]) -> [Int] {
 }
 
 /// Asserts that `actual` and `expected` have the same shape and |a − b| ≤ atol + rtol·|b| element-wise.
-public func assertClose(_ actual: [Double], shape actualShape: [Int]? = nil, _ expected: [Double],
-                        shape expectedShape: [Int]? = nil, atol: Double, rtol: Double, _ message: @autoclosure () -> String = "",
-                        file: StaticString = #filePath, line: UInt = #line) {
+public func assertClose(
+    _ actual: [Double], shape actualShape: [Int]? = nil, _ expected: [Double],
+    shape expectedShape: [Int]? = nil, atol: Double, rtol: Double, _ message: @autoclosure () -> String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
     let prefix = message().isEmpty ? "" : message() + ": "
     if let sa = actualShape, let sb = expectedShape, sa != sb {
         XCTFail("\(prefix)shape \(sa) differs from expected \(sb)", file: file, line: line)
@@ -82,49 +86,65 @@ public func assertClose(_ actual: [Double], shape actualShape: [Int]? = nil, _ e
     }
     let c = Closeness(actual, expected, atol: atol, rtol: rtol)
     if !c.passed {
-        XCTFail(prefix + c.report(count: actual.count, shape: expectedShape ?? actualShape, atol: atol, rtol: rtol),
-                file: file, line: line)
+        XCTFail(
+            prefix + c.report(count: actual.count, shape: expectedShape ?? actualShape, atol: atol, rtol: rtol),
+            file: file, line: line)
     }
 }
 
 /// Tensor against tensor (shapes must be equal).
-public func assertClose(_ actual: Tensor, _ expected: Tensor, atol: Double, rtol: Double,
-                        _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    assertClose(actual.array.map(Double.init), shape: actual.shape, expected.array.map(Double.init),
-                shape: expected.shape, atol: atol, rtol: rtol, message(), file: file, line: line)
+public func assertClose(
+    _ actual: Tensor, _ expected: Tensor, atol: Double, rtol: Double,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose(
+        actual.array.map(Double.init), shape: actual.shape, expected.array.map(Double.init),
+        shape: expected.shape, atol: atol, rtol: rtol, message(), file: file, line: line)
 }
 
 /// Tensor against a Float64 reference tensor (shapes must be equal).
-public func assertClose(_ actual: Tensor, _ expected: DTensor, atol: Double, rtol: Double,
-                        _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    assertClose(actual.array.map(Double.init), shape: actual.shape, expected.data, shape: expected.shape,
-                atol: atol, rtol: rtol, message(), file: file, line: line)
+public func assertClose(
+    _ actual: Tensor, _ expected: DTensor, atol: Double, rtol: Double,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose(
+        actual.array.map(Double.init), shape: actual.shape, expected.data, shape: expected.shape,
+        atol: atol, rtol: rtol, message(), file: file, line: line)
 }
 
 /// Tensor against literal values (the tensor's element count must match; no shape is given for the values).
-public func assertClose(_ actual: Tensor, _ expected: [Double], atol: Double, rtol: Double,
-                        _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    assertClose(actual.array.map(Double.init), shape: actual.shape, expected, atol: atol, rtol: rtol, message(),
-                file: file, line: line)
+public func assertClose(
+    _ actual: Tensor, _ expected: [Double], atol: Double, rtol: Double,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose(
+        actual.array.map(Double.init), shape: actual.shape, expected, atol: atol, rtol: rtol, message(),
+        file: file, line: line)
 }
 
 /// Float arrays (no shapes: element counts must match).
-public func assertClose(_ actual: [Float], _ expected: [Float], atol: Double, rtol: Double,
-                        _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
-    assertClose(actual.map(Double.init), expected.map(Double.init), atol: atol, rtol: rtol, message(),
-                file: file, line: line)
+public func assertClose(
+    _ actual: [Float], _ expected: [Float], atol: Double, rtol: Double,
+    _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line
+) {
+    assertClose(
+        actual.map(Double.init), expected.map(Double.init), atol: atol, rtol: rtol, message(),
+        file: file, line: line)
 }
 
 /// Asserts bit-for-bit equality of two tensors (shape and every element's bit pattern).
-public func assertBitwiseEqual(_ actual: Tensor, _ expected: Tensor, _ message: @autoclosure () -> String = "",
-                               file: StaticString = #filePath, line: UInt = #line) {
+public func assertBitwiseEqual(
+    _ actual: Tensor, _ expected: Tensor, _ message: @autoclosure () -> String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
     let prefix = message().isEmpty ? "" : message() + ": "
     guard actual.shape == expected.shape else {
         XCTFail("\(prefix)shape \(actual.shape) differs from expected \(expected.shape)", file: file, line: line)
         return
     }
     if let i = (0..<actual.count).first(where: { actual[$0].bitPattern != expected[$0].bitPattern }) {
-        XCTFail("\(prefix)element \(i) \(multiIndex(i, actual.shape)) is \(actual[i]), expected \(expected[i]) bit for bit",
-                file: file, line: line)
+        XCTFail(
+            "\(prefix)element \(i) \(multiIndex(i, actual.shape)) is \(actual[i]), expected \(expected[i]) bit for bit",
+            file: file, line: line)
     }
 }

@@ -9,9 +9,9 @@ public enum FixtureError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .notFound(what): return "fixture not found: \(what)"
-        case let .missingMetadata(f, k): return "fixture \(f): no metadata key \(k)"
-        case let .badMetadata(f, k, v): return "fixture \(f): metadata \(k) = \(v) is not a number"
+        case .notFound(let what): return "fixture not found: \(what)"
+        case .missingMetadata(let f, let k): return "fixture \(f): no metadata key \(k)"
+        case .badMetadata(let f, let k, let v): return "fixture \(f): metadata \(k) = \(v) is not a number"
         }
     }
 }

@@ -29,14 +29,16 @@ public struct GradCheckReport {
 ///   - op: the engine op, given the tape and one `Var` per input.
 ///   - atol, rtol: engine (float32) vs reference tolerances for the forward and the gradients.
 @discardableResult
-public func gradCheck(_ inputs: [Tensor], differentiable: [Bool]? = nil,
-                      reference: ([DTensor]) -> DTensor,
-                      op: (Tape, [Var]) -> Var,
-                      seed: UInt64 = 0x5EED,
-                      atol: Double = 1e-5, rtol: Double = 1e-4,
-                      step: Double = 1e-6, fdAtol: Double = 1e-7, fdRtol: Double = 1e-6,
-                      _ message: @autoclosure () -> String = "",
-                      file: StaticString = #filePath, line: UInt = #line) -> GradCheckReport {
+public func gradCheck(
+    _ inputs: [Tensor], differentiable: [Bool]? = nil,
+    reference: ([DTensor]) -> DTensor,
+    op: (Tape, [Var]) -> Var,
+    seed: UInt64 = 0x5EED,
+    atol: Double = 1e-5, rtol: Double = 1e-4,
+    step: Double = 1e-6, fdAtol: Double = 1e-7, fdRtol: Double = 1e-6,
+    _ message: @autoclosure () -> String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) -> GradCheckReport {
     let label = message().isEmpty ? "" : message() + ": "
     let diff = differentiable ?? [Bool](repeating: true, count: inputs.count)
     precondition(diff.count == inputs.count, "gradCheck: \(diff.count) flags for \(inputs.count) inputs")
@@ -50,7 +52,8 @@ public func gradCheck(_ inputs: [Tensor], differentiable: [Bool]? = nil,
     let y = op(tape, vars)
     let yRef = reference(x64)
     assertClose(y.value, yRef, atol: atol, rtol: rtol, "\(label)forward", file: file, line: line)
-    report.forwardRatio = y.value.shape == yRef.shape
+    report.forwardRatio =
+        y.value.shape == yRef.shape
         ? Closeness(DTensor(y.value).data, yRef.data, atol: atol, rtol: rtol).worstRatio : .infinity
 
     // (b) backward with a random upstream gradient
@@ -72,7 +75,9 @@ public func gradCheck(_ inputs: [Tensor], differentiable: [Bool]? = nil,
     for i in inputs.indices {
         let g = tape.grad(of: vars[i])
         guard diff[i] else {
-            if let g { XCTFail("\(label)non-differentiable input \(i) received a gradient \(g.shape)", file: file, line: line) }
+            if let g {
+                XCTFail("\(label)non-differentiable input \(i) received a gradient \(g.shape)", file: file, line: line)
+            }
             continue
         }
         guard let g else {
@@ -83,8 +88,12 @@ public func gradCheck(_ inputs: [Tensor], differentiable: [Bool]? = nil,
         var num = DTensor(zeros: x64[i].shape)
         var fdBad: [String] = []
         for j in 0..<xs[i].count {
-            let x0 = x64[i][j], h = step * max(1, abs(x0))
-            func at(_ v: Double) -> Double { xs[i][j] = v; return loss(xs) }
+            let x0 = x64[i][j]
+            let h = step * max(1, abs(x0))
+            func at(_ v: Double) -> Double {
+                xs[i][j] = v
+                return loss(xs)
+            }
             let g1 = (at(x0 + h) - at(x0 - h)) / (2 * h)
             let g2 = (at(x0 + 2 * h) - at(x0 - 2 * h)) / (4 * h)
             xs[i][j] = x0
@@ -94,12 +103,14 @@ public func gradCheck(_ inputs: [Tensor], differentiable: [Bool]? = nil,
             }
         }
         if !fdBad.isEmpty {
-            XCTFail("\(label)finite differences of the reference are inconsistent for input \(i) (kink or tie at the "
+            XCTFail(
+                "\(label)finite differences of the reference are inconsistent for input \(i) (kink or tie at the "
                     + "chosen inputs?):\n  " + fdBad.joined(separator: "\n  "), file: file, line: line)
         }
         report.numericGradients[i] = num
         assertClose(g, num, atol: atol, rtol: rtol, "\(label)gradient of input \(i)", file: file, line: line)
-        report.gradientRatios[i] = g.shape == num.shape
+        report.gradientRatios[i] =
+            g.shape == num.shape
             ? Closeness(DTensor(g).data, num.data, atol: atol, rtol: rtol).worstRatio : .infinity
     }
     if ProcessInfo.processInfo.environment["GRADCHECK_VERBOSE"] != nil {

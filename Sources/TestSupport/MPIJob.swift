@@ -20,7 +20,7 @@ public enum MPIJob {
 
     public struct Result {
         public let exitCode: Int32
-        public let output: String      // stdout and stderr of mpirun and all ranks, interleaved
+        public let output: String  // stdout and stderr of mpirun and all ranks, interleaved
         public let seconds: Double
         public let timedOut: Bool
 
@@ -42,16 +42,18 @@ public enum MPIJob {
     /// Path of the running test executable (the `.xctest` file on Linux).
     public static func testExecutable() -> String? {
         #if os(Linux)
-        // /proc/self/exe is exact even when argv[0] is relative or a wrapper started us.
-        return try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            // /proc/self/exe is exact even when argv[0] is relative or a wrapper started us.
+            return try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         #else
-        return nil  // macOS runs bundles through `xctest`; not supported here
+            return nil  // macOS runs bundles through `xctest`; not supported here
         #endif
     }
 
     /// Runs `<suite>/<worker>` on `processes` ranks and waits at most `timeout` seconds.
-    public static func run(suite: String, worker: String, processes: Int, environment extra: [String: String] = [:],
-                           timeout: Double = 60) throws -> Result {
+    public static func run(
+        suite: String, worker: String, processes: Int, environment extra: [String: String] = [:],
+        timeout: Double = 60
+    ) throws -> Result {
         guard let mpirun = findMPIRun() else {
             throw XCTSkip("mpirun not found on PATH (install openmpi-bin)")
         }
@@ -67,16 +69,17 @@ public enum MPIJob {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: mpirun)
-        process.arguments = [
-            "--allow-run-as-root", "--oversubscribe", "-np", "\(processes)",
-            // Job-wide limit inside mpirun too (exit 110), so ranks are cleaned up on a hang.
-            "--timeout", "\(Int(timeout) - 5)",
-            // Shared-memory copies without CMA: CMA needs ptrace rights that containers lack.
-            "--mca", "btl_vader_single_copy_mechanism", "none",
-            "-x", workerVariable, "-x", processCountVariable,
-        ] + extra.keys.sorted().flatMap { ["-x", $0] } + [
-            executable, "\(suite)/\(worker)",
-        ]
+        process.arguments =
+            [
+                "--allow-run-as-root", "--oversubscribe", "-np", "\(processes)",
+                // Job-wide limit inside mpirun too (exit 110), so ranks are cleaned up on a hang.
+                "--timeout", "\(Int(timeout) - 5)",
+                // Shared-memory copies without CMA: CMA needs ptrace rights that containers lack.
+                "--mca", "btl_vader_single_copy_mechanism", "none",
+                "-x", workerVariable, "-x", processCountVariable,
+            ] + extra.keys.sorted().flatMap { ["-x", $0] } + [
+                executable, "\(suite)/\(worker)",
+            ]
         var environment = ProcessInfo.processInfo.environment
         environment[workerVariable] = worker
         environment[processCountVariable] = "\(processes)"
@@ -106,7 +109,8 @@ public enum MPIJob {
         process.waitUntilExit()
         try output.close()
         let text = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        return Result(exitCode: process.terminationStatus, output: text,
-                      seconds: Date().timeIntervalSince(start), timedOut: timedOut)
+        return Result(
+            exitCode: process.terminationStatus, output: text,
+            seconds: Date().timeIntervalSince(start), timedOut: timedOut)
     }
 }

@@ -20,13 +20,17 @@ public enum ProcessRunner {
     /// `name` found on PATH, or nil.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
     }
 
     /// Runs `arguments[0]` with the rest as arguments; kills it (SIGTERM, then SIGKILL) after `timeout` seconds.
     /// `onStart` receives the PID once the process runs.
-    public static func run(_ arguments: [String], environment extra: [String: String] = [:], timeout: Double = 120,
-                           onStart: ((Int32) -> Void)? = nil) throws -> Result {
+    public static func run(
+        _ arguments: [String], environment extra: [String: String] = [:], timeout: Double = 120,
+        onStart: ((Int32) -> Void)? = nil
+    ) throws -> Result {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("f2w-run-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
@@ -58,6 +62,7 @@ public enum ProcessRunner {
         p.waitUntilExit()
         try out.close()
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        return Result(exitCode: p.terminationStatus, output: text, seconds: Date().timeIntervalSince(start), timedOut: timedOut)
+        return Result(
+            exitCode: p.terminationStatus, output: text, seconds: Date().timeIntervalSince(start), timedOut: timedOut)
     }
 }

@@ -14,16 +14,20 @@ extension Ref {
         if i >= 0 && i < n { return i }
         guard reflect else { return nil }
         var j = i
-        while j < 0 || j >= n { j = j < 0 ? -j : 2 * (n - 1) - j }   // fold at 0 and n − 1
+        while j < 0 || j >= n { j = j < 0 ? -j : 2 * (n - 1) - j }  // fold at 0 and n − 1
         return j
     }
 
     /// PyTorch F.conv2d (dilation 1, groups 1) after padding by `padding` with zeros or by reflection.
     /// x: [N, Cin, H, W], w: [Cout, Cin, kH, kW], b: [Cout] or nil -> [N, Cout, Ho, Wo].
-    public static func conv2d(_ x: DTensor, _ w: DTensor, _ b: DTensor? = nil, stride: Int = 1, padding: Int = 0,
-                              mode: PaddingMode = .zeros) -> DTensor {
+    public static func conv2d(
+        _ x: DTensor, _ w: DTensor, _ b: DTensor? = nil, stride: Int = 1, padding: Int = 0,
+        mode: PaddingMode = .zeros
+    ) -> DTensor {
         var y = DTensor(zeros: [x.shape[0], w.shape[0]] + convOutputSize(x, w, stride, padding))
-        convTaps(x, w, stride: stride, padding: padding, mode: mode) { yi, xi, wi in y.data[yi] += x.data[xi] * w.data[wi] }
+        convTaps(x, w, stride: stride, padding: padding, mode: mode) { yi, xi, wi in
+            y.data[yi] += x.data[xi] * w.data[wi]
+        }
         if let b {
             let (cout, p) = (y.shape[1], y.shape[2] * y.shape[3])
             for i in 0..<y.count { y.data[i] += b.data[(i / p) % cout] }
@@ -34,9 +38,13 @@ extension Ref {
     /// The adjoint of `conv2d` (its exact gradient: the transpose of the same tap loop):
     /// (dx, dw, db) for upstream gradient dy [N, Cout, Ho, Wo]. Used where finite differences would be too slow;
     /// it is itself checked against finite differences of `conv2d` in ConvTests.
-    public static func conv2dBackward(_ x: DTensor, _ w: DTensor, _ dy: DTensor, stride: Int = 1, padding: Int = 0,
-                                      mode: PaddingMode = .zeros) -> (dx: DTensor, dw: DTensor, db: DTensor) {
-        var dx = DTensor(zeros: x.shape), dw = DTensor(zeros: w.shape), db = DTensor(zeros: [w.shape[0]])
+    public static func conv2dBackward(
+        _ x: DTensor, _ w: DTensor, _ dy: DTensor, stride: Int = 1, padding: Int = 0,
+        mode: PaddingMode = .zeros
+    ) -> (dx: DTensor, dw: DTensor, db: DTensor) {
+        var dx = DTensor(zeros: x.shape)
+        var dw = DTensor(zeros: w.shape)
+        var db = DTensor(zeros: [w.shape[0]])
         convTaps(x, w, stride: stride, padding: padding, mode: mode) { yi, xi, wi in
             dx.data[xi] += dy.data[yi] * w.data[wi]
             dw.data[wi] += dy.data[yi] * x.data[xi]
@@ -52,12 +60,15 @@ extension Ref {
 
     /// Calls body(yIndex, xIndex, wIndex) for every product w[co, ci, ki, kj]·xpad[n, ci, oh·s + ki, ow·s + kj]
     /// of the convolution whose padded tap is not a zero (flat indices into y, x and w).
-    static func convTaps(_ x: DTensor, _ w: DTensor, stride: Int, padding: Int, mode: PaddingMode,
-                         _ body: (Int, Int, Int) -> Void) {
+    static func convTaps(
+        _ x: DTensor, _ w: DTensor, stride: Int, padding: Int, mode: PaddingMode,
+        _ body: (Int, Int, Int) -> Void
+    ) {
         let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (cout, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
         precondition(w.shape[1] == cin, "Ref.conv2d: weight \(w.shape) for input \(x.shape)")
-        let out = convOutputSize(x, w, stride, padding), (ho, wo) = (out[0], out[1])
+        let out = convOutputSize(x, w, stride, padding)
+        let (ho, wo) = (out[0], out[1])
         let reflect = mode == .reflect
         // source row of (oh, ki) and column of (ow, kj), nil for a zero-padding tap
         let rows = (0..<(ho * kh)).map { padSource(($0 / kh) * stride - padding + $0 % kh, h, reflect: reflect) }
@@ -72,7 +83,8 @@ extension Ref {
                                 guard let ih = rows[oh * kh + ki] else { continue }
                                 for kj in 0..<kw {
                                     guard let iw = cols[ow * kw + kj] else { continue }
-                                    body(yi, ((b0 * cin + ci) * h + ih) * wd + iw, ((co * cin + ci) * kh + ki) * kw + kj)
+                                    body(
+                                        yi, ((b0 * cin + ci) * h + ih) * wd + iw, ((co * cin + ci) * kh + ki) * kw + kj)
                                 }
                             }
                         }
@@ -90,7 +102,8 @@ extension Ref {
             for ch in 0..<c {
                 for i in 0..<(h + 2 * p) {
                     for j in 0..<(w + 2 * p) {
-                        y[b, ch, i, j] = x[b, ch, padSource(i - p, h, reflect: true)!, padSource(j - p, w, reflect: true)!]
+                        y[b, ch, i, j] =
+                            x[b, ch, padSource(i - p, h, reflect: true)!, padSource(j - p, w, reflect: true)!]
                     }
                 }
             }
@@ -119,9 +132,15 @@ extension Ref {
     public static func upsampleNearest2x(_ x: DTensor) -> DTensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var y = DTensor(zeros: [n, c, 2 * h, 2 * w])
-        for b in 0..<n { for ch in 0..<c { for i in 0..<(2 * h) { for j in 0..<(2 * w) {
-            y[b, ch, i, j] = x[b, ch, i / 2, j / 2]
-        } } } }
+        for b in 0..<n {
+            for ch in 0..<c {
+                for i in 0..<(2 * h) {
+                    for j in 0..<(2 * w) {
+                        y[b, ch, i, j] = x[b, ch, i / 2, j / 2]
+                    }
+                }
+            }
+        }
         return y
     }
 
@@ -136,7 +155,8 @@ extension Ref {
     }
 
     static func planeReduce(_ x: DTensor, _ f: ([Double]) -> Double) -> DTensor {
-        let (n, c) = (x.shape[0], x.shape[1]), m = x.shape[2] * x.shape[3]
+        let (n, c) = (x.shape[0], x.shape[1])
+        let m = x.shape[2] * x.shape[3]
         var y = DTensor(zeros: [n, c])
         for p in 0..<(n * c) { y[p] = f(Array(x.data[(p * m)..<((p + 1) * m)])) }
         return y
@@ -144,14 +164,16 @@ extension Ref {
 
     /// torch.cat(xs, dim=1) for tensors of rank ≥ 2 that agree outside dimension 1 (NCHW channels, [N, F]).
     public static func concatChannels(_ xs: [DTensor]) -> DTensor {
-        let n = xs[0].shape[0], inner = xs[0].shape.dropFirst(2).reduce(1, *)
+        let n = xs[0].shape[0]
+        let inner = xs[0].shape.dropFirst(2).reduce(1, *)
         let ctot = xs.reduce(0) { $0 + $1.shape[1] }
         var y = DTensor(zeros: [n, ctot] + xs[0].shape.dropFirst(2))
         for b in 0..<n {
             var c0 = 0
             for x in xs {
-                precondition(x.shape.count == xs[0].shape.count && x.shape[0] == n
-                             && x.shape.dropFirst(2) == xs[0].shape.dropFirst(2), "Ref.concatChannels: \(x.shape)")
+                precondition(
+                    x.shape.count == xs[0].shape.count && x.shape[0] == n
+                        && x.shape.dropFirst(2) == xs[0].shape.dropFirst(2), "Ref.concatChannels: \(x.shape)")
                 for ch in 0..<x.shape[1] {
                     for k in 0..<inner { y[(b * ctot + c0 + ch) * inner + k] = x[(b * x.shape[1] + ch) * inner + k] }
                 }

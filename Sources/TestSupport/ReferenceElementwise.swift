@@ -14,7 +14,8 @@ extension Ref {
     /// The broadcast shape of `a` and `b` (NumPy rules: right-aligned, each pair equal or one of them 1).
     public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
         let r = max(a.count, b.count)
-        let pa = [Int](repeating: 1, count: r - a.count) + a, pb = [Int](repeating: 1, count: r - b.count) + b
+        let pa = [Int](repeating: 1, count: r - a.count) + a
+        let pb = [Int](repeating: 1, count: r - b.count) + b
         return zip(pa, pb).map { x, y in
             precondition(x == y || x == 1 || y == 1, "Ref.broadcastShape: \(a) and \(b) do not broadcast")
             return max(x, y)
@@ -97,7 +98,8 @@ extension Ref {
         func coordinate(_ g: Double, _ size: Int) -> Double {
             var p = ((g + 1) * Double(size) - 1) / 2
             guard padding == .reflection else { return p }
-            let lo = -0.5, hi = Double(size) - 0.5
+            let lo = -0.5
+            let hi = Double(size) - 0.5
             while p < lo || p > hi { p = p < lo ? 2 * lo - p : 2 * hi - p }
             return min(max(p, 0), Double(size - 1))
         }
@@ -106,11 +108,16 @@ extension Ref {
             for i in 0..<ho {
                 for j in 0..<wo {
                     let g = ((b * ho + i) * wo + j) * 2
-                    let px = coordinate(grid[g], w), py = coordinate(grid[g + 1], h)
-                    let x0 = Int(px.rounded(.down)), y0 = Int(py.rounded(.down))
-                    let fx = px - Double(x0), fy = py - Double(y0)
-                    let taps = [(y0, x0, (1 - fx) * (1 - fy)), (y0, x0 + 1, fx * (1 - fy)),
-                                (y0 + 1, x0, (1 - fx) * fy), (y0 + 1, x0 + 1, fx * fy)]
+                    let px = coordinate(grid[g], w)
+                    let py = coordinate(grid[g + 1], h)
+                    let x0 = Int(px.rounded(.down))
+                    let y0 = Int(py.rounded(.down))
+                    let fx = px - Double(x0)
+                    let fy = py - Double(y0)
+                    let taps = [
+                        (y0, x0, (1 - fx) * (1 - fy)), (y0, x0 + 1, fx * (1 - fy)),
+                        (y0 + 1, x0, (1 - fx) * fy), (y0 + 1, x0 + 1, fx * fy),
+                    ]
                     for ch in 0..<c {
                         var s = 0.0
                         for (yy, xx, wt) in taps where yy >= 0 && yy < h && xx >= 0 && xx < w {

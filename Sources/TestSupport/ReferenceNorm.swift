@@ -28,26 +28,34 @@ extension Ref {
     }
 
     /// U-GAT-IT ILN: (ρ·x_in + (1 − ρ)·x_ln)·γ + β with ρ, γ, β of C elements (shape [1, C, 1, 1]).
-    public static func iln(_ x: DTensor, rho: DTensor, gamma: DTensor, beta: DTensor, eps: Double = 1e-5,
-                           unbiased: Bool = true) -> DTensor {
+    public static func iln(
+        _ x: DTensor, rho: DTensor, gamma: DTensor, beta: DTensor, eps: Double = 1e-5,
+        unbiased: Bool = true
+    ) -> DTensor {
         mix(x, rho: rho, eps: eps, unbiased: unbiased) { _, c in (gamma[c], beta[c]) }
     }
 
     /// U-GAT-IT adaILN: like ILN with γ, β per sample ([N, C]).
-    public static func adaILN(_ x: DTensor, rho: DTensor, gamma: DTensor, beta: DTensor, eps: Double = 1e-5,
-                              unbiased: Bool = true) -> DTensor {
+    public static func adaILN(
+        _ x: DTensor, rho: DTensor, gamma: DTensor, beta: DTensor, eps: Double = 1e-5,
+        unbiased: Bool = true
+    ) -> DTensor {
         let c = x.shape[1]
         return mix(x, rho: rho, eps: eps, unbiased: unbiased) { n, ch in (gamma[n * c + ch], beta[n * c + ch]) }
     }
 
-    static func mix(_ x: DTensor, rho: DTensor, eps: Double, unbiased: Bool,
-                    _ affine: (Int, Int) -> (Double, Double)) -> DTensor {
-        let xin = instanceNorm(x, eps: eps, unbiased: unbiased), xln = layerNorm(x, eps: eps, unbiased: unbiased)
+    static func mix(
+        _ x: DTensor, rho: DTensor, eps: Double, unbiased: Bool,
+        _ affine: (Int, Int) -> (Double, Double)
+    ) -> DTensor {
+        let xin = instanceNorm(x, eps: eps, unbiased: unbiased)
+        let xln = layerNorm(x, eps: eps, unbiased: unbiased)
         let (n, c, m) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
         var y = DTensor(zeros: x.shape)
         for b in 0..<n {
             for ch in 0..<c {
-                let (g, be) = affine(b, ch), r = rho[ch]
+                let (g, be) = affine(b, ch)
+                let r = rho[ch]
                 for k in 0..<m {
                     let i = (b * c + ch) * m + k
                     y[i] = (r * xin[i] + (1 - r) * xln[i]) * g + be
@@ -60,7 +68,8 @@ extension Ref {
     /// W / σ with σ = uᵀ W v for fixed u [rows], v [cols] (W viewed as [rows, cols] = [shape[0], rest]).
     /// u and v are constants of the differentiation, as in PyTorch (they are computed under no_grad).
     public static func spectralNorm(_ w: DTensor, u: DTensor, v: DTensor) -> DTensor {
-        let rows = w.shape[0], cols = w.count / rows
+        let rows = w.shape[0]
+        let cols = w.count / rows
         var sigma = 0.0
         for r in 0..<rows { for c in 0..<cols { sigma += u[r] * w[r * cols + c] * v[c] } }
         return DTensor(shape: w.shape, w.data.map { $0 / sigma })
@@ -68,9 +77,13 @@ extension Ref {
 
     /// One power iteration as torch.nn.utils.spectral_norm does it in training mode:
     /// v ← normalize(Wᵀu), then u ← normalize(W v); also returns σ = uᵀ W v with the new u, v.
-    public static func powerIteration(_ w: DTensor, u: DTensor, v: DTensor, eps: Double = 1e-12)
-        -> (u: DTensor, v: DTensor, sigma: Double) {
-        let rows = w.shape[0], cols = w.count / rows
+    public static func powerIteration(
+        _ w: DTensor, u: DTensor, v: DTensor, eps: Double = 1e-12
+    )
+        -> (u: DTensor, v: DTensor, sigma: Double)
+    {
+        let rows = w.shape[0]
+        let cols = w.count / rows
         func normalize(_ z: [Double]) -> [Double] {
             let n = max(z.reduce(0) { $0 + $1 * $1 }.squareRoot(), eps)
             return z.map { $0 / n }

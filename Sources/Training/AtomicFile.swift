@@ -13,19 +13,30 @@ public enum AtomicFile {
             var off = 0
             while off < raw.count {
                 let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; err = String(cString: strerror(errno)); return }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    err = String(cString: strerror(errno))
+                    return
+                }
                 off += n
             }
         }
         if err == nil && fsync(fd) != 0 { err = String(cString: strerror(errno)) }
         close(fd)
-        if let err { unlink(tmp); throw TrainingError.io(path: path, reason: "write failed: \(err)") }
+        if let err {
+            unlink(tmp)
+            throw TrainingError.io(path: path, reason: "write failed: \(err)")
+        }
         guard rename(tmp, path) == 0 else {
-            let e = String(cString: strerror(errno)); unlink(tmp)
+            let e = String(cString: strerror(errno))
+            unlink(tmp)
             throw TrainingError.io(path: path, reason: "rename failed: \(e)")
         }
         let dir = (path as NSString).deletingLastPathComponent
         let dfd = Foundation.open(dir.isEmpty ? "." : dir, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
     }
 }

@@ -18,7 +18,9 @@ public final class DataParallel {
 
     /// - Parameters: `bucketBytes` default 25 MB (DDP's default); `collectiveTimeout` and `stallWarning` in seconds
     ///   (0 turns either off): see `Watchdog`.
-    public init(comm: Communicator, bucketBytes: Int = 25 << 20, collectiveTimeout: Double = 600, stallWarning: Double = 60) {
+    public init(
+        comm: Communicator, bucketBytes: Int = 25 << 20, collectiveTimeout: Double = 600, stallWarning: Double = 60
+    ) {
         self.comm = comm
         bucketElements = max(1024, bucketBytes / MemoryLayout<Float>.stride)
         watchdog = Watchdog(comm: comm, timeout: collectiveTimeout, stallWarning: stallWarning)
@@ -48,8 +50,10 @@ public final class DataParallel {
         }
         let differing = all.indices.filter { all[$0] != all[0] }
         if !differing.isEmpty {
-            throw TrainingError.rankMismatch("ranks \(differing.map(String.init).joined(separator: ", ")) differ from rank 0 "
-                + "in configuration, parameter layout, world size or program version (this rank: \(Version.string), \(config.json()))")
+            throw TrainingError.rankMismatch(
+                "ranks \(differing.map(String.init).joined(separator: ", ")) differ from rank 0 "
+                    + "in configuration, parameter layout, world size or program version (this rank: \(Version.string), \(config.json()))"
+            )
         }
     }
 
@@ -72,7 +76,10 @@ public final class DataParallel {
         let g = store.grads
         let n = g.count
         var finite: Float = 1
-        for i in 0..<n where !g[i].isFinite { finite = 0; break }
+        for i in 0..<n where !g[i].isFinite {
+            finite = 0
+            break
+        }
         let extras = values + [1 - finite]
         let scale = 1 / Float(worldSize)
         var off = 0
@@ -90,7 +97,9 @@ public final class DataParallel {
             } else {
                 let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
                 comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len, watch: off == 0) { try comm.allReduceSum(buf) }
+                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len, watch: off == 0) {
+                        try comm.allReduceSum(buf)
+                    }
                 }
             }
             off += len
@@ -127,8 +136,16 @@ public final class Watchdog: @unchecked Sendable {
     private var current: (operation: String, bytes: Int, started: Double)?
     /// Training step, for the messages.
     public var step: Int {
-        get { lock.lock(); defer { lock.unlock() }; return _step }
-        set { lock.lock(); _step = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return _step
+        }
+        set {
+            lock.lock()
+            _step = newValue
+            lock.unlock()
+        }
     }
     private var _step = 0
     private var thread: Thread?
@@ -166,16 +183,21 @@ public final class Watchdog: @unchecked Sendable {
 
     private func check() {
         lock.lock()
-        let c = current, s = _step
+        let c = current
+        let s = _step
         lock.unlock()
         guard let c, ProcessInfo.processInfo.systemUptime - c.started > timeout else { return }
-        comm.abort(code: ExitStatus.peerFailure.rawValue, message: "collective timeout: \(c.operation) of \(c.bytes) bytes at step \(s) has not completed after "
-                   + "\(Int(timeout)) s (--collective-timeout), though every rank reached it; the network or a peer failed. Aborting the job.")
+        comm.abort(
+            code: ExitStatus.peerFailure.rawValue,
+            message: "collective timeout: \(c.operation) of \(c.bytes) bytes at step \(s) has not completed after "
+                + "\(Int(timeout)) s (--collective-timeout), though every rank reached it; the network or a peer failed. Aborting the job."
+        )
     }
 
     /// "ranks 1, 3 (hosts a, b)" for the ranks not heard from.
     private func missing(_ status: ArrivalStatus) -> String {
-        let ranks = comm.rank == 0 ? status.arrived.indices.filter { !status.arrived[$0] } : (status.arrived[0] ? [] : [0])
+        let ranks =
+            comm.rank == 0 ? status.arrived.indices.filter { !status.arrived[$0] } : (status.arrived[0] ? [] : [0])
         let names = ranks.map { r in r < hosts.count ? "\(r) (\(hosts[r]))" : "\(r)" }
         return (ranks.count == 1 ? "rank " : "ranks ") + names.joined(separator: ", ")
     }
@@ -188,35 +210,48 @@ public final class Watchdog: @unchecked Sendable {
             try comm.postArrival(sequence: sequence)
         }
         let t0 = ProcessInfo.processInfo.systemUptime
-        var nextWarning = stallWarning, polls = 0
+        var nextWarning = stallWarning
+        var polls = 0
         while true {
-            let status = comm.abortOnFailure("arrival notice before \(operation)", code: ExitStatus.peerFailure.rawValue) {
+            let status = comm.abortOnFailure(
+                "arrival notice before \(operation)", code: ExitStatus.peerFailure.rawValue
+            ) {
                 try comm.testArrival()
             }
             if status.done { return }
             let waited = ProcessInfo.processInfo.systemUptime - t0
             if timeout > 0 && waited > timeout {
-                comm.abort(code: ExitStatus.peerFailure.rawValue, message: "collective timeout: \(operation) at step \(step): "
-                           + "\(missing(status)) did not reach it within \(Int(timeout)) s (--collective-timeout); hung or unreachable. Aborting the job.")
+                comm.abort(
+                    code: ExitStatus.peerFailure.rawValue,
+                    message: "collective timeout: \(operation) at step \(step): "
+                        + "\(missing(status)) did not reach it within \(Int(timeout)) s (--collective-timeout); hung or unreachable. Aborting the job."
+                )
             }
             // rank 0 names the missing ranks; another rank speaks only when rank 0 is the one missing
             if stallWarning > 0 && waited >= nextWarning {
                 if comm.rank == 0 || !status.arrived[0] {
-                    warn("stall: \(operation) at step \(step) has waited \(Int(waited)) s for \(missing(status)); "
-                         + (timeout > 0 ? "aborting at \(Int(timeout)) s (--collective-timeout)" : "no timeout set"))
+                    warn(
+                        "stall: \(operation) at step \(step) has waited \(Int(waited)) s for \(missing(status)); "
+                            + (timeout > 0 ? "aborting at \(Int(timeout)) s (--collective-timeout)" : "no timeout set"))
                 }
                 nextWarning += stallWarning
             }
             polls += 1
-            if polls > 200 { usleep(polls > 2000 ? 1000 : 100) }   // spin briefly, then back off: a stall costs no CPU
+            if polls > 200 { usleep(polls > 2000 ? 1000 : 100) }  // spin briefly, then back off: a stall costs no CPU
         }
     }
 
     /// Runs `body` (one collective) under the watchdog, after `arrive` when `watch` (the first of a run of buckets).
     public func guarded<T>(_ operation: String, bytes: Int, watch: Bool = true, _ body: () throws -> T) rethrows -> T {
         if watch { arrive(operation) }
-        lock.lock(); current = (operation, bytes, ProcessInfo.processInfo.systemUptime); lock.unlock()
-        defer { lock.lock(); current = nil; lock.unlock() }
+        lock.lock()
+        current = (operation, bytes, ProcessInfo.processInfo.systemUptime)
+        lock.unlock()
+        defer {
+            lock.lock()
+            current = nil
+            lock.unlock()
+        }
         return try body()
     }
 }

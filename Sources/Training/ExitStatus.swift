@@ -27,8 +27,10 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case io = 74
 
     /// The statuses a restart loop should not retry.
-    public static let notWorthARestart: [ExitStatus] = [.usage, .badData, .checkpointUnreadable, .nonFinite,
-                                                        .insufficientMemory, .io]
+    public static let notWorthARestart: [ExitStatus] = [
+        .usage, .badData, .checkpointUnreadable, .nonFinite,
+        .insufficientMemory, .io,
+    ]
 
     /// The status for an error that ends the program (ArgumentParser's own errors are mapped by it: 64 for usage).
     public init(for error: Error) {

@@ -15,7 +15,10 @@ public struct GroupConfig: Codable, Equatable, Sendable {
     /// The selected group labels (labels keep their numbers).
     public var selected: [Int]
     public var sampling: GroupSampling = .roundRobin
-    public init(selected: [Int], sampling: GroupSampling = .roundRobin) { self.selected = selected; self.sampling = sampling }
+    public init(selected: [Int], sampling: GroupSampling = .roundRobin) {
+        self.selected = selected
+        self.sampling = sampling
+    }
 }
 
 /// Training batches from `DATA/trainA` and `DATA/trainB`, decoded and transformed ahead of the step on background
@@ -38,26 +41,33 @@ public final class FolderBatches: BatchSource {
     ///   `startCursors`: samples already consumed from each group slot's stream when resuming (the checkpoint's
     ///   data position; default: what this global batch would have consumed), so that a resume with another world
     ///   size continues the order without repeating or skipping samples.
-    public init(data: String, imageSize: Int, batchSize: Int, seed: UInt64, rank: Int = 0, worldSize: Int = 1,
-                firstStep: Int = 1, iterations: Int, groups: GroupConfig? = nil, labelsA: String? = nil, labelsB: String? = nil,
-                startCursors: [Int]? = nil, warnings: DataWarnings) throws {
+    public init(
+        data: String, imageSize: Int, batchSize: Int, seed: UInt64, rank: Int = 0, worldSize: Int = 1,
+        firstStep: Int = 1, iterations: Int, groups: GroupConfig? = nil, labelsA: String? = nil, labelsB: String? = nil,
+        startCursors: [Int]? = nil, warnings: DataWarnings
+    ) throws {
         try DataLayout.check(root: data)
         func load(_ domain: String, _ csv: String?, _ tag: UInt64) throws -> ImageFolderDataset {
             var scan = try FolderScan.domain(data: data, domain)
             if let csv { scan = try scan.relabeled(csv: csv) }
             return ImageFolderDataset(scan: scan, domainTag: tag, warnings: warnings)
         }
-        let da = try load("A", labelsA, 0), db = try load("B", labelsB, 1)
-        a = da; b = db
+        let da = try load("A", labelsA, 0)
+        let db = try load("B", labelsB, 1)
+        a = da
+        b = db
         self.groups = groups
         // the image lists feeding each selected group (a single "group" of everything without groups)
         let lists: [([Int], [Int])]
         if let g = groups {
             var problems: [String] = []
             lists = g.selected.map { label in
-                let la = label < da.groupCount ? da.indicesByGroup[label] : [], lb = label < db.groupCount ? db.indicesByGroup[label] : []
+                let la = label < da.groupCount ? da.indicesByGroup[label] : []
+                let lb = label < db.groupCount ? db.indicesByGroup[label] : []
                 if la.isEmpty || lb.isEmpty {
-                    problems.append("group \(label) is empty in \(la.isEmpty ? "trainA" : "trainB") (trainA: \(la.count), trainB: \(lb.count) images)")
+                    problems.append(
+                        "group \(label) is empty in \(la.isEmpty ? "trainA" : "trainB") (trainA: \(la.count), trainB: \(lb.count) images)"
+                    )
                 }
                 return (la, lb)
             }
@@ -65,24 +75,31 @@ public final class FolderBatches: BatchSource {
         } else {
             lists = [(Array(0..<da.count), Array(0..<db.count))]
         }
-        let sched = FolderBatches.schedule(iterations: iterations, sizes: lists.map { $0.0.count + $0.1.count },
-                                           sampling: groups?.sampling ?? .roundRobin, seed: seed)
+        let sched = FolderBatches.schedule(
+            iterations: iterations, sizes: lists.map { $0.0.count + $0.1.count },
+            sampling: groups?.sampling ?? .roundRobin, seed: seed)
         schedule = sched
         // stream position of this step's first sample in its group: start cursor + global batch × later occurrences
         let global = batchSize * worldSize
         var before = [Int](repeating: 0, count: lists.count)
         for e in sched.prefix(max(0, firstStep - 1)) { before[e.group] += 1 }
         let cursors = startCursors ?? before.map { $0 * global }
-        precondition(cursors.count == lists.count, "FolderBatches: \(cursors.count) data cursors for \(lists.count) group slots")
+        precondition(
+            cursors.count == lists.count, "FolderBatches: \(cursors.count) data cursors for \(lists.count) group slots")
         let occurrenceBefore = before
-        func prefetch(_ d: ImageFolderDataset, _ pick: @escaping ([([Int], [Int])], Int) -> [Int], tag: UInt64) -> Prefetcher<Batch> {
-            let orders = lists.indices.map { EpochOrder(count: max(1, pick(lists, $0).count), seed: seed, tag: tag * 1024 + UInt64($0)) }
+        func prefetch(
+            _ d: ImageFolderDataset, _ pick: @escaping ([([Int], [Int])], Int) -> [Int], tag: UInt64
+        ) -> Prefetcher<Batch> {
+            let orders = lists.indices.map {
+                EpochOrder(count: max(1, pick(lists, $0).count), seed: seed, tag: tag * 1024 + UInt64($0))
+            }
             return Prefetcher(count: max(0, iterations - firstStep + 1), depth: 3, workers: 2) { k in
                 let (g, u) = sched[firstStep - 1 + k]
                 let list = pick(lists, g)
                 let base = cursors[g] + (u - occurrenceBefore[g]) * global
                 let items = (0..<batchSize).map { orders[g].item(at: base + $0 * worldSize + rank) }
-                return try d.batch(items.map { (index: list[$0.index], epoch: $0.epoch) }, seed: seed, train: true, size: imageSize)
+                return try d.batch(
+                    items.map { (index: list[$0.index], epoch: $0.epoch) }, seed: seed, train: true, size: imageSize)
             }
         }
         prefetchA = prefetch(da, { $0[$1].0 }, tag: 0)
@@ -91,17 +108,22 @@ public final class FolderBatches: BatchSource {
     }
 
     /// The (group slot, occurrence) of steps 1...iterations.
-    static func schedule(iterations: Int, sizes: [Int], sampling: GroupSampling, seed: UInt64) -> [(group: Int, occurrence: Int)] {
+    static func schedule(
+        iterations: Int, sizes: [Int], sampling: GroupSampling, seed: UInt64
+    ) -> [(group: Int, occurrence: Int)] {
         let k = sizes.count
         var seen = [Int](repeating: 0, count: k)
         let total = Double(sizes.reduce(0, +))
         return (1...max(iterations, 1)).map { s in
             var g = (s - 1) % k
             if sampling == .proportional && k > 1 {
-                var rng = RandomGenerator(seed: seed, stream: [0x4752_5053, UInt64(s)])   // "GRPS"
+                var rng = RandomGenerator(seed: seed, stream: [0x4752_5053, UInt64(s)])  // "GRPS"
                 var u = rng.uniformDouble() * total
                 g = 0
-                while g < k - 1 && u >= Double(sizes[g]) { u -= Double(sizes[g]); g += 1 }
+                while g < k - 1 && u >= Double(sizes[g]) {
+                    u -= Double(sizes[g])
+                    g += 1
+                }
             }
             defer { seen[g] += 1 }
             return (g, seen[g])
@@ -116,7 +138,8 @@ public final class FolderBatches: BatchSource {
     public func groupLabel(step s: Int) -> Int? { groups.map { $0.selected[schedule[s - 1].group] } }
 
     public func batch(step: Int) throws -> (a: Batch, b: Batch) {
-        precondition(step == nextStep, "FolderBatches: step \(step) requested, expected \(nextStep) (batches come in order)")
+        precondition(
+            step == nextStep, "FolderBatches: step \(step) requested, expected \(nextStep) (batches come in order)")
         nextStep += 1
         guard let x = try prefetchA.next(), let y = try prefetchB.next() else {
             throw TrainingError.io(path: "data", reason: "batch stream ended")
@@ -140,9 +163,12 @@ public final class FolderBatches: BatchSource {
 
     /// Up to `n` test images per domain (spread over testA/testB, test transform) for sample grids,
     /// falling back to the training folders when no test folder exists.
-    public static func sampleImages(data: String, imageSize: Int, n: Int, warnings: DataWarnings) throws -> (a: Tensor, b: Tensor) {
+    public static func sampleImages(
+        data: String, imageSize: Int, n: Int, warnings: DataWarnings
+    ) throws -> (a: Tensor, b: Tensor) {
         func load(_ domain: String, _ tag: UInt64) throws -> Tensor {
-            let scan = try (try? FolderScan.domain(data: data, domain, split: "test")) ?? FolderScan.domain(data: data, domain)
+            let scan =
+                try (try? FolderScan.domain(data: data, domain, split: "test")) ?? FolderScan.domain(data: data, domain)
             let d = ImageFolderDataset(scan: scan, domainTag: tag, warnings: warnings)
             // spread the picks over the folder (group folders are sorted, so the first n would all be group 0)
             let count = min(n, d.count)

@@ -25,8 +25,10 @@ public final class KIDMonitor {
 
     /// - Throws: `KIDError.missingWeights` naming the weights file and the command that creates it;
     ///   `DatasetError` if testA or testB is missing; `KIDError.badFeatures` if testA or testB has fewer than 2 images.
-    public init(data: String, imageSize: Int, comm: Communicator, weights: String = FIDInceptionV3.defaultWeightsPath,
-                subsets: Int = defaultSubsets, subsetSize: Int = defaultSubsetSize) throws {
+    public init(
+        data: String, imageSize: Int, comm: Communicator, weights: String = FIDInceptionV3.defaultWeightsPath,
+        subsets: Int = defaultSubsets, subsetSize: Int = defaultSubsetSize
+    ) throws {
         network = try FIDInceptionV3(weightsPath: weights)
         self.comm = comm
         self.imageSize = imageSize
@@ -36,8 +38,9 @@ public final class KIDMonitor {
         realFolder = "\(data)/testB"
         let b = try FolderScan(folder: realFolder)
         guard a.count >= 2, b.files.count >= 2 else {
-            throw KIDError.badFeatures("KID needs at least 2 images in \(data)/testA (has \(a.count)) and in \(realFolder) "
-                                       + "(has \(b.files.count))")
+            throw KIDError.badFeatures(
+                "KID needs at least 2 images in \(data)/testA (has \(a.count)) and in \(realFolder) "
+                    + "(has \(b.files.count))")
         }
         let mine = Array(stride(from: comm.rank, to: a.count, by: comm.worldSize))
         testA = try a.batch(mine.map { ($0, 0) }, seed: 0, train: false, size: imageSize).images
@@ -45,7 +48,9 @@ public final class KIDMonitor {
 
     /// KID of the current genA2B on rank 0 (nil on other ranks). Collective.
     public func measure(_ model: UGATITModel) throws -> KIDResult? {
-        let n = testA.shape[0], s = testA.shape[2], per = 3 * s * s
+        let n = testA.shape[0]
+        let s = testA.shape[2]
+        let per = 3 * s * s
         var fakes: [Float] = []
         for i in 0..<n {
             let x = Tensor(uninitialized: [1, 3, s, s])
@@ -58,7 +63,8 @@ public final class KIDMonitor {
         let d = network.featureCount
         var counts = [Int64](repeating: 0, count: comm.worldSize)
         var mineCount = Int64(n)
-        try withUnsafeBytes(of: &mineCount) { m in try counts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) } }
+        try withUnsafeBytes(of: &mineCount) { m in try counts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) }
+        }
         let rows = Int(counts.max() ?? 0)
         var block = [Float](repeating: 0, count: rows * d)
         for i in 0..<local.count { block[i] = local[i] }
@@ -70,6 +76,7 @@ public final class KIDMonitor {
             for i in 0..<Int(counts[r]) { all.append(f[(i * d)..<((i + 1) * d)].map(Double.init)) }
         }
         if real == nil { real = FeatureMatrix(try network.features(folder: realFolder, imageSize: imageSize).features) }
-        return try KIDEstimator.kid(real: real!, fake: FeatureMatrix(rows: all), subsets: subsets, subsetSize: subsetSize)
+        return try KIDEstimator.kid(
+            real: real!, fake: FeatureMatrix(rows: all), subsets: subsets, subsetSize: subsetSize)
     }
 }

@@ -35,7 +35,9 @@ public struct MemoryEstimate: Sendable {
     public init(config: TrainConfig, runtimeBytes: Int? = nil) {
         let m = config.model
         let g = m.generator.parameterCount
-        let d = [true, false].flatMap { global in [false, true].map { m.discriminator(global: global, domainB: $0).parameterCount } }.reduce(0, +)
+        let d = [true, false].flatMap { global in
+            [false, true].map { m.discriminator(global: global, domainB: $0).parameterCount }
+        }.reduce(0, +)
         let p = 2 * g + d
         parameterBytes = 4 * p
         gradientBytes = 4 * p
@@ -68,7 +70,8 @@ public struct MemoryEstimate: Sendable {
         let model = UGATITModel(config: c, seed: 0)
         let step = UGATITStep(model: model)
         let s = c.imageSize
-        let a = Tensor(zeros: [1, 3, s, s]), b = Tensor(zeros: [1, 3, s, s])
+        let a = Tensor(zeros: [1, 3, s, s])
+        let b = Tensor(zeros: [1, 3, s, s])
         TensorMemory.resetPeak()
         let before = TensorMemory.liveBytes
         step.discriminatorGradients(realA: a, realB: b)
@@ -85,7 +88,8 @@ public struct MemoryEstimate: Sendable {
     /// One line per part, in MB, for the start-up banner.
     public var summary: String {
         func mb(_ b: Int) -> String { String(format: "%.0f", Double(b) / 1_048_576) }
-        return "parameters \(mb(parameterBytes)) MB, gradients \(mb(gradientBytes)) MB, Adam state \(mb(optimizerBytes)) MB, "
+        return
+            "parameters \(mb(parameterBytes)) MB, gradients \(mb(gradientBytes)) MB, Adam state \(mb(optimizerBytes)) MB, "
             + "activations \(mb(activationBytes)) MB, data \(mb(dataBytes)) MB, allocator \(mb(overheadBytes)) MB, runtime \(mb(runtimeBytes)) MB: "
             + "\(mb(total)) MB per rank"
     }
@@ -125,16 +129,24 @@ public enum HostMemory {
             for line in text.split(separator: "\n") {
                 let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
                 if f.count == 3 && f[0] == "0" { dirs.append("/sys/fs/cgroup" + f[2]) }
-                if f.count == 3 && f[1].split(separator: ",").contains("memory") { dirs.append("/sys/fs/cgroup/memory" + f[2]) }
+                if f.count == 3 && f[1].split(separator: ",").contains("memory") {
+                    dirs.append("/sys/fs/cgroup/memory" + f[2])
+                }
             }
         }
         dirs += ["/sys/fs/cgroup", "/sys/fs/cgroup/memory"]
         func number(_ path: String) -> Int? {
-            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
+                Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
         for d in dirs {
-            if let limit = number(d + "/memory.max"), let used = number(d + "/memory.current") { return max(0, limit - used) }
-            if let limit = number(d + "/memory.limit_in_bytes"), limit < 1 << 60, let used = number(d + "/memory.usage_in_bytes") {
+            if let limit = number(d + "/memory.max"), let used = number(d + "/memory.current") {
+                return max(0, limit - used)
+            }
+            if let limit = number(d + "/memory.limit_in_bytes"), limit < 1 << 60,
+                let used = number(d + "/memory.usage_in_bytes")
+            {
                 return max(0, limit - used)
             }
         }
@@ -152,8 +164,10 @@ public enum HostMemory {
     /// What the ranks of this host may use together: MemAvailable and the cgroup headroom, the smaller, plus what
     /// the ranks hold already (`residentPerRank` each, counted as used in both). `F2W_MEMORY_AVAILABLE_MB`
     /// overrides the measurement (for tests and for schedulers that know better).
-    public static func allowance(localRanks: Int, residentPerRank: Int,
-                                 env: [String: String] = ProcessInfo.processInfo.environment) -> (bytes: Int, source: String)? {
+    public static func allowance(
+        localRanks: Int, residentPerRank: Int,
+        env: [String: String] = ProcessInfo.processInfo.environment
+    ) -> (bytes: Int, source: String)? {
         if let mb = env["F2W_MEMORY_AVAILABLE_MB"].flatMap(Double.init), mb.isFinite, mb >= 0 {
             return (Int(mb * 1_048_576), "F2W_MEMORY_AVAILABLE_MB")
         }

@@ -52,12 +52,12 @@ public enum TrainingError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .io(p, r): return "\(p): \(r)"
-        case let .invalidConfig(list): return "invalid configuration:\n  " + list.joined(separator: "\n  ")
-        case let .checkpoint(p, r): return "checkpoint \(p): \(r)"
-        case let .rankMismatch(m): return "ranks disagree: \(m)"
-        case let .nonFinite(m): return m
-        case let .insufficientMemory(m): return m
+        case .io(let p, let r): return "\(p): \(r)"
+        case .invalidConfig(let list): return "invalid configuration:\n  " + list.joined(separator: "\n  ")
+        case .checkpoint(let p, let r): return "checkpoint \(p): \(r)"
+        case .rankMismatch(let m): return "ranks disagree: \(m)"
+        case .nonFinite(let m): return m
+        case .insufficientMemory(let m): return m
         }
     }
 }

@@ -11,7 +11,7 @@ public enum StopSignal {
         for sig in [SIGTERM, SIGINT] {
             signal(sig) { s in
                 StopSignal.received = s
-                signal(s, SIG_DFL)   // a second Ctrl-C ends the process immediately
+                signal(s, SIG_DFL)  // a second Ctrl-C ends the process immediately
             }
         }
     }

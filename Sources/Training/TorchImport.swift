@@ -16,9 +16,13 @@ public enum TorchImport {
     }
 
     /// - Throws: `TrainingError.checkpoint` naming the file and the offending key when shapes contradict each other.
-    public static func load(path: String, imageSize: Int?, camUsesRawWeight: Bool = true, seed: UInt64 = 0) throws -> (UGATITModel, Report) {
+    public static func load(
+        path: String, imageSize: Int?, camUsesRawWeight: Bool = true, seed: UInt64 = 0
+    ) throws -> (UGATITModel, Report) {
         let f: SafeTensorsFile
-        do { f = try SafeTensorsFile(path: path) } catch { throw TrainingError.checkpoint(path: path, reason: "\(error)") }
+        do { f = try SafeTensorsFile(path: path) } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
         func shape(_ k: String) -> [Int]? { f.entry(k)?.shape }
         func fail(_ r: String) -> TrainingError { .checkpoint(path: path, reason: r) }
         guard let first = shape("genA2B.DownBlock.1.weight"), first.count == 4 else {
@@ -43,14 +47,17 @@ public enum TorchImport {
             return n > 0 ? n + 1 : nil
         }
         let groups = shape("disGB.group_classfier.weight_orig")?.first
-        var config = ModelConfig(imageSize: size, ch: ch, blocks: blocks, light: light,
-                                 globalLayers: layers("disGA"), localLayers: layers("disLA"), groups: groups,
-                                 groupHeadsOnBothSides: groups != nil && shape("disGA.group_classfier.weight_orig") != nil,
-                                 camUsesRawWeight: camUsesRawWeight)
+        var config = ModelConfig(
+            imageSize: size, ch: ch, blocks: blocks, light: light,
+            globalLayers: layers("disGA"), localLayers: layers("disLA"), groups: groups,
+            groupHeadsOnBothSides: groups != nil && shape("disGA.group_classfier.weight_orig") != nil,
+            camUsesRawWeight: camUsesRawWeight)
         if layers("disGA") == nil { config.globalLayers = ModelConfig(imageSize: size).globalLayers }
         if layers("disLA") == nil { config.localLayers = ModelConfig(imageSize: size).localLayers }
         let problems = config.problems()
-        guard problems.isEmpty else { throw fail("inferred configuration is impossible: " + problems.joined(separator: "; ")) }
+        guard problems.isEmpty else {
+            throw fail("inferred configuration is impossible: " + problems.joined(separator: "; "))
+        }
         let model = UGATITModel(config: config, seed: seed)
         var missing: [String] = []
         var known = Set<String>()
@@ -58,8 +65,13 @@ public enum TorchImport {
             let tensors = s.parameters.map { ($0.name, $0.value) } + s.buffers.map { ($0.name, $0.value) }
             for (name, t) in tensors {
                 known.insert(name)
-                guard let e = f.entry(name) else { missing.append(name); continue }
-                guard e.shape == t.shape else { throw fail("\(name) has shape \(e.shape), the inferred model needs \(t.shape)") }
+                guard let e = f.entry(name) else {
+                    missing.append(name)
+                    continue
+                }
+                guard e.shape == t.shape else {
+                    throw fail("\(name) has shape \(e.shape), the inferred model needs \(t.shape)")
+                }
                 t.assign(try f.tensor(name))
             }
         }

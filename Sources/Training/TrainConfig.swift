@@ -28,12 +28,20 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// The base group whose steps update the bottleneck in `.group0` mode.
     public var baseGroup = 0
 
-    public init(model: ModelConfig, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig(),
-                iterations: Int, batchSize: Int = 1, seed: UInt64 = 0, printEvery: Int = 10,
-                sampleEvery: Int = 500, saveEvery: Int = 1000) {
-        self.model = model; self.weights = weights; self.optimizer = optimizer
-        self.iterations = iterations; self.batchSize = batchSize; self.seed = seed
-        self.printEvery = printEvery; self.sampleEvery = sampleEvery; self.saveEvery = saveEvery
+    public init(
+        model: ModelConfig, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig(),
+        iterations: Int, batchSize: Int = 1, seed: UInt64 = 0, printEvery: Int = 10,
+        sampleEvery: Int = 500, saveEvery: Int = 1000
+    ) {
+        self.model = model
+        self.weights = weights
+        self.optimizer = optimizer
+        self.iterations = iterations
+        self.batchSize = batchSize
+        self.seed = seed
+        self.printEvery = printEvery
+        self.sampleEvery = sampleEvery
+        self.saveEvery = saveEvery
     }
 
     /// Problems that make this run impossible, as messages for the user.
@@ -61,7 +69,6 @@ public protocol BatchSource: AnyObject {
     var groupSlots: Int { get }
     func groupSlot(step s: Int) -> Int
 }
-
 
 /// When the generators' encoder residual blocks ("bottleneck", DownBlock.12...) are updated (spec C.3).
 public enum BottleneckUpdate: String, Codable, Sendable {

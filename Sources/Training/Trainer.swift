@@ -50,8 +50,10 @@ public final class Trainer {
 
     /// - Throws: `TrainingError.invalidConfig` listing every problem; `TrainingError.io` if `resultDir` cannot be made.
     /// On ranks other than 0 nothing is logged or written; `run` starts from rank 0's parameters on every rank.
-    public init(config: TrainConfig, resultDir: String, source: BatchSource, parallel: DataParallel,
-                log: @escaping (String) -> Void) throws {
+    public init(
+        config: TrainConfig, resultDir: String, source: BatchSource, parallel: DataParallel,
+        log: @escaping (String) -> Void
+    ) throws {
         let problems = config.problems()
         guard problems.isEmpty else { throw TrainingError.invalidConfig(problems) }
         self.config = config
@@ -80,8 +82,10 @@ public final class Trainer {
     public func resume(from r: CheckpointReader) throws {
         let saved = try TrainingCheckpoint.config(r)
         guard saved.model == config.model else {
-            throw TrainingError.checkpoint(path: r.path, reason: "was trained with another model configuration:\n  "
-                                           + ModelConfig.differences(saved.model, config.model).joined(separator: "\n  "))
+            throw TrainingError.checkpoint(
+                path: r.path,
+                reason: "was trained with another model configuration:\n  "
+                    + ModelConfig.differences(saved.model, config.model).joined(separator: "\n  "))
         }
         state = try TrainingCheckpoint.load(r, into: model, step: step)
         if let a = state.ada { ada.state = a }
@@ -91,38 +95,57 @@ public final class Trainer {
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
     public func printBanner() {
         let m = config.model
-        log("[face2webtoon] img \(m.imageSize) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full") "
-            + "D layers global \(m.globalLayers) local \(m.localLayers) batch \(config.batchSize) iterations \(config.iterations) seed \(config.seed)")
-        log("[face2webtoon] parameters: generators \(model.generators.parameterCount) (each \(model.generators.parameterCount / 2)), "
-            + "discriminators \(model.discriminators.parameterCount)")
-        let remaining = config.iterations - state.step, n = parallel.worldSize
+        log(
+            "[face2webtoon] img \(m.imageSize) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full") "
+                + "D layers global \(m.globalLayers) local \(m.localLayers) batch \(config.batchSize) iterations \(config.iterations) seed \(config.seed)"
+        )
+        log(
+            "[face2webtoon] parameters: generators \(model.generators.parameterCount) (each \(model.generators.parameterCount / 2)), "
+                + "discriminators \(model.discriminators.parameterCount)")
+        let remaining = config.iterations - state.step
+        let n = parallel.worldSize
         log("[face2webtoon] world size \(n), batch per rank \(config.batchSize), global batch \(n * config.batchSize)")
         if n > 1 {
-            let buckets = [model.discriminators, model.generators].map { parallel.bucketCount(elements: $0.grads.count) }
-            log("[face2webtoon] gradient all-reduce in buckets of up to \(parallel.bucketElements) floats: D \(buckets[0]), G \(buckets[1]) per step")
+            let buckets = [model.discriminators, model.generators].map {
+                parallel.bucketCount(elements: $0.grads.count)
+            }
+            log(
+                "[face2webtoon] gradient all-reduce in buckets of up to \(parallel.bucketElements) floats: D \(buckets[0]), G \(buckets[1]) per step"
+            )
         }
-        log("[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen")
+        log(
+            "[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen"
+        )
         for line in learningRateBanner() { log("[face2webtoon] \(line)") }
     }
 
     /// The lr rule, the effective lr of the next step, and what a change of global batch at resume does to it.
     func learningRateBanner() -> [String] {
-        let o = config.optimizer, b = globalBatch
+        let o = config.optimizer
+        let b = globalBatch
         let rule: String
         switch o.lrScaling {
         case .none: rule = "lr \(o.lr) (--lr-scaling none)"
-        case .sqrt: rule = "lr \(o.lr) × √\(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling sqrt, global batch \(b))"
-        case .linear: rule = "lr \(o.lr) × \(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling linear, global batch \(b))"
+        case .sqrt:
+            rule = "lr \(o.lr) × √\(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling sqrt, global batch \(b))"
+        case .linear:
+            rule =
+                "lr \(o.lr) × \(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling linear, global batch \(b))"
         }
         let next = min(state.step + 1, config.iterations)
-        let lr = o.learningRate(step: next, iterations: config.iterations, globalBatch: b, imagesSeen: state.imagesSeen + b)
-        var out = ["\(rule); warm-up \(o.warmupImages > 0 ? "over \(o.warmupImages) images" : "off"); "
-                   + (o.decay ? "linear decay to 0 over steps \(config.iterations / 2 + 1)...\(config.iterations)" : "no decay")
-                   + "; effective lr at step \(next): \(lr)"]
+        let lr = o.learningRate(
+            step: next, iterations: config.iterations, globalBatch: b, imagesSeen: state.imagesSeen + b)
+        var out = [
+            "\(rule); warm-up \(o.warmupImages > 0 ? "over \(o.warmupImages) images" : "off"); "
+                + (o.decay
+                    ? "linear decay to 0 over steps \(config.iterations / 2 + 1)...\(config.iterations)" : "no decay")
+                + "; effective lr at step \(next): \(lr)"
+        ]
         if let before = resumedGlobalBatch, before != b {
-            out.append("global batch \(before) at the checkpoint, \(b) now: the base lr follows the new global batch "
-                       + "(\(o.scaledLearningRate(globalBatch: before)) → \(o.scaledLearningRate(globalBatch: b))); the warm-up "
-                       + "continues from \(state.imagesSeen) images seen and the decay from global step \(state.step)")
+            out.append(
+                "global batch \(before) at the checkpoint, \(b) now: the base lr follows the new global batch "
+                    + "(\(o.scaledLearningRate(globalBatch: before)) → \(o.scaledLearningRate(globalBatch: b))); the warm-up "
+                    + "continues from \(state.imagesSeen) images seen and the decay from global step \(state.step)")
         }
         return out
     }
@@ -138,12 +161,13 @@ public final class Trainer {
         var last: LossValues = [:]
         let start = Date()
         let elapsedBefore = state.elapsedSeconds
-        var kidSeconds = 0.0   // monitoring, not training: left out of elapsed_seconds
+        var kidSeconds = 0.0  // monitoring, not training: left out of elapsed_seconds
         let first = state.step + 1
         guard first <= config.iterations else { return last }
         for s in first...config.iterations {
-            let lr = config.optimizer.learningRate(step: s, iterations: config.iterations, globalBatch: globalBatch,
-                                                   imagesSeen: state.imagesSeen + globalBatch)
+            let lr = config.optimizer.learningRate(
+                step: s, iterations: config.iterations, globalBatch: globalBatch,
+                imagesSeen: state.imagesSeen + globalBatch)
             step.setLearningRate(lr)
             let wait0 = source.waitSeconds
             let t0 = Date()
@@ -153,46 +177,64 @@ public final class Trainer {
             last = values
             skippedInARow = skipped ? skippedInARow + 1 : 0
             if skippedInARow >= maxNonFiniteSteps {
-                throw TrainingError.nonFinite("stopping at step \(s): \(skippedInARow) consecutive steps had non-finite gradients "
-                    + "(lower --lr, or check the data); the last checkpoint was left as it was")
+                throw TrainingError.nonFinite(
+                    "stopping at step \(s): \(skippedInARow) consecutive steps had non-finite gradients "
+                        + "(lower --lr, or check the data); the last checkpoint was left as it was")
             }
             let dt = Date().timeIntervalSince(t0)
             state.step = s
             state.imagesSeen += globalBatch
             state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(start) - kidSeconds
-            if state.dataCursors.count != source.groupSlots { state.dataCursors = [Int](repeating: 0, count: source.groupSlots) }
+            if state.dataCursors.count != source.groupSlots {
+                state.dataCursors = [Int](repeating: 0, count: source.groupSlots)
+            }
             state.dataCursors[source.groupSlot(step: s)] += config.batchSize * parallel.worldSize
-            var record: [String: Any] = ["step": s, "lr": lr, "seconds_per_step": dt,
-                                         "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
-                                         "data_wait_seconds": source.waitSeconds - wait0,
-                                         "images_seen": state.imagesSeen, "elapsed_seconds": state.elapsedSeconds]
+            var record: [String: Any] = [
+                "step": s, "lr": lr, "seconds_per_step": dt,
+                "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
+                "data_wait_seconds": source.waitSeconds - wait0,
+                "images_seen": state.imagesSeen, "elapsed_seconds": state.elapsedSeconds,
+            ]
             for (k, v) in last { record[k] = Double(v) }
-            record["ada.p_A"] = ada.state.p[0]; record["ada.p_B"] = ada.state.p[1]
+            record["ada.p_A"] = ada.state.p[0]
+            record["ada.p_B"] = ada.state.p[1]
             for (k, v) in adaLog { record[k] = v }
             adaLog = [:]
             if let kid, s % kid.every == 0 || s == config.iterations {
                 let k0 = Date()
                 if let r = try kid.monitor.measure(model) {
-                    record["kid"] = r.kid; record["kid_std"] = r.std
-                    record["kid_subsets"] = r.subsets; record["kid_subset_size"] = r.subsetSize
-                    log(String(format: "step %d: KID %.5f ± %.5f (KID×1000 %.2f, %d subsets of %d)", s, r.kid, r.std,
-                               r.kid * 1000, r.subsets, r.subsetSize))
+                    record["kid"] = r.kid
+                    record["kid_std"] = r.std
+                    record["kid_subsets"] = r.subsets
+                    record["kid_subset_size"] = r.subsetSize
+                    log(
+                        String(
+                            format: "step %d: KID %.5f ± %.5f (KID×1000 %.2f, %d subsets of %d)", s, r.kid, r.std,
+                            r.kid * 1000, r.subsets, r.subsetSize))
                 }
                 kidSeconds += Date().timeIntervalSince(k0)
             }
             try metrics?.write(record)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
-                let elapsed = Date().timeIntervalSince(start), done = Double(s - first + 1)
+                let elapsed = Date().timeIntervalSince(start)
+                let done = Double(s - first + 1)
                 let eta = elapsed / done * Double(config.iterations - s)
-                log(String(format: "step %d/%d | d_loss %.4f | g_loss %.4f | rec %.4f | idt %.4f | %.3f s/it | %.2f img/s | ETA %@",
-                           s, config.iterations, last["d.loss"] ?? .nan, last["g.loss"] ?? .nan,
-                           ((last["g.rec_A"] ?? 0) + (last["g.rec_B"] ?? 0)) / 2, ((last["g.idt_A"] ?? 0) + (last["g.idt_B"] ?? 0)) / 2,
-                           elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed, formatDuration(eta)))
+                log(
+                    String(
+                        format:
+                            "step %d/%d | d_loss %.4f | g_loss %.4f | rec %.4f | idt %.4f | %.3f s/it | %.2f img/s | ETA %@",
+                        s, config.iterations, last["d.loss"] ?? .nan, last["g.loss"] ?? .nan,
+                        ((last["g.rec_A"] ?? 0) + (last["g.rec_B"] ?? 0)) / 2,
+                        ((last["g.idt_A"] ?? 0) + (last["g.idt_B"] ?? 0)) / 2,
+                        elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed,
+                        formatDuration(eta)))
             }
             if config.sampleEvery > 0 && s % config.sampleEvery == 0 { writeSamplesOrWarn() }
             if stopRequested || s == stopAt {
-                log(stopRequested ? "[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping"
-                                  : "[face2webtoon] --stop-at \(s): saving the checkpoint and stopping")
+                log(
+                    stopRequested
+                        ? "[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping"
+                        : "[face2webtoon] --stop-at \(s): saving the checkpoint and stopping")
                 try verifyAgreement()
                 try save()
                 return last
@@ -201,15 +243,19 @@ public final class Trainer {
                 // a step whose update was skipped is not a good point to resume from: the previous checkpoint stays
                 // current until an update succeeds again (or the run stops on non-finite values)
                 if skippedInARow > 0 {
-                    log("[face2webtoon] not saving step \(s): its update was skipped (non-finite gradients); the previous checkpoint stays current")
+                    log(
+                        "[face2webtoon] not saving step \(s): its update was skipped (non-finite gradients); the previous checkpoint stays current"
+                    )
                 } else {
-                    try verifyAgreement(); try save()
+                    try verifyAgreement()
+                    try save()
                 }
             }
         }
         if skippedInARow > 0 {
-            throw TrainingError.nonFinite("the run ended with \(skippedInARow) skipped update(s) in a row (non-finite gradients); "
-                + "the final checkpoint was not written, the last one stays current")
+            throw TrainingError.nonFinite(
+                "the run ended with \(skippedInARow) skipped update(s) in a row (non-finite gradients); "
+                    + "the final checkpoint was not written, the last one stays current")
         }
         writeSamplesOrWarn()
         if lastSaved != state.step {
@@ -217,8 +263,12 @@ public final class Trainer {
             try save()
         }
         if let e = memoryEstimate, let peak = HostMemory.peakResidentBytes() {
-            log(String(format: "[face2webtoon] peak resident memory %.0f MB (tensors at most %.0f MB at once); the estimate was %.0f MB (%.2f of the peak)",
-                       Double(peak) / 1_048_576, Double(TensorMemory.peakBytes) / 1_048_576, Double(e.total) / 1_048_576, Double(e.total) / Double(peak)))
+            log(
+                String(
+                    format:
+                        "[face2webtoon] peak resident memory %.0f MB (tensors at most %.0f MB at once); the estimate was %.0f MB (%.2f of the peak)",
+                    Double(peak) / 1_048_576, Double(TensorMemory.peakBytes) / 1_048_576, Double(e.total) / 1_048_576,
+                    Double(e.total) / Double(peak)))
         }
         return last
     }
@@ -244,7 +294,9 @@ public final class Trainer {
             // (summed, not averaged)
             let stats = name == "d" ? ada.takeLocalStats().map(Float.init) : [StopSignal.pending != 0 ? 1 : 0]
             var v = keys.map { values[$0]! } + stats
-            if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 { store.grads[0] = .nan }
+            if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 {
+                store.grads[0] = .nan
+            }
             let ok = parallel.average(store, values: &v, operation: name)
             if name == "d" { ada.addGlobalStats(v.suffix(stats.count).map { (Double($0) * Double(n)).rounded() }) }
             if name == "g" { stopRequested = stopRequested || v.last! > 0 }
@@ -258,17 +310,26 @@ public final class Trainer {
                 }
             } else {
                 skipped = true
-                log("step \(s): non-finite \(name == "d" ? "discriminator" : "generator") gradients on some rank: update skipped on all ranks")
+                log(
+                    "step \(s): non-finite \(name == "d" ? "discriminator" : "generator") gradients on some rank: update skipped on all ranks"
+                )
             }
             return Dictionary(uniqueKeysWithValues: zip(keys, v))
         }
-        var out = phase("d", model.discriminators,
-                        step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)) { step.applyDiscriminator() }
-        out.merge(phase("g", model.generators,
-                        step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)) { step.applyGenerator() }) { $1 }
+        var out = phase(
+            "d", model.discriminators,
+            step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)
+        ) { step.applyDiscriminator() }
+        out.merge(
+            phase(
+                "g", model.generators,
+                step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)
+            ) { step.applyGenerator() }
+        ) { $1 }
         if let bad = nonFiniteParameter {
-            throw TrainingError.nonFinite("stopping at step \(s): parameter \(bad) is not finite; no checkpoint was written, "
-                + "the last one stays current (lower --lr, or check the data)")
+            throw TrainingError.nonFinite(
+                "stopping at step \(s): parameter \(bad) is not finite; no checkpoint was written, "
+                    + "the last one stays current (lower --lr, or check the data)")
         }
         if let g = la?.first { out["group"] = Float(g) }
         if config.ada.mode == .adaptive && s % config.ada.interval == 0 { try adjustAugmentation() }
@@ -308,10 +369,13 @@ public final class Trainer {
         var mine = ada.state.p
         var all = [Double](repeating: 0, count: 2 * parallel.worldSize)
         try parallel.watchdog.guarded("allGather(ada p)", bytes: 16 * parallel.worldSize) {
-            try mine.withUnsafeMutableBytes { m in try all.withUnsafeMutableBytes { try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0) } }
+            try mine.withUnsafeMutableBytes { m in
+                try all.withUnsafeMutableBytes { try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0) }
+            }
         }
         for r in 0..<parallel.worldSize where all[2 * r] != all[0] || all[2 * r + 1] != all[1] {
-            throw TrainingError.rankMismatch("rank \(r) holds ADA strengths \(all[2 * r]), \(all[2 * r + 1]); rank 0 holds \(all[0]), \(all[1])")
+            throw TrainingError.rankMismatch(
+                "rank \(r) holds ADA strengths \(all[2 * r]), \(all[2 * r + 1]); rank 0 holds \(all[0]), \(all[1])")
         }
         // every rank must hold the same parameters: a rank that applied an update the others skipped, or lost a
         // broadcast, would otherwise be saved as one shard of a checkpoint that no rank ever held
@@ -320,12 +384,19 @@ public final class Trainer {
         }
         var allHashes = [UInt64](repeating: 0, count: 2 * parallel.worldSize)
         try parallel.watchdog.guarded("allGather(parameter hashes)", bytes: 16 * parallel.worldSize) {
-            try hashes.withUnsafeMutableBytes { m in try allHashes.withUnsafeMutableBytes { try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0) } }
+            try hashes.withUnsafeMutableBytes { m in
+                try allHashes.withUnsafeMutableBytes {
+                    try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0)
+                }
+            }
         }
-        let differing = (0..<parallel.worldSize).filter { allHashes[2 * $0] != allHashes[0] || allHashes[2 * $0 + 1] != allHashes[1] }
+        let differing = (0..<parallel.worldSize).filter {
+            allHashes[2 * $0] != allHashes[0] || allHashes[2 * $0 + 1] != allHashes[1]
+        }
         if !differing.isEmpty {
-            throw TrainingError.rankMismatch("ranks \(differing.map(String.init).joined(separator: ", ")) hold other parameters than rank 0 "
-                + "at step \(state.step) (generator or discriminator hash differs); not saving")
+            throw TrainingError.rankMismatch(
+                "ranks \(differing.map(String.init).joined(separator: ", ")) hold other parameters than rank 0 "
+                    + "at step \(state.step) (generator or discriminator hash differs); not saving")
         }
     }
 
@@ -339,7 +410,7 @@ public final class Trainer {
             if let r = rt[0] { adaLog["ada.rt_A"] = r }
             if let r = rt[1] { adaLog["ada.rt_B"] = r }
         } else {
-            _ = ada.adjust(globalBatch: config.batchSize * parallel.worldSize)   // keeps the accumulators in step
+            _ = ada.adjust(globalBatch: config.batchSize * parallel.worldSize)  // keeps the accumulators in step
         }
         try parallel.watchdog.guarded("broadcast(ada p)", bytes: 16) {
             try p.withUnsafeMutableBytes { try parallel.comm.broadcast($0, root: 0) }
@@ -352,40 +423,53 @@ public final class Trainer {
         // a checkpoint never holds non-finite parameters
         for store in [model.generators, model.discriminators] {
             if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
-                throw TrainingError.nonFinite("not saving step \(state.step): parameter \(bad.name) is not finite; the last checkpoint stays current")
+                throw TrainingError.nonFinite(
+                    "not saving step \(state.step): parameter \(bad.name) is not finite; the last checkpoint stays current"
+                )
             }
         }
         defer { lastSaved = state.step }
         state.ada = ada.state
         state.worldSizeAtSave = parallel.worldSize
         state.globalBatchAtSave = globalBatch
-        let r = try TrainingCheckpoint.save(root: checkpointRoot, config: config, model: model, step: step, state: state,
-                                            comm: parallel.comm, options: checkpointOptions)
-        log(String(format: "[face2webtoon] checkpoint step %d: %@ (%.1f MB, %.2f s on rank 0)%@", state.step, r.directory,
-                   Double(r.storedBytes) / 1e6, r.localSeconds, r.deleted.isEmpty ? "" : "; removed \(r.deleted.count) old"))
+        let r = try TrainingCheckpoint.save(
+            root: checkpointRoot, config: config, model: model, step: step, state: state,
+            comm: parallel.comm, options: checkpointOptions)
+        log(
+            String(
+                format: "[face2webtoon] checkpoint step %d: %@ (%.1f MB, %.2f s on rank 0)%@", state.step, r.directory,
+                Double(r.storedBytes) / 1e6, r.localSeconds, r.deleted.isEmpty ? "" : "; removed \(r.deleted.count) old"
+            ))
     }
 
     /// Reporting never ends a run: a sample grid that cannot be written is a warning.
     func writeSamplesOrWarn() {
-        do { try writeSamples() } catch { log("[face2webtoon] warning: sample grids of step \(state.step) not written: \(error)") }
+        do { try writeSamples() } catch {
+            log("[face2webtoon] warning: sample grids of step \(state.step) not written: \(error)")
+        }
     }
 
     /// Writes `samples/A2B_<step>.png` and `samples/B2A_<step>.png`.
     public func writeSamples() throws {
         guard isRoot, let images = sampleImages, let writePNG else { return }
         let tag = String(format: "%07d", state.step)
-        try writePNG("\(resultDir)/samples/A2B_\(tag).png", SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A))
-        try writePNG("\(resultDir)/samples/B2A_\(tag).png", SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B))
+        try writePNG(
+            "\(resultDir)/samples/A2B_\(tag).png",
+            SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A))
+        try writePNG(
+            "\(resultDir)/samples/B2A_\(tag).png",
+            SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B))
         if config.ada.mode != .off { try writePNG("\(resultDir)/samples/augmented_\(tag).png", augmentedGrid(images)) }
     }
 
     /// The sample images as the discriminators see them at the current strengths: row 1 real A, row 2 augmented
     /// (p_A), row 3 real B, row 4 augmented (p_B). Drawn from a stream of its own, so training is unaffected.
     func augmentedGrid(_ images: (a: Tensor, b: Tensor)) -> SampleGrid.RGB8 {
-        let viewer = AdaptiveAugment(config: config.ada, seed: config.seed ^ 0x5649_4557)   // "VIEW"
+        let viewer = AdaptiveAugment(config: config.ada, seed: config.seed ^ 0x5649_4557)  // "VIEW"
         viewer.state = ada.state
         // the domains may have different numbers of sample images: the grid is as wide as the larger set
-        let n = max(images.a.shape[0], images.b.shape[0]), s = images.a.shape[2]
+        let n = max(images.a.shape[0], images.b.shape[0])
+        let s = images.a.shape[2]
         var grid = SampleGrid.RGB8(width: n * s, height: 4 * s)
         for (row, (x, d)) in [(images.a, Domain.a), (images.b, Domain.b)].enumerated() {
             viewer.beginStep(state.step, globalIndices: Array(0..<x.shape[0]))
@@ -403,5 +487,6 @@ public final class Trainer {
 func formatDuration(_ s: Double) -> String {
     guard s.isFinite else { return "?" }
     let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    return t >= 3600
+        ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }

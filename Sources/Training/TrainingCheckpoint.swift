@@ -25,7 +25,10 @@ public enum TrainingCheckpoint {
         public var elapsedSeconds: Double = 0
         /// Global batch (images per domain per step) of the run that saved it; nil in older checkpoints.
         public var globalBatchAtSave: Int?
-        public init(step: Int, imagesSeen: Int) { self.step = step; self.imagesSeen = imagesSeen }
+        public init(step: Int, imagesSeen: Int) {
+            self.step = step
+            self.imagesSeen = imagesSeen
+        }
     }
 
     static func tensors(_ model: UGATITModel, _ step: UGATITStep?) -> [CheckpointTensor] {
@@ -49,23 +52,32 @@ public enum TrainingCheckpoint {
     /// Saves step `state.step` under `root` (collective: every rank calls it). See `Checkpoints.save`.
     /// - Throws: `CheckpointError.saveFailed` (the same rank-to-error map on every rank; the previous checkpoint stays current).
     @discardableResult
-    public static func save(root: String, config: TrainConfig, model: UGATITModel, step: UGATITStep?, state: State,
-                            comm: Communicator = SingleRankCommunicator(), options: SaveOptions = SaveOptions()) throws -> SaveResult {
-        var st: [String: JSONValue] = ["data_cursors": .array(state.dataCursors.map { .int(Int64($0)) }),
-                                       "elapsed_seconds": .double(state.elapsedSeconds)]
+    public static func save(
+        root: String, config: TrainConfig, model: UGATITModel, step: UGATITStep?, state: State,
+        comm: Communicator = SingleRankCommunicator(), options: SaveOptions = SaveOptions()
+    ) throws -> SaveResult {
+        var st: [String: JSONValue] = [
+            "data_cursors": .array(state.dataCursors.map { .int(Int64($0)) }),
+            "elapsed_seconds": .double(state.elapsedSeconds),
+        ]
         if let b = state.globalBatchAtSave { st["global_batch"] = .int(Int64(b)) }
         if let ada = state.ada {
             // a strength that cannot be stored must stop the save, not vanish: a resume would fall back to the configured p
             guard ada.p.allSatisfy(\.isFinite), ada.signSum.allSatisfy(\.isFinite), ada.count.allSatisfy(\.isFinite),
-                  ada.lastRt.allSatisfy(\.isFinite),
-                  let json = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(ada)) else {
-                throw TrainingError.nonFinite("step \(state.step): the ADA state \(ada) is not finite; not saved, the previous checkpoint stays current")
+                ada.lastRt.allSatisfy(\.isFinite),
+                let json = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(ada))
+            else {
+                throw TrainingError.nonFinite(
+                    "step \(state.step): the ADA state \(ada) is not finite; not saved, the previous checkpoint stays current"
+                )
             }
             st["ada"] = json
         }
-        let fields = ManifestFields(programVersion: Version.string, config: config.json(), imagesSeen: state.imagesSeen, state: .object(st))
-        return try Checkpoints.save(root: root, step: state.step, tensors: tensors(model, step), manifestFields: fields,
-                                    comm: comm, options: options)
+        let fields = ManifestFields(
+            programVersion: Version.string, config: config.json(), imagesSeen: state.imagesSeen, state: .object(st))
+        return try Checkpoints.save(
+            root: root, step: state.step, tensors: tensors(model, step), manifestFields: fields,
+            comm: comm, options: options)
     }
 
     /// The configuration and state of the checkpoint at `path` (a root, a step directory or a merged file).
@@ -76,7 +88,8 @@ public enum TrainingCheckpoint {
 
     public static func config(_ r: CheckpointReader) throws -> TrainConfig {
         guard let c = try? JSONDecoder().decode(TrainConfig.self, from: Data(r.manifest.config.utf8)) else {
-            throw CheckpointError.manifestCorrupt(path: r.path, reason: "the configuration is not a face2webtoon training configuration")
+            throw CheckpointError.manifestCorrupt(
+                path: r.path, reason: "the configuration is not a face2webtoon training configuration")
         }
         return c
     }
@@ -85,19 +98,23 @@ public enum TrainingCheckpoint {
         let m = r.manifest
         var st = State(step: m.step, imagesSeen: m.imagesSeen)
         st.worldSizeAtSave = m.worldSize
-        if case let .object(o) = m.state {
+        if case .object(let o) = m.state {
             if let ada = o["ada"] {
-                guard let data = try? JSONEncoder().encode(ada), let decoded = try? JSONDecoder().decode(ADAState.self, from: data),
-                      decoded.p.count == 2, decoded.p.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
-                    throw CheckpointError.manifestCorrupt(path: r.path, reason: "the ADA state \(ada) is not a pair of strengths p in [0, 1] "
-                        + "with its statistics; a resume would silently restart ADA from the configured p")
+                guard let data = try? JSONEncoder().encode(ada),
+                    let decoded = try? JSONDecoder().decode(ADAState.self, from: data),
+                    decoded.p.count == 2, decoded.p.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 })
+                else {
+                    throw CheckpointError.manifestCorrupt(
+                        path: r.path,
+                        reason: "the ADA state \(ada) is not a pair of strengths p in [0, 1] "
+                            + "with its statistics; a resume would silently restart ADA from the configured p")
                 }
                 st.ada = decoded
             }
             if let e = o["elapsed_seconds"]?.doubleValue { st.elapsedSeconds = e }
             if let b = o["global_batch"]?.doubleValue { st.globalBatchAtSave = Int(b) }
-            if case let .array(c)? = o["data_cursors"] {
-                st.dataCursors = c.compactMap { if case let .int(v) = $0 { return Int(v) } else { return nil } }
+            if case .array(let c)? = o["data_cursors"] {
+                st.dataCursors = c.compactMap { if case .int(let v) = $0 { return Int(v) } else { return nil } }
             }
         }
         return st
@@ -119,7 +136,8 @@ public enum TrainingCheckpoint {
                 }
                 let counts = try r.int64s("optim.\(tag).steps")
                 guard counts.count == opt.steps.count else {
-                    throw CheckpointError.tensorMismatch(name: "optim.\(tag).steps", expected: "\(opt.steps.count) counts", found: "\(counts.count)")
+                    throw CheckpointError.tensorMismatch(
+                        name: "optim.\(tag).steps", expected: "\(opt.steps.count) counts", found: "\(counts.count)")
                 }
                 opt.steps = counts.map(Int.init)
             }

@@ -23,7 +23,8 @@ public enum TranslationNames {
         var taken: Set<String> = []
         return inputs.map { p in
             let base = plain(p).contains { claims[$0]! > 1 } ? p : stem(p)
-            var candidate = base, n = 1
+            var candidate = base
+            var n = 1
             while taken.contains(candidate + ".png") || (heatmap && taken.contains(candidate + "_heatmap.png")) {
                 n += 1
                 candidate = "\(base)_\(n)"

@@ -11,7 +11,10 @@ public struct DiscriminatorConfig: Codable, Equatable, Sendable {
     public var camUsesRawWeight: Bool
 
     public init(ndf: Int = 64, layers: Int, groups: Int? = nil, camUsesRawWeight: Bool = false) {
-        self.ndf = ndf; self.layers = layers; self.groups = groups; self.camUsesRawWeight = camUsesRawWeight
+        self.ndf = ndf
+        self.layers = layers
+        self.groups = groups
+        self.camUsesRawWeight = camUsesRawWeight
     }
 
     /// Channels of the last trunk conv, K = ndf·2^(L−2).
@@ -26,8 +29,8 @@ public struct DiscriminatorConfig: Codable, Equatable, Sendable {
             n = (n + 2 - 4) / 2 + 1
         }
         guard n >= 2 else { return nil }
-        let cam = n - 1                       // stride-1 conv
-        guard cam >= 2 else { return nil }    // head: reflect pad 1 needs side ≥ 2
+        let cam = n - 1  // stride-1 conv
+        guard cam >= 2 else { return nil }  // head: reflect pad 1 needs side ≥ 2
         return cam - 1
     }
 
@@ -42,7 +45,9 @@ public struct DiscriminatorConfig: Codable, Equatable, Sendable {
 
     /// Closed form of the parameter count (spec A.5), plus the group head if any.
     public var parameterCount: Int {
-        let c = ndf, l = layers, k = width
+        let c = ndf
+        let l = layers
+        let k = width
         let trunk = 49 * c + 32 * c * c * ((1 << (2 * (l - 3))) - 1) / 3 + c * ((1 << (l - 2)) - 2)
         return trunk + 10 * k * k + 20 * k + (groups.map { $0 * k + $0 } ?? 0)
     }
@@ -64,47 +69,60 @@ public struct DiscriminatorOutput {
 /// LeakyReLU 0.2, and optionally Face2Webtoon's group classifier (`group_classfier`, sic, spec C.2).
 public final class Discriminator {
     public let config: DiscriminatorConfig
-    let trunk: [SNConv]           // model.1, model.4, ...
+    let trunk: [SNConv]  // model.1, model.4, ...
     let gapFC: SNLinear, gmpFC: SNLinear
     let conv1x1: Conv
-    let head: SNConv               // conv
-    let groupHead: SNLinear?       // group_classfier
+    let head: SNConv  // conv
+    let groupHead: SNLinear?  // group_classfier
 
     public init(_ store: ParameterStore, prefix p: String, config: DiscriminatorConfig, rng: inout RandomGenerator) {
         precondition(config.layers >= 3, "discriminator needs at least 3 layers, got \(config.layers)")
         self.config = config
-        let c = config.ndf, k = config.width
+        let c = config.ndf
+        let k = config.width
         gapFC = SNLinear(store, "\(p).gap_fc", fin: k, fout: 1, bias: false, rng: &rng)
         gmpFC = SNLinear(store, "\(p).gmp_fc", fin: k, fout: 1, bias: false, rng: &rng)
         conv1x1 = Conv(store, "\(p).conv1x1", cin: 2 * k, cout: k, kernel: 1, bias: true, rng: &rng)
-        head = SNConv(store, "\(p).conv", cin: k, cout: 1, kernel: 4, stride: 1, padding: 1, mode: .reflect, bias: false, rng: &rng)
-        groupHead = config.groups.map { SNLinear(store, "\(p).group_classfier", fin: k, fout: $0, bias: true, rng: &rng) }
+        head = SNConv(
+            store, "\(p).conv", cin: k, cout: 1, kernel: 4, stride: 1, padding: 1, mode: .reflect, bias: false,
+            rng: &rng)
+        groupHead = config.groups.map {
+            SNLinear(store, "\(p).group_classfier", fin: k, fout: $0, bias: true, rng: &rng)
+        }
         var convs: [SNConv] = []
-        var cin = 3, cout = c
+        var cin = 3
+        var cout = c
         for i in 0..<(config.layers - 1) {
             let strideTwo = i < config.layers - 2
-            convs.append(SNConv(store, "\(p).model.\(3 * i + 1)", cin: cin, cout: cout, kernel: 4, stride: strideTwo ? 2 : 1,
-                                padding: 1, mode: .reflect, bias: true, rng: &rng))
-            cin = cout; cout *= 2
+            convs.append(
+                SNConv(
+                    store, "\(p).model.\(3 * i + 1)", cin: cin, cout: cout, kernel: 4, stride: strideTwo ? 2 : 1,
+                    padding: 1, mode: .reflect, bias: true, rng: &rng))
+            cin = cout
+            cout *= 2
         }
         trunk = convs
     }
 
     /// Judges x: [N, 3, S, S]. Each call in a training-mode tape advances every spectral-norm u, v once.
     public func callAsFunction(_ t: Tape, _ input: Var) -> DiscriminatorOutput {
-        precondition(config.logitSide(imageSize: min(input.shape[2], input.shape[3])) != nil,
-                     "discriminator with \(config.layers) layers cannot judge \(input.shape[2])x\(input.shape[3]) images")
+        precondition(
+            config.logitSide(imageSize: min(input.shape[2], input.shape[3])) != nil,
+            "discriminator with \(config.layers) layers cannot judge \(input.shape[2])x\(input.shape[3]) images")
         var x = input
         for conv in trunk { x = t.leakyRelu(conv(t, x), slope: 0.2) }
-        let gapW = gapFC.weight.normalized(t), gmpW = gmpFC.weight.normalized(t)
+        let gapW = gapFC.weight.normalized(t)
+        let gmpW = gmpFC.weight.normalized(t)
         let raw = config.camUsesRawWeight
         let (features, camLogit) = classActivation(
             t, x, gap: gapW, gmp: gmpW,
-            gapFeature: raw ? t.param(gapFC.weight.weightOrig) : nil, gmpFeature: raw ? t.param(gmpFC.weight.weightOrig) : nil)
+            gapFeature: raw ? t.param(gapFC.weight.weightOrig) : nil,
+            gmpFeature: raw ? t.param(gmpFC.weight.weightOrig) : nil)
         x = t.leakyRelu(conv1x1(t, features), slope: 0.2)
         let heatmap = t.sumChannels(x)
         let group = groupHead.map { $0(t, t.globalAvgPool(x)) }
-        return DiscriminatorOutput(logit: head(t, x), camLogit: camLogit,
-                                   heatmap: heatmap, groupLogit: group)
+        return DiscriminatorOutput(
+            logit: head(t, x), camLogit: camLogit,
+            heatmap: heatmap, groupLogit: group)
     }
 }

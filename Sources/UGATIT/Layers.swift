@@ -11,12 +11,16 @@ public struct Conv {
     public let bias: Parameter?
     public let stride: Int, padding: Int, mode: PaddingMode
 
-    public init(_ store: ParameterStore, _ prefix: String, cin: Int, cout: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, mode: PaddingMode = .zeros, bias: Bool, rng: inout RandomGenerator) {
+    public init(
+        _ store: ParameterStore, _ prefix: String, cin: Int, cout: Int, kernel: Int, stride: Int = 1,
+        padding: Int = 0, mode: PaddingMode = .zeros, bias: Bool, rng: inout RandomGenerator
+    ) {
         let ws = [cout, cin, kernel, kernel]
         weight = store.add("\(prefix).weight", Init.kaimingUniform(ws, &rng))
         self.bias = bias ? store.add("\(prefix).bias", Init.bias(cout, weightShape: ws, &rng)) : nil
-        self.stride = stride; self.padding = padding; self.mode = mode
+        self.stride = stride
+        self.padding = padding
+        self.mode = mode
     }
 
     /// x: [N, cin, H, W] -> [N, cout, Ho, Wo].
@@ -30,7 +34,8 @@ public struct Linear {
     public let weight: Parameter
     public let bias: Parameter?
 
-    public init(_ store: ParameterStore, _ prefix: String, fin: Int, fout: Int, bias: Bool, rng: inout RandomGenerator) {
+    public init(_ store: ParameterStore, _ prefix: String, fin: Int, fout: Int, bias: Bool, rng: inout RandomGenerator)
+    {
         weight = store.add("\(prefix).weight", Init.kaimingUniform([fout, fin], &rng))
         self.bias = bias ? store.add("\(prefix).bias", Init.bias(fout, weightShape: [fout, fin], &rng)) : nil
     }
@@ -47,7 +52,8 @@ public struct SpectralWeight {
 
     init(_ store: ParameterStore, _ prefix: String, _ w: Tensor, rng: inout RandomGenerator) {
         weightOrig = store.add("\(prefix).weight_orig", w)
-        let rows = w.shape[0], cols = w.count / rows
+        let rows = w.shape[0]
+        let cols = w.count / rows
         u = store.addBuffer("\(prefix).weight_u", SpectralWeight.unitNormal(rows, &rng))
         v = store.addBuffer("\(prefix).weight_v", SpectralWeight.unitNormal(cols, &rng))
     }
@@ -71,14 +77,18 @@ public struct SNConv {
     public let weight: SpectralWeight
     public let stride: Int, padding: Int, mode: PaddingMode
 
-    public init(_ store: ParameterStore, _ prefix: String, cin: Int, cout: Int, kernel: Int, stride: Int,
-                padding: Int = 0, mode: PaddingMode = .zeros, bias: Bool, rng: inout RandomGenerator) {
+    public init(
+        _ store: ParameterStore, _ prefix: String, cin: Int, cout: Int, kernel: Int, stride: Int,
+        padding: Int = 0, mode: PaddingMode = .zeros, bias: Bool, rng: inout RandomGenerator
+    ) {
         let ws = [cout, cin, kernel, kernel]
         let w = Init.kaimingUniform(ws, &rng)
         let b = bias ? Init.bias(cout, weightShape: ws, &rng) : nil
         self.bias = b.map { store.add("\(prefix).bias", $0) }
         weight = SpectralWeight(store, prefix, w, rng: &rng)
-        self.stride = stride; self.padding = padding; self.mode = mode
+        self.stride = stride
+        self.padding = padding
+        self.mode = mode
     }
 
     public func callAsFunction(_ t: Tape, _ x: Var) -> Var {
@@ -91,14 +101,17 @@ public struct SNLinear {
     public let bias: Parameter?
     public let weight: SpectralWeight
 
-    public init(_ store: ParameterStore, _ prefix: String, fin: Int, fout: Int, bias: Bool, rng: inout RandomGenerator) {
+    public init(_ store: ParameterStore, _ prefix: String, fin: Int, fout: Int, bias: Bool, rng: inout RandomGenerator)
+    {
         let w = Init.kaimingUniform([fout, fin], &rng)
         let b = bias ? Init.bias(fout, weightShape: [fout, fin], &rng) : nil
         self.bias = b.map { store.add("\(prefix).bias", $0) }
         weight = SpectralWeight(store, prefix, w, rng: &rng)
     }
 
-    public func callAsFunction(_ t: Tape, _ x: Var) -> Var { t.linear(x, weight.normalized(t), bias.map { t.param($0) }) }
+    public func callAsFunction(_ t: Tape, _ x: Var) -> Var {
+        t.linear(x, weight.normalized(t), bias.map { t.param($0) })
+    }
 }
 
 /// ILN (spec A.1): rho 0, gamma 1, beta 0 at start, each [1, C, 1, 1]; unbiased statistics.

@@ -17,27 +17,38 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Defaults: the official U-GAT-IT at 256 (global D 7 layers, local D 5); other sizes use
     /// `DiscriminatorConfig.defaultLayers`.
-    public init(imageSize: Int = 256, ch: Int = 64, blocks: Int = 4, light: Bool = true,
-                globalLayers: Int? = nil, localLayers: Int? = nil, groups: Int? = nil,
-                groupHeadsOnBothSides: Bool = false, camUsesRawWeight: Bool = false) {
-        self.imageSize = imageSize; self.ch = ch; self.blocks = blocks; self.light = light
+    public init(
+        imageSize: Int = 256, ch: Int = 64, blocks: Int = 4, light: Bool = true,
+        globalLayers: Int? = nil, localLayers: Int? = nil, groups: Int? = nil,
+        groupHeadsOnBothSides: Bool = false, camUsesRawWeight: Bool = false
+    ) {
+        self.imageSize = imageSize
+        self.ch = ch
+        self.blocks = blocks
+        self.light = light
         self.globalLayers = globalLayers ?? DiscriminatorConfig.defaultLayers(imageSize: imageSize, minSide: 8)
         self.localLayers = localLayers ?? DiscriminatorConfig.defaultLayers(imageSize: imageSize, minSide: 32)
-        self.groups = groups; self.groupHeadsOnBothSides = groupHeadsOnBothSides
+        self.groups = groups
+        self.groupHeadsOnBothSides = groupHeadsOnBothSides
         self.camUsesRawWeight = camUsesRawWeight
     }
 
-    public var generator: GeneratorConfig { GeneratorConfig(ngf: ch, blocks: blocks, imageSize: imageSize, light: light) }
+    public var generator: GeneratorConfig {
+        GeneratorConfig(ngf: ch, blocks: blocks, imageSize: imageSize, light: light)
+    }
 
     public func discriminator(global: Bool, domainB: Bool) -> DiscriminatorConfig {
-        DiscriminatorConfig(ndf: ch, layers: global ? globalLayers : localLayers,
-                            groups: (domainB || groupHeadsOnBothSides) ? groups : nil, camUsesRawWeight: camUsesRawWeight)
+        DiscriminatorConfig(
+            ndf: ch, layers: global ? globalLayers : localLayers,
+            groups: (domainB || groupHeadsOnBothSides) ? groups : nil, camUsesRawWeight: camUsesRawWeight)
     }
 
     /// Problems that make this configuration impossible, as messages for the user (empty when valid).
     public func problems() -> [String] {
         var out: [String] = []
-        if imageSize < 8 || imageSize % 4 != 0 { out.append("img size \(imageSize) must be a multiple of 4 and at least 8") }
+        if imageSize < 8 || imageSize % 4 != 0 {
+            out.append("img size \(imageSize) must be a multiple of 4 and at least 8")
+        }
         if ch < 1 { out.append("ch must be at least 1") }
         if blocks < 0 { out.append("n-res must be ≥ 0") }
         for (name, l) in [("global", globalLayers), ("local", localLayers)] {
@@ -45,9 +56,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                 out.append("\(name) discriminator needs at least 3 layers, got \(l)")
             } else if DiscriminatorConfig(ndf: ch, layers: l).logitSide(imageSize: imageSize) == nil {
                 let rule = DiscriminatorConfig.defaultLayers(imageSize: imageSize, minSide: name == "global" ? 8 : 32)
-                out.append("a \(name) discriminator with \(l) layers cannot judge \(imageSize)x\(imageSize) images "
-                           + "(each of its \(l - 2) stride-2 convs halves the side; the last map must keep ≥ 3 pixels); "
-                           + "use at most \(maxLayers(imageSize)) layers, e.g. the default \(rule)")
+                out.append(
+                    "a \(name) discriminator with \(l) layers cannot judge \(imageSize)x\(imageSize) images "
+                        + "(each of its \(l - 2) stride-2 convs halves the side; the last map must keep ≥ 3 pixels); "
+                        + "use at most \(maxLayers(imageSize)) layers, e.g. the default \(rule)")
             }
         }
         if let g = groups, g < 2 { out.append("groups must be at least 2, got \(g)") }
@@ -75,13 +87,17 @@ public final class UGATITModel {
         let problems = config.problems()
         precondition(problems.isEmpty, problems.joined(separator: "; "))
         self.config = config
-        var rng = RandomGenerator(seed: seed, stream: [0x6D6F_6465_6C])   // "model"
+        var rng = RandomGenerator(seed: seed, stream: [0x6D6F_6465_6C])  // "model"
         genA2B = ResnetGenerator(generators, prefix: "genA2B", config: config.generator, rng: &rng)
         genB2A = ResnetGenerator(generators, prefix: "genB2A", config: config.generator, rng: &rng)
-        disGA = Discriminator(discriminators, prefix: "disGA", config: config.discriminator(global: true, domainB: false), rng: &rng)
-        disGB = Discriminator(discriminators, prefix: "disGB", config: config.discriminator(global: true, domainB: true), rng: &rng)
-        disLA = Discriminator(discriminators, prefix: "disLA", config: config.discriminator(global: false, domainB: false), rng: &rng)
-        disLB = Discriminator(discriminators, prefix: "disLB", config: config.discriminator(global: false, domainB: true), rng: &rng)
+        disGA = Discriminator(
+            discriminators, prefix: "disGA", config: config.discriminator(global: true, domainB: false), rng: &rng)
+        disGB = Discriminator(
+            discriminators, prefix: "disGB", config: config.discriminator(global: true, domainB: true), rng: &rng)
+        disLA = Discriminator(
+            discriminators, prefix: "disLA", config: config.discriminator(global: false, domainB: false), rng: &rng)
+        disLB = Discriminator(
+            discriminators, prefix: "disLB", config: config.discriminator(global: false, domainB: true), rng: &rng)
         generators.finalize()
         discriminators.finalize()
     }
@@ -99,7 +115,8 @@ extension ModelConfig {
     public static func differences(_ a: ModelConfig, _ b: ModelConfig) -> [String] {
         func text<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "none" }
         let fields: [(String, String, String)] = [
-            ("img size", "\(a.imageSize)", "\(b.imageSize)"), ("ch", "\(a.ch)", "\(b.ch)"), ("n-res", "\(a.blocks)", "\(b.blocks)"),
+            ("img size", "\(a.imageSize)", "\(b.imageSize)"), ("ch", "\(a.ch)", "\(b.ch)"),
+            ("n-res", "\(a.blocks)", "\(b.blocks)"),
             ("generator", a.light ? "light" : "full", b.light ? "light" : "full"),
             ("global discriminator layers", "\(a.globalLayers)", "\(b.globalLayers)"),
             ("local discriminator layers", "\(a.localLayers)", "\(b.localLayers)"),

@@ -96,7 +96,10 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
 }
 
 /// The two image domains: A = faces (photos), B = webtoon.
-public enum Domain: String, Codable, Sendable { case a = "A", b = "B" }
+public enum Domain: String, Codable, Sendable {
+    case a = "A"
+    case b = "B"
+}
 
 /// Transforms every image a discriminator sees (ADA hooks in here); identity by default.
 public protocol DiscriminatorAugment: AnyObject {
@@ -136,17 +139,24 @@ public final class UGATITStep {
     }
     private var pendingTranslations: PendingTranslations?
 
-    public init(model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()) {
+    public init(
+        model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()
+    ) {
         self.model = model
         self.weights = weights
         func adam(_ s: ParameterStore) -> Adam {
-            Adam(s.parameters, lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2, weightDecay: optimizer.weightDecay)
+            Adam(
+                s.parameters, lr: optimizer.lr, beta1: optimizer.beta1, beta2: optimizer.beta2,
+                weightDecay: optimizer.weightDecay)
         }
         gOptimizer = adam(model.generators)
         dOptimizer = adam(model.discriminators)
     }
 
-    public func setLearningRate(_ lr: Double) { gOptimizer.lr = lr; dOptimizer.lr = lr }
+    public func setLearningRate(_ lr: Double) {
+        gOptimizer.lr = lr
+        dOptimizer.lr = lr
+    }
 
     /// The G phase's trainable flags: every generator parameter except the frozen ones.
     private func setGeneratorTrainable() {
@@ -158,32 +168,49 @@ public final class UGATITStep {
 
     /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
     @discardableResult
-    public func discriminatorGradients(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> LossValues {
-        let m = model, w = weights
+    public func discriminatorGradients(
+        realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil
+    ) -> LossValues {
+        let m = model
+        let w = weights
         // The translations judged here are exactly the first two of the G phase (the D update does not touch the
         // generators): record them on the G phase's tape, with its trainable flags, so that it does not recompute them.
         setGeneratorTrainable()
         let gt = Tape()
-        let ga = gt.constant(realA), gb = gt.constant(realB)
-        let a2b = m.genA2B(gt, ga), b2a = m.genB2A(gt, gb)
-        pendingTranslations = PendingTranslations(tape: gt, realA: realA, realB: realB, a: ga, b: gb, a2b: a2b, b2a: b2a,
-                                                  frozen: frozenGenerator.map(ObjectIdentifier.init))
+        let ga = gt.constant(realA)
+        let gb = gt.constant(realB)
+        let a2b = m.genA2B(gt, ga)
+        let b2a = m.genB2A(gt, gb)
+        pendingTranslations = PendingTranslations(
+            tape: gt, realA: realA, realB: realB, a: ga, b: gb, a2b: a2b, b2a: b2a,
+            frozen: frozenGenerator.map(ObjectIdentifier.init))
         m.discriminators.zeroGrad()
         m.discriminators.setTrainable(true)
         m.generators.setTrainable(false)
         let t = Tape()
-        let a = t.constant(realA), b = t.constant(realB)
+        let a = t.constant(realA)
+        let b = t.constant(realB)
         let fakeA2B = t.constant(a2b.image.value)
         let fakeB2A = t.constant(b2a.image.value)
-        let ra = judged(t, a, .a), rb = judged(t, b, .b)
-        let realGA = m.disGA(t, ra), realLA = m.disLA(t, ra), realGB = m.disGB(t, rb), realLB = m.disLB(t, rb)
+        let ra = judged(t, a, .a)
+        let rb = judged(t, b, .b)
+        let realGA = m.disGA(t, ra)
+        let realLA = m.disLA(t, ra)
+        let realGB = m.disGB(t, rb)
+        let realLB = m.disLB(t, rb)
         augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
         augment?.observeReal(domain: .b, global: realGB.logit.value, local: realLB.logit.value)
-        let fa = judged(t, fakeB2A, .a), fb = judged(t, fakeA2B, .b)
-        let fakeGA = m.disGA(t, fa), fakeLA = m.disLA(t, fa), fakeGB = m.disGB(t, fb), fakeLB = m.disLB(t, fb)
+        let fa = judged(t, fakeB2A, .a)
+        let fb = judged(t, fakeA2B, .b)
+        let fakeGA = m.disGA(t, fa)
+        let fakeLA = m.disLA(t, fa)
+        let fakeGB = m.disGB(t, fb)
+        let fakeLB = m.disLB(t, fb)
         var values: LossValues = [:]
         var terms: [(Float, Var)] = []
-        for (name, real, fake) in [("GA", realGA, fakeGA), ("LA", realLA, fakeLA), ("GB", realGB, fakeGB), ("LB", realLB, fakeLB)] {
+        for (name, real, fake) in [
+            ("GA", realGA, fakeGA), ("LA", realLA, fakeLA), ("GB", realGB, fakeGB), ("LB", realLB, fakeLB),
+        ] {
             let adv = t.add(t.mse(real.logit, 1), t.mse(fake.logit, 0))
             let cam = t.add(t.mse(real.camLogit, 1), t.mse(fake.camLogit, 0))
             values["d.adv_\(name)"] = adv.value[0]
@@ -191,8 +218,9 @@ public final class UGATITStep {
             terms += [(w.adv, adv), (w.adv, cam)]
         }
         // group classification of real images (heads on the B side, and the A side if configured)
-        terms += groupTerms(t, [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)], weight: w.groupD,
-                            prefix: "d", accuracyName: "acc_real", into: &values)
+        terms += groupTerms(
+            t, [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)], weight: w.groupD,
+            prefix: "d", accuracyName: "acc_real", into: &values)
         let loss = t.weightedSum(terms)
         values["d.loss"] = loss.value[0]
         t.backward(loss)
@@ -201,14 +229,22 @@ public final class UGATITStep {
 
     /// G phase: zeroes G gradients and back-propagates G_loss into them.
     @discardableResult
-    public func generatorGradients(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> LossValues {
-        let m = model, w = weights
+    public func generatorGradients(
+        realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil
+    ) -> LossValues {
+        let m = model
+        let w = weights
         m.generators.zeroGrad()
         setGeneratorTrainable()
         m.discriminators.setTrainable(false)
-        let t: Tape, a: Var, b: Var, a2b: GeneratorOutput, b2a: GeneratorOutput
+        let t: Tape
+        let a: Var
+        let b: Var
+        let a2b: GeneratorOutput
+        let b2a: GeneratorOutput
         if let p = pendingTranslations, p.realA === realA, p.realB === realB,
-           p.frozen == frozenGenerator.map(ObjectIdentifier.init) {
+            p.frozen == frozenGenerator.map(ObjectIdentifier.init)
+        {
             (t, a, b, a2b, b2a) = (p.tape, p.a, p.b, p.a2b, p.b2a)
         } else {
             t = Tape()
@@ -216,29 +252,43 @@ public final class UGATITStep {
             (a2b, b2a) = (m.genA2B(t, a), m.genB2A(t, b))
         }
         pendingTranslations = nil
-        let a2b2a = m.genB2A(t, a2b.image), b2a2b = m.genA2B(t, b2a.image)
-        let a2a = m.genB2A(t, a), b2b = m.genA2B(t, b)
-        let fa = judged(t, b2a.image, .a), fb = judged(t, a2b.image, .b)
-        let fakeGA = m.disGA(t, fa), fakeLA = m.disLA(t, fa), fakeGB = m.disGB(t, fb), fakeLB = m.disLB(t, fb)
+        let a2b2a = m.genB2A(t, a2b.image)
+        let b2a2b = m.genA2B(t, b2a.image)
+        let a2a = m.genB2A(t, a)
+        let b2b = m.genA2B(t, b)
+        let fa = judged(t, b2a.image, .a)
+        let fb = judged(t, a2b.image, .b)
+        let fakeGA = m.disGA(t, fa)
+        let fakeLA = m.disLA(t, fa)
+        let fakeGB = m.disGB(t, fb)
+        let fakeLB = m.disLB(t, fb)
         var values: LossValues = [:]
         var terms: [(Float, Var)] = []
         for (name, fake) in [("GA", fakeGA), ("LA", fakeLA), ("GB", fakeGB), ("LB", fakeLB)] {
-            let adv = t.mse(fake.logit, 1), cam = t.mse(fake.camLogit, 1)
+            let adv = t.mse(fake.logit, 1)
+            let cam = t.mse(fake.camLogit, 1)
             values["g.adv_\(name)"] = adv.value[0]
             values["g.cam_adv_\(name)"] = cam.value[0]
             terms += [(w.adv, adv), (w.adv, cam)]
         }
-        let recA = t.l1(a2b2a.image, a), recB = t.l1(b2a2b.image, b)
-        let idtA = t.l1(a2a.image, a), idtB = t.l1(b2b.image, b)
+        let recA = t.l1(a2b2a.image, a)
+        let recB = t.l1(b2a2b.image, b)
+        let idtA = t.l1(a2a.image, a)
+        let idtB = t.l1(b2b.image, b)
         let camA = t.add(t.bceWithLogits(b2a.camLogit, 1), t.bceWithLogits(a2a.camLogit, 0))
         let camB = t.add(t.bceWithLogits(a2b.camLogit, 1), t.bceWithLogits(b2b.camLogit, 0))
-        for (name, v) in [("rec_A", recA), ("rec_B", recB), ("idt_A", idtA), ("idt_B", idtB), ("cam_A", camA), ("cam_B", camB)] {
+        for (name, v) in [
+            ("rec_A", recA), ("rec_B", recB), ("idt_A", idtA), ("idt_B", idtB), ("cam_A", camA), ("cam_B", camB),
+        ] {
             values["g.\(name)"] = v.value[0]
         }
-        terms += [(w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB)]
+        terms += [
+            (w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB),
+        ]
         // a translated face of group g should be classified as group g (and a translated webtoon face likewise)
-        terms += groupTerms(t, [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)], weight: w.groupG,
-                            prefix: "g", accuracyName: "acc_fake", into: &values)
+        terms += groupTerms(
+            t, [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)], weight: w.groupG,
+            prefix: "g", accuracyName: "acc_fake", into: &values)
         let loss = t.weightedSum(terms)
         values["g.loss"] = loss.value[0]
         t.backward(loss)
@@ -247,8 +297,10 @@ public final class UGATITStep {
 
     /// Cross-entropy of the global and local group heads against `labels`, per side that has heads and labels;
     /// logs `<prefix>.group_<side>` and `<prefix>.group_<accuracyName>_<side>` (global head).
-    private func groupTerms(_ t: Tape, _ sides: [(String, DiscriminatorOutput, DiscriminatorOutput, [Int]?)], weight: Float,
-                            prefix: String, accuracyName: String, into values: inout LossValues) -> [(Float, Var)] {
+    private func groupTerms(
+        _ t: Tape, _ sides: [(String, DiscriminatorOutput, DiscriminatorOutput, [Int]?)], weight: Float,
+        prefix: String, accuracyName: String, into values: inout LossValues
+    ) -> [(Float, Var)] {
         var terms: [(Float, Var)] = []
         for (name, g, l, labels) in sides {
             guard let labels, let gl = g.groupLogit, let ll = l.groupLogit else { continue }

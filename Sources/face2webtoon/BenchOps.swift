@@ -31,9 +31,15 @@ struct BenchOps: ParsableCommand {
             Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
             Profile.reset()
             let r = OpBenchmarks.conv(s, repeats: repeats)
-            if Profile.enabled { for (k, v) in Profile.seconds.sorted(by: { $0.key < $1.key }) { print("  \(k) \(fmt(v * 1000 / Double(repeats + 1))) ms") } }
+            if Profile.enabled {
+                for (k, v) in Profile.seconds.sorted(by: { $0.key < $1.key }) {
+                    print("  \(k) \(fmt(v * 1000 / Double(repeats + 1))) ms")
+                }
+            }
             let f = r.gflops / peak
-            print("conv_\(s.name)_ms=\(fmt(r.seconds * 1000)) conv_\(s.name)_gflops=\(fmt(r.gflops)) conv_\(s.name)_fraction=\(fmt(f))")
+            print(
+                "conv_\(s.name)_ms=\(fmt(r.seconds * 1000)) conv_\(s.name)_gflops=\(fmt(r.gflops)) conv_\(s.name)_fraction=\(fmt(f))"
+            )
             return f
         }
         for s in OpBenchmarks.ugatitConvShapes { fractions.append(measure(s)) }

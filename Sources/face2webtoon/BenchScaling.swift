@@ -16,21 +16,32 @@ struct BenchScaling: ParsableCommand {
     func run() throws {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let m = try modelOptions.config(defaultSize: ModelOptions.defaultImageSize)
-        let common = ["bench", "train", "--img-size", "\(m.imageSize)", "--ch", "\(m.ch)", "--n-res", "\(m.blocks)",
-                      m.light ? "--light" : "--full", "--global-layers", "\(m.globalLayers)", "--local-layers", "\(m.localLayers)",
-                      m.camUsesRawWeight ? "--d-cam-raw-weight" : "--no-d-cam-raw-weight",
-                      "--threads", "1", "--steps", "\(steps)", "--no-peak"]
-        print("img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
-              + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")
+        let common = [
+            "bench", "train", "--img-size", "\(m.imageSize)", "--ch", "\(m.ch)", "--n-res", "\(m.blocks)",
+            m.light ? "--light" : "--full", "--global-layers", "\(m.globalLayers)", "--local-layers",
+            "\(m.localLayers)",
+            m.camUsesRawWeight ? "--d-cam-raw-weight" : "--no-d-cam-raw-weight",
+            "--threads", "1", "--steps", "\(steps)", "--no-peak",
+        ]
+        print(
+            "img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
+                + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")
         let one = try Self.launch([me] + common)
-        guard let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        guard
+            let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
         else { throw ValidationError("mpirun not found: run Scripts/setup") }
         let extra = mpirunArgs.split(separator: " ").map(String.init)
-        let many = try Self.launch([mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common)
-        let i1 = one["images_per_s"] ?? .nan, iN = many["images_per_s"] ?? .nan
+        let many = try Self.launch(
+            [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common)
+        let i1 = one["images_per_s"] ?? .nan
+        let iN = many["images_per_s"] ?? .nan
         print("images_per_s_1=\(fmt(i1))")
         print("images_per_s_\(ranks)=\(fmt(iN))")
-        print("seconds_per_iter_1=\(fmt(one["seconds_per_iter"] ?? .nan)) seconds_per_iter_\(ranks)=\(fmt(many["seconds_per_iter"] ?? .nan))")
+        print(
+            "seconds_per_iter_1=\(fmt(one["seconds_per_iter"] ?? .nan)) seconds_per_iter_\(ranks)=\(fmt(many["seconds_per_iter"] ?? .nan))"
+        )
         print("allreduce_fraction=\(fmt(many["allreduce_fraction"] ?? .nan))")
         print("scaling_efficiency=\(fmt(iN / (Double(ranks) * i1)))")
     }
@@ -41,14 +52,17 @@ struct BenchScaling: ParsableCommand {
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
         var env = ProcessInfo.processInfo.environment
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         p.environment = env
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw ValidationError("\(args.joined(separator: " ")) failed with status \(p.terminationStatus)") }
+        guard p.terminationStatus == 0 else {
+            throw ValidationError("\(args.joined(separator: " ")) failed with status \(p.terminationStatus)")
+        }
         var out: [String: Double] = [:]
         for token in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }) {
             let kv = token.split(separator: "=", maxSplits: 1)

@@ -21,7 +21,9 @@ struct BenchTrain: ParsableCommand {
     @Option(name: .customLong("warmup-steps"), help: "Untimed warm-up steps.") var warmupSteps = 2
     @Option(help: "Timed steps.") var steps = 5
     @Flag(help: "Skip the sgemm peak measurement (used by bench scaling).") var noPeak = false
-    @Option(name: .customLong("ada-p"), help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
+    @Option(
+        name: .customLong("ada-p"),
+        help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
     var adaP: Double?
 
     func run() throws {
@@ -34,19 +36,23 @@ struct BenchTrain: ParsableCommand {
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
-        var cfg = ADAConfig(); cfg.mode = .fixed; cfg.p = adaP ?? 0
+        var cfg = ADAConfig()
+        cfg.mode = .fixed
+        cfg.p = adaP ?? 0
         let ada = AdaptiveAugment(config: cfg, seed: 0)
         try parallel.broadcastState(m)
         // the real input pipeline (decode, PIL-style resize, crop, prefetch) on drawn demo images, so that
         // data_wait_fraction measures what training would wait for
         let dataDir = NSTemporaryDirectory() + "face2webtoon-bench-data-\(imgSize)"
         if comm.rank == 0 && !FileManager.default.fileExists(atPath: "\(dataDir)/trainB") {
-            try DemoData.generate(to: URL(fileURLWithPath: dataDir), size: imgSize + 30, trainPerDomain: 64, testPerDomain: 0, seed: 0)
+            try DemoData.generate(
+                to: URL(fileURLWithPath: dataDir), size: imgSize + 30, trainPerDomain: 64, testPerDomain: 0, seed: 0)
         }
         try comm.barrier()
-        let source = try FolderBatches(data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-                                       worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 2 * steps,
-                                       warnings: DataWarnings())
+        let source = try FolderBatches(
+            data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
+            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 2 * steps,
+            warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
@@ -60,13 +66,16 @@ struct BenchTrain: ParsableCommand {
         FlopCounter.reset()
         Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
         Profile.reset()
-        let wait0 = source.waitSeconds, avg0 = parallel.averageSeconds
+        let wait0 = source.waitSeconds
+        let avg0 = parallel.averageSeconds
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmupSteps + s + 1) }
         try comm.barrier()
         let seconds = (OpBenchmarks.now() - t0) / Double(steps)
         if Profile.enabled && comm.rank == 0 {
-            for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) { print("profile \(k): \(fmt(v / Double(steps))) s") }
+            for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) {
+                print("profile \(k): \(fmt(v / Double(steps))) s")
+            }
             Profile.enabled = false
         }
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
@@ -83,8 +92,10 @@ struct BenchTrain: ParsableCommand {
             print("blas_core=\(Runtime.blasCore)")
             print("threads=\(threads)")
             print("world_size=\(n)")
-            print("img_size=\(imgSize) ch=\(model.ch) n_res=\(model.blocks) generator=\(model.light ? "light" : "full") batch_size=\(batchSize) "
-                  + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers) warmup_steps=\(warmupSteps) steps=\(steps)")
+            print(
+                "img_size=\(imgSize) ch=\(model.ch) n_res=\(model.blocks) generator=\(model.light ? "light" : "full") batch_size=\(batchSize) "
+                    + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers) warmup_steps=\(warmupSteps) steps=\(steps)"
+            )
             if !noPeak { print("sgemm_gflops=\(fmt(peak))") }
             print("gflop_per_iter=\(fmt(gflop))")
             print("achieved_gflops=\(fmt(gflop / seconds))")

@@ -15,14 +15,17 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         let m = try Checkpoints.merge(from: checkpoint, to: output)
-        print("[face2webtoon] merged step \(m.step) (\(m.worldSize) shard\(m.worldSize == 1 ? "" : "s"), \(m.tensors.count) tensors) into \(output)")
+        print(
+            "[face2webtoon] merged step \(m.step) (\(m.worldSize) shard\(m.worldSize == 1 ? "" : "s"), \(m.tensors.count) tensors) into \(output)"
+        )
     }
 }
 
 /// `face2webtoon export CKPT --format safetensors -o FILE`: generator weights with the official keys.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export weights with the official UGATIT-pytorch keys (genA2B.DownBlock.1.weight, ...) as safetensors.",
+        abstract:
+            "Export weights with the official UGATIT-pytorch keys (genA2B.DownBlock.1.weight, ...) as safetensors.",
         discussion: "Load them in PyTorch with Scripts/load_exported.py.")
     enum Format: String, ExpressibleByArgument { case safetensors }
     @Argument(help: "Checkpoint: root, step directory or merged file.") var checkpoint: String
@@ -32,9 +35,11 @@ struct Export: ParsableCommand {
     var withDiscriminators = false
 
     func run() throws {
-        let names = try Checkpoints.exportSafetensors(from: checkpoint, to: output, include: { name in
-            !name.hasPrefix("optim.") && (name.hasPrefix("gen") || withDiscriminators)
-        }, metadata: ["source": checkpoint, "format": "pt"])
+        let names = try Checkpoints.exportSafetensors(
+            from: checkpoint, to: output,
+            include: { name in
+                !name.hasPrefix("optim.") && (name.hasPrefix("gen") || withDiscriminators)
+            }, metadata: ["source": checkpoint, "format": "pt"])
         print("[face2webtoon] exported \(names.count) tensors to \(output)")
     }
 }
@@ -49,15 +54,25 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let s = try Checkpoints.inspect(checkpoint, verify: !noVerify)
-        if json { print(try s.json()); return }
+        if json {
+            print(try s.json())
+            return
+        }
         let (config, state) = try TrainingCheckpoint.peek(path: checkpoint)
         let m = config.model
         print("checkpoint: \(s.location) (\(s.layout), schema \(s.schemaVersion), program \(s.programVersion))")
-        print("step \(s.step), images seen \(s.imagesSeen), saved by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"), created \(s.created)")
-        print("model: img \(m.imageSize) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full"), D layers global \(m.globalLayers) "
-              + "local \(m.localLayers)\(m.groups.map { ", \($0) groups" } ?? "")")
-        if let ada = state.ada { print(String(format: "ADA: p_A %.6f, p_B %.6f (mode %@)", ada.p[0], ada.p[1], config.ada.mode.rawValue)) }
-        print("tensors: \(s.tensors.count), \(s.rawBytes) bytes raw, \(s.shards.map(\.compressedBytes).reduce(0, +)) stored in \(s.shards.count) shard(s)")
+        print(
+            "step \(s.step), images seen \(s.imagesSeen), saved by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"), created \(s.created)"
+        )
+        print(
+            "model: img \(m.imageSize) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full"), D layers global \(m.globalLayers) "
+                + "local \(m.localLayers)\(m.groups.map { ", \($0) groups" } ?? "")")
+        if let ada = state.ada {
+            print(String(format: "ADA: p_A %.6f, p_B %.6f (mode %@)", ada.p[0], ada.p[1], config.ada.mode.rawValue))
+        }
+        print(
+            "tensors: \(s.tensors.count), \(s.rawBytes) bytes raw, \(s.shards.map(\.compressedBytes).reduce(0, +)) stored in \(s.shards.count) shard(s)"
+        )
         for t in s.tensors { print("  \(t.name) \(t.dtype) \(t.shape) \(t.bytes) B shard \(t.shard)") }
         print("integrity: \(s.integrity)")
         if s.integrity != "ok" && s.integrity != "not verified" { throw ExitCode(2) }
@@ -67,7 +82,8 @@ struct Inspect: ParsableCommand {
 /// `face2webtoon bench checkpoint`: save and load MB/s per rank and the compression ratio.
 struct BenchCheckpoint: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "checkpoint", abstract: "Save and load speed of the sharded checkpoint store; prints key=value lines.")
+        commandName: "checkpoint",
+        abstract: "Save and load speed of the sharded checkpoint store; prints key=value lines.")
     @Option(help: "Megabytes of float32 weights (N(0, 0.02)).") var megabytes = 256
     @Option(help: "zstd level.") var level = 1
     @Option(help: "zstd worker threads per rank.") var threads = 0
@@ -75,7 +91,9 @@ struct BenchCheckpoint: ParsableCommand {
 
     func run() throws {
         let comm = try makeCommunicator()
-        let b = try Checkpoints.benchmark(directory: directory, megabytes: megabytes, options: SaveOptions(level: level, workers: threads), comm: comm)
+        let b = try Checkpoints.benchmark(
+            directory: directory, megabytes: megabytes, options: SaveOptions(level: level, workers: threads), comm: comm
+        )
         if comm.rank == 0 {
             print("world_size=\(b.worldSize) level=\(b.level) threads=\(b.workers) shuffle=\(b.shuffle)")
             print("raw_mb=\(fmt(Double(b.rawBytes) / 1e6)) stored_mb=\(fmt(Double(b.storedBytes) / 1e6))")

@@ -8,7 +8,10 @@ struct Face2Webtoon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "face2webtoon",
         abstract: "U-GAT-IT face-to-webtoon translation with group loss and ADA, trained data-parallel over MPI.",
-        subcommands: [Train.self, Translate.self, ImportTorch.self, Merge.self, Export.self, Inspect.self, GroupEval.self, Bench.self, KIDCommand.self])
+        subcommands: [
+            Train.self, Translate.self, ImportTorch.self, Merge.self, Export.self, Inspect.self, GroupEval.self,
+            Bench.self, KIDCommand.self,
+        ])
 
     static func main() {
         // Before anything else: OpenBLAS must run its best kernel for this CPU (may re-exec this process once).

@@ -15,14 +15,18 @@ import UGATIT
 struct GroupEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "group-eval",
-        abstract: "Measure attribute preservation per group: a classifier trained on domain B judges translated A faces.")
+        abstract:
+            "Measure attribute preservation per group: a classifier trained on domain B judges translated A faces.")
 
-    @Option(help: "Data folder with trainB, testB and testA in group folders 0..K-1 (not needed with the --demo options).")
+    @Option(
+        help: "Data folder with trainB, testB and testA in group folders 0..K-1 (not needed with the --demo options).")
     var data: String?
     @Option(parsing: .upToNextOption, help: "Checkpoints to evaluate.") var checkpoint: [String]
     @Option(help: "Classifier file (trained and saved here if missing).") var classifier: String
     @Option(name: .customLong("classifier-steps")) var classifierSteps = 3000
-    @Option(name: .customLong("demo-judge-images"), help: "Train the judge on this many fresh demo webtoon faces per group.")
+    @Option(
+        name: .customLong("demo-judge-images"), help: "Train the judge on this many fresh demo webtoon faces per group."
+    )
     var demoJudgeImages: Int?
     @Option(name: .customLong("demo-eval-images"), help: "Evaluate on this many fresh demo faces per group and domain.")
     var demoEvalImages: Int?
@@ -36,13 +40,17 @@ struct GroupEval: ParsableCommand {
 
     /// `perGroup` fresh demo faces of each of the 4 groups in `domain`, rendered as `train --demo` draws its data
     /// (side S + 30), with their groups.
-    static func demoFaces(split: UInt64, domain: UInt64, perGroup: Int, imageSize: Int) -> (images: [RGBImage], groups: [Int]) {
+    static func demoFaces(
+        split: UInt64, domain: UInt64, perGroup: Int, imageSize: Int
+    ) -> (images: [RGBImage], groups: [Int]) {
         let n = 4 * perGroup
         let box = UnsafeMutableBufferPointer<RGBImage?>.allocate(capacity: n)
         box.initialize(repeating: nil)
         defer { box.deallocate() }
         DispatchQueue.concurrentPerform(iterations: n) { i in
-            box[i] = DemoData.face(seed: 0, split: split, domain: domain, index: i, group: i % 4, size: imageSize + ImageTransforms.cropMargin)
+            box[i] = DemoData.face(
+                seed: 0, split: split, domain: domain, index: i, group: i % 4,
+                size: imageSize + ImageTransforms.cropMargin)
         }
         return (box.map { $0! }, (0..<n).map { $0 % 4 })
     }
@@ -94,10 +102,12 @@ struct GroupEval: ParsableCommand {
         // the judge's own accuracy on held-out webtoon faces
         let evalB = try evaluationSet(domain: 1, size: size)
         let own = clf.predict(evalB.images)
-        print("classifier_accuracy_B=\(fmt(Double(zip(own, evalB.groups).filter { $0 == $1 }.count) / Double(own.count))) "
-              + "per_group=\(shares(counts(own, evalB.groups)).map(fmt).joined(separator: ","))")
+        print(
+            "classifier_accuracy_B=\(fmt(Double(zip(own, evalB.groups).filter { $0 == $1 }.count) / Double(own.count))) "
+                + "per_group=\(shares(counts(own, evalB.groups)).map(fmt).joined(separator: ","))")
         let evalA = try evaluationSet(domain: 0, size: size)
-        let n = evalA.groups.count, per = 3 * size * size
+        let n = evalA.groups.count
+        let per = 3 * size * size
         var sums: [Bool: (count: Int, kept: [Double])] = [:]
         for path in checkpoint {
             let (config, state) = try TrainingCheckpoint.peek(path: path)
@@ -111,18 +121,22 @@ struct GroupEval: ParsableCommand {
                 let t = Tape(training: false)
                 predicted += clf.predict(model.genA2B(t, t.constant(x)).image.value)
             }
-            let c = counts(predicted, evalA.groups), kept = shares(c)
+            let c = counts(predicted, evalA.groups)
+            let kept = shares(c)
             let prior = sums[config.weights.useGroupLoss] ?? (0, [Double](repeating: 0, count: clf.groups))
             sums[config.weights.useGroupLoss] = (prior.count + 1, zip(prior.kept, kept).map { $0 + $1 })
-            print("checkpoint=\(path) step=\(state.step) group_loss=\(config.weights.useGroupLoss) "
-                  + kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element))" }.joined(separator: " ")
-                  + " predicted_by_group=\(c.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ","))"
-                  + " images_per_group=\(c.map { String($0.reduce(0, +)) }.joined(separator: ","))")
+            print(
+                "checkpoint=\(path) step=\(state.step) group_loss=\(config.weights.useGroupLoss) "
+                    + kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element))" }.joined(separator: " ")
+                    + " predicted_by_group=\(c.map { $0.map(String.init).joined(separator: "/") }.joined(separator: ","))"
+                    + " images_per_group=\(c.map { String($0.reduce(0, +)) }.joined(separator: ","))")
         }
         // GAN checkpoints oscillate: the experiment's figure is the mean over the checkpoints given
         for (on, s) in sums.sorted(by: { $0.key && !$1.key }) {
-            print("mean group_loss=\(on) checkpoints=\(s.count) "
-                  + s.kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element / Double(s.count)))" }.joined(separator: " "))
+            print(
+                "mean group_loss=\(on) checkpoints=\(s.count) "
+                    + s.kept.enumerated().map { "preserved_group\($0.offset)=\(fmt($0.element / Double(s.count)))" }
+                    .joined(separator: " "))
         }
     }
 }

@@ -10,26 +10,38 @@ struct ImportTorch: ParsableCommand {
         discussion: "Make the safetensors file from an official .pt with Scripts/torch_to_safetensors.py.")
 
     @Argument(help: "safetensors file with keys like genA2B.DownBlock.1.weight") var file: String
-    @Option(name: .shortAndLong, help: "Checkpoint root to write (a directory; translate and train --resume accept it).") var output: String
-    @Option(name: .customLong("img-size"), help: "Image size of a light model (not inferable from its shapes). Default 256.")
+    @Option(
+        name: .shortAndLong, help: "Checkpoint root to write (a directory; translate and train --resume accept it).")
+    var output: String
+    @Option(
+        name: .customLong("img-size"), help: "Image size of a light model (not inferable from its shapes). Default 256."
+    )
     var imgSize: Int?
-    @Flag(name: .customLong("d-cam-normalized-weight"), help: "Discriminator CAM uses W/σ (ours) instead of weight_orig (as the model was trained).")
+    @Flag(
+        name: .customLong("d-cam-normalized-weight"),
+        help: "Discriminator CAM uses W/σ (ours) instead of weight_orig (as the model was trained).")
     var dCamNormalizedWeight = false
 
     func run() throws {
-        let (model, report) = try TorchImport.load(path: file, imageSize: imgSize, camUsesRawWeight: !dCamNormalizedWeight)
+        let (model, report) = try TorchImport.load(
+            path: file, imageSize: imgSize, camUsesRawWeight: !dCamNormalizedWeight)
         let c = report.config
-        print("[face2webtoon] \(file): img \(c.imageSize) ch \(c.ch) n_res \(c.blocks) \(c.light ? "light" : "full"), "
-              + "D layers global \(c.globalLayers) local \(c.localLayers)\(c.groups.map { ", \($0) groups" } ?? "")")
+        print(
+            "[face2webtoon] \(file): img \(c.imageSize) ch \(c.ch) n_res \(c.blocks) \(c.light ? "light" : "full"), "
+                + "D layers global \(c.globalLayers) local \(c.localLayers)\(c.groups.map { ", \($0) groups" } ?? "")")
         if !report.missing.isEmpty {
-            print("[face2webtoon] warning: \(report.missing.count) tensors not in the file keep their initial values: "
-                  + report.missing.prefix(5).joined(separator: ", ") + (report.missing.count > 5 ? ", …" : ""))
+            print(
+                "[face2webtoon] warning: \(report.missing.count) tensors not in the file keep their initial values: "
+                    + report.missing.prefix(5).joined(separator: ", ") + (report.missing.count > 5 ? ", …" : ""))
         }
         if !report.unused.isEmpty {
-            print("[face2webtoon] warning: \(report.unused.count) tensors of the file are not used: " + report.unused.prefix(5).joined(separator: ", "))
+            print(
+                "[face2webtoon] warning: \(report.unused.count) tensors of the file are not used: "
+                    + report.unused.prefix(5).joined(separator: ", "))
         }
         let config = TrainConfig(model: c, iterations: 1)
-        try TrainingCheckpoint.save(root: output, config: config, model: model, step: nil, state: .init(step: 0, imagesSeen: 0))
+        try TrainingCheckpoint.save(
+            root: output, config: config, model: model, step: nil, state: .init(step: 0, imagesSeen: 0))
         print("[face2webtoon] wrote \(output)")
     }
 }

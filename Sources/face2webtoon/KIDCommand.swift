@@ -12,42 +12,56 @@ struct KIDCommand: ParsableCommand {
         commandName: "kid",
         abstract: "Kernel Inception Distance between two image folders, or of a checkpoint's A2B translations.",
         discussion: """
-        Modes:
-          --real DIR --fake DIR         KID of the --fake images against --real
-          --checkpoint CKPT --data DIR  DIR/testA through genA2B against DIR/testB (resized to the model's size)
-          --bench-images N              time the forward on N synthetic images
+            Modes:
+              --real DIR --fake DIR         KID of the --fake images against --real
+              --checkpoint CKPT --data DIR  DIR/testA through genA2B against DIR/testB (resized to the model's size)
+              --bench-images N              time the forward on N synthetic images
 
-        Prints key=value lines: kid (plain KID, not x1000), kid_std, kid_x1000, image counts, timings.
+            Prints key=value lines: kid (plain KID, not x1000), kid_std, kid_x1000, image counts, timings.
 
-        Weights: --weights, else $F2W_INCEPTION_WEIGHTS, else ~/.cache/face2webtoon/fid_inception_v3.safetensors \
-        (made once by Scripts/convert_inception.py).
+            Weights: --weights, else $F2W_INCEPTION_WEIGHTS, else ~/.cache/face2webtoon/fid_inception_v3.safetensors \
+            (made once by Scripts/convert_inception.py).
 
-        Subsets: m = min(N_real, N_fake, --subset-size) images of each set per subset, drawn without replacement \
-        from --seed; a single subset when m equals both set sizes. See docs/kid.md.
-        """)
+            Subsets: m = min(N_real, N_fake, --subset-size) images of each set per subset, drawn without replacement \
+            from --seed; a single subset when m equals both set sizes. See docs/kid.md.
+            """)
 
     @Option(help: "Folder of real images (searched recursively).") var real: String?
     @Option(help: "Folder of generated images (searched recursively).") var fake: String?
-    @Option(help: "Checkpoint whose genA2B translates DATA/testA, with --data (as for translate: a checkpoints folder, a step folder or a merged file).")
+    @Option(
+        help:
+            "Checkpoint whose genA2B translates DATA/testA, with --data (as for translate: a checkpoints folder, a step folder or a merged file)."
+    )
     var checkpoint: String?
     @Option(help: "Data folder with testA and testB (with --checkpoint).") var data: String?
     @Option(help: "FID Inception-v3 weights (safetensors from Scripts/convert_inception.py).") var weights: String?
     @Option(help: "Number of subsets.") var subsets = KIDEstimator.defaultSubsets
-    @Option(name: .customLong("subset-size"), help: "Largest subset size m.") var subsetSize = KIDEstimator.defaultSubsetSize
+    @Option(name: .customLong("subset-size"), help: "Largest subset size m.") var subsetSize = KIDEstimator
+        .defaultSubsetSize
     @Option(help: "Seed of the subset draws.") var seed: UInt64 = 0
-    @Option(name: .customLong("image-size"), help: "With --real/--fake: resize every image to S×S first (as train --kid-every does with testB at the training size), so both sets have the generator's resolution.")
+    @Option(
+        name: .customLong("image-size"),
+        help:
+            "With --real/--fake: resize every image to S×S first (as train --kid-every does with testB at the training size), so both sets have the generator's resolution."
+    )
     var imageSize: Int?
-    @Option(name: .customLong("batch-size"), help: "Images per Inception forward.") var batchSize = FIDInceptionV3.defaultBatchSize
-    @Option(name: .customLong("bench-images"), help: "Only time the Inception forward on this many synthetic 256x256 images.")
+    @Option(name: .customLong("batch-size"), help: "Images per Inception forward.") var batchSize = FIDInceptionV3
+        .defaultBatchSize
+    @Option(
+        name: .customLong("bench-images"),
+        help: "Only time the Inception forward on this many synthetic 256x256 images.")
     var benchImages: Int?
     @OptionGroup var process: RunOptions
 
     func validate() throws {
-        let folders = real != nil || fake != nil, ckpt = checkpoint != nil || data != nil
+        let folders = real != nil || fake != nil
+        let ckpt = checkpoint != nil || data != nil
         if benchImages == nil {
             if folders == ckpt { throw ValidationError("give --real DIR --fake DIR, or --checkpoint CKPT --data DIR") }
             if folders && (real == nil || fake == nil) { throw ValidationError("--real and --fake go together") }
-            if ckpt && (checkpoint == nil || data == nil) { throw ValidationError("--checkpoint and --data go together") }
+            if ckpt && (checkpoint == nil || data == nil) {
+                throw ValidationError("--checkpoint and --data go together")
+            }
         } else if benchImages! < 1 || folders || ckpt {
             throw ValidationError("--bench-images N (N ≥ 1) takes no folders or checkpoint")
         }
@@ -69,14 +83,18 @@ struct KIDCommand: ParsableCommand {
         if let n = benchImages { return bench(net, images: n) }
         let warn: (String) -> Void = { print("[face2webtoon] warning: \($0)") }
         t0 = OpBenchmarks.now()
-        let realFeatures: Tensor, fakeFeatures: Tensor
+        let realFeatures: Tensor
+        let fakeFeatures: Tensor
         if let real, let fake {
-            realFeatures = try net.features(folder: real, imageSize: imageSize, batchSize: batchSize, warn: warn).features
-            fakeFeatures = try net.features(folder: fake, imageSize: imageSize, batchSize: batchSize, warn: warn).features
+            realFeatures = try net.features(folder: real, imageSize: imageSize, batchSize: batchSize, warn: warn)
+                .features
+            fakeFeatures = try net.features(folder: fake, imageSize: imageSize, batchSize: batchSize, warn: warn)
+                .features
         } else {
             let dir = data!
             let size = try imageSize ?? TrainingCheckpoint.peek(path: checkpoint!).0.model.imageSize
-            realFeatures = try net.features(folder: "\(dir)/testB", imageSize: size, batchSize: batchSize, warn: warn).features
+            realFeatures = try net.features(folder: "\(dir)/testB", imageSize: size, batchSize: batchSize, warn: warn)
+                .features
             fakeFeatures = try translatedFeatures(net, checkpoint: checkpoint!, folder: "\(dir)/testA", warn: warn)
         }
         let extract = OpBenchmarks.now() - t0
@@ -86,8 +104,9 @@ struct KIDCommand: ParsableCommand {
         print("extract_seconds=\(seconds(extract))")
         print("seconds_per_image=\(String(format: "%.4f", extract / Double(images)))")
         t0 = OpBenchmarks.now()
-        let r = try KIDEstimator.kid(real: FeatureMatrix(realFeatures), fake: FeatureMatrix(fakeFeatures),
-                                     subsets: subsets, subsetSize: subsetSize, seed: seed)
+        let r = try KIDEstimator.kid(
+            real: FeatureMatrix(realFeatures), fake: FeatureMatrix(fakeFeatures),
+            subsets: subsets, subsetSize: subsetSize, seed: seed)
         print("kid_seconds=\(seconds(OpBenchmarks.now() - t0))")
         print("subsets=\(r.subsets)")
         print("subset_size=\(r.subsetSize)")
@@ -97,8 +116,10 @@ struct KIDCommand: ParsableCommand {
     }
 
     /// Features of DATA/testA translated by the checkpoint's genA2B (test transform, eval mode, one image at a time).
-    func translatedFeatures(_ net: FIDInceptionV3, checkpoint: String, folder: String,
-                            warn: (String) -> Void) throws -> Tensor {
+    func translatedFeatures(
+        _ net: FIDInceptionV3, checkpoint: String, folder: String,
+        warn: (String) -> Void
+    ) throws -> Tensor {
         let (config, _) = try TrainingCheckpoint.peek(path: checkpoint)
         let model = UGATITModel(config: config.model, seed: 0)
         _ = try TrainingCheckpoint.load(path: checkpoint, into: model, step: nil)
@@ -106,7 +127,10 @@ struct KIDCommand: ParsableCommand {
         let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
         let f = net.features(count: files.count, batchSize: batchSize) { i -> RGBImage? in
             let image: RGBImage
-            do { image = try ImageDecoder.decode(file: files[i]) } catch { warn("skipping \(error)"); return nil }
+            do { image = try ImageDecoder.decode(file: files[i]) } catch {
+                warn("skipping \(error)")
+                return nil
+            }
             let x = ImageTransforms.test(image, size: s).reshaped([1, 3, s, s])
             let t = Tape(training: false)
             let y = model.genA2B(t, t.constant(x)).image.value
@@ -126,7 +150,9 @@ struct KIDCommand: ParsableCommand {
         let t0 = OpBenchmarks.now()
         let f = net.features(images: images, batchSize: batchSize)
         let dt = OpBenchmarks.now() - t0
-        for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) { print("  \(k) \(seconds(v * 1000 / Double(n))) ms/image") }
+        for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) {
+            print("  \(k) \(seconds(v * 1000 / Double(n))) ms/image")
+        }
         print("blas_core=\(Runtime.blasCore)")
         print("batch=\(batchSize)")
         print("images=\(n)")

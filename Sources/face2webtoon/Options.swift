@@ -9,8 +9,11 @@ enum GeneratorKind: String, EnumerableFlag {
 
     static func help(for value: GeneratorKind) -> ArgumentHelp? {
         switch value {
-        case .light: return "Light generator: the gamma/beta MLP reads the global-average-pooled bottleneck (the default)."
-        case .full: return "Full generator: the MLP reads the whole bottleneck map (the official default; ~270M parameters at 256/64)."
+        case .light:
+            return "Light generator: the gamma/beta MLP reads the global-average-pooled bottleneck (the default)."
+        case .full:
+            return
+                "Full generator: the MLP reads the whole bottleneck map (the official default; ~270M parameters at 256/64)."
         }
     }
 }
@@ -20,16 +23,26 @@ enum GeneratorKind: String, EnumerableFlag {
 struct ModelOptions: ParsableArguments {
     static let defaultImageSize = 96, defaultDemoImageSize = 64, defaultCh = 16, defaultBlocks = 4
 
-    @Option(name: .customLong("img-size"), help: "Image side S in pixels (multiple of 4). Default \(defaultImageSize) (\(defaultDemoImageSize) with --demo).")
+    @Option(
+        name: .customLong("img-size"),
+        help:
+            "Image side S in pixels (multiple of 4). Default \(defaultImageSize) (\(defaultDemoImageSize) with --demo)."
+    )
     var imgSize: Int?
     @Option(help: "Base channels (ngf = ndf). Default \(defaultCh).") var ch: Int?
-    @Option(name: .customLong("n-res"), help: "Residual blocks in the encoder and in the decoder. Default \(defaultBlocks).") var nRes: Int?
+    @Option(
+        name: .customLong("n-res"), help: "Residual blocks in the encoder and in the decoder. Default \(defaultBlocks)."
+    ) var nRes: Int?
     @Flag var generator: GeneratorKind?
-    @Option(name: .customLong("global-layers"), help: "Global discriminator depth L (default: 7 at 256, see docs/training.md).")
+    @Option(
+        name: .customLong("global-layers"),
+        help: "Global discriminator depth L (default: 7 at 256, see docs/training.md).")
     var globalLayers: Int?
-    @Option(name: .customLong("local-layers"), help: "Local discriminator depth L (default: 5 at 256).") var localLayers: Int?
-    @Flag(name: .customLong("d-cam-raw-weight"), inversion: .prefixedNo,
-          help: "Discriminator CAM re-weights with weight_orig as UGATIT-pytorch does (default: W/σ).")
+    @Option(name: .customLong("local-layers"), help: "Local discriminator depth L (default: 5 at 256).")
+    var localLayers: Int?
+    @Flag(
+        name: .customLong("d-cam-raw-weight"), inversion: .prefixedNo,
+        help: "Discriminator CAM re-weights with weight_orig as UGATIT-pytorch does (default: W/σ).")
     var dCamRawWeight: Bool?
 
     /// The configuration: given options, else `saved`'s values, else the defaults.
@@ -38,17 +51,20 @@ struct ModelOptions: ParsableArguments {
         let size = imgSize ?? saved?.imageSize ?? defaultSize
         // the depth rule depends on the size: a saved depth stands only where the size is the saved one
         let keepDepths = saved != nil && size == saved!.imageSize
-        var c = ModelConfig(imageSize: size, ch: ch ?? saved?.ch ?? Self.defaultCh, blocks: nRes ?? saved?.blocks ?? Self.defaultBlocks,
-                            light: generator.map { $0 == .light } ?? saved?.light ?? true,
-                            globalLayers: globalLayers ?? (keepDepths ? saved?.globalLayers : nil),
-                            localLayers: localLayers ?? (keepDepths ? saved?.localLayers : nil),
-                            camUsesRawWeight: dCamRawWeight ?? saved?.camUsesRawWeight ?? false)
+        var c = ModelConfig(
+            imageSize: size, ch: ch ?? saved?.ch ?? Self.defaultCh, blocks: nRes ?? saved?.blocks ?? Self.defaultBlocks,
+            light: generator.map { $0 == .light } ?? saved?.light ?? true,
+            globalLayers: globalLayers ?? (keepDepths ? saved?.globalLayers : nil),
+            localLayers: localLayers ?? (keepDepths ? saved?.localLayers : nil),
+            camUsesRawWeight: dCamRawWeight ?? saved?.camUsesRawWeight ?? false)
         if let saved {
-            c.groups = saved.groups; c.groupHeadsOnBothSides = saved.groupHeadsOnBothSides
+            c.groups = saved.groups
+            c.groupHeadsOnBothSides = saved.groupHeadsOnBothSides
             let differences = ModelConfig.differences(saved, c)
             if !differences.isEmpty {
-                throw ValidationError("the options differ from the checkpoint's model (leave them out to take the checkpoint's):\n  "
-                                      + differences.joined(separator: "\n  "))
+                throw ValidationError(
+                    "the options differ from the checkpoint's model (leave them out to take the checkpoint's):\n  "
+                        + differences.joined(separator: "\n  "))
             }
         }
         return c
@@ -70,14 +86,21 @@ struct OptionChecks {
     private(set) var problems: [String] = []
 
     mutating func int(_ name: String, _ v: Int?, _ range: ClosedRange<Int>) {
-        if let v, !range.contains(v) { problems.append("\(name) \(v): must be in \(range.lowerBound)...\(range.upperBound)") }
+        if let v, !range.contains(v) {
+            problems.append("\(name) \(v): must be in \(range.lowerBound)...\(range.upperBound)")
+        }
     }
 
-    mutating func real<T: BinaryFloatingPoint>(_ name: String, _ v: T?, _ range: ClosedRange<T>, open lower: Bool = false) {
+    mutating func real<T: BinaryFloatingPoint>(
+        _ name: String, _ v: T?, _ range: ClosedRange<T>, open lower: Bool = false
+    ) {
         guard let v else { return }
         let bounds = "\(lower ? "(" : "[")\(range.lowerBound), \(range.upperBound)]"
-        if !v.isFinite { problems.append("\(name) \(v): must be a finite number in \(bounds)") }
-        else if !range.contains(v) || (lower && v == range.lowerBound) { problems.append("\(name) \(v): must be in \(bounds)") }
+        if !v.isFinite {
+            problems.append("\(name) \(v): must be a finite number in \(bounds)")
+        } else if !range.contains(v) || (lower && v == range.lowerBound) {
+            problems.append("\(name) \(v): must be in \(bounds)")
+        }
     }
 
     /// - Throws: `ValidationError` listing every problem.
@@ -88,7 +111,10 @@ struct OptionChecks {
 
 /// Process options shared by the commands that compute.
 struct RunOptions: ParsableArguments {
-    @Option(help: "Compute threads per process (OpenBLAS and the engine's loops). Default: the cores divided by the ranks on this host.")
+    @Option(
+        help:
+            "Compute threads per process (OpenBLAS and the engine's loops). Default: the cores divided by the ranks on this host."
+    )
     var threads: Int?
 
     func apply() {

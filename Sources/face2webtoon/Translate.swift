@@ -11,12 +11,17 @@ struct Translate: ParsableCommand {
 
     @Option(help: "Checkpoint (.safetensors written by train or import-torch).") var checkpoint: String
     @Option(help: "An image file or a folder of images.") var input: String
-    @Option(help: "Output folder: PNG files named after the inputs, in the input folder's sub-folder tree.") var output: String
+    @Option(help: "Output folder: PNG files named after the inputs, in the input folder's sub-folder tree.") var output:
+        String
     @Option(help: "A2B (face to webtoon) or B2A.") var direction: Direction = .a2b
-    @Flag(help: "Also write <name>_heatmap.png: input, translation and the CAM heatmap side by side.") var heatmap = false
+    @Flag(help: "Also write <name>_heatmap.png: input, translation and the CAM heatmap side by side.") var heatmap =
+        false
     @OptionGroup var process: RunOptions
 
-    enum Direction: String, ExpressibleByArgument { case a2b = "A2B", b2a = "B2A" }
+    enum Direction: String, ExpressibleByArgument {
+        case a2b = "A2B"
+        case b2a = "B2A"
+    }
 
     func run() throws {
         process.apply()
@@ -55,14 +60,18 @@ struct Translate: ParsableCommand {
             let y = g(t, t.constant(x))
             let out = SampleGrid.image(y.image.value, index: 0)
             let target = "\(output)/\(name.image)"
-            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.pixels), to: target)
             if let heatmapName = name.heatmap {
                 var strip = SampleGrid.RGB8(width: 3 * s, height: s)
                 SampleGrid.blit(SampleGrid.image(x, index: 0), into: &strip, x: 0, y: 0)
                 SampleGrid.blit(out, into: &strip, x: s, y: 0)
-                SampleGrid.blit(SampleGrid.heatmap(y.heatmap.value, index: 0, height: s, width: s), into: &strip, x: 2 * s, y: 0)
-                try PNGCodec.write(RGBImage(width: strip.width, height: strip.height, pixels: strip.pixels), to: "\(output)/\(heatmapName)")
+                SampleGrid.blit(
+                    SampleGrid.heatmap(y.heatmap.value, index: 0, height: s, width: s), into: &strip, x: 2 * s, y: 0)
+                try PNGCodec.write(
+                    RGBImage(width: strip.width, height: strip.height, pixels: strip.pixels),
+                    to: "\(output)/\(heatmapName)")
             }
             written += 1
         }

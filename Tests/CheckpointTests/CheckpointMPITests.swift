@@ -1,15 +1,18 @@
-@testable import Checkpoint
 import Distributed
 import Engine
 import Foundation
 import TestSupport
 import XCTest
 
+@testable import Checkpoint
+
 /// Real multi-rank saves and loads under `mpirun` (see `MPIJob`): the launching tests below start jobs
 /// whose ranks run the worker tests in `CheckpointMPIWorkerTests`.
 final class CheckpointMPITests: XCTestCase {
     private func job(_ worker: String, _ np: Int, root: String) throws -> MPIJob.Result {
-        let result = try MPIJob.run(suite: "CheckpointTests.CheckpointMPIWorkerTests", worker: worker, processes: np, environment: [CheckpointMPIWorkerTests.rootVariable: root])
+        let result = try MPIJob.run(
+            suite: "CheckpointTests.CheckpointMPIWorkerTests", worker: worker, processes: np,
+            environment: [CheckpointMPIWorkerTests.rootVariable: root])
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 0, result.output)
         return result
@@ -24,16 +27,21 @@ final class CheckpointMPITests: XCTestCase {
         XCTAssertEqual(r.manifest.worldSize, 2)
         let dir = Checkpoints.stepDirectory(root: root, step: 1)
         for rank in 0..<2 {
-            XCTAssertTrue(saved.workerLines.contains("rank=\(rank) saved raw=\(r.manifest.shards[rank].uncompressedBytes)"), saved.output)
+            XCTAssertTrue(
+                saved.workerLines.contains("rank=\(rank) saved raw=\(r.manifest.shards[rank].uncompressedBytes)"),
+                saved.output)
             XCTAssertEqual(r.manifest.shards[rank].file, (try shardFile(dir, rank: rank) as NSString).lastPathComponent)
         }
         let raw = r.manifest.shards.map(\.uncompressedBytes)
-        XCTAssertLessThanOrEqual(raw.max()! - raw.min()!, CheckpointMPIWorkerTests.tensors().map(\.byteCount).max()!, "balanced: \(raw)")
+        XCTAssertLessThanOrEqual(
+            raw.max()! - raw.min()!, CheckpointMPIWorkerTests.tensors().map(\.byteCount).max()!, "balanced: \(raw)")
         XCTAssertGreaterThan(raw.min()!, 0)
 
         // Single process, no MPI.
         try r.verify()
-        for t in CheckpointMPIWorkerTests.tensors() { XCTAssertEqual(try r.bytes(t.name), t.withBytes { Array($0) }, t.name) }
+        for t in CheckpointMPIWorkerTests.tensors() {
+            XCTAssertEqual(try r.bytes(t.name), t.withBytes { Array($0) }, t.name)
+        }
         // Three ranks, oversubscribed.
         let loaded = try job("testLoadWorker", 3, root: root)
         XCTAssertEqual(Set(loaded.workerLines.filter { $0.hasSuffix("loaded ok step=1") }).count, 3, loaded.output)
@@ -51,7 +59,8 @@ final class CheckpointMPITests: XCTestCase {
         XCTAssertTrue(message.contains("No space left on device"), message)
         XCTAssertFalse(message.contains("rank 0:"), message)
         XCTAssertEqual(latest(root), "step_00000001")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: Checkpoints.stepDirectory(root: root, step: 2) + "/manifest.json"))
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: Checkpoints.stepDirectory(root: root, step: 2) + "/manifest.json"))
         try Checkpoints.open(root).verify()
     }
 }
@@ -63,13 +72,16 @@ final class CheckpointMPIWorkerTests: XCTestCase {
     /// Tensors every rank holds (data parallel): the same values on every rank and in the launcher.
     static func tensors() -> [CheckpointTensor] {
         var rng = RandomGenerator(seed: 21)
-        return (0..<9).map { CheckpointTensor("w\($0)", rng.normalTensor([2000 * ($0 + 1)], std: 0.02)) } + [CheckpointTensor("steps", int64: [4])]
+        return (0..<9).map { CheckpointTensor("w\($0)", rng.normalTensor([2000 * ($0 + 1)], std: 0.02)) } + [
+            CheckpointTensor("steps", int64: [4])
+        ]
     }
 
     private func start(_ name: String = #function) throws -> (MPICommunicator, String) {
         let env = ProcessInfo.processInfo.environment
         guard env[MPIJob.workerVariable] == String(name.prefix { $0 != "(" }), MPIRuntime.isLaunchedByMPIRun(),
-              let root = env[Self.rootVariable] else {
+            let root = env[Self.rootVariable]
+        else {
             throw XCTSkip("runs only as a rank of an mpirun job started by CheckpointMPITests")
         }
         return (try MPICommunicator(), root)
@@ -82,17 +94,23 @@ final class CheckpointMPIWorkerTests: XCTestCase {
 
     func testSaveWorker() throws {
         let (comm, root) = try start()
-        let r = try Checkpoints.save(root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
+        let r = try Checkpoints.save(
+            root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm,
+            options: smallChunks)
         line(comm, "saved raw=\(r.localRawBytes)")
         try comm.finalize()
     }
 
     func testFailureWorker() throws {
         let (comm, root) = try start()
-        try Checkpoints.save(root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
+        try Checkpoints.save(
+            root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm,
+            options: smallChunks)
         if comm.rank == 1 { FaultInjection.writeFault = { path, _, _ in path.hasSuffix(".shard.tmp") ? ENOSPC : nil } }
         do {
-            try Checkpoints.save(root: root, step: 2, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
+            try Checkpoints.save(
+                root: root, step: 2, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm,
+                options: smallChunks)
             line(comm, "saved step 2 unexpectedly")
         } catch {
             line(comm, "error=\(error)")
@@ -104,7 +122,9 @@ final class CheckpointMPIWorkerTests: XCTestCase {
         let (comm, root) = try start()
         let r = try Checkpoints.open(root)
         try r.verify()
-        for t in Self.tensors() where try r.bytes(t.name) != t.withBytes({ Array($0) }) { line(comm, "mismatch \(t.name)") }
+        for t in Self.tensors() where try r.bytes(t.name) != t.withBytes({ Array($0) }) {
+            line(comm, "mismatch \(t.name)")
+        }
         line(comm, "size=\(comm.worldSize) loaded ok step=\(r.manifest.step)")
         try comm.finalize()
     }

@@ -1,6 +1,7 @@
-@testable import Checkpoint
 import Foundation
 import XCTest
+
+@testable import Checkpoint
 
 /// Each kind of damage gives its own error, naming the file (and shard and tensor where they apply).
 final class CorruptionTests: XCTestCase {
@@ -32,15 +33,19 @@ final class CorruptionTests: XCTestCase {
     func testFlippedHeaderByteIsAShardChecksumErrorWithoutTensor() throws {
         let shard = try shardFile(dir, rank: 0)
         try flipByte(shard, at: 20)  // reserved header field: only the whole-file checksum notices
-        XCTAssertEqual(checkpointError { try Checkpoints.open(root).verify() },
-                       .shardChecksumMismatch(shard: 0, path: shard, tensor: nil))
+        XCTAssertEqual(
+            checkpointError { try Checkpoints.open(root).verify() },
+            .shardChecksumMismatch(shard: 0, path: shard, tensor: nil))
     }
 
     func testWrongTensorChecksumNamesShardAndTensor() throws {
-        try editManifest(dir) { m in m.tensors[m.tensors.firstIndex { $0.name == "rng.words" }!].xxh64 = "0123456789abcdef" }
+        try editManifest(dir) { m in
+            m.tensors[m.tensors.firstIndex { $0.name == "rng.words" }!].xxh64 = "0123456789abcdef"
+        }
         let shard = try shardFile(dir, rank: 0)
-        XCTAssertEqual(checkpointError { try Checkpoints.open(root).verify() },
-                       .tensorChecksumMismatch(shard: 0, path: shard, tensor: "rng.words"))
+        XCTAssertEqual(
+            checkpointError { try Checkpoints.open(root).verify() },
+            .tensorChecksumMismatch(shard: 0, path: shard, tensor: "rng.words"))
     }
 
     func testGarbageFrameWithMatchingChecksumsIsADecompressionError() throws {
@@ -55,7 +60,10 @@ final class CorruptionTests: XCTestCase {
             m.tensors[i].frameXXH64[0] = Hex.string(XXH64.hash(Array(bytes[start..<start + e.frameBytes[0]])))
             m.shards[0].xxh64 = Hex.string(XXH64.hash(bytes))
         }
-        guard case let .decompressionFailed(s, p, t, _)? = checkpointError({ try Checkpoints.open(root).verify() }) else { return XCTFail() }
+        guard
+            case .decompressionFailed(let s, let p, let t, _)? = checkpointError({ try Checkpoints.open(root).verify() }
+            )
+        else { return XCTFail() }
         XCTAssertEqual([String(s), p, t], ["0", shard, "genA2B.conv.weight"])
     }
 
@@ -63,15 +71,18 @@ final class CorruptionTests: XCTestCase {
         let shard = try shardFile(dir, rank: 0)
         try FileManager.default.removeItem(atPath: shard)
         XCTAssertEqual(checkpointError { try Checkpoints.open(root).verify() }, .shardMissing(shard: 0, path: shard))
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(root).tensor("genA2B.fc.bias") }, .shardMissing(shard: 0, path: shard))
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(root).tensor("genA2B.fc.bias") },
+            .shardMissing(shard: 0, path: shard))
     }
 
     func testTruncatedShard() throws {
         let shard = try shardFile(dir, rank: 0)
         let bytes = try readFile(shard)
         try writeFile(shard, Array(bytes.dropLast(100)))
-        XCTAssertEqual(checkpointError { try Checkpoints.open(root).verify() },
-                       .shardSizeMismatch(shard: 0, path: shard, expected: bytes.count, found: bytes.count - 100))
+        XCTAssertEqual(
+            checkpointError { try Checkpoints.open(root).verify() },
+            .shardSizeMismatch(shard: 0, path: shard, expected: bytes.count, found: bytes.count - 100))
     }
 
     func testShardFromAnotherSaveIsRejectedByItsHeader() throws {
@@ -80,46 +91,60 @@ final class CorruptionTests: XCTestCase {
         bytes[24] ^= 1  // save id
         try writeFile(shard, bytes)
         try editManifest(dir) { $0.shards[0].xxh64 = Hex.string(XXH64.hash(bytes)) }
-        guard case .shardHeaderInvalid(0, shard, _)? = checkpointError({ try Checkpoints.open(root).verify() }) else { return XCTFail() }
+        guard case .shardHeaderInvalid(0, shard, _)? = checkpointError({ try Checkpoints.open(root).verify() }) else {
+            return XCTFail()
+        }
     }
 
     func testTruncatedManifest() throws {
         let path = dir + "/manifest.json"
         try writeFile(path, Array(try readFile(path).prefix(300)))
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(root) },
-                       .manifestCorrupt(path: path, reason: "not a JSON object (truncated?)"))
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(root) },
+            .manifestCorrupt(path: path, reason: "not a JSON object (truncated?)"))
     }
 
     func testManifestThatIsNotJSONOrEmpty() throws {
         let path = dir + "/manifest.json"
         try writeFile(path, Array("\u{0}\u{1}garbage".utf8))
-        guard case .manifestCorrupt(path, _)? = checkpointError({ _ = try Checkpoints.open(root) }) else { return XCTFail() }
+        guard case .manifestCorrupt(path, _)? = checkpointError({ _ = try Checkpoints.open(root) }) else {
+            return XCTFail()
+        }
         try writeFile(path, [])
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(root) }, .manifestCorrupt(path: path, reason: "empty file"))
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(root) }, .manifestCorrupt(path: path, reason: "empty file"))
     }
 
     func testUnknownSchemaVersion() throws {
-        try editManifestJSON(dir) { $0["schema_version"] = 2; $0["tensors"] = "a future layout" }
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(root) },
-                       .unsupportedSchema(path: dir + "/manifest.json", found: 2, supported: 1))
+        try editManifestJSON(dir) {
+            $0["schema_version"] = 2
+            $0["tensors"] = "a future layout"
+        }
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(root) },
+            .unsupportedSchema(path: dir + "/manifest.json", found: 2, supported: 1))
     }
 
     func testUnknownCodecVersion() throws {
         try editManifest(dir) { $0.codec.version = 2 }
-        guard case let .manifestCorrupt(_, reason)? = checkpointError({ _ = try Checkpoints.open(root) }) else { return XCTFail() }
+        guard case .manifestCorrupt(_, let reason)? = checkpointError({ _ = try Checkpoints.open(root) }) else {
+            return XCTFail()
+        }
         XCTAssertTrue(reason.contains("codec zstd version 2"), reason)
     }
 
     func testShardCountDifferentFromWorldSize() throws {
         try editManifest(dir) { $0.worldSize = 2 }
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(root) },
-                       .shardCountMismatch(path: dir + "/manifest.json", worldSize: 2, shards: 1))
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(root) },
+            .shardCountMismatch(path: dir + "/manifest.json", worldSize: 2, shards: 1))
     }
 
     func testNoCheckpointAtAll() throws {
         let empty = makeTemporaryDirectory(self)
         XCTAssertEqual(checkpointError { _ = try Checkpoints.open(empty) }, .noCheckpoint(path: empty))
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(empty + "/never") }, .noCheckpoint(path: empty + "/never"))
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(empty + "/never") }, .noCheckpoint(path: empty + "/never"))
         XCTAssertNil(Checkpoints.newestValid(root: empty))
     }
 
@@ -131,11 +156,16 @@ final class CorruptionTests: XCTestCase {
 
     func testBadLatest() throws {
         try writeFile(root + "/LATEST", Array("../../etc\n".utf8))
-        guard case .latestInvalid(root, _)? = checkpointError({ _ = try Checkpoints.open(root) }) else { return XCTFail() }
+        guard case .latestInvalid(root, _)? = checkpointError({ _ = try Checkpoints.open(root) }) else {
+            return XCTFail()
+        }
         try writeFile(root + "/LATEST", Array("step_00000099\n".utf8))
-        guard case .latestInvalid(root, _)? = checkpointError({ _ = try Checkpoints.open(root) }) else { return XCTFail() }
+        guard case .latestInvalid(root, _)? = checkpointError({ _ = try Checkpoints.open(root) }) else {
+            return XCTFail()
+        }
         try FileManager.default.removeItem(atPath: root + "/LATEST")
-        XCTAssertEqual(checkpointError { _ = try Checkpoints.open(root) }, .latestInvalid(root: root, reason: "LATEST is missing"))
+        XCTAssertEqual(
+            checkpointError { _ = try Checkpoints.open(root) }, .latestInvalid(root: root, reason: "LATEST is missing"))
     }
 
     func testNewestValidSkipsACorruptNewerCheckpoint() throws {
@@ -153,20 +183,29 @@ final class CorruptionTests: XCTestCase {
         try Checkpoints.merge(from: root, to: merged)
         let good = try readFile(merged)
         func damaged(_ change: (inout [UInt8]) -> Void) throws -> CheckpointError? {
-            var b = good; change(&b); try writeFile(merged, b)
+            var b = good
+            change(&b)
+            try writeFile(merged, b)
             return checkpointError { try Checkpoints.open(merged).verify() }
         }
         guard case .mergedFileInvalid? = try damaged({ $0[16] ^= 1 }) else { return XCTFail("header") }
         guard case .mergedFileInvalid? = try damaged({ $0.removeLast() }) else { return XCTFail("truncated") }
-        guard case .manifestCorrupt(_, "manifest checksum mismatch")? = try damaged({ $0[$0.count - 5] ^= 1 }) else { return XCTFail("manifest") }
-        guard case .shardChecksumMismatch(0, merged, .some(_))? = try damaged({ $0[MergedFile.headerBytes + 3] ^= 1 }) else { return XCTFail("data") }
+        guard case .manifestCorrupt(_, "manifest checksum mismatch")? = try damaged({ $0[$0.count - 5] ^= 1 }) else {
+            return XCTFail("manifest")
+        }
+        guard case .shardChecksumMismatch(0, merged, .some(_))? = try damaged({ $0[MergedFile.headerBytes + 3] ^= 1 })
+        else { return XCTFail("data") }
         guard case .notACheckpoint? = try damaged({ $0[0] = 0 }) else { return XCTFail("magic") }
     }
 
     func testErrorMessagesNameWhatToLookAt() {
-        let e = CheckpointError.shardChecksumMismatch(shard: 1, path: "/ck/step_1/shard-00001", tensor: "genA2B.fc.weight")
-        XCTAssertEqual(e.description, "shard 1: /ck/step_1/shard-00001: stored bytes fail their checksum in tensor genA2B.fc.weight")
-        XCTAssertEqual(CheckpointError.saveFailed([1: "disk full", 0: "x"]).description,
-                       "checkpoint save failed (previous checkpoint kept): rank 0: x; rank 1: disk full")
+        let e = CheckpointError.shardChecksumMismatch(
+            shard: 1, path: "/ck/step_1/shard-00001", tensor: "genA2B.fc.weight")
+        XCTAssertEqual(
+            e.description,
+            "shard 1: /ck/step_1/shard-00001: stored bytes fail their checksum in tensor genA2B.fc.weight")
+        XCTAssertEqual(
+            CheckpointError.saveFailed([1: "disk full", 0: "x"]).description,
+            "checkpoint save failed (previous checkpoint kept): rank 0: x; rank 1: disk full")
     }
 }

@@ -1,8 +1,9 @@
-@testable import Checkpoint
 import Distributed
 import Engine
 import Foundation
 import XCTest
+
+@testable import Checkpoint
 
 /// A fresh directory under the system temporary directory, removed by the test's teardown.
 func makeTemporaryDirectory(_ test: XCTestCase, _ label: String = "ckpt") -> String {
@@ -31,19 +32,23 @@ func sampleTensors(seed: UInt64 = 1) -> [CheckpointTensor] {
 let smallChunks = SaveOptions(chunkBytes: 16384)
 
 func sampleFields(_ imagesSeen: Int = 1234) -> ManifestFields {
-    ManifestFields(programVersion: "test-1.0", config: #"{"light":true,"img_size":64}"#, imagesSeen: imagesSeen,
-                   state: .object(["rng": .array([.uint(UInt64.max), .uint(7)]), "ada_p": .double(0.0625), "cursor": .int(-3)]))
+    ManifestFields(
+        programVersion: "test-1.0", config: #"{"light":true,"img_size":64}"#, imagesSeen: imagesSeen,
+        state: .object(["rng": .array([.uint(UInt64.max), .uint(7)]), "ada_p": .double(0.0625), "cursor": .int(-3)]))
 }
 
 /// Saves `sampleTensors(seed:)` as `step` on a single rank.
 @discardableResult
 func saveSample(_ root: String, step: Int, seed: UInt64 = 1, options: SaveOptions = smallChunks) throws -> SaveResult {
-    try Checkpoints.save(root: root, step: step, tensors: sampleTensors(seed: seed), manifestFields: sampleFields(),
-                         comm: SingleRankCommunicator(), options: options)
+    try Checkpoints.save(
+        root: root, step: step, tensors: sampleTensors(seed: seed), manifestFields: sampleFields(),
+        comm: SingleRankCommunicator(), options: options)
 }
 
 /// Asserts every tensor in `reader` equals `sampleTensors(seed:)` bit for bit.
-func assertMatchesSample(_ reader: CheckpointReader, seed: UInt64 = 1, file: StaticString = #filePath, line: UInt = #line) throws {
+func assertMatchesSample(
+    _ reader: CheckpointReader, seed: UInt64 = 1, file: StaticString = #filePath, line: UInt = #line
+) throws {
     let expected = sampleTensors(seed: seed)
     XCTAssertEqual(reader.names.sorted(), expected.map(\.name).sorted(), file: file, line: line)
     for t in expected {
@@ -56,7 +61,11 @@ func assertMatchesSample(_ reader: CheckpointReader, seed: UInt64 = 1, file: Sta
 /// Path of rank `rank`'s shard file in step directory `dir`.
 func shardFile(_ dir: String, rank: Int) throws -> String {
     let prefix = String(format: "shard-%05d-", rank)
-    guard let name = try FileManager.default.contentsOfDirectory(atPath: dir).first(where: { $0.hasPrefix(prefix) && $0.hasSuffix(".shard") }) else {
+    guard
+        let name = try FileManager.default.contentsOfDirectory(atPath: dir).first(where: {
+            $0.hasPrefix(prefix) && $0.hasSuffix(".shard")
+        })
+    else {
         throw CheckpointError.shardMissing(shard: rank, path: dir)
     }
     return dir + "/" + name
@@ -89,9 +98,11 @@ func editManifestJSON(_ dir: String, _ edit: (inout [String: Any]) -> Void) thro
 }
 
 /// Runs `body` and returns the `CheckpointError` it throws (failing the test if it throws nothing or another type).
-func checkpointError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> CheckpointError? {
+func checkpointError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> CheckpointError?
+{
     do { try body() } catch let e as CheckpointError { return e } catch {
-        XCTFail("unexpected error \(error)", file: file, line: line); return nil
+        XCTFail("unexpected error \(error)", file: file, line: line)
+        return nil
     }
     XCTFail("expected a CheckpointError, nothing was thrown", file: file, line: line)
     return nil

@@ -1,6 +1,7 @@
-@testable import Checkpoint
 import Foundation
 import XCTest
+
+@testable import Checkpoint
 
 /// Manifests and merged files crafted to make a reader over-allocate, overflow or escape the directory
 /// must be refused by validation, before any buffer is sized from them.
@@ -14,7 +15,9 @@ final class HostileInputTests: XCTestCase {
         dir = Checkpoints.stepDirectory(root: root, step: 1)
     }
 
-    private func assertRefused(_ label: String, file: StaticString = #filePath, line: UInt = #line, _ edit: (inout Manifest) -> Void) throws {
+    private func assertRefused(
+        _ label: String, file: StaticString = #filePath, line: UInt = #line, _ edit: (inout Manifest) -> Void
+    ) throws {
         let path = dir + "/manifest.json"
         let original = try readFile(path)
         defer { try? writeFile(path, original) }
@@ -33,7 +36,8 @@ final class HostileInputTests: XCTestCase {
         try assertRefused("shape disagrees with length") { m in m.tensors[0].shape = [64, 3, 7, 8] }
         try assertRefused("huge claimed tensor") { m in
             let i = self.index(m, "genA2B.fc.bias")
-            m.tensors[i].shape = [1 << 40]; m.tensors[i].length = 4 << 40
+            m.tensors[i].shape = [1 << 40]
+            m.tensors[i].length = 4 << 40
             m.shards[0].uncompressedBytes += (4 << 40) - 1200
         }
         try assertRefused("too many dimensions") { m in m.tensors[0].shape = [Int](repeating: 1, count: 40) + [9408] }
@@ -43,7 +47,10 @@ final class HostileInputTests: XCTestCase {
         try assertRefused("negative offset") { m in m.tensors[0].offset = -4 }
         try assertRefused("overlapping tensors") { m in m.tensors[1].offset = m.tensors[0].offset }
         try assertRefused("stored bytes past the file") { m in m.tensors[0].storedOffset = m.shards[0].compressedBytes }
-        try assertRefused("frame count") { m in m.tensors[0].frameBytes.append(10); m.tensors[0].frameXXH64.append("0000000000000000") }
+        try assertRefused("frame count") { m in
+            m.tensors[0].frameBytes.append(10)
+            m.tensors[0].frameXXH64.append("0000000000000000")
+        }
         try assertRefused("zero-byte frame") { m in m.tensors[0].frameBytes[0] = 0 }
         try assertRefused("frame larger than zstd's bound") { m in m.tensors[0].frameBytes[0] = 1 << 40 }
         try assertRefused("frame too small for its raw size") { m in m.tensors[1].frameBytes[0] = 3 }
@@ -69,7 +76,9 @@ final class HostileInputTests: XCTestCase {
         let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try fh.truncate(atOffset: UInt64(Manifest.maxBytes + 1))
         try fh.close()
-        guard case let .manifestCorrupt(_, reason)? = checkpointError({ _ = try Checkpoints.open(dir) }) else { return XCTFail() }
+        guard case .manifestCorrupt(_, let reason)? = checkpointError({ _ = try Checkpoints.open(dir) }) else {
+            return XCTFail()
+        }
         XCTAssertTrue(reason.contains("more than"), reason)
     }
 
@@ -78,7 +87,14 @@ final class HostileInputTests: XCTestCase {
         try Checkpoints.merge(from: root, to: merged)
         var b = try readFile(merged)
         var w = ByteWriter()
-        w.raw(MergedFile.magic); w.u32(1); w.u32(64); w.int(1 << 49); w.u64(0); w.int(Int.max); w.u64(0); w.u64(0)
+        w.raw(MergedFile.magic)
+        w.u32(1)
+        w.u32(64)
+        w.int(1 << 49)
+        w.u64(0)
+        w.int(Int.max)
+        w.u64(0)
+        w.u64(0)
         w.u64(XXH64.hash(w.bytes))
         b.replaceSubrange(0..<64, with: w.bytes)
         try writeFile(merged, b)

@@ -1,8 +1,9 @@
-@testable import Checkpoint
 import Distributed
 import Engine
 import Foundation
 import XCTest
+
+@testable import Checkpoint
 
 /// SIGKILL in the middle of a save: the test re-launches this test bundle as a child that saves in a loop,
 /// kills it with -9 while a shard is being written, then checks that sweep + open give the last complete
@@ -18,8 +19,9 @@ final class KillDuringSaveTests: XCTestCase {
         var rng = RandomGenerator(seed: 11)
         let tensors = (0..<6).map { CheckpointTensor("w\($0)", rng.normalTensor([1 << 18], std: 0.02)) }  // 6 MB
         for step in 1...10_000 {
-            try Checkpoints.save(root: root, step: step, tensors: tensors, manifestFields: sampleFields(step),
-                                 comm: SingleRankCommunicator(), options: SaveOptions(workers: 0, chunkBytes: 1 << 18))
+            try Checkpoints.save(
+                root: root, step: step, tensors: tensors, manifestFields: sampleFields(step),
+                comm: SingleRankCommunicator(), options: SaveOptions(workers: 0, chunkBytes: 1 << 18))
         }
     }
 
@@ -63,7 +65,8 @@ final class KillDuringSaveTests: XCTestCase {
         try r.verify()
         XCTAssertEqual(r.manifest.imagesSeen, r.manifest.step)
         for (step, path) in Checkpoints.stepDirectories(root, complete: false) {
-            XCTAssertNoThrow(try CheckpointReader(stepDirectory: path).verify(), "step \(step) left incomplete after sweep")
+            XCTAssertNoThrow(
+                try CheckpointReader(stepDirectory: path).verify(), "step \(step) left incomplete after sweep")
         }
     }
 }

@@ -1,7 +1,8 @@
-@testable import Checkpoint
 import Engine
 import Foundation
 import XCTest
+
+@testable import Checkpoint
 
 final class MergeExportInspectTests: XCTestCase {
     func testMergeKeepsManifestFieldsAndRefusesDamage() throws {
@@ -21,11 +22,15 @@ final class MergeExportInspectTests: XCTestCase {
         let shard = try shardFile(dir, rank: 0)
         try flipByte(shard, at: 100)
         let out2 = root + "/merged2.ckpt"
-        guard case .shardChecksumMismatch(0, shard, _)? = checkpointError({ try Checkpoints.merge(from: dir, to: out2) }) else { return XCTFail() }
+        guard
+            case .shardChecksumMismatch(0, shard, _)? = checkpointError({ try Checkpoints.merge(from: dir, to: out2) })
+        else { return XCTFail() }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out2))
         XCTAssertFalse(FileManager.default.fileExists(atPath: out2 + ".tmp"))
         // Merging a merged file is refused.
-        guard case .invalidArgument? = checkpointError({ try Checkpoints.merge(from: out, to: out2) }) else { return XCTFail() }
+        guard case .invalidArgument? = checkpointError({ try Checkpoints.merge(from: out, to: out2) }) else {
+            return XCTFail()
+        }
     }
 
     func testExportSafetensorsReadsBackWithEngine() throws {

@@ -1,5 +1,6 @@
-@testable import Checkpoint
 import XCTest
+
+@testable import Checkpoint
 
 final class PrimitiveTests: XCTestCase {
     /// Published XXH64 vectors (xxHash repository and the python-xxhash README), seed 0 unless noted.
@@ -40,10 +41,15 @@ final class PrimitiveTests: XCTestCase {
         for k in [4, 8] {
             let n = 37
             let src = (0..<n * k).map { UInt8(truncatingIfNeeded: $0) }
-            var planes = [UInt8](repeating: 0, count: src.count), back = planes
-            src.withUnsafeBytes { s in planes.withUnsafeMutableBytes { ByteShuffle.shuffle(s, into: $0, elementSize: k) } }
+            var planes = [UInt8](repeating: 0, count: src.count)
+            var back = planes
+            src.withUnsafeBytes { s in
+                planes.withUnsafeMutableBytes { ByteShuffle.shuffle(s, into: $0, elementSize: k) }
+            }
             for i in 0..<n { for j in 0..<k { XCTAssertEqual(planes[j * n + i], src[i * k + j]) } }
-            planes.withUnsafeBytes { s in back.withUnsafeMutableBytes { ByteShuffle.unshuffle(s, into: $0, elementSize: k) } }
+            planes.withUnsafeBytes { s in
+                back.withUnsafeMutableBytes { ByteShuffle.unshuffle(s, into: $0, elementSize: k) }
+            }
             XCTAssertEqual(back, src, "element size \(k)")
         }
     }
@@ -68,7 +74,8 @@ final class PrimitiveTests: XCTestCase {
         let frames = [3, 1, 1]
         let size = ResultRecord.size(plan: plan, frames: frames)
         var w = ShardWriteResult()
-        w.fileBytes = 999; w.fileXXH64 = 0xDEAD_BEEF
+        w.fileBytes = 999
+        w.fileXXH64 = 0xDEAD_BEEF
         w.tensors = [.init(xxh64: 11, frames: [(5, 1), (6, 2), (7, 3)])]
         let block = ResultRecord.encode(.success(w), host: "node7", size: size)
         XCTAssertEqual(block.count, size)
@@ -77,9 +84,11 @@ final class PrimitiveTests: XCTestCase {
         XCTAssertEqual(r.host, "node7")
         XCTAssertEqual(r.fileBytes, 999)
         XCTAssertEqual(r.tensors.first?.frames.map(\.bytes), [5, 6, 7])
-        let failed = ResultRecord.encode(.failure(CheckpointError.io(path: "/x", reason: "No space left on device")), host: "n", size: size)
+        let failed = ResultRecord.encode(
+            .failure(CheckpointError.io(path: "/x", reason: "No space left on device")), host: "n", size: size)
         XCTAssertEqual(failed.count, size)
-        XCTAssertEqual(ResultRecord.decode(failed, rank: 1, plan: plan, frames: frames).error, "/x: No space left on device")
+        XCTAssertEqual(
+            ResultRecord.decode(failed, rank: 1, plan: plan, frames: frames).error, "/x: No space left on device")
     }
 
     func testStepDirectoryNames() {
@@ -102,7 +111,9 @@ final class JSONValueTests: XCTestCase {
     }
 
     func testRoundTripKeepsAll64Bits() throws {
-        let v = JSONValue.object(["a": .uint(UInt64.max), "b": .int(Int64.min), "c": .double(0.1), "d": .array([.null, .bool(true)])])
+        let v = JSONValue.object([
+            "a": .uint(UInt64.max), "b": .int(Int64.min), "c": .double(0.1), "d": .array([.null, .bool(true)]),
+        ])
         let back = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(v))
         XCTAssertEqual(back, v)
         guard case .uint(UInt64.max)? = back["a"] else { return XCTFail("\(back)") }

@@ -1,8 +1,9 @@
-@testable import Checkpoint
 import Distributed
 import Engine
 import Foundation
 import XCTest
+
+@testable import Checkpoint
 
 final class RoundTripTests: XCTestCase {
     func testSaveThenOpenRootReturnsEveryTensorAndField() throws {
@@ -36,10 +37,12 @@ final class RoundTripTests: XCTestCase {
         let into = Tensor(zeros: [300, 100])
         try r.read("genA2B.fc.weight", into: into)
         XCTAssertEqual(into.array, w.array)
-        XCTAssertEqual(checkpointError { try r.read("genA2B.fc.weight", into: Tensor(zeros: [100, 300])) },
-                       .tensorMismatch(name: "genA2B.fc.weight", expected: "[100, 300]", found: "[300, 100]"))
-        XCTAssertEqual(checkpointError { _ = try r.tensor("optim.G.steps") },
-                       .tensorMismatch(name: "optim.G.steps", expected: "F32", found: "I64"))
+        XCTAssertEqual(
+            checkpointError { try r.read("genA2B.fc.weight", into: Tensor(zeros: [100, 300])) },
+            .tensorMismatch(name: "genA2B.fc.weight", expected: "[100, 300]", found: "[300, 100]"))
+        XCTAssertEqual(
+            checkpointError { _ = try r.tensor("optim.G.steps") },
+            .tensorMismatch(name: "optim.G.steps", expected: "F32", found: "I64"))
         XCTAssertEqual(checkpointError { _ = try r.tensor("nope") }, .missingTensor(name: "nope"))
     }
 
@@ -57,7 +60,10 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testOptionsWithoutShuffleAndOtherLevelsRoundTrip() throws {
-        for options in [SaveOptions(level: 3, workers: 0, shuffle: false, chunkBytes: 8192), SaveOptions(level: 9, workers: 2, chunkBytes: 4096)] {
+        for options in [
+            SaveOptions(level: 3, workers: 0, shuffle: false, chunkBytes: 8192),
+            SaveOptions(level: 9, workers: 2, chunkBytes: 4096),
+        ] {
             let root = makeTemporaryDirectory(self)
             try saveSample(root, step: 1, options: options)
             let r = try Checkpoints.open(root)
@@ -74,8 +80,9 @@ final class RoundTripTests: XCTestCase {
         var stored: [Bool: Int] = [:]
         for shuffle in [false, true] {
             let root = makeTemporaryDirectory(self)
-            let r = try Checkpoints.save(root: root, step: 1, tensors: w, manifestFields: sampleFields(), comm: SingleRankCommunicator(),
-                                         options: SaveOptions(shuffle: shuffle))
+            let r = try Checkpoints.save(
+                root: root, step: 1, tensors: w, manifestFields: sampleFields(), comm: SingleRankCommunicator(),
+                options: SaveOptions(shuffle: shuffle))
             stored[shuffle] = r.storedBytes
         }
         XCTAssertLessThan(Double(stored[true]!), 0.95 * Double(stored[false]!), "\(stored)")
@@ -97,7 +104,8 @@ final class RoundTripTests: XCTestCase {
         let old = try shardFile(dir, rank: 0)
         try saveSample(root, step: 7, seed: 2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: old))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".shard") }.count, 1)
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".shard") }.count, 1)
         try assertMatchesSample(try Checkpoints.open(root), seed: 2)
     }
 
@@ -105,16 +113,22 @@ final class RoundTripTests: XCTestCase {
         let root = makeTemporaryDirectory(self)
         let dup = sampleTensors() + [CheckpointTensor("ada.p", float64: [1])]
         let e = checkpointError {
-            try Checkpoints.save(root: root, step: 1, tensors: dup, manifestFields: sampleFields(), comm: SingleRankCommunicator())
+            try Checkpoints.save(
+                root: root, step: 1, tensors: dup, manifestFields: sampleFields(), comm: SingleRankCommunicator())
         }
         XCTAssertEqual(e, .saveFailed([0: "tensor name ada.p appears twice"]))
-        XCTAssertEqual(checkpointError { try saveSample(root, step: 1, options: SaveOptions(chunkBytes: 1000)) },
-                       .saveFailed([0: "chunkBytes 1000 outside 4096...67108864 or not a multiple of 8"]))
+        XCTAssertEqual(
+            checkpointError { try saveSample(root, step: 1, options: SaveOptions(chunkBytes: 1000)) },
+            .saveFailed([0: "chunkBytes 1000 outside 4096...67108864 or not a multiple of 8"]))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root), [])
     }
 
     func testJSONValueEncodesTrainerStructs() throws {
-        struct State: Codable, Equatable { var seed: UInt64; var p: Double; var order: [Int] }
+        struct State: Codable, Equatable {
+            var seed: UInt64
+            var p: Double
+            var order: [Int]
+        }
         let s = State(seed: UInt64.max - 1, p: 0.3, order: [3, 1, 2])
         let v = try JSONValue(encoding: s)
         XCTAssertEqual(v["seed"], .uint(UInt64.max - 1))

@@ -11,24 +11,39 @@ final class ThreadWorld: @unchecked Sendable {
     private var arrived = 0, departed = 0
     private var draining = false
 
-    init(size: Int) { self.size = size; slots = Array(repeating: [], count: size) }
+    init(size: Int) {
+        self.size = size
+        slots = Array(repeating: [], count: size)
+    }
 
     /// Every rank contributes `block`; all get every rank's block, in rank order.
     func exchange(rank: Int, _ block: [UInt8]) -> [[UInt8]] {
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         while draining { cond.wait() }  // the previous collective is still being read
         slots[rank] = block
         arrived += 1
-        if arrived == size { draining = true; cond.broadcast() } else { while !draining { cond.wait() } }
+        if arrived == size {
+            draining = true
+            cond.broadcast()
+        } else {
+            while !draining { cond.wait() }
+        }
         let all = slots
         departed += 1
-        if departed == size { arrived = 0; departed = 0; draining = false; cond.broadcast() }
+        if departed == size {
+            arrived = 0
+            departed = 0
+            draining = false
+            cond.broadcast()
+        }
         return all
     }
 
     /// Runs `body` on `size` threads (one per rank) and returns each rank's result.
     func run<T>(_ body: @escaping (ThreadCommunicator) throws -> T) -> [Result<T, Error>] {
-        let results = LockedSlots<Result<T, Error>>(size), done = DispatchGroup()
+        let results = LockedSlots<Result<T, Error>>(size)
+        let done = DispatchGroup()
         for r in 0..<size {
             done.enter()
             let t = Thread {
@@ -47,7 +62,11 @@ final class LockedSlots<T>: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var values: [T?]
     init(_ n: Int) { values = Array(repeating: nil, count: n) }
-    func set(_ i: Int, _ v: T) { lock.lock(); values[i] = v; lock.unlock() }
+    func set(_ i: Int, _ v: T) {
+        lock.lock()
+        values[i] = v
+        lock.unlock()
+    }
 }
 
 final class ThreadCommunicator: Communicator, @unchecked Sendable {
@@ -56,18 +75,25 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
     var worldSize: Int { world.size }
     var processorName: String { "thread-host" }
 
-    init(world: ThreadWorld, rank: Int) { self.world = world; self.rank = rank }
+    init(world: ThreadWorld, rank: Int) {
+        self.world = world
+        self.rank = rank
+    }
 
     private func exchange(_ raw: UnsafeRawBufferPointer) -> [[UInt8]] { world.exchange(rank: rank, Array(raw)) }
 
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         let all = exchange(UnsafeRawBufferPointer(buffer))
-        for i in buffer.indices { buffer[i] = all.reduce(0) { $0 + $1.withUnsafeBytes { $0.load(fromByteOffset: 4 * i, as: Float.self) } } }
+        for i in buffer.indices {
+            buffer[i] = all.reduce(0) { $0 + $1.withUnsafeBytes { $0.load(fromByteOffset: 4 * i, as: Float.self) } }
+        }
     }
 
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         let all = exchange(UnsafeRawBufferPointer(buffer))
-        for i in buffer.indices { buffer[i] = all.reduce(0) { $0 + $1.withUnsafeBytes { $0.load(fromByteOffset: 8 * i, as: Double.self) } } }
+        for i in buffer.indices {
+            buffer[i] = all.reduce(0) { $0 + $1.withUnsafeBytes { $0.load(fromByteOffset: 8 * i, as: Double.self) } }
+        }
     }
 
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 /// Bad files give a typed error naming the file, and never crash the process (libpng and libjpeg
@@ -26,7 +27,8 @@ final class CorruptFileTests: XCTestCase {
             let p = try writeFile(dir, "cut\(keep).jpg", Array(good.prefix(keep)))
             assertDecodeError(.corrupt, path: p) { _ = try ImageDecoder.decode(file: p) }
         }
-        let garbage = try writeFile(dir, "garbage.jpg", [0xFF, 0xD8, 0xFF] + (0..<500).map { UInt8(truncatingIfNeeded: $0 &* 131) })
+        let garbage = try writeFile(
+            dir, "garbage.jpg", [0xFF, 0xD8, 0xFF] + (0..<500).map { UInt8(truncatingIfNeeded: $0 &* 131) })
         assertDecodeError(.corrupt, path: garbage) { _ = try ImageDecoder.decode(file: garbage) }
     }
 
@@ -65,7 +67,8 @@ final class CorruptFileTests: XCTestCase {
 
     /// Random truncations and byte flips of valid files: every outcome is an image or a typed error.
     func testFuzzedFilesNeverCrash() throws {
-        let png = try pngBytes(testImage(24, 16)), jpg = try JPEGCodec.encode(testImage(24, 16))
+        let png = try pngBytes(testImage(24, 16))
+        let jpg = try JPEGCodec.encode(testImage(24, 16))
         var rng = RandomGenerator(seed: 99)
         var errors = 0
         for round in 0..<300 {

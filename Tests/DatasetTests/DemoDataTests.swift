@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 final class DemoDataTests: XCTestCase {
@@ -23,11 +24,15 @@ final class DemoDataTests: XCTestCase {
     }
 
     func testLayoutProportionsAndDeterminism() throws {
-        let a = try temporaryFolder(self), b = try temporaryFolder(self), c = try temporaryFolder(self)
+        let a = try temporaryFolder(self)
+        let b = try temporaryFolder(self)
+        let c = try temporaryFolder(self)
         try DemoData.generate(to: a, size: 32, trainPerDomain: 20, testPerDomain: 10, seed: 5)
         try DemoData.generate(to: b, size: 32, trainPerDomain: 20, testPerDomain: 10, seed: 5)
         try DemoData.generate(to: c, size: 32, trainPerDomain: 20, testPerDomain: 10, seed: 6)
-        let fa = try fileBytes(a), fb = try fileBytes(b), fc = try fileBytes(c)
+        let fa = try fileBytes(a)
+        let fb = try fileBytes(b)
+        let fc = try fileBytes(c)
         XCTAssertEqual(fa.count, 60)
         XCTAssertEqual(fa, fb, "same seed, same bytes")
         XCTAssertEqual(Set(fa.keys), Set(fc.keys))
@@ -48,16 +53,21 @@ final class DemoDataTests: XCTestCase {
     func testFaceIsTheGeneratedImage() throws {
         let dir = try temporaryFolder(self)
         try DemoData.generate(to: dir, size: 24, trainPerDomain: 10, testPerDomain: 10, seed: 4)
-        let groupOf = DemoData.groupCounts(total: 10).enumerated().flatMap { Array(repeating: $0.offset, count: $0.element) }
+        let groupOf = DemoData.groupCounts(total: 10).enumerated().flatMap {
+            Array(repeating: $0.offset, count: $0.element)
+        }
         for (folder, split, domain) in [("trainB", UInt64(0), UInt64(1)), ("testA", 1, 0)] {
             for i in [0, 7, 9] {
                 let path = dir.appendingPathComponent("\(folder)/\(groupOf[i])/" + String(format: "%05d.png", i)).path
                 let stored = try PNGCodec.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), path: path)
-                XCTAssertEqual(stored, DemoData.face(seed: 4, split: split, domain: domain, index: i, group: groupOf[i], size: 24), path)
+                XCTAssertEqual(
+                    stored, DemoData.face(seed: 4, split: split, domain: domain, index: i, group: groupOf[i], size: 24),
+                    path)
             }
         }
-        XCTAssertNotEqual(DemoData.face(seed: 4, split: 2, domain: 1, index: 0, group: 0, size: 24),
-                          DemoData.face(seed: 4, split: 0, domain: 1, index: 0, group: 0, size: 24))
+        XCTAssertNotEqual(
+            DemoData.face(seed: 4, split: 2, domain: 1, index: 0, group: 0, size: 24),
+            DemoData.face(seed: 4, split: 0, domain: 1, index: 0, group: 0, size: 24))
     }
 
     /// Regenerating replaces the split folders (no stale images) and leaves no partial folders.
@@ -66,8 +76,9 @@ final class DemoDataTests: XCTestCase {
         try DemoData.generate(to: dir, size: 16, trainPerDomain: 12, testPerDomain: 4, seed: 1)
         try DemoData.generate(to: dir, size: 16, trainPerDomain: 5, testPerDomain: 4, seed: 1)
         XCTAssertEqual(try fileBytes(dir).count, 5 + 5 + 4 + 4)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
-                       ["testA", "testB", "trainA", "trainB"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(),
+            ["testA", "testB", "trainA", "trainB"])
     }
 
     func render(_ style: DemoFaces.Style, _ group: Int, _ i: UInt64, size: Int = 64) -> RGBImage {
@@ -81,12 +92,15 @@ final class DemoDataTests: XCTestCase {
             func colours(_ im: RGBImage) -> Int {
                 var set = Set<Int>()
                 for i in stride(from: 0, to: im.pixels.count, by: 3) {
-                    let r = Int(im.pixels[i]), g = Int(im.pixels[i + 1]), b = Int(im.pixels[i + 2])
+                    let r = Int(im.pixels[i])
+                    let g = Int(im.pixels[i + 1])
+                    let b = Int(im.pixels[i + 2])
                     set.insert(r << 16 | g << 8 | b)
                 }
                 return set.count
             }
-            let photo = colours(render(.photo, 1, i)), toon = colours(render(.webtoon, 1, i))
+            let photo = colours(render(.photo, 1, i))
+            let toon = colours(render(.webtoon, 1, i))
             XCTAssertGreaterThan(photo, 3 * toon, "photo \(photo) colours vs webtoon \(toon)")
         }
     }
@@ -101,7 +115,9 @@ final class DemoDataTests: XCTestCase {
         }
         for i in UInt64(0)..<6 {
             for style in [DemoFaces.Style.webtoon, .photo] {
-                let plain = render(style, 1, i), glasses = render(style, 2, i), long = render(style, 0, i)
+                let plain = render(style, 1, i)
+                let glasses = render(style, 2, i)
+                let long = render(style, 0, i)
                 // Rows 24...33 of 64 hold the eyes (eye line ≈ 0.40–0.47 of the height).
                 XCTAssertGreaterThan(regionDiff(plain, glasses, rows: 22..<34), 300, "glasses \(style) \(i)")
                 XCTAssertEqual(regionDiff(plain, glasses, rows: 56..<64), 0, "glasses leave the shoulders alone")

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 /// Folder scanning (layouts, ordering, errors) and skipping of unreadable files.
@@ -8,7 +9,10 @@ final class FolderDatasetTests: XCTestCase {
     func testFlatFolderRecursiveSortedByBytesAndFilteredByExtension() throws {
         let dir = try temporaryFolder(self)
         let png = try pngBytes(testImage(8, 8))
-        for name in ["b.png", "a.PNG", "B.JPG", "sub/c.jpeg", "z.tif", "readme.txt", ".hidden.png", ".git/x.png", "c.gif", "é.png"] {
+        for name in [
+            "b.png", "a.PNG", "B.JPG", "sub/c.jpeg", "z.tif", "readme.txt", ".hidden.png", ".git/x.png", "c.gif",
+            "é.png",
+        ] {
             try writeFile(dir, name, png)
         }
         let scan = try FolderScan(folder: dir.path)
@@ -69,13 +73,16 @@ final class FolderDatasetTests: XCTestCase {
             XCTAssertEqual(e as? DatasetError, .emptyFolder(empty))
         }
         let file = try writeFile(dir, "file.png", [1])
-        XCTAssertThrowsError(try FolderScan(folder: file)) { e in XCTAssertEqual(e as? DatasetError, .notAFolder(file)) }
+        XCTAssertThrowsError(try FolderScan(folder: file)) { e in XCTAssertEqual(e as? DatasetError, .notAFolder(file))
+        }
     }
 
     /// A corrupt file is reported once and replaced by the next readable image of its group.
     func testCorruptFilesAreReportedOnceAndSkippedDeterministically() throws {
         let dir = try temporaryFolder(self)
-        let a = testImage(16, 16, salt: 0), c = testImage(16, 16, salt: 1), d = testImage(16, 16, salt: 2)
+        let a = testImage(16, 16, salt: 0)
+        let c = testImage(16, 16, salt: 1)
+        let d = testImage(16, 16, salt: 2)
         try writeFile(dir, "0/a.png", try pngBytes(a))
         try writeFile(dir, "0/b.png", Array("not an image".utf8))
         try writeFile(dir, "0/c.jpg", Array(try JPEGCodec.encode(c).prefix(100)))  // truncated
@@ -83,7 +90,11 @@ final class FolderDatasetTests: XCTestCase {
         try writeFile(dir, "1/e.png", try pngBytes(c))
         var seen: [String] = []
         let lock = NSLock()
-        let warnings = DataWarnings { e in lock.lock(); seen.append(e.path); lock.unlock() }
+        let warnings = DataWarnings { e in
+            lock.lock()
+            seen.append(e.path)
+            lock.unlock()
+        }
         let ds = try ImageFolderDataset(folder: dir.path, domainTag: 0, warnings: warnings)
         for _ in 0..<3 {
             XCTAssertEqual(try ds.image(index: 1).index, 3)  // b -> c (bad) -> d

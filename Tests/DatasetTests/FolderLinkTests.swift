@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 /// Symbolic links in data folders (hardening issue, item 3) and the messages for a wrong data root (item 9).
@@ -13,25 +14,31 @@ final class FolderLinkTests: XCTestCase {
     /// A data set with every kind of link in trainA: to its ancestors (cycles), to a sibling folder, to a file twice,
     /// into the other domain, dangling, and to a folder outside the data root.
     func testLinksNeitherLoopNorCountTwiceNorCrossDomains() throws {
-        let root = try temporaryFolder(self), data = root.appendingPathComponent("data")
+        let root = try temporaryFolder(self)
+        let data = root.appendingPathComponent("data")
         let png = try pngBytes(testImage(4, 4))
-        for f in ["trainA/a.png", "trainA/sub/b.png", "trainB/x.png", "trainB/y.png", "testB/t.png"] { try writeFile(data, f, png) }
+        for f in ["trainA/a.png", "trainA/sub/b.png", "trainB/x.png", "trainB/y.png", "testB/t.png"] {
+            try writeFile(data, f, png)
+        }
         try writeFile(root, "elsewhere/far.png", png)
-        try link(data, "trainA/sub/up", to: "..")                       // cycle to trainA
-        try link(data, "trainA/sub/root", to: data.path)                 // cycle to the data root (holds trainA)
-        try link(data, "trainA/sub2", to: "sub")                         // the same folder again
-        try link(data, "trainA/again.png", to: "a.png")                  // the same file again
-        try link(data, "trainA/other", to: "../trainB")                  // the other domain's folder
-        try link(data, "trainA/stolen.png", to: "../trainB/x.png")       // one file of the other domain
-        try link(data, "trainA/test", to: "../testB")                    // the other domain's test folder
-        try link(data, "trainA/gone.png", to: "nowhere.png")             // dangling
-        try link(data, "trainA/far", to: root.appendingPathComponent("elsewhere").path)   // outside the data root: taken
+        try link(data, "trainA/sub/up", to: "..")  // cycle to trainA
+        try link(data, "trainA/sub/root", to: data.path)  // cycle to the data root (holds trainA)
+        try link(data, "trainA/sub2", to: "sub")  // the same folder again
+        try link(data, "trainA/again.png", to: "a.png")  // the same file again
+        try link(data, "trainA/other", to: "../trainB")  // the other domain's folder
+        try link(data, "trainA/stolen.png", to: "../trainB/x.png")  // one file of the other domain
+        try link(data, "trainA/test", to: "../testB")  // the other domain's test folder
+        try link(data, "trainA/gone.png", to: "nowhere.png")  // dangling
+        try link(data, "trainA/far", to: root.appendingPathComponent("elsewhere").path)  // outside the data root: taken
 
         let scan = try FolderScan.domain(data: data.path, "A")
         XCTAssertEqual(scan.files, ["a.png", "far/far.png", "sub/b.png"])
         let reasons = Dictionary(uniqueKeysWithValues: scan.skipped.map { ($0.path, $0.reason) })
-        XCTAssertEqual(Set(reasons.keys), ["sub/up", "sub/root", "sub2", "again.png", "other", "stolen.png", "test", "gone.png"])
-        guard case .cycle = reasons["sub/up"], case .cycle = reasons["sub/root"] else { return XCTFail("cycles: \(scan.skipped)") }
+        XCTAssertEqual(
+            Set(reasons.keys), ["sub/up", "sub/root", "sub2", "again.png", "other", "stolen.png", "test", "gone.png"])
+        guard case .cycle = reasons["sub/up"], case .cycle = reasons["sub/root"] else {
+            return XCTFail("cycles: \(scan.skipped)")
+        }
         XCTAssertEqual(reasons["again.png"], .duplicate(of: "a.png"))
         XCTAssertEqual(reasons["sub2"], .duplicate(of: "sub/"))
         XCTAssertEqual(reasons["gone.png"], .dangling)
@@ -63,7 +70,9 @@ final class FolderLinkTests: XCTestCase {
             XCTAssertTrue("\(e)".hasPrefix("\(file): is a file, not a folder. A data folder holds trainA/"), "\(e)")
         }
         XCTAssertThrowsError(try DataLayout.check(root: root.appendingPathComponent("Data").path)) { e in
-            XCTAssertTrue("\(e)".contains("no such folder; \(root.path) holds data/, data.zip (data/ differs only in letter case"), "\(e)")
+            XCTAssertTrue(
+                "\(e)".contains(
+                    "no such folder; \(root.path) holds data/, data.zip (data/ differs only in letter case"), "\(e)")
         }
         XCTAssertThrowsError(try FolderScan(folder: "\(data)/trainB")) { e in
             XCTAssertTrue("\(e)".contains("\(data)/trainB: no such folder; \(data) holds trainA/, trainb/"), "\(e)")

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 /// Bit-exact parity with Pillow, from fixtures made by Scripts/golden/make_resize_golden.py and
@@ -17,7 +18,10 @@ final class GoldenTests: XCTestCase {
         let cases = u32()
         XCTAssertEqual(cases, 12)
         for _ in 0..<cases {
-            let iw = u32(), ih = u32(), ow = u32(), oh = u32()
+            let iw = u32()
+            let ih = u32()
+            let ow = u32()
+            let oh = u32()
             let src = RGBImage(width: iw, height: ih, pixels: Array(blob[at..<(at + iw * ih * 3)]))
             at += iw * ih * 3
             let want = Array(blob[at..<(at + ow * oh * 3)])
@@ -36,11 +40,13 @@ final class GoldenTests: XCTestCase {
     /// CMYK, progressive 4:2:2, EXIF orientations 3, 6, 8).
     func testDecodeMatchesPillowExactly() throws {
         let dir = fixtureURL("decode")
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("decode.json")))
+        let manifest = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("decode.json")))
         let cases = try XCTUnwrap((manifest as? [String: Any])?["cases"] as? [[String: Any]])
         XCTAssertEqual(cases.count, 26)
         for c in cases {
-            let name = c["name"] as! String, file = c["file"] as! String
+            let name = c["name"] as! String
+            let file = c["file"] as! String
             let im = try ImageDecoder.decode(file: dir.appendingPathComponent(file).path)
             let want = [UInt8](try Data(contentsOf: dir.appendingPathComponent(name + ".rgb")))
             XCTAssertEqual(im.width, c["width"] as? Int, name)

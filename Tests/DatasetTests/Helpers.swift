@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 /// A fresh temporary folder, removed when the test ends.
@@ -44,8 +45,10 @@ func fixtureURL(_ name: String) -> URL {
 }
 
 /// Asserts that `body` throws an `ImageDecodeError` with `reason` naming `path`.
-func assertDecodeError(_ reason: ImageDecodeError.Reason, path: String, file: StaticString = #filePath, line: UInt = #line,
-                       _ body: () throws -> Void) {
+func assertDecodeError(
+    _ reason: ImageDecodeError.Reason, path: String, file: StaticString = #filePath, line: UInt = #line,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         XCTFail("expected ImageDecodeError.\(reason) for \(path)", file: file, line: line)

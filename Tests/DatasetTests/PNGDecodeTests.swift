@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Dataset
 
 /// PNG decoding: every colour type and bit depth becomes RGB8 by Pillow's convert('RGB') rules.
@@ -31,17 +32,21 @@ final class PNGDecodeTests: XCTestCase {
         return out
     }
 
-    func decode(_ s: [[Int]], _ type: PNGCodec.ColorType, depth: Int, palette: [UInt8] = [], trns: [UInt8] = [],
-                interlaced: Bool = false) throws -> RGBImage {
-        let bytes = try PNGCodec.encode(samples: packed(s, depth: depth), width: w, height: h, colorType: type,
-                                        bitDepth: depth, interlaced: interlaced, palette: palette, transparency: trns)
+    func decode(
+        _ s: [[Int]], _ type: PNGCodec.ColorType, depth: Int, palette: [UInt8] = [], trns: [UInt8] = [],
+        interlaced: Bool = false
+    ) throws -> RGBImage {
+        let bytes = try PNGCodec.encode(
+            samples: packed(s, depth: depth), width: w, height: h, colorType: type,
+            bitDepth: depth, interlaced: interlaced, palette: palette, transparency: trns)
         let im = try ImageDecoder.decode(bytes, path: "t.png")
         XCTAssertEqual(im.width, w)
         XCTAssertEqual(im.height, h)
         return im
     }
 
-    func expect(_ im: RGBImage, _ f: ([Int]) -> [Int], _ s: [[Int]], file: StaticString = #filePath, line: UInt = #line) {
+    func expect(_ im: RGBImage, _ f: ([Int]) -> [Int], _ s: [[Int]], file: StaticString = #filePath, line: UInt = #line)
+    {
         XCTAssertEqual(im.pixels, s.flatMap { f($0).map(UInt8.init) }, file: file, line: line)
     }
 
@@ -58,7 +63,8 @@ final class PNGDecodeTests: XCTestCase {
     }
 
     func testRGBAndRGBADropAlpha() throws {
-        let s3 = samples(3, maxval: 255), s4 = samples(4, maxval: 255)
+        let s3 = samples(3, maxval: 255)
+        let s4 = samples(4, maxval: 255)
         expect(try decode(s3, .rgb, depth: 8), { $0 }, s3)
         expect(try decode(s4, .rgba, depth: 8), { Array($0.prefix(3)) }, s4)
     }
@@ -66,7 +72,9 @@ final class PNGDecodeTests: XCTestCase {
     /// 16-bit samples keep the high byte (Pillow's RGB;16B unpacker; verified with Pillow 13:
     /// 0x80ff -> 128, 0x7f80 -> 127, 0x00ff -> 0).
     func testSixteenBitKeepsHighByte() throws {
-        let s3 = samples(3, maxval: 65535), s4 = samples(4, maxval: 65535), s2 = samples(2, maxval: 65535)
+        let s3 = samples(3, maxval: 65535)
+        let s4 = samples(4, maxval: 65535)
+        let s2 = samples(2, maxval: 65535)
         let s1 = samples(1, maxval: 65535)
         expect(try decode(s3, .rgb, depth: 16), { $0.map { $0 >> 8 } }, s3)
         expect(try decode(s4, .rgba, depth: 16), { $0.prefix(3).map { $0 >> 8 } }, s4)
@@ -83,8 +91,9 @@ final class PNGDecodeTests: XCTestCase {
         for depth in [1, 2, 4, 8] {
             let n = 1 << depth
             let s = samples(1, maxval: n - 1)
-            let im = try decode(s, .palette, depth: depth, palette: Array(palette.prefix(3 * n)),
-                                trns: (0..<min(n, 5)).map { UInt8($0 * 50) })
+            let im = try decode(
+                s, .palette, depth: depth, palette: Array(palette.prefix(3 * n)),
+                trns: (0..<min(n, 5)).map { UInt8($0 * 50) })
             expect(im, { Array(palette[(3 * $0[0])..<(3 * $0[0] + 3)]).map(Int.init) }, s)
         }
     }
@@ -116,8 +125,11 @@ final class PNGDecodeTests: XCTestCase {
 
     func testBadEncodeArgumentsThrowInsteadOfCrashing() {
         // Bit depth 3 is not a PNG depth: libpng's png_error must come back as an error.
-        XCTAssertThrowsError(try PNGCodec.encode(samples: [UInt8](repeating: 0, count: 2 * 2), width: 4, height: 2,
-                                                 colorType: .gray, bitDepth: 3)) { e in
+        XCTAssertThrowsError(
+            try PNGCodec.encode(
+                samples: [UInt8](repeating: 0, count: 2 * 2), width: 4, height: 2,
+                colorType: .gray, bitDepth: 3)
+        ) { e in
             XCTAssertTrue(e is ImageEncodeError, "\(e)")
         }
     }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 final class PrefetcherTests: XCTestCase {
@@ -30,9 +31,15 @@ final class PrefetcherTests: XCTestCase {
     func testQueueIsBounded() throws {
         let lock = NSLock()
         var produced = 0
-        func count() -> Int { lock.lock(); defer { lock.unlock() }; return produced }
+        func count() -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            return produced
+        }
         let p = Prefetcher<Int>(depth: 3, workers: 4) { k in
-            lock.lock(); produced += 1; lock.unlock()
+            lock.lock()
+            produced += 1
+            lock.unlock()
             return k
         }
         waitUntil { p.idleWorkers == 4 }
@@ -75,12 +82,14 @@ final class PrefetcherTests: XCTestCase {
         let ds = try ImageFolderDataset(folder: dir.path, domainTag: 3)
         let order = EpochOrder(count: ds.count, seed: 4, tag: 3)
         for workers in [1, 4] {
-            let p = Prefetcher.batches(ds, order: order, batchSize: 2, size: 8, seed: 4, rank: 1, worldSize: 2,
-                                       depth: 2, workers: workers)
+            let p = Prefetcher.batches(
+                ds, order: order, batchSize: 2, size: 8, seed: 4, rank: 1, worldSize: 2,
+                depth: 2, workers: workers)
             for step in 0..<6 {
                 let b = try XCTUnwrap(try p.next())
-                let direct = try ds.batch(order.batchItems(step: step, batchSize: 2, rank: 1, worldSize: 2),
-                                          seed: 4, train: true, size: 8)
+                let direct = try ds.batch(
+                    order.batchItems(step: step, batchSize: 2, rank: 1, worldSize: 2),
+                    seed: 4, train: true, size: 8)
                 XCTAssertEqual(b.images.shape, [2, 3, 8, 8])
                 XCTAssertEqual(b.images.array, direct.images.array, "step \(step), \(workers) workers")
                 XCTAssertEqual(b.groups, direct.groups)

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import XCTest
+
 @testable import Dataset
 
 /// The official train/test transforms, their determinism, and independence from ranks and workers.
@@ -24,7 +25,8 @@ final class TransformTests: XCTestCase {
             XCTAssertEqual(t.shape, [3, 16, 16])
             var r2 = RandomGenerator(seed: seed)
             let flip = r2.uniform() < 0.5
-            let top = r2.int(31), left = r2.int(31)
+            let top = r2.int(31)
+            let left = r2.int(31)
             let ref = (flip ? im.flippedHorizontally() : im).resizedBilinear(width: 46, height: 46)
                 .cropped(left: left, top: top, width: 16, height: 16)
             XCTAssertEqual(ImageTransforms.toImage(t), ref, "seed \(seed)")
@@ -57,16 +59,21 @@ final class TransformTests: XCTestCase {
 
     func makeDataset(_ n: Int, tag: UInt64 = 0) throws -> ImageFolderDataset {
         let dir = try temporaryFolder(self)
-        for i in 0..<n { try writeFile(dir, String(format: "%02d.png", i), try pngBytes(testImage(20 + i, 18, salt: i))) }
+        for i in 0..<n {
+            try writeFile(dir, String(format: "%02d.png", i), try pngBytes(testImage(20 + i, 18, salt: i)))
+        }
         return try ImageFolderDataset(folder: dir.path, domainTag: tag)
     }
 
     func testSamplesDependOnSeedEpochIndexAndDomainOnly() throws {
-        let ds = try makeDataset(3), other = try makeDataset(3, tag: 1)
+        let ds = try makeDataset(3)
+        let other = try makeDataset(3, tag: 1)
         let a = try ds.sample(index: 1, epoch: 4, seed: 9, train: true, size: 8).0.array
         XCTAssertEqual(a, try ds.sample(index: 1, epoch: 4, seed: 9, train: true, size: 8).0.array)
         var differ = 0
-        for e in 0..<8 where try ds.sample(index: 1, epoch: e, seed: 9, train: true, size: 8).0.array != a { differ += 1 }
+        for e in 0..<8 where try ds.sample(index: 1, epoch: e, seed: 9, train: true, size: 8).0.array != a {
+            differ += 1
+        }
         XCTAssertGreaterThanOrEqual(differ, 6, "other epochs draw other flips and crops")
         let otherDomain = (0..<8).filter { e in
             (try? ds.sample(index: 1, epoch: e, seed: 9, train: true, size: 8).0.array)
@@ -74,8 +81,9 @@ final class TransformTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(otherDomain.count, 5, "the domain tag changes the stream")
         // Test samples have no randomness.
-        XCTAssertEqual(try ds.sample(index: 2, epoch: 0, seed: 1, train: false, size: 8).0.array,
-                       try ds.sample(index: 2, epoch: 7, seed: 2, train: false, size: 8).0.array)
+        XCTAssertEqual(
+            try ds.sample(index: 2, epoch: 0, seed: 1, train: false, size: 8).0.array,
+            try ds.sample(index: 2, epoch: 7, seed: 2, train: false, size: 8).0.array)
     }
 
     func testPermutationAndShardRule() {
@@ -100,7 +108,8 @@ final class TransformTests: XCTestCase {
             for world in [1, 2, 4] {
                 var samples: [String: [Float]] = [:]
                 for rank in 0..<world {
-                    let items = order.batchItems(step: step, batchSize: globalBatch / world, rank: rank, worldSize: world)
+                    let items = order.batchItems(
+                        step: step, batchSize: globalBatch / world, rank: rank, worldSize: world)
                     let b = try ds.batch(items, seed: 11, train: true, size: 8)
                     XCTAssertEqual(b.images.shape, [globalBatch / world, 3, 8, 8])
                     for (j, item) in items.enumerated() {

@@ -1,6 +1,7 @@
-import TestSupport
 import CMPIShim
 import Foundation
+import TestSupport
+
 @testable import Distributed
 
 /// The checks every rank of the collectives worker runs, with exact expected values.
@@ -86,7 +87,8 @@ struct CollectiveChecks {
     }
 
     func broadcastArray(root: Int) throws -> String? {
-        var values: [Double] = r == root ? (0..<100).map { Double($0 * 7 + root) + 0.5 } : Array(repeating: -1, count: 100)
+        var values: [Double] =
+            r == root ? (0..<100).map { Double($0 * 7 + root) + 0.5 } : Array(repeating: -1, count: 100)
         try comm.broadcast(&values, root: root)
         var scalar: Int64 = r == root ? 1234 + Int64(root) : 0
         try comm.broadcast(&scalar, root: root)

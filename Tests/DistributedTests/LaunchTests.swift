@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Distributed
 
 /// Launch detection, the factory outside mpirun, and `MPIError`.
@@ -27,13 +28,16 @@ final class LaunchTests: XCTestCase {
     }
 
     func testErrorDescription() {
-        let error = MPIError(code: MPIError.invalidArgument, rank: 3, operation: "gather",
-                             detail: "receive buffer has 1 bytes, needs 2 x 4")
-        XCTAssertEqual(error.description,
-                       "MPI error -1004 in gather on rank 3: CMPI: invalid argument: "
-                       + "receive buffer has 1 bytes, needs 2 x 4")
-        XCTAssertEqual(MPIError.errorString(MPIError.threadLevelTooLow),
-                       "CMPI: MPI does not provide MPI_THREAD_SERIALIZED")
+        let error = MPIError(
+            code: MPIError.invalidArgument, rank: 3, operation: "gather",
+            detail: "receive buffer has 1 bytes, needs 2 x 4")
+        XCTAssertEqual(
+            error.description,
+            "MPI error -1004 in gather on rank 3: CMPI: invalid argument: "
+                + "receive buffer has 1 bytes, needs 2 x 4")
+        XCTAssertEqual(
+            MPIError.errorString(MPIError.threadLevelTooLow),
+            "CMPI: MPI does not provide MPI_THREAD_SERIALIZED")
         // MPI's own codes are only spelled out while MPI runs; outside it we say so plainly.
         if !MPIRuntime.isInitialized {
             XCTAssertEqual(MPIError.errorString(7), "MPI error 7 (no text: MPI is not running)")

@@ -2,6 +2,7 @@ import CMPIShim
 import Foundation
 import TestSupport
 import XCTest
+
 @testable import Distributed
 
 /// Code that runs on every rank of an mpirun job started by `MultiRankTests`.
@@ -52,8 +53,9 @@ final class MPIWorkerTests: XCTestCase {
         let comm = try startWorker()
         if comm.rank == 1 {
             comm.abortOnFailure("gradient all-reduce", code: 13) {
-                throw MPIError(code: MPIError.invalidArgument, rank: comm.rank,
-                               operation: "allReduceSum(Float)", detail: "injected")
+                throw MPIError(
+                    code: MPIError.invalidArgument, rank: comm.rank,
+                    operation: "allReduceSum(Float)", detail: "injected")
             }
         }
         try comm.barrier()  // rank 0 waits here until the abort kills it

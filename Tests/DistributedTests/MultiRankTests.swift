@@ -1,5 +1,6 @@
 import TestSupport
 import XCTest
+
 @testable import Distributed
 
 /// Real multi-rank runs: each test starts `mpirun` on this test bundle (see `MPIJob`).
@@ -13,7 +14,8 @@ final class MultiRankTests: XCTestCase {
     }
 
     func testWatchdogAbortFromAnotherThreadEndsTheJob() throws {
-        let result = try MPIJob.run(suite: "DistributedTests.MPIWorkerTests", worker: "testWatchdogAbortWorker", processes: 2)
+        let result = try MPIJob.run(
+            suite: "DistributedTests.MPIWorkerTests", worker: "testWatchdogAbortWorker", processes: 2)
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 42, "mpirun should exit with the abort code\n\(result.output)")
         XCTAssertLessThan(result.seconds, 20, "rank 1 sleeps 30 s; the abort must not wait for it")
@@ -23,18 +25,21 @@ final class MultiRankTests: XCTestCase {
     }
 
     func testAbortOnFailureEndsTheJob() throws {
-        let result = try MPIJob.run(suite: "DistributedTests.MPIWorkerTests", worker: "testAbortOnFailureWorker", processes: 2)
+        let result = try MPIJob.run(
+            suite: "DistributedTests.MPIWorkerTests", worker: "testAbortOnFailureWorker", processes: 2)
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 13, result.output)
-        XCTAssertTrue(result.output.contains(
-            "fatal: gradient all-reduce failed: MPI error -1004 in allReduceSum(Float) on rank 1"),
+        XCTAssertTrue(
+            result.output.contains(
+                "fatal: gradient all-reduce failed: MPI error -1004 in allReduceSum(Float) on rank 1"),
             result.output)
         XCTAssertTrue(result.output.contains("[rank 1/2 "), result.output)
         XCTAssertFalse(result.output.contains("barrier returned"), result.output)
     }
 
     private func checkCollectives(processes: Int) throws {
-        let result = try MPIJob.run(suite: "DistributedTests.MPIWorkerTests", worker: "testCollectivesWorker", processes: processes)
+        let result = try MPIJob.run(
+            suite: "DistributedTests.MPIWorkerTests", worker: "testCollectivesWorker", processes: processes)
         XCTAssertFalse(result.timedOut, "mpirun timed out\n\(result.output)")
         XCTAssertEqual(result.exitCode, 0, result.output)
         let lines = result.workerLines

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Distributed
 
 /// Semantics of the world of one (no MPI involved).
@@ -56,9 +57,11 @@ final class SingleRankCommunicatorTests: XCTestCase {
     func testGatherChecksReceiveSize() {
         let block: [UInt8] = [1, 2]
         var tooSmall = [UInt8](repeating: 0, count: 1)
-        XCTAssertThrowsError(try block.withUnsafeBytes { send in
-            try tooSmall.withUnsafeMutableBytes { try comm.allGather(send, into: $0) }
-        }) { error in
+        XCTAssertThrowsError(
+            try block.withUnsafeBytes { send in
+                try tooSmall.withUnsafeMutableBytes { try comm.allGather(send, into: $0) }
+            }
+        ) { error in
             XCTAssertEqual((error as? MPIError)?.operation, "allGather")
         }
     }
@@ -69,7 +72,9 @@ final class SingleRankCommunicatorTests: XCTestCase {
         try comm.barrier()
         try comm.finalize()
         try comm.finalize()
-        var floats: [Float] = [1], doubles: [Double] = [1], bytes: [UInt8] = [1]
+        var floats: [Float] = [1]
+        var doubles: [Double] = [1]
+        var bytes: [UInt8] = [1]
         let calls: [(String, () throws -> Void)] = [
             ("barrier", { try comm.barrier() }),
             ("allReduceSum", { try comm.allReduceSum(&floats) }),

@@ -18,8 +18,9 @@ final class ActivationTests: XCTestCase {
         var rng = testRNG("leaky relu")
         for slope in [Float(0.2), 0.01] {
             let x = rng.normalTensor([3, 2, 3, 3], minMagnitude: 1e-3)
-            gradCheck([x], reference: { Ref.leakyRelu($0[0], slope: Double(slope)) },
-                      op: { $0.leakyRelu($1[0], slope: slope) }, "slope \(slope)")
+            gradCheck(
+                [x], reference: { Ref.leakyRelu($0[0], slope: Double(slope)) },
+                op: { $0.leakyRelu($1[0], slope: slope) }, "slope \(slope)")
         }
     }
 
@@ -50,7 +51,8 @@ final class ActivationTests: XCTestCase {
         let x = Tensor(shape: [4], [-1, 0, -0, 1])
         let tape = Tape()
         let v = tape.input(x)
-        let r = tape.relu(v), l = tape.leakyRelu(v, slope: 0.2)
+        let r = tape.relu(v)
+        let l = tape.leakyRelu(v, slope: 0.2)
         let y = tape.add(r, tape.scale(l, 10))
         tape.backward(y, seed: Tensor(repeating: 1, shape: [4]))
         XCTAssertEqual(r.value.array, [0, 0, 0, 1])
@@ -63,12 +65,14 @@ final class ActivationTests: XCTestCase {
         let x = Tensor(shape: [4], [-100, -30, 30, 100])
         let tape = Tape()
         let v = tape.input(x)
-        let s = tape.sigmoid(v), t = tape.tanh(v)
+        let s = tape.sigmoid(v)
+        let t = tape.tanh(v)
         tape.backward(tape.add(s, t), seed: Tensor(repeating: 1, shape: [4]))
         XCTAssertEqual(s.value.array.map { $0.rounded() }, [0, 0, 1, 1])
         XCTAssertEqual(t.value.array, [-1, -1, 1, 1])
-        XCTAssertTrue(tape.grad(of: v)!.array.allSatisfy { $0.isFinite && $0 >= 0 && $0 < 1e-12 },
-                      "\(tape.grad(of: v)!.array)")
+        XCTAssertTrue(
+            tape.grad(of: v)!.array.allSatisfy { $0.isFinite && $0 >= 0 && $0 < 1e-12 },
+            "\(tape.grad(of: v)!.array)")
     }
 
     // MARK: - Golden (torch)

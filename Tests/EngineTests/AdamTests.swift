@@ -6,14 +6,16 @@ import XCTest
 final class AdamTests: XCTestCase {
     /// Row t of a [T, ...] tensor, as a tensor of the remaining shape.
     private func row(_ t: Tensor, _ i: Int) -> Tensor {
-        let shape = Array(t.shape.dropFirst()), n = shape.reduce(1, *)
+        let shape = Array(t.shape.dropFirst())
+        let n = shape.reduce(1, *)
         return Tensor(shape: shape, Array(t.array[(i * n)..<((i + 1) * n)]))
     }
 
     private func makeAdam(_ f: Fixture, _ params: [Parameter]) throws -> Adam {
         XCTAssertEqual(try f.meta("optimizer"), "Adam")
-        return Adam(params, lr: try f.number("lr"), beta1: try f.number("beta1"), beta2: try f.number("beta2"),
-                    eps: try f.number("eps"), weightDecay: try f.number("weight_decay"))
+        return Adam(
+            params, lr: try f.number("lr"), beta1: try f.number("beta1"), beta2: try f.number("beta2"),
+            eps: try f.number("eps"), weightDecay: try f.number("weight_decay"))
     }
 
     /// Golden: Scripts/golden/make_golden.py case adam (torch.optim.Adam([p, p2], lr=1e-2, betas=(0.5, 0.999),
@@ -22,17 +24,21 @@ final class AdamTests: XCTestCase {
         let f = try Fixture.load("adam")
         let skips = Set(try f.meta("skip_p2_steps").split(separator: ",").map { Int($0)! })
         XCTAssertEqual(skips, [3, 6])
-        let p = Parameter(name: "p", value: try f["p_init"]), p2 = Parameter(name: "p2", value: try f["p2_init"])
+        let p = Parameter(name: "p", value: try f["p_init"])
+        let p2 = Parameter(name: "p2", value: try f["p2_init"])
         let adam = try makeAdam(f, [p, p2])
         let (gp, gp2, pAfter, p2After) = (try f["grads_p"], try f["grads_p2"], try f["p_after"], try f["p2_after"])
         let steps = Int(try f.number("steps"))
         for t in 0..<steps {
-            p.grad.assign(row(gp, t)); p.hasGrad = true
+            p.grad.assign(row(gp, t))
+            p.hasGrad = true
             let before = (value: p2.value.copy(), m: adam.m[1].copy(), v: adam.v[1].copy(), step: adam.steps[1])
             if skips.contains(t) {
-                p2.grad.fill(0); p2.hasGrad = false
+                p2.grad.fill(0)
+                p2.hasGrad = false
             } else {
-                p2.grad.assign(row(gp2, t)); p2.hasGrad = true
+                p2.grad.assign(row(gp2, t))
+                p2.hasGrad = true
             }
             adam.step()
             assertClose(p.value, row(pAfter, t), atol: 1e-7, rtol: 1e-6, "p after step \(t)")
@@ -56,7 +62,8 @@ final class AdamTests: XCTestCase {
         XCTAssertEqual(adam.lr, 1e-4)
         let (g, after) = (try f["grads_q"], try f["q_after"])
         for t in 0..<Int(try f.number("steps")) {
-            q.grad.assign(row(g, t)); q.hasGrad = true
+            q.grad.assign(row(g, t))
+            q.hasGrad = true
             adam.step()
             assertClose(q.value, row(after, t), atol: 1e-7, rtol: 1e-6, "q after step \(t)")
         }
@@ -64,18 +71,23 @@ final class AdamTests: XCTestCase {
 
     func testParameterWithoutGradientIsUntouched() {
         var rng = testRNG("adam skip")
-        let a = Parameter(name: "a", value: rng.normalTensor([4, 3])), b = Parameter(name: "b", value: rng.normalTensor([5]))
+        let a = Parameter(name: "a", value: rng.normalTensor([4, 3]))
+        let b = Parameter(name: "b", value: rng.normalTensor([5]))
         let adam = Adam([a, b], lr: 1e-2, beta1: 0.5, beta2: 0.999, weightDecay: 1e-4)
         for _ in 0..<3 {
-            a.grad.assign(rng.normalTensor([4, 3])); b.grad.assign(rng.normalTensor([5]))
-            a.hasGrad = true; b.hasGrad = true
+            a.grad.assign(rng.normalTensor([4, 3]))
+            b.grad.assign(rng.normalTensor([5]))
+            a.hasGrad = true
+            b.hasGrad = true
             adam.step()
         }
         let snap = (value: b.value.copy(), m: adam.m[1].copy(), v: adam.v[1].copy(), steps: adam.steps[1])
         let aBefore = a.value.copy()
         // a non-zero gradient sits in b.grad, but hasGrad is false: b must be skipped entirely
-        b.grad.assign(rng.normalTensor([5])); b.hasGrad = false
-        a.grad.assign(rng.normalTensor([4, 3])); a.hasGrad = true
+        b.grad.assign(rng.normalTensor([5]))
+        b.hasGrad = false
+        a.grad.assign(rng.normalTensor([4, 3]))
+        a.hasGrad = true
         adam.step()
         assertBitwiseEqual(b.value, snap.value, "value")
         assertBitwiseEqual(adam.m[1], snap.m, "m")
@@ -90,24 +102,33 @@ final class AdamTests: XCTestCase {
         p.grad.assign(Tensor(shape: [4], [0.3, -2, 1e-3, -50]))
         p.hasGrad = true
         Adam([p], lr: 0.1, beta1: 0.5, beta2: 0.999).step()
-        assertClose(p.value, [0.9, -0.9, 0.4, 3.1], atol: 1e-5, rtol: 0)   // 1e-3/(1e-3 + eps) ≈ 0.99999
+        assertClose(p.value, [0.9, -0.9, 0.4, 3.1], atol: 1e-5, rtol: 0)  // 1e-3/(1e-3 + eps) ≈ 0.99999
     }
 
     func testArenaParametersMatchStandaloneOnes() {
         // parameters living in a ParameterStore's flat arena update exactly like standalone ones
         var rng = testRNG("adam arena")
-        let v1 = rng.normalTensor([3, 2]), v2 = rng.normalTensor([4])
+        let v1 = rng.normalTensor([3, 2])
+        let v2 = rng.normalTensor([4])
         let store = ParameterStore()
-        let s1 = store.add("w", v1.copy()), s2 = store.add("b", v2.copy())
+        let s1 = store.add("w", v1.copy())
+        let s2 = store.add("b", v2.copy())
         store.finalize()
-        let l1 = Parameter(name: "w", value: v1.copy()), l2 = Parameter(name: "b", value: v2.copy())
-        let (adamStore, adamLoose) = (Adam([s1, s2], lr: 1e-2, weightDecay: 1e-4), Adam([l1, l2], lr: 1e-2, weightDecay: 1e-4))
+        let l1 = Parameter(name: "w", value: v1.copy())
+        let l2 = Parameter(name: "b", value: v2.copy())
+        let (adamStore, adamLoose) = (
+            Adam([s1, s2], lr: 1e-2, weightDecay: 1e-4), Adam([l1, l2], lr: 1e-2, weightDecay: 1e-4)
+        )
         for _ in 0..<4 {
             let (g1, g2) = (rng.normalTensor([3, 2]), rng.normalTensor([4]))
             store.zeroGrad()
-            s1.grad.assign(g1); s2.grad.assign(g2); l1.grad.assign(g1); l2.grad.assign(g2)
+            s1.grad.assign(g1)
+            s2.grad.assign(g2)
+            l1.grad.assign(g1)
+            l2.grad.assign(g2)
             for p in [s1, s2, l1, l2] { p.hasGrad = true }
-            adamStore.step(); adamLoose.step()
+            adamStore.step()
+            adamLoose.step()
         }
         assertBitwiseEqual(s1.value, l1.value, "w")
         assertBitwiseEqual(s2.value, l2.value, "b")

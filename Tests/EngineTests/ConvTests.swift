@@ -7,16 +7,21 @@ final class ConvTests: XCTestCase {
     // MARK: - Gradient checks against the Float64 reference
 
     /// Draws x, w (and b) and gradient-checks conv2d with the given geometry.
-    private func checkConv(_ name: String, x xs: [Int], w ws: [Int], bias: Bool, stride: Int = 1, padding: Int = 0,
-                           mode: PaddingMode = .zeros, file: StaticString = #filePath, line: UInt = #line) {
+    private func checkConv(
+        _ name: String, x xs: [Int], w ws: [Int], bias: Bool, stride: Int = 1, padding: Int = 0,
+        mode: PaddingMode = .zeros, file: StaticString = #filePath, line: UInt = #line
+    ) {
         var rng = testRNG(name)
         var inputs = [rng.normalTensor(xs), rng.normalTensor(ws, std: 0.5)]
         if bias { inputs.append(rng.normalTensor([ws[0]])) }
-        gradCheck(inputs, reference: { t in
-            Ref.conv2d(t[0], t[1], bias ? t[2] : nil, stride: stride, padding: padding, mode: mode)
-        }, op: { tape, v in
-            tape.conv2d(v[0], v[1], bias ? v[2] : nil, stride: stride, padding: padding, mode: mode)
-        }, name, file: file, line: line)
+        gradCheck(
+            inputs,
+            reference: { t in
+                Ref.conv2d(t[0], t[1], bias ? t[2] : nil, stride: stride, padding: padding, mode: mode)
+            },
+            op: { tape, v in
+                tape.conv2d(v[0], v[1], bias ? v[2] : nil, stride: stride, padding: padding, mode: mode)
+            }, name, file: file, line: line)
     }
 
     func testConv3x3Pad1BiasBatch3OddSize() {
@@ -87,7 +92,8 @@ final class ConvTests: XCTestCase {
     }
 
     func testConvReflectPad1Stride2() {
-        checkConv("reflect p1 s2", x: [1, 2, 7, 6], w: [2, 2, 3, 3], bias: false, stride: 2, padding: 1, mode: .reflect)
+        checkConv(
+            "reflect p1 s2", x: [1, 2, 7, 6], w: [2, 2, 3, 3], bias: false, stride: 2, padding: 1, mode: .reflect)
     }
 
     func testConvReflectPad3Kernel7() {
@@ -96,21 +102,26 @@ final class ConvTests: XCTestCase {
     }
 
     func testConvReflectPad2Kernel4Stride2() {
-        checkConv("reflect p2 k4 s2", x: [1, 1, 5, 6], w: [2, 1, 4, 4], bias: true, stride: 2, padding: 2, mode: .reflect)
+        checkConv(
+            "reflect p2 k4 s2", x: [1, 1, 5, 6], w: [2, 1, 4, 4], bias: true, stride: 2, padding: 2, mode: .reflect)
     }
 
     /// The naive reference backward used by the large tests equals the finite-difference gradient.
     func testReferenceBackwardMatchesFiniteDifferences() {
         var rng = testRNG("ref backward")
-        let x = rng.normalTensor([2, 2, 5, 6]), w = rng.normalTensor([3, 2, 3, 3]), b = rng.normalTensor([3])
+        let x = rng.normalTensor([2, 2, 5, 6])
+        let w = rng.normalTensor([3, 2, 3, 3])
+        let b = rng.normalTensor([3])
         for mode in [PaddingMode.zeros, .reflect] {
-            let report = gradCheck([x, w, b], reference: { Ref.conv2d($0[0], $0[1], $0[2], stride: 2, padding: 1, mode: mode) },
-                                   op: { $0.conv2d($1[0], $1[1], $1[2], stride: 2, padding: 1, mode: mode) }, "\(mode)")
+            let report = gradCheck(
+                [x, w, b], reference: { Ref.conv2d($0[0], $0[1], $0[2], stride: 2, padding: 1, mode: mode) },
+                op: { $0.conv2d($1[0], $1[1], $1[2], stride: 2, padding: 1, mode: mode) }, "\(mode)")
             let dy = gradCheckUpstream([2, 3, 3, 3])
             let r = Ref.conv2dBackward(DTensor(x), DTensor(w), DTensor(dy), stride: 2, padding: 1, mode: mode)
             for (i, g) in [r.dx, r.dw, r.db].enumerated() {
                 guard let num = report.numericGradients[i] else { return XCTFail("no numeric gradient \(i)") }
-                assertClose(g.data, shape: g.shape, num.data, shape: num.shape, atol: 1e-7, rtol: 1e-7, "\(mode) input \(i)")
+                assertClose(
+                    g.data, shape: g.shape, num.data, shape: num.shape, atol: 1e-7, rtol: 1e-7, "\(mode) input \(i)")
             }
         }
     }
@@ -120,25 +131,31 @@ final class ConvTests: XCTestCase {
     /// Forward and backward of a conv large enough for more than one im2col chunk, against the naive reference
     /// forward and its transpose (finite differences would be too slow here). Chunk boundaries fall inside
     /// output rows.
-    private func checkChunked(_ name: String, x xs: [Int], w ws: [Int], stride: Int, padding: Int, mode: PaddingMode,
-                              threads: Int = 1, file: StaticString = #filePath, line: UInt = #line) {
+    private func checkChunked(
+        _ name: String, x xs: [Int], w ws: [Int], stride: Int, padding: Int, mode: PaddingMode,
+        threads: Int = 1, file: StaticString = #filePath, line: UInt = #line
+    ) {
         let k = ws[1] * ws[2] * ws[3]
-        let ho = (xs[2] + 2 * padding - ws[2]) / stride + 1, wo = (xs[3] + 2 * padding - ws[3]) / stride + 1
+        let ho = (xs[2] + 2 * padding - ws[2]) / stride + 1
+        let wo = (xs[3] + 2 * padding - ws[3]) / stride + 1
         let chunk = max(128, (1 << 18) / k)
         XCTAssertGreaterThan(ho * wo, chunk, "\(name): the test must span more than one chunk", file: file, line: line)
         XCTAssertNotEqual(chunk % wo, 0, "\(name): a chunk boundary should split an output row", file: file, line: line)
         Runtime.configure(threads: threads)
         defer { Runtime.configure(threads: 1) }
         var rng = testRNG(name)
-        let x = rng.normalTensor(xs), w = rng.normalTensor(ws, std: 0.2), b = rng.normalTensor([ws[0]])
+        let x = rng.normalTensor(xs)
+        let w = rng.normalTensor(ws, std: 0.2)
+        let b = rng.normalTensor([ws[0]])
         let tape = Tape()
         let (xv, wv, bv) = (tape.input(x), tape.input(w), tape.input(b))
         let y = tape.conv2d(xv, wv, bv, stride: stride, padding: padding, mode: mode)
         let dy = rng.normalTensor(y.shape)
         tape.backward(y, seed: dy)
         let (x64, w64) = (DTensor(x), DTensor(w))
-        assertClose(y.value, Ref.conv2d(x64, w64, DTensor(b), stride: stride, padding: padding, mode: mode),
-                    atol: 1e-5, rtol: 1e-4, "\(name) forward", file: file, line: line)
+        assertClose(
+            y.value, Ref.conv2d(x64, w64, DTensor(b), stride: stride, padding: padding, mode: mode),
+            atol: 1e-5, rtol: 1e-4, "\(name) forward", file: file, line: line)
         let r = Ref.conv2dBackward(x64, w64, DTensor(dy), stride: stride, padding: padding, mode: mode)
         // dw and db sum over thousands of pixels: scale atol with the magnitude of the sums
         assertClose(tape.grad(of: xv)!, r.dx, atol: 1e-5, rtol: 1e-4, "\(name) dx", file: file, line: line)
@@ -159,27 +176,33 @@ final class ConvTests: XCTestCase {
     func testChunkedConv7x7ChunkEndsInsideLeftBorder() {
         // Cin 3, k7, pad 3: K = 147, chunk 1783 px = 33 rows of 54 + 1 pixel, so the first chunk ends one pixel
         // into a row, inside the 3 columns whose taps reach into the padding (the im2col "interior" bounds)
-        checkChunked("chunked k7 reflect p3", x: [1, 3, 40, 54], w: [2, 3, 7, 7], stride: 1, padding: 3, mode: .reflect)
+        checkChunked(
+            "chunked k7 reflect p3", x: [1, 3, 40, 54], w: [2, 3, 7, 7], stride: 1, padding: 3, mode: .reflect)
     }
 
     func testChunkedConvWithThreads() {
         // the same chunked geometry with Parallel.forEach and OpenBLAS on several threads
-        checkChunked("chunked threads", x: [1, 8, 71, 69], w: [4, 8, 3, 3], stride: 1, padding: 1, mode: .zeros,
-                     threads: 4)
+        checkChunked(
+            "chunked threads", x: [1, 8, 71, 69], w: [4, 8, 3, 3], stride: 1, padding: 1, mode: .zeros,
+            threads: 4)
     }
 
     // MARK: - Linear
 
     func testLinearGradCheck() {
         var rng = testRNG("linear")
-        let x = rng.normalTensor([3, 5]), w = rng.normalTensor([4, 5]), b = rng.normalTensor([4])
+        let x = rng.normalTensor([3, 5])
+        let w = rng.normalTensor([4, 5])
+        let b = rng.normalTensor([4])
         gradCheck([x, w, b], reference: { Ref.linear($0[0], $0[1], $0[2]) }, op: { $0.linear($1[0], $1[1], $1[2]) })
         gradCheck([x, w], reference: { Ref.linear($0[0], $0[1]) }, op: { $0.linear($1[0], $1[1]) }, "no bias")
     }
 
     func testLinearBatch1SingleOutput() {
         var rng = testRNG("linear 1x1")
-        let x = rng.normalTensor([1, 7]), w = rng.normalTensor([1, 7]), b = rng.normalTensor([1])
+        let x = rng.normalTensor([1, 7])
+        let w = rng.normalTensor([1, 7])
+        let b = rng.normalTensor([1])
         gradCheck([x, w, b], reference: { Ref.linear($0[0], $0[1], $0[2]) }, op: { $0.linear($1[0], $1[1], $1[2]) })
     }
 
@@ -187,9 +210,12 @@ final class ConvTests: XCTestCase {
 
     private func goldenConv(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let f = try Fixture.load(name)
-        let stride = Int(try f.number("stride")), padding = Int(try f.number("padding"))
+        let stride = Int(try f.number("stride"))
+        let padding = Int(try f.number("padding"))
         let bias = try f.meta("bias") == "true"
-        try assertGolden(f, inputs: bias ? ["x", "w", "b"] : ["x", "w"], differentiable: bias ? ["x", "w", "b"] : ["x", "w"]) {
+        try assertGolden(
+            f, inputs: bias ? ["x", "w", "b"] : ["x", "w"], differentiable: bias ? ["x", "w", "b"] : ["x", "w"]
+        ) {
             $0.conv2d($1[0], $1[1], bias ? $1[2] : nil, stride: stride, padding: padding)
         }
     }

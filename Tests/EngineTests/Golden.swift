@@ -30,13 +30,16 @@ extension Fixture {
 /// backward seeded with the fixture's `dy` (or 1 for a loss) and compares each `grad_<name>`.
 /// Returns the tape and the input variables for further checks.
 @discardableResult
-func assertGolden(_ f: Fixture, inputs: [String], differentiable: [String], op: (Tape, [Var]) throws -> Var,
-                  file: StaticString = #filePath, line: UInt = #line) throws -> (Tape, [Var]) {
+func assertGolden(
+    _ f: Fixture, inputs: [String], differentiable: [String], op: (Tape, [Var]) throws -> Var,
+    file: StaticString = #filePath, line: UInt = #line
+) throws -> (Tape, [Var]) {
     let tape = Tape()
     let vars = try inputs.map { tape.input(try f[$0], requiresGrad: differentiable.contains($0)) }
     let y = try op(tape, vars)
-    assertClose(y.value, try f["y"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
-                "\(f.name): y", file: file, line: line)
+    assertClose(
+        y.value, try f["y"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
+        "\(f.name): y", file: file, line: line)
     let seed: Tensor? = f.names.contains("dy") ? try f["dy"] : nil
     tape.backward(y, seed: seed)
     for (name, v) in zip(inputs, vars) where differentiable.contains(name) {
@@ -44,8 +47,9 @@ func assertGolden(_ f: Fixture, inputs: [String], differentiable: [String], op: 
             XCTFail("\(f.name): no gradient for \(name)", file: file, line: line)
             continue
         }
-        assertClose(g, try f["grad_" + name], atol: GoldenTolerance.gradientAtol, rtol: GoldenTolerance.gradientRtol,
-                    "\(f.name): grad_\(name)", file: file, line: line)
+        assertClose(
+            g, try f["grad_" + name], atol: GoldenTolerance.gradientAtol, rtol: GoldenTolerance.gradientRtol,
+            "\(f.name): grad_\(name)", file: file, line: line)
     }
     return (tape, vars)
 }

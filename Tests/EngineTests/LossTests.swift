@@ -8,28 +8,33 @@ final class LossTests: XCTestCase {
 
     func testMSEGradCheck() {
         var rng = testRNG("mse")
-        let x = rng.normalTensor([2, 1, 3, 3]), t = rng.normalTensor([2, 1, 3, 3])
+        let x = rng.normalTensor([2, 1, 3, 3])
+        let t = rng.normalTensor([2, 1, 3, 3])
         gradCheck([x, t], reference: { Ref.mse($0[0], $0[1]) }, op: { $0.mse($1[0], $1[1]) }, "both differentiable")
-        gradCheck([x, t], differentiable: [true, false], reference: { Ref.mse($0[0], $0[1]) },
-                  op: { $0.mse($1[0], $1[1]) }, "constant target")
+        gradCheck(
+            [x, t], differentiable: [true, false], reference: { Ref.mse($0[0], $0[1]) },
+            op: { $0.mse($1[0], $1[1]) }, "constant target")
         for target in [Float(1), 0] {
-            gradCheck([x], reference: { Ref.mse($0[0], DTensor(Tensor(repeating: target, shape: x.shape))) },
-                      op: { $0.mse($1[0], target) }, "LSGAN target \(target)")
+            gradCheck(
+                [x], reference: { Ref.mse($0[0], DTensor(Tensor(repeating: target, shape: x.shape))) },
+                op: { $0.mse($1[0], target) }, "LSGAN target \(target)")
         }
     }
 
     func testL1GradCheck() {
         var rng = testRNG("l1")
-        let t = rng.normalTensor([2, 3, 2, 2]), d = rng.normalTensor([2, 3, 2, 2], minMagnitude: 1e-3)
+        let t = rng.normalTensor([2, 3, 2, 2])
+        let d = rng.normalTensor([2, 3, 2, 2], minMagnitude: 1e-3)
         let x = Tensor(uninitialized: t.shape)
-        for i in 0..<x.count { x[i] = t[i] + d[i] }   // |x − t| ≥ 1e-3 (away from the kink)
+        for i in 0..<x.count { x[i] = t[i] + d[i] }  // |x − t| ≥ 1e-3 (away from the kink)
         gradCheck([x, t], reference: { Ref.l1($0[0], $0[1]) }, op: { $0.l1($1[0], $1[1]) })
     }
 
     func testL1GradientAtKinkIsZero() {
         // torch.sign(0) = 0: equal elements get no gradient
         let tape = Tape()
-        let x = tape.input(Tensor(shape: [3], [1, 2, 3])), t = tape.constant(Tensor(shape: [3], [0, 2, 4]))
+        let x = tape.input(Tensor(shape: [3], [1, 2, 3]))
+        let t = tape.constant(Tensor(shape: [3], [0, 2, 4]))
         tape.backward(tape.l1(x, t))
         XCTAssertEqual(tape.grad(of: x)!.array, [1.0 / 3, 0, -1.0 / 3])
     }
@@ -39,11 +44,13 @@ final class LossTests: XCTestCase {
         let x = rng.normalTensor([2, 1, 3, 4], std: 2)
         let t = Tensor(uninitialized: x.shape)
         for i in 0..<t.count { t[i] = i % 3 == 0 ? 1 : (i % 3 == 1 ? 0 : 0.3) }
-        gradCheck([x, t], differentiable: [true, false], reference: { Ref.bceWithLogits($0[0], $0[1]) },
-                  op: { $0.bceWithLogits($1[0], $1[1]) })
+        gradCheck(
+            [x, t], differentiable: [true, false], reference: { Ref.bceWithLogits($0[0], $0[1]) },
+            op: { $0.bceWithLogits($1[0], $1[1]) })
         for target in [Float(1), 0] {
-            gradCheck([x], reference: { Ref.bceWithLogits($0[0], DTensor(Tensor(repeating: target, shape: x.shape))) },
-                      op: { $0.bceWithLogits($1[0], target) }, "constant target \(target)")
+            gradCheck(
+                [x], reference: { Ref.bceWithLogits($0[0], DTensor(Tensor(repeating: target, shape: x.shape))) },
+                op: { $0.bceWithLogits($1[0], target) }, "constant target \(target)")
         }
     }
 
@@ -61,7 +68,8 @@ final class LossTests: XCTestCase {
     func testBCETargetGetsNoGradient() {
         // Engine convention (Losses.swift): bce targets are labels and receive no gradient, even when requested.
         let tape = Tape()
-        let x = tape.input(Tensor(shape: [2], [0.3, -0.7])), t = tape.input(Tensor(shape: [2], [1, 0]))
+        let x = tape.input(Tensor(shape: [2], [0.3, -0.7]))
+        let t = tape.input(Tensor(shape: [2], [1, 0]))
         tape.backward(tape.bceWithLogits(x, t))
         XCTAssertNil(tape.grad(of: t))
         XCTAssertNotNil(tape.grad(of: x))
@@ -71,8 +79,9 @@ final class LossTests: XCTestCase {
         var rng = testRNG("cross entropy")
         for (shape, labels) in [([3, 4], [2, 0, 3]), ([1, 2], [1]), ([5, 4], [0, 1, 2, 3, 3])] {
             let z = rng.normalTensor(shape, std: 2)
-            gradCheck([z], reference: { Ref.crossEntropy($0[0], labels: labels) },
-                      op: { $0.crossEntropy($1[0], labels: labels) }, "\(shape)")
+            gradCheck(
+                [z], reference: { Ref.crossEntropy($0[0], labels: labels) },
+                op: { $0.crossEntropy($1[0], labels: labels) }, "\(shape)")
         }
     }
 
@@ -97,18 +106,22 @@ final class LossTests: XCTestCase {
     func testWeightedSumGradCheck() {
         var rng = testRNG("weighted sum")
         let xs = (0..<4).map { _ in rng.normalTensor([1]) }
-        let w: [Float] = [1, 10, 1000, -0.5]   // adv, cycle, cam, and a negative weight
-        gradCheck(xs, reference: { Ref.weightedSum(w.map(Double.init), $0) },
-                  op: { t, v in t.weightedSum(Array(zip(w, v))) })
-        gradCheck(xs, differentiable: [true, false, true, false], reference: { Ref.weightedSum(w.map(Double.init), $0) },
-                  op: { t, v in t.weightedSum(Array(zip(w, v))) }, "some constant terms")
+        let w: [Float] = [1, 10, 1000, -0.5]  // adv, cycle, cam, and a negative weight
+        gradCheck(
+            xs, reference: { Ref.weightedSum(w.map(Double.init), $0) },
+            op: { t, v in t.weightedSum(Array(zip(w, v))) })
+        gradCheck(
+            xs, differentiable: [true, false, true, false], reference: { Ref.weightedSum(w.map(Double.init), $0) },
+            op: { t, v in t.weightedSum(Array(zip(w, v))) }, "some constant terms")
     }
 
     // MARK: - Golden (torch)
 
     /// Golden: Scripts/golden/make_golden.py case mse (F.mse_loss mean, x and target [2, 1, 3, 3]).
     func testGoldenMSE() throws {
-        try assertGolden(try Fixture.load("mse"), inputs: ["x", "target"], differentiable: ["x"]) { $0.mse($1[0], $1[1]) }
+        try assertGolden(try Fixture.load("mse"), inputs: ["x", "target"], differentiable: ["x"]) {
+            $0.mse($1[0], $1[1])
+        }
     }
 
     /// Golden: Scripts/golden/make_golden.py case l1 (F.l1_loss mean, x and target [2, 3, 4, 4], |x − t| ≥ 1e-3).

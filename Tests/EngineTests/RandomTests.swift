@@ -8,16 +8,19 @@ final class RandomTests: XCTestCase {
     private func draws(_ g: inout RandomGenerator, _ n: Int) -> [UInt64] { (0..<n).map { _ in g.next() } }
 
     func testSameSeedSameSequence() {
-        var a = RandomGenerator(seed: 42), b = RandomGenerator(seed: 42)
+        var a = RandomGenerator(seed: 42)
+        var b = RandomGenerator(seed: 42)
         XCTAssertEqual(draws(&a, 1000), draws(&b, 1000))
-        var c = RandomGenerator(seed: 42, stream: [3, 7]), d = RandomGenerator(seed: 42, stream: [3, 7])
+        var c = RandomGenerator(seed: 42, stream: [3, 7])
+        var d = RandomGenerator(seed: 42, stream: [3, 7])
         XCTAssertEqual(c.normalTensor([50]).array, d.normalTensor([50]).array)
     }
 
     func testSavedStateRestoresTheExactContinuation() throws {
         var g = RandomGenerator(seed: 7, stream: [1, 2])
         _ = draws(&g, 37)
-        _ = g.normal(); _ = g.uniform()
+        _ = g.normal()
+        _ = g.uniform()
         let saved = g.state
         let expected = draws(&g, 100)
         var restored = RandomGenerator(state: saved)
@@ -31,14 +34,17 @@ final class RandomTests: XCTestCase {
     }
 
     func testDifferentSeedsAndStreamsDiffer() {
-        let keys: [(UInt64, [UInt64])] = [(0, []), (1, []), (0, [0]), (0, [1]), (0, [0, 1]), (0, [1, 0]),
-                                          (0, [0, 0]), (1, [0]), (2, [5, 9]), (2, [5, 10])]
+        let keys: [(UInt64, [UInt64])] = [
+            (0, []), (1, []), (0, [0]), (0, [1]), (0, [0, 1]), (0, [1, 0]),
+            (0, [0, 0]), (1, [0]), (2, [5, 9]), (2, [5, 10]),
+        ]
         var firsts: [[UInt64]] = []
         for (seed, stream) in keys {
             var g = RandomGenerator(seed: seed, stream: stream)
             firsts.append(draws(&g, 4))
         }
-        XCTAssertEqual(Set(firsts.map { $0.description }).count, keys.count, "every (seed, stream) gives its own sequence")
+        XCTAssertEqual(
+            Set(firsts.map { $0.description }).count, keys.count, "every (seed, stream) gives its own sequence")
         // streams are not shifted copies of each other either
         let all = firsts.flatMap { $0 }
         XCTAssertEqual(Set(all).count, all.count)
@@ -62,7 +68,12 @@ final class RandomTests: XCTestCase {
         for i in 0..<1000 {
             let result = rotl(s[1] &* 5, 7) &* 9
             let t = s[1] << 17
-            s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45)
+            s[2] ^= s[0]
+            s[3] ^= s[1]
+            s[1] ^= s[2]
+            s[0] ^= s[3]
+            s[2] ^= t
+            s[3] = rotl(s[3], 45)
             let got = g.next()
             if got != result { return XCTFail("output \(i): \(got) vs reference \(result)") }
         }
@@ -70,16 +81,22 @@ final class RandomTests: XCTestCase {
 
     func testUniformRange() {
         var g = RandomGenerator(seed: 11)
-        var sum = 0.0, lo = Float(1), hi = Float(0)
+        var sum = 0.0
+        var lo = Float(1)
+        var hi = Float(0)
         for _ in 0..<100_000 {
             let u = g.uniform()
             XCTAssert(u >= 0 && u < 1, "uniform() = \(u) outside [0, 1)")
-            sum += Double(u); lo = min(lo, u); hi = max(hi, u)
+            sum += Double(u)
+            lo = min(lo, u)
+            hi = max(hi, u)
         }
         XCTAssertEqual(sum / 100_000, 0.5, accuracy: 0.005)
-        XCTAssertLessThan(lo, 1e-3); XCTAssertGreaterThan(hi, 1 - 1e-3)
+        XCTAssertLessThan(lo, 1e-3)
+        XCTAssertGreaterThan(hi, 1 - 1e-3)
         for _ in 0..<10_000 {
-            let d = g.uniformDouble(), r = g.uniform(-2, 3)
+            let d = g.uniformDouble()
+            let r = g.uniform(-2, 3)
             XCTAssert(d >= 0 && d < 1, "uniformDouble() = \(d)")
             XCTAssert(r >= -2 && r < 3, "uniform(-2, 3) = \(r)")
         }
@@ -88,15 +105,19 @@ final class RandomTests: XCTestCase {
     func testNormalMoments() {
         var g = RandomGenerator(seed: 12)
         let n = 100_000
-        var s = 0.0, s2 = 0.0, tail = 0
+        var s = 0.0
+        var s2 = 0.0
+        var tail = 0
         for _ in 0..<n {
             let z = Double(g.normal())
             XCTAssert(z.isFinite)
-            s += z; s2 += z * z
+            s += z
+            s2 += z * z
             if abs(z) > 1.959964 { tail += 1 }
         }
-        let mean = s / Double(n), variance = s2 / Double(n) - mean * mean
-        XCTAssertEqual(mean, 0, accuracy: 0.02)   // ~6 standard errors
+        let mean = s / Double(n)
+        let variance = s2 / Double(n) - mean * mean
+        XCTAssertEqual(mean, 0, accuracy: 0.02)  // ~6 standard errors
         XCTAssertEqual(variance, 1, accuracy: 0.03)
         XCTAssertEqual(Double(tail) / Double(n), 0.05, accuracy: 0.005, "two-sided 5% tail")
         let t = g.normalTensor([10_000], std: 0.1).array
@@ -122,7 +143,8 @@ final class RandomTests: XCTestCase {
             let v = w.array
             XCTAssert(v.allSatisfy { $0 >= -b && $0 <= b }, "\(shape): a value outside ±\(b)")
             if v.count >= 3000 {
-                XCTAssertLessThan(v.min()!, -0.98 * b); XCTAssertGreaterThan(v.max()!, 0.98 * b)
+                XCTAssertLessThan(v.min()!, -0.98 * b)
+                XCTAssertGreaterThan(v.max()!, 0.98 * b)
                 // ten equal bins over [−b, b] each hold about a tenth (loose: ±20%)
                 var bins = [Int](repeating: 0, count: 10)
                 for x in v { bins[min(9, Int((x + b) / (2 * b) * 10))] += 1 }

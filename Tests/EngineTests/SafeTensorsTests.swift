@@ -16,16 +16,20 @@ final class SafeTensorsTests: XCTestCase {
         return out
     }
 
-    private func bytes(_ floats: [Float]) -> [UInt8] { floats.flatMap { f in withUnsafeBytes(of: f.bitPattern.littleEndian) { Array($0) } } }
+    private func bytes(_ floats: [Float]) -> [UInt8] {
+        floats.flatMap { f in withUnsafeBytes(of: f.bitPattern.littleEndian) { Array($0) } }
+    }
 
     /// Asserts that parsing `data` throws `.malformed` whose reason contains `fragment`.
-    private func assertMalformed(_ data: Data, _ fragment: String, file f: StaticString = #filePath, line: UInt = #line) {
+    private func assertMalformed(_ data: Data, _ fragment: String, file f: StaticString = #filePath, line: UInt = #line)
+    {
         XCTAssertThrowsError(try SafeTensorsFile(data: data, path: "t.safetensors"), file: f, line: line) { error in
-            guard case let SafeTensorsError.malformed(path, reason)? = error as? SafeTensorsError else {
+            guard case SafeTensorsError.malformed(let path, let reason)? = error as? SafeTensorsError else {
                 return XCTFail("expected .malformed, got \(error)", file: f, line: line)
             }
             XCTAssertEqual(path, "t.safetensors", file: f, line: line)
-            XCTAssert(reason.contains(fragment), "reason \"\(reason)\" does not mention \"\(fragment)\"", file: f, line: line)
+            XCTAssert(
+                reason.contains(fragment), "reason \"\(reason)\" does not mention \"\(fragment)\"", file: f, line: line)
         }
     }
 
@@ -33,10 +37,13 @@ final class SafeTensorsTests: XCTestCase {
 
     func testEncodeDecodeRoundTrip() throws {
         var rng = testRNG("safetensors")
-        let a = rng.normalTensor([2, 3, 4]), b = rng.normalTensor([5]), s = Tensor(shape: [], [3.25])
+        let a = rng.normalTensor([2, 3, 4])
+        let b = rng.normalTensor([5])
+        let s = Tensor(shape: [], [3.25])
         let special = Tensor(shape: [4], [.infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude])
         let meta = ["case": "round trip", "lr": "0.0001", "unicode": "Ωmega ✓"]
-        let data = try SafeTensorsFile.encode([("a", a), ("b", b), ("scalar", s), ("special", special)], metadata: meta)
+        let data = try SafeTensorsFile.encode(
+            [("a", a), ("b", b), ("scalar", s), ("special", special)], metadata: meta)
         let f = try SafeTensorsFile(data: data, path: "memory")
         XCTAssertEqual(f.names, ["a", "b", "scalar", "special"], "file order is the encoding order")
         XCTAssertEqual(f.metadata, meta)
@@ -69,9 +76,10 @@ final class SafeTensorsTests: XCTestCase {
 
     func testReadsOtherFloatDTypes() throws {
         let f64 = [1.5, -2.25].flatMap { d in withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) } }
-        let f16: [UInt8] = [0x00, 0x3C, 0x00, 0xC0]              // 1.0, −2.0
-        let bf16: [UInt8] = [0x80, 0x3F, 0x40, 0x40]             // 1.0, 3.0 (upper halves of float32)
-        let header = #"{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"#
+        let f16: [UInt8] = [0x00, 0x3C, 0x00, 0xC0]  // 1.0, −2.0
+        let bf16: [UInt8] = [0x80, 0x3F, 0x40, 0x40]  // 1.0, 3.0 (upper halves of float32)
+        let header =
+            #"{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"#
             + #""b":{"dtype":"F16","shape":[2],"data_offsets":[16,20]},"#
             + #""c":{"dtype":"BF16","shape":[2],"data_offsets":[20,24]}}"#
         let f = try SafeTensorsFile(data: file(header, f64 + f16 + bf16), path: "dtypes")
@@ -87,7 +95,9 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(urls.count, 36)
         for url in urls {
             let f = try Fixture(url: url)
-            for key in ["case", "kind", "seed", "torch_version"] { XCTAssertNotNil(f.metadata[key], "\(f.name): \(key)") }
+            for key in ["case", "kind", "seed", "torch_version"] {
+                XCTAssertNotNil(f.metadata[key], "\(f.name): \(key)")
+            }
             XCTAssertEqual(f.metadata["case"], f.name)
             for e in f.file.entries { XCTAssertEqual(e.dtype, "F32", "\(f.name): \(e.name)") }
         }
@@ -105,8 +115,8 @@ final class SafeTensorsTests: XCTestCase {
     func testRejectsTruncatedFiles() {
         let whole = file(good, bytes([1, 2, 3, 4]))
         assertMalformed(whole.prefix(5), "shorter than the 8-byte header length")
-        assertMalformed(whole.prefix(8 + 10), "header length")               // cut inside the header
-        assertMalformed(whole.prefix(whole.count - 4), "outside the 12 data bytes")   // cut inside the data
+        assertMalformed(whole.prefix(8 + 10), "header length")  // cut inside the header
+        assertMalformed(whole.prefix(whole.count - 4), "outside the 12 data bytes")  // cut inside the data
     }
 
     func testRejectsHeaderLengthBeyondFile() {
@@ -116,10 +126,12 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testRejectsOverlappingAndOutOfRangeOffsets() {
-        let overlap = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
+        let overlap =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
         assertMalformed(file(overlap, bytes([1, 2, 3])), "overlap")
         // an empty tensor between two overlapping ones does not hide the overlap
-        let hidden = #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"#
+        let hidden =
+            #"{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"#
             + #""y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
         assertMalformed(file(hidden, bytes([1, 2, 3])), "tensors x and y overlap")
         let outside = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#
@@ -141,8 +153,10 @@ final class SafeTensorsTests: XCTestCase {
 
     func testRejectsUnknownDType() {
         let header = #"{"a":{"dtype":"I32","shape":[4],"data_offsets":[0,16]}}"#
-        XCTAssertThrowsError(try SafeTensorsFile(data: file(header, bytes([1, 2, 3, 4])), path: "t.safetensors")) { error in
-            XCTAssertEqual(error as? SafeTensorsError, .unsupportedDType(path: "t.safetensors", tensor: "a", dtype: "I32"))
+        XCTAssertThrowsError(try SafeTensorsFile(data: file(header, bytes([1, 2, 3, 4])), path: "t.safetensors")) {
+            error in
+            XCTAssertEqual(
+                error as? SafeTensorsError, .unsupportedDType(path: "t.safetensors", tensor: "a", dtype: "I32"))
         }
     }
 

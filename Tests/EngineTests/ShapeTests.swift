@@ -10,10 +10,13 @@ final class ShapeTests: XCTestCase {
     func testReflectionPadGradCheck() {
         var rng = testRNG("reflection pad")
         // p = 1 and p = 3 (the generator's pads), p = 0, and p = H − 1 (the largest allowed), odd sizes, batch 3
-        for (shape, p) in [([2, 3, 5, 4], 1), ([1, 2, 5, 6], 3), ([3, 1, 3, 3], 0), ([1, 1, 4, 5], 3), ([1, 2, 2, 7], 1)] {
+        for (shape, p) in [
+            ([2, 3, 5, 4], 1), ([1, 2, 5, 6], 3), ([3, 1, 3, 3], 0), ([1, 1, 4, 5], 3), ([1, 2, 2, 7], 1),
+        ] {
             let x = rng.normalTensor(shape)
-            gradCheck([x], reference: { Ref.reflectionPad2d($0[0], p) }, op: { $0.reflectionPad2d($1[0], p) },
-                      "\(shape) pad \(p)")
+            gradCheck(
+                [x], reference: { Ref.reflectionPad2d($0[0], p) }, op: { $0.reflectionPad2d($1[0], p) },
+                "\(shape) pad \(p)")
         }
     }
 
@@ -64,11 +67,15 @@ final class ShapeTests: XCTestCase {
 
     func testConcatChannelsGradCheck() {
         var rng = testRNG("concat")
-        let a = rng.normalTensor([2, 3, 4, 3]), b = rng.normalTensor([2, 1, 4, 3]), c = rng.normalTensor([2, 2, 4, 3])
+        let a = rng.normalTensor([2, 3, 4, 3])
+        let b = rng.normalTensor([2, 1, 4, 3])
+        let c = rng.normalTensor([2, 2, 4, 3])
         gradCheck([a, b, c], reference: { Ref.concatChannels($0) }, op: { $0.concatChannels($1) }, "three inputs")
-        gradCheck([a, b, c], differentiable: [true, false, true], reference: { Ref.concatChannels($0) },
-                  op: { $0.concatChannels($1) }, "middle input constant")
-        let f = rng.normalTensor([3, 4]), g = rng.normalTensor([3, 2])
+        gradCheck(
+            [a, b, c], differentiable: [true, false, true], reference: { Ref.concatChannels($0) },
+            op: { $0.concatChannels($1) }, "middle input constant")
+        let f = rng.normalTensor([3, 4])
+        let g = rng.normalTensor([3, 2])
         gradCheck([f, g], reference: { Ref.concatChannels($0) }, op: { $0.concatChannels($1) }, "[N, F] features")
     }
 
@@ -84,30 +91,33 @@ final class ShapeTests: XCTestCase {
         var rng = testRNG("reshape")
         let x = rng.normalTensor([2, 3, 2, 2])
         // reshape, then an op that is not element-wise in the new shape, so a wrong layout would show
-        gradCheck([x], reference: { Ref.linear(Ref.reshape($0[0], [2, 12]), Ref.reshape($0[0], [2, 12])) },
-                  op: { t, v in t.linear(t.reshape(v[0], [2, 12]), t.reshape(v[0], [2, 12])) })
-        gradCheck([x], reference: { Ref.globalAvgPool(Ref.reshape($0[0], [3, 2, 4, 1])) },
-                  op: { t, v in t.globalAvgPool(t.reshape(v[0], [3, 2, 4, 1])) }, "to [3, 2, 4, 1]")
+        gradCheck(
+            [x], reference: { Ref.linear(Ref.reshape($0[0], [2, 12]), Ref.reshape($0[0], [2, 12])) },
+            op: { t, v in t.linear(t.reshape(v[0], [2, 12]), t.reshape(v[0], [2, 12])) })
+        gradCheck(
+            [x], reference: { Ref.globalAvgPool(Ref.reshape($0[0], [3, 2, 4, 1])) },
+            op: { t, v in t.globalAvgPool(t.reshape(v[0], [3, 2, 4, 1])) }, "to [3, 2, 4, 1]")
     }
 
     // MARK: - Broadcasting binary ops
 
     private let broadcastPairs: [([Int], [Int])] = [
-        ([2, 3, 4, 5], [1, 3, 1, 1]),   // CAM weights
-        ([2, 3, 4, 5], [2, 3, 1, 1]),   // per-sample bias
-        ([3, 1, 5], [2, 1, 4, 1]),      // both operands broadcast, different ranks
-        ([5], [2, 3, 4, 5]),            // a rank-1 first operand
-        ([1], [2, 3]),                  // scalar-like first operand
-        ([2, 3], [1]),                  // scalar-like second operand
-        ([1, 1], [1]),                  // one element each
-        ([2, 3], [2, 3]),               // same shape
-        ([1, 3, 1, 1], [2, 3, 4, 5]),   // only the first operand broadcast
+        ([2, 3, 4, 5], [1, 3, 1, 1]),  // CAM weights
+        ([2, 3, 4, 5], [2, 3, 1, 1]),  // per-sample bias
+        ([3, 1, 5], [2, 1, 4, 1]),  // both operands broadcast, different ranks
+        ([5], [2, 3, 4, 5]),  // a rank-1 first operand
+        ([1], [2, 3]),  // scalar-like first operand
+        ([2, 3], [1]),  // scalar-like second operand
+        ([1, 1], [1]),  // one element each
+        ([2, 3], [2, 3]),  // same shape
+        ([1, 3, 1, 1], [2, 3, 4, 5]),  // only the first operand broadcast
     ]
 
     func testBinaryOpsGradCheck() {
         var rng = testRNG("binary")
         for (sa, sb) in broadcastPairs {
-            let a = rng.normalTensor(sa), b = rng.normalTensor(sb)
+            let a = rng.normalTensor(sa)
+            let b = rng.normalTensor(sb)
             gradCheck([a, b], reference: { Ref.add($0[0], $0[1]) }, op: { $0.add($1[0], $1[1]) }, "add \(sa) \(sb)")
             gradCheck([a, b], reference: { Ref.sub($0[0], $0[1]) }, op: { $0.sub($1[0], $1[1]) }, "sub \(sa) \(sb)")
             gradCheck([a, b], reference: { Ref.mul($0[0], $0[1]) }, op: { $0.mul($1[0], $1[1]) }, "mul \(sa) \(sb)")
@@ -116,21 +126,27 @@ final class ShapeTests: XCTestCase {
 
     func testBinaryOpsWithOneConstantOperand() {
         var rng = testRNG("binary constant")
-        let a = rng.normalTensor([2, 3, 2, 2]), b = rng.normalTensor([1, 3, 1, 1])
+        let a = rng.normalTensor([2, 3, 2, 2])
+        let b = rng.normalTensor([1, 3, 1, 1])
         for (da, db) in [(true, false), (false, true)] {
-            gradCheck([a, b], differentiable: [da, db], reference: { Ref.sub($0[0], $0[1]) },
-                      op: { $0.sub($1[0], $1[1]) }, "sub \(da) \(db)")
-            gradCheck([a, b], differentiable: [da, db], reference: { Ref.mul($0[0], $0[1]) },
-                      op: { $0.mul($1[0], $1[1]) }, "mul \(da) \(db)")
+            gradCheck(
+                [a, b], differentiable: [da, db], reference: { Ref.sub($0[0], $0[1]) },
+                op: { $0.sub($1[0], $1[1]) }, "sub \(da) \(db)")
+            gradCheck(
+                [a, b], differentiable: [da, db], reference: { Ref.mul($0[0], $0[1]) },
+                op: { $0.mul($1[0], $1[1]) }, "mul \(da) \(db)")
         }
     }
 
     // MARK: - Golden (torch)
 
-    private func goldenUnary(_ name: String, _ op: @escaping (Tape, Var) -> Var, file: StaticString = #filePath,
-                             line: UInt = #line) throws {
-        try assertGolden(try Fixture.load(name), inputs: ["x"], differentiable: ["x"], op: { op($0, $1[0]) },
-                         file: file, line: line)
+    private func goldenUnary(
+        _ name: String, _ op: @escaping (Tape, Var) -> Var, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        try assertGolden(
+            try Fixture.load(name), inputs: ["x"], differentiable: ["x"], op: { op($0, $1[0]) },
+            file: file, line: line)
     }
 
     /// Golden: Scripts/golden/make_golden.py case reflection_pad_p1 (F.pad reflect (1, 1, 1, 1), x [2, 3, 5, 4]).

@@ -17,11 +17,14 @@ final class SpectralNormTests: XCTestCase {
         var rng = testRNG("sn eval")
         for shape in [[4, 3, 2, 2], [1, 6], [3, 5], [2, 1, 3, 3]] {
             let w = rng.normalTensor(shape)
-            let rows = shape[0], cols = w.count / rows
-            let u = unit(rows, &rng), v = unit(cols, &rng)
+            let rows = shape[0]
+            let cols = w.count / rows
+            let u = unit(rows, &rng)
+            let v = unit(cols, &rng)
             let (u0, v0) = (u.copy(), v.copy())
-            gradCheck([w], reference: { Ref.spectralNorm($0[0], u: DTensor(u0), v: DTensor(v0)) },
-                      op: { $0.spectralNorm($1[0], u: u, v: v, training: false) }, "\(shape)")
+            gradCheck(
+                [w], reference: { Ref.spectralNorm($0[0], u: DTensor(u0), v: DTensor(v0)) },
+                op: { $0.spectralNorm($1[0], u: u, v: v, training: false) }, "\(shape)")
             assertBitwiseEqual(u, u0, "eval mode must not change u")
             assertBitwiseEqual(v, v0, "eval mode must not change v")
         }
@@ -31,12 +34,15 @@ final class SpectralNormTests: XCTestCase {
         var rng = testRNG("sn train")
         for shape in [[4, 3, 2, 2], [1, 6], [5, 2, 3, 1]] {
             let w = rng.normalTensor(shape)
-            let rows = shape[0], cols = w.count / rows
-            let u = unit(rows, &rng), v = unit(cols, &rng)
+            let rows = shape[0]
+            let cols = w.count / rows
+            let u = unit(rows, &rng)
+            let v = unit(cols, &rng)
             // the iteration is computed once from the unperturbed W, then held fixed (no gradient through u, v)
             let it = Ref.powerIteration(DTensor(w), u: DTensor(u), v: DTensor(v))
-            gradCheck([w], reference: { Ref.spectralNorm($0[0], u: it.u, v: it.v) },
-                      op: { $0.spectralNorm($1[0], u: u, v: v) }, "\(shape)")
+            gradCheck(
+                [w], reference: { Ref.spectralNorm($0[0], u: it.u, v: it.v) },
+                op: { $0.spectralNorm($1[0], u: u, v: v) }, "\(shape)")
             assertClose(u, it.u, atol: 1e-6, rtol: 1e-5, "u after one iteration")
             assertClose(v, it.v, atol: 1e-6, rtol: 1e-5, "v after one iteration")
         }
@@ -45,7 +51,8 @@ final class SpectralNormTests: XCTestCase {
     func testEveryTrainingCallAdvancesTheIteration() {
         var rng = testRNG("sn calls")
         let w = rng.normalTensor([3, 4])
-        let u = unit(3, &rng), v = unit(4, &rng)
+        let u = unit(3, &rng)
+        let v = unit(4, &rng)
         var ref = (u: DTensor(u), v: DTensor(v), sigma: 0.0)
         let tape = Tape()
         let wv = tape.input(w)
@@ -54,8 +61,9 @@ final class SpectralNormTests: XCTestCase {
             ref = Ref.powerIteration(DTensor(w), u: ref.u, v: ref.v)
             assertClose(u, ref.u, atol: 1e-6, rtol: 1e-5, "u after call \(call)")
             assertClose(v, ref.v, atol: 1e-6, rtol: 1e-5, "v after call \(call)")
-            assertClose(y.value, DTensor(shape: w.shape, DTensor(w).data.map { $0 / ref.sigma }), atol: 1e-6, rtol: 1e-5,
-                        "W/σ after call \(call)")
+            assertClose(
+                y.value, DTensor(shape: w.shape, DTensor(w).data.map { $0 / ref.sigma }), atol: 1e-6, rtol: 1e-5,
+                "W/σ after call \(call)")
         }
     }
 
@@ -63,7 +71,8 @@ final class SpectralNormTests: XCTestCase {
     func testSpecOneStepVector() {
         let tape = Tape(training: true)
         let w = Tensor(shape: [2, 2], [1, 2, 3, 4])
-        let u = Tensor(shape: [2], [1, 0]), v = Tensor(shape: [2], [0, 1])
+        let u = Tensor(shape: [2], [1, 0])
+        let v = Tensor(shape: [2], [0, 1])
         let y = tape.spectralNorm(tape.input(w), u: u, v: v)
         assertClose(v, [0.4472136, 0.8944272], atol: 1e-6, rtol: 1e-6, "v")
         assertClose(u, [0.4138029, 0.9103665], atol: 1e-6, rtol: 1e-6, "u")
@@ -79,23 +88,30 @@ final class SpectralNormTests: XCTestCase {
     private func goldenSpectral(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let f = try Fixture.load(name)
         XCTAssertEqual(try f.meta("n_power_iterations"), "1")
-        let u = try f["u"], v = try f["v"]
+        let u = try f["u"]
+        let v = try f["v"]
         let tape = Tape(training: true)
         let w = tape.input(try f["w_orig"])
         let y = tape.spectralNorm(w, u: u, v: v, eps: Float(try f.number("eps")))
-        assertClose(y.value, try f["y"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
-                    "\(name): y", file: file, line: line)
-        assertClose(u, try f["u_new"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
-                    "\(name): u", file: file, line: line)
-        assertClose(v, try f["v_new"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
-                    "\(name): v", file: file, line: line)
+        assertClose(
+            y.value, try f["y"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
+            "\(name): y", file: file, line: line)
+        assertClose(
+            u, try f["u_new"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
+            "\(name): u", file: file, line: line)
+        assertClose(
+            v, try f["v_new"], atol: GoldenTolerance.forwardAtol, rtol: GoldenTolerance.forwardRtol,
+            "\(name): v", file: file, line: line)
         // σ = W/y at the largest |W|
         let wo = try f["w_orig"]
         let i = (0..<wo.count).max { abs(wo[$0]) < abs(wo[$1]) }!
-        assertClose([wo[i] / y.value[i]], try f["sigma"].array, atol: 0, rtol: GoldenTolerance.forwardRtol, "\(name): σ", file: file, line: line)
+        assertClose(
+            [wo[i] / y.value[i]], try f["sigma"].array, atol: 0, rtol: GoldenTolerance.forwardRtol, "\(name): σ",
+            file: file, line: line)
         tape.backward(y, seed: try f["dy"])
-        assertClose(tape.grad(of: w)!, try f["grad_w_orig"], atol: GoldenTolerance.gradientAtol,
-                    rtol: GoldenTolerance.gradientRtol, "\(name): grad_w_orig", file: file, line: line)
+        assertClose(
+            tape.grad(of: w)!, try f["grad_w_orig"], atol: GoldenTolerance.gradientAtol,
+            rtol: GoldenTolerance.gradientRtol, "\(name): grad_w_orig", file: file, line: line)
     }
 
     /// Golden: Scripts/golden/make_golden.py case spectral_norm_conv (nn.utils.spectral_norm(nn.Conv2d(3, 4, 2)),
@@ -107,6 +123,6 @@ final class SpectralNormTests: XCTestCase {
     func testGoldenSpectralNormLinear() throws { try goldenSpectral("spectral_norm_linear") }
 }
 
-private extension DTensor {
-    init(u values: [Double]) { self.init(shape: [values.count], values) }
+extension DTensor {
+    fileprivate init(u values: [Double]) { self.init(shape: [values.count], values) }
 }

@@ -9,18 +9,22 @@ final class TapeTests: XCTestCase {
 
     func testInputUsedTwiceGetsSummedGradient() {
         var rng = testRNG("used twice")
-        let x = rng.normalTensor([2, 3]), w = rng.normalTensor([3, 3])
+        let x = rng.normalTensor([2, 3])
+        let w = rng.normalTensor([3, 3])
         // y = (x Wᵀ) Wᵀ: W enters twice through one Var
-        gradCheck([x, w], reference: { Ref.linear(Ref.linear($0[0], $0[1]), $0[1]) },
-                  op: { t, v in t.linear(t.linear(v[0], v[1]), v[1]) })
+        gradCheck(
+            [x, w], reference: { Ref.linear(Ref.linear($0[0], $0[1]), $0[1]) },
+            op: { t, v in t.linear(t.linear(v[0], v[1]), v[1]) })
     }
 
     func testParameterUsedTwiceGetsSummedGradient() {
         // the model pattern: every call does tape.param(p), so one Parameter has several nodes in one graph
         var rng = testRNG("param twice")
-        let x = rng.normalTensor([2, 3]), w = rng.normalTensor([3, 3])
-        let report = gradCheck([x, w], reference: { Ref.linear(Ref.linear($0[0], $0[1]), $0[1]) },
-                               op: { t, v in t.linear(t.linear(v[0], v[1]), v[1]) })
+        let x = rng.normalTensor([2, 3])
+        let w = rng.normalTensor([3, 3])
+        let report = gradCheck(
+            [x, w], reference: { Ref.linear(Ref.linear($0[0], $0[1]), $0[1]) },
+            op: { t, v in t.linear(t.linear(v[0], v[1]), v[1]) })
         let p = Parameter(name: "w", value: w.copy())
         let tape = Tape()
         let y = tape.linear(tape.linear(tape.constant(x), tape.param(p)), tape.param(p))
@@ -33,7 +37,8 @@ final class TapeTests: XCTestCase {
         let tape2 = Tape()
         let y2 = tape2.linear(tape2.linear(tape2.constant(x), tape2.param(p)), tape2.param(p))
         tape2.backward(y2, seed: gradCheckUpstream(y2.shape))
-        assertClose(p.grad, Tensor(shape: first.shape, first.array.map { 2 * $0 }), atol: 1e-6, rtol: 1e-6, "two graphs")
+        assertClose(
+            p.grad, Tensor(shape: first.shape, first.array.map { 2 * $0 }), atol: 1e-6, rtol: 1e-6, "two graphs")
     }
 
     func testZeroGradClearsGradientsAndFlags() {
@@ -54,7 +59,8 @@ final class TapeTests: XCTestCase {
 
     func testDetachStopsGradient() {
         let tape = Tape()
-        let x = tape.input(Tensor(shape: [2, 2], [1, -2, 3, 0.5])), w = tape.input(Tensor(shape: [1, 2], [3, -1]))
+        let x = tape.input(Tensor(shape: [2, 2], [1, -2, 3, 0.5]))
+        let w = tape.input(Tensor(shape: [1, 2], [3, -1]))
         let a = tape.scale(x, 2)
         let d = tape.detach(a)
         // y = detach(a)·w + a: x gets the gradient of the second term only
@@ -62,15 +68,18 @@ final class TapeTests: XCTestCase {
         let dy = Tensor(shape: [2, 2], [1, 2, 3, 4])
         tape.backward(y, seed: dy)
         XCTAssertEqual(tape.grad(of: x)!.array, [2, 4, 6, 8])
-        XCTAssertEqual(tape.grad(of: w)!.array, [20, -4])   // Σ over rows of a·dy: [2·1 + 6·3, −4·2 + 1·4]
+        XCTAssertEqual(tape.grad(of: w)!.array, [20, -4])  // Σ over rows of a·dy: [2·1 + 6·3, −4·2 + 1·4]
         XCTAssertNil(tape.grad(of: d), "a detached value is a constant")
     }
 
     func testFrozenParameterGetsNoGradientButInputDoes() {
         // selective backprop: frozen encoder weights, while the gradient still flows to the block's input
         var rng = testRNG("frozen")
-        let x = rng.normalTensor([2, 3, 5, 5]), w = rng.normalTensor([4, 3, 3, 3]), b = rng.normalTensor([4])
-        let pw = Parameter(name: "w", value: w), pb = Parameter(name: "b", value: b)
+        let x = rng.normalTensor([2, 3, 5, 5])
+        let w = rng.normalTensor([4, 3, 3, 3])
+        let b = rng.normalTensor([4])
+        let pw = Parameter(name: "w", value: w)
+        let pb = Parameter(name: "b", value: b)
         pw.trainable = false
         let tape = Tape()
         let xv = tape.input(x)
@@ -103,54 +112,85 @@ final class TapeTests: XCTestCase {
         let x = rng.normalTensor([2, 3, 2])
         // add hands dy to both operands without copying: the second accumulation must not write into dy
         gradCheck([x], reference: { Ref.add($0[0], $0[0]) }, op: { $0.add($1[0], $1[0]) }, "add(x, x)")
-        gradCheck([x], reference: { Ref.sub(Ref.add($0[0], $0[0]), $0[0]) }, op: { t, v in t.sub(t.add(v[0], v[0]), v[0]) },
-                  "add(x, x) − x")
+        gradCheck(
+            [x], reference: { Ref.sub(Ref.add($0[0], $0[0]), $0[0]) }, op: { t, v in t.sub(t.add(v[0], v[0]), v[0]) },
+            "add(x, x) − x")
     }
 
     func testReshapeViewsShareTheSeed() {
         var rng = testRNG("reshape alias")
         let x = rng.normalTensor([2, 3])
         // reshape passes a view of its dy (here the seed) as x's gradient; then a second path adds to x
-        gradCheck([x], reference: { Ref.add(Ref.reshape($0[0], [6]), Ref.reshape(Ref.scale($0[0], 3), [6])) },
-                  op: { t, v in let r = t.reshape(v[0], [6]); return t.add(r, t.reshape(t.scale(v[0], 3), [6])) },
-                  "view first")
-        gradCheck([x], reference: { Ref.add(Ref.reshape(Ref.scale($0[0], 3), [6]), Ref.reshape($0[0], [6])) },
-                  op: { t, v in let q = t.reshape(t.scale(v[0], 3), [6]); return t.add(q, t.reshape(v[0], [6])) },
-                  "view last")
+        gradCheck(
+            [x], reference: { Ref.add(Ref.reshape($0[0], [6]), Ref.reshape(Ref.scale($0[0], 3), [6])) },
+            op: { t, v in
+                let r = t.reshape(v[0], [6])
+                return t.add(r, t.reshape(t.scale(v[0], 3), [6]))
+            },
+            "view first")
+        gradCheck(
+            [x], reference: { Ref.add(Ref.reshape(Ref.scale($0[0], 3), [6]), Ref.reshape($0[0], [6])) },
+            op: { t, v in
+                let q = t.reshape(t.scale(v[0], 3), [6])
+                return t.add(q, t.reshape(v[0], [6]))
+            },
+            "view last")
         gradCheck([x], reference: { Ref.reshape($0[0], [3, 2]) }, op: { $0.reshape($1[0], [3, 2]) }, "root is a view")
     }
 
     func testSharedGradientThroughIntermediateNode() {
         var rng = testRNG("intermediate alias")
-        let a = rng.normalTensor([3, 4]), b = rng.normalTensor([3, 4])
+        let a = rng.normalTensor([3, 4])
+        let b = rng.normalTensor([3, 4])
         // s receives dy shared from the outer add, then the product's gradient: s·s + s with s = a + b
-        gradCheck([a, b], reference: { t in let s = Ref.add(t[0], t[1]); return Ref.add(Ref.mul(s, s), s) },
-                  op: { t, v in let s = t.add(v[0], v[1]); return t.add(t.mul(s, s), s) })
+        gradCheck(
+            [a, b],
+            reference: { t in
+                let s = Ref.add(t[0], t[1])
+                return Ref.add(Ref.mul(s, s), s)
+            },
+            op: { t, v in
+                let s = t.add(v[0], v[1])
+                return t.add(t.mul(s, s), s)
+            })
         // the same tensor flows to two operands that are then reused by later ops
-        gradCheck([a, b], reference: { t in let s = Ref.add(t[0], t[1]); return Ref.mul(Ref.add(s, t[0]), Ref.sub(s, t[1])) },
-                  op: { t, v in let s = t.add(v[0], v[1]); return t.mul(t.add(s, v[0]), t.sub(s, v[1])) }, "reuse")
+        gradCheck(
+            [a, b],
+            reference: { t in
+                let s = Ref.add(t[0], t[1])
+                return Ref.mul(Ref.add(s, t[0]), Ref.sub(s, t[1]))
+            },
+            op: { t, v in
+                let s = t.add(v[0], v[1])
+                return t.mul(t.add(s, v[0]), t.sub(s, v[1]))
+            }, "reuse")
     }
 
     func testSmallNetworkGradCheck() {
         // reflect-pad conv -> IN -> ReLU -> residual add -> upsample -> ILN -> global pools -> concat -> linear -> mse:
         // many ops share tensors between forward and backward, so an op that mutates what it was handed shows here
         var rng = testRNG("network")
-        let x = rng.normalTensor([2, 2, 4, 3]), w = rng.normalTensor([2, 2, 3, 3], std: 0.4)
-        let rho = rng.uniformTensor([1, 2, 1, 1], 0, 1), gamma = rng.uniformTensor([1, 2, 1, 1], 0.5, 1.5)
-        let beta = rng.normalTensor([1, 2, 1, 1]), lw = rng.normalTensor([3, 4]), target = rng.normalTensor([2, 3])
-        gradCheck([x, w, rho, gamma, beta, lw, target], differentiable: [true, true, true, true, true, true, false],
-                  reference: { t in
-                      let h = Ref.add(Ref.relu(Ref.instanceNorm(Ref.conv2d(t[0], t[1], padding: 1, mode: .reflect))), t[0])
-                      let u = Ref.iln(Ref.upsampleNearest2x(h), rho: t[2], gamma: t[3], beta: t[4])
-                      let f = Ref.concatChannels([Ref.globalAvgPool(u), Ref.globalMaxPool(u)])
-                      return Ref.mse(Ref.linear(f, t[5]), t[6])
-                  },
-                  op: { t, v in
-                      let h = t.add(t.relu(t.instanceNorm(t.conv2d(v[0], v[1], padding: 1, mode: .reflect))), v[0])
-                      let u = t.iln(t.upsampleNearest2x(h), rho: v[2], gamma: v[3], beta: v[4])
-                      let f = t.concatChannels([t.globalAvgPool(u), t.globalMaxPool(u)])
-                      return t.mse(t.linear(f, v[5]), v[6])
-                  })
+        let x = rng.normalTensor([2, 2, 4, 3])
+        let w = rng.normalTensor([2, 2, 3, 3], std: 0.4)
+        let rho = rng.uniformTensor([1, 2, 1, 1], 0, 1)
+        let gamma = rng.uniformTensor([1, 2, 1, 1], 0.5, 1.5)
+        let beta = rng.normalTensor([1, 2, 1, 1])
+        let lw = rng.normalTensor([3, 4])
+        let target = rng.normalTensor([2, 3])
+        gradCheck(
+            [x, w, rho, gamma, beta, lw, target], differentiable: [true, true, true, true, true, true, false],
+            reference: { t in
+                let h = Ref.add(Ref.relu(Ref.instanceNorm(Ref.conv2d(t[0], t[1], padding: 1, mode: .reflect))), t[0])
+                let u = Ref.iln(Ref.upsampleNearest2x(h), rho: t[2], gamma: t[3], beta: t[4])
+                let f = Ref.concatChannels([Ref.globalAvgPool(u), Ref.globalMaxPool(u)])
+                return Ref.mse(Ref.linear(f, t[5]), t[6])
+            },
+            op: { t, v in
+                let h = t.add(t.relu(t.instanceNorm(t.conv2d(v[0], v[1], padding: 1, mode: .reflect))), v[0])
+                let u = t.iln(t.upsampleNearest2x(h), rho: v[2], gamma: v[3], beta: v[4])
+                let f = t.concatChannels([t.globalAvgPool(u), t.globalMaxPool(u)])
+                return t.mse(t.linear(f, v[5]), v[6])
+            })
     }
 
     func testThreadedOpsMatchSingleThreaded() {
@@ -158,16 +198,19 @@ final class TapeTests: XCTestCase {
         // 4 threads give the single-threaded results (up to OpenBLAS's own summation order)
         var rng = testRNG("threads")
         // 7 channels: 14 planes and 7 input channels do not split evenly over 4 threads
-        let x = rng.normalTensor([2, 7, 12, 10]), w = rng.normalTensor([7, 7, 3, 3], std: 0.2)
-        let rho = rng.uniformTensor([1, 7, 1, 1], 0, 1), grid = rng.uniformTensor([2, 9, 11, 2], -1.1, 1.1)
+        let x = rng.normalTensor([2, 7, 12, 10])
+        let w = rng.normalTensor([7, 7, 3, 3], std: 0.2)
+        let rho = rng.uniformTensor([1, 7, 1, 1], 0, 1)
+        let grid = rng.uniformTensor([2, 9, 11, 2], -1.1, 1.1)
         func run(threads: Int) -> [Tensor] {
             Runtime.configure(threads: threads)
             defer { Runtime.configure(threads: 1) }
             let t = Tape()
             let (xv, wv, rv) = (t.input(x), t.input(w), t.input(rho))
             let h = t.relu(t.instanceNorm(t.conv2d(xv, wv, padding: 1, mode: .reflect), unbiased: true))
-            let g = t.adaILN(t.upsampleNearest2x(h), rho: rv, gamma: t.constant(Tensor(repeating: 1.5, shape: [2, 7])),
-                             beta: t.constant(Tensor(zeros: [2, 7])))
+            let g = t.adaILN(
+                t.upsampleNearest2x(h), rho: rv, gamma: t.constant(Tensor(repeating: 1.5, shape: [2, 7])),
+                beta: t.constant(Tensor(zeros: [2, 7])))
             let y = t.gridSample(t.layerNorm(g), grid: grid, padding: .reflection)
             t.backward(y, seed: gradCheckUpstream(y.shape))
             return [y.value, t.grad(of: xv)!, t.grad(of: wv)!, t.grad(of: rv)!]
@@ -181,7 +224,8 @@ final class TapeTests: XCTestCase {
     func testEvalTapeLeavesSpectralNormBuffersUntouched() {
         var rng = testRNG("eval sn")
         let w = rng.normalTensor([3, 2, 2, 2])
-        let u = rng.normalTensor([3]), v = rng.normalTensor([8])
+        let u = rng.normalTensor([3])
+        let v = rng.normalTensor([8])
         let (u0, v0) = (u.copy(), v.copy())
         let eval = Tape(training: false)
         _ = eval.spectralNorm(eval.input(w), u: u, v: v)

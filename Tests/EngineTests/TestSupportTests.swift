@@ -7,8 +7,10 @@ import XCTest
 final class TestSupportTests: XCTestCase {
     private var captured: [String]?
 
-    override func recordFailure(withDescription description: String, inFile filePath: String, atLine lineNumber: Int,
-                                expected: Bool) {
+    override func recordFailure(
+        withDescription description: String, inFile filePath: String, atLine lineNumber: Int,
+        expected: Bool
+    ) {
         if captured != nil {
             captured!.append(description)
         } else {
@@ -24,16 +26,19 @@ final class TestSupportTests: XCTestCase {
         return captured!
     }
 
-    private func assertFails(_ fragment: String, file: StaticString = #filePath, line: UInt = #line, _ body: () -> Void) {
+    private func assertFails(_ fragment: String, file: StaticString = #filePath, line: UInt = #line, _ body: () -> Void)
+    {
         let got = failures(body)
-        XCTAssertTrue(got.contains { $0.contains(fragment) }, "expected a failure mentioning \"\(fragment)\", got \(got)",
-                      file: file, line: line)
+        XCTAssertTrue(
+            got.contains { $0.contains(fragment) }, "expected a failure mentioning \"\(fragment)\", got \(got)",
+            file: file, line: line)
     }
 
     func testAssertClosePassesAndFails() {
         XCTAssertEqual(failures { assertClose([1, 2, 3], [1, 2.00001, 3], atol: 0, rtol: 1e-5) }, [])
         assertFails("max |diff| 0.5 at flat index 1 [0, 1]") {
-            assertClose(Tensor(shape: [1, 3], [1, 2.5, 3]), Tensor(shape: [1, 3], [1, 2, 3]), atol: 1e-3, rtol: 1e-3)
+            assertClose(
+                Tensor(shape: [1, 3], [1, 2.5, 3]), Tensor(shape: [1, 3], [1, 2, 3]), atol: 1e-3, rtol: 1e-3)
         }
         assertFails("shape [3] differs from expected [1, 3]") {
             assertClose(Tensor(shape: [3], [1, 2, 3]), Tensor(shape: [1, 3], [1, 2, 3]), atol: 1, rtol: 1)
@@ -57,21 +62,24 @@ final class TestSupportTests: XCTestCase {
         let x = Tensor(shape: [3], [0.5, -1, 2])
         // y = x² with a backward that returns 3x·dy instead of 2x·dy
         assertFails("gradient of input 0") {
-            gradCheck([x], reference: { Ref.mul($0[0], $0[0]) }, op: { tape, v in
-                let xv = v[0].value
-                let y = Tensor(shape: xv.shape, xv.array.map { $0 * $0 })
-                return tape.record(y, inputs: [v[0]]) { [unowned tape] dy in
-                    tape.accumulate(v[0], Tensor(shape: xv.shape, zip(xv.array, dy.array).map { 3 * $0 * $1 }))
-                }
-            })
+            gradCheck(
+                [x], reference: { Ref.mul($0[0], $0[0]) },
+                op: { tape, v in
+                    let xv = v[0].value
+                    let y = Tensor(shape: xv.shape, xv.array.map { $0 * $0 })
+                    return tape.record(y, inputs: [v[0]]) { [unowned tape] dy in
+                        tape.accumulate(v[0], Tensor(shape: xv.shape, zip(xv.array, dy.array).map { 3 * $0 * $1 }))
+                    }
+                })
         }
     }
 
     func testGradCheckCatchesAWrongForward() {
         var rng = testRNG("wrong forward")
         assertFails("forward") {
-            gradCheck([rng.normalTensor([4], minMagnitude: 0.1)], reference: { Ref.leakyRelu($0[0], slope: 0.01) },
-                      op: { $0.relu($1[0]) })
+            gradCheck(
+                [rng.normalTensor([4], minMagnitude: 0.1)], reference: { Ref.leakyRelu($0[0], slope: 0.01) },
+                op: { $0.relu($1[0]) })
         }
     }
 
@@ -84,18 +92,21 @@ final class TestSupportTests: XCTestCase {
 
     func testGradCheckCatchesAnOpThatMutatesItsInput() {
         assertFails("the op modified input 0") {
-            gradCheck([Tensor(shape: [2], [1, 2])], reference: { $0[0] }, op: { tape, v in
-                let y = v[0].value.copy()
-                v[0].value[0] = 7
-                return tape.record(y, inputs: [v[0]]) { [unowned tape] in tape.accumulate(v[0], $0, owned: false) }
-            })
+            gradCheck(
+                [Tensor(shape: [2], [1, 2])], reference: { $0[0] },
+                op: { tape, v in
+                    let y = v[0].value.copy()
+                    v[0].value[0] = 7
+                    return tape.record(y, inputs: [v[0]]) { [unowned tape] in tape.accumulate(v[0], $0, owned: false) }
+                })
         }
     }
 
     func testGradCheckCatchesAMissingGradient() {
         assertFails("input 1 received no gradient") {
-            gradCheck([Tensor(shape: [2], [1, 2]), Tensor(shape: [2], [3, 4])], reference: { Ref.add($0[0], $0[1]) },
-                      op: { tape, v in tape.add(v[0], tape.detach(v[1])) })
+            gradCheck(
+                [Tensor(shape: [2], [1, 2]), Tensor(shape: [2], [3, 4])], reference: { Ref.add($0[0], $0[1]) },
+                op: { tape, v in tape.add(v[0], tape.detach(v[1])) })
         }
     }
 }

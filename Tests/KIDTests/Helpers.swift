@@ -16,7 +16,8 @@ enum KIDFixtures {
 /// max_i |a_i − b_i| / max_i |b_i| (the parity measure of docs/kid.md).
 func maxRelativeDifference(_ a: Tensor, _ b: Tensor) -> Double {
     precondition(a.shape == b.shape, "shapes \(a.shape) and \(b.shape)")
-    var diff = 0.0, scale = 0.0
+    var diff = 0.0
+    var scale = 0.0
     for i in 0..<a.count {
         diff = max(diff, abs(Double(a[i]) - Double(b[i])))
         scale = max(scale, abs(Double(b[i])))
@@ -27,7 +28,8 @@ func maxRelativeDifference(_ a: Tensor, _ b: Tensor) -> Double {
 /// ‖a − b‖₂ / ‖b‖₂.
 func l2RelativeDifference(_ a: Tensor, _ b: Tensor) -> Double {
     precondition(a.shape == b.shape, "shapes \(a.shape) and \(b.shape)")
-    var d = 0.0, n = 0.0
+    var d = 0.0
+    var n = 0.0
     for i in 0..<a.count {
         d += (Double(a[i]) - Double(b[i])) * (Double(a[i]) - Double(b[i]))
         n += Double(b[i]) * Double(b[i])

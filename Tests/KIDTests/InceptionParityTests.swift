@@ -17,8 +17,9 @@ final class InceptionParityTests: XCTestCase {
             let raw = SyntheticImage.make(k, width: w, height: h)
             XCTAssertEqual(try f.meta("image_\(k)"), "\(w)x\(h)")
             XCTAssertEqual("\(SyntheticImage.checksum(raw))", try f.meta("checksum_raw_\(k)"), "synthetic image \(k)")
-            XCTAssertEqual("\(SyntheticImage.checksum(FIDPreprocess.resized(raw)))", try f.meta("checksum_299_\(k)"),
-                           "Pillow bilinear resize of image \(k) to 299")
+            XCTAssertEqual(
+                "\(SyntheticImage.checksum(FIDPreprocess.resized(raw)))", try f.meta("checksum_299_\(k)"),
+                "Pillow bilinear resize of image \(k) to 299")
         }
     }
 
@@ -37,7 +38,10 @@ final class InceptionParityTests: XCTestCase {
         XCTAssertLessThan(rel, 1e-4, "features [2, 128]")
         for name in ["pool1", "mixed", "mixed_2", "mixed_3", "mixed_7", "mixed_8", "mixed_9", "mixed_10"] {
             let want = try f["tap.\(name)"]
-            guard let got = taps[name] else { XCTFail("no tap \(name)"); continue }
+            guard let got = taps[name] else {
+                XCTFail("no tap \(name)")
+                continue
+            }
             let image0 = Tensor(view: got.data, shape: want.shape, owner: got)
             XCTAssertLessThan(maxRelativeDifference(image0, want), 1e-4, "stage \(name) \(want.shape)")
         }
@@ -51,9 +55,11 @@ final class InceptionParityTests: XCTestCase {
         let alone = net.features(images: images, batchSize: 1)
         XCTAssertEqual(together.shape, [2, 128])
         XCTAssertLessThan(maxRelativeDifference(together, alone), 1e-5)
-        XCTAssertGreaterThan(maxRelativeDifference(Tensor(view: together.data, shape: [128], owner: together),
-                                                   Tensor(view: together.data + 128, shape: [128], owner: together)), 1e-3,
-                             "two different images must give different features")
+        XCTAssertGreaterThan(
+            maxRelativeDifference(
+                Tensor(view: together.data, shape: [128], owner: together),
+                Tensor(view: together.data + 128, shape: [128], owner: together)), 1e-3,
+            "two different images must give different features")
     }
 
     /// Generator outputs [N, 3, H, W] in [−1, 1] are quantised as a PNG would be: an image's own pixels, mapped to
@@ -62,10 +68,15 @@ final class InceptionParityTests: XCTestCase {
         let net = try FIDInceptionV3(file: try KIDFixtures.load("inception_random").file)
         let image = SyntheticImage.make(3, width: 40, height: 32)
         let t = Tensor(uninitialized: [1, 3, 32, 40])
-        for y in 0..<32 { for x in 0..<40 { for c in 0..<3 {
-            t[(c * 32 + y) * 40 + x] = Float(image.pixels[(y * 40 + x) * 3 + c]) / 127.5 - 1 + 0.001
-        } } }
-        let a = net.features(generatorOutputs: t), b = net.features(images: [image])
+        for y in 0..<32 {
+            for x in 0..<40 {
+                for c in 0..<3 {
+                    t[(c * 32 + y) * 40 + x] = Float(image.pixels[(y * 40 + x) * 3 + c]) / 127.5 - 1 + 0.001
+                }
+            }
+        }
+        let a = net.features(generatorOutputs: t)
+        let b = net.features(images: [image])
         XCTAssertEqual(a.array, b.array)
     }
 
@@ -74,13 +85,16 @@ final class InceptionParityTests: XCTestCase {
     func testRealNetworkMatchesTorchScript() throws {
         let path = FIDInceptionV3.defaultWeightsPath
         guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("real FID Inception weights not at \(path); create them with: "
-                          + FIDInceptionV3.convertCommand(output: path))
+            throw XCTSkip(
+                "real FID Inception weights not at \(path); create them with: "
+                    + FIDInceptionV3.convertCommand(output: path))
         }
         let f = try KIDFixtures.load("inception_real")
         let net = try FIDInceptionV3(weightsPath: path)
         XCTAssertEqual(net.featureCount, 2048)
-        if let sha = net.sourceSHA1 { XCTAssertEqual(sha, try f.meta("source_sha1"), "weights converted from another TorchScript") }
+        if let sha = net.sourceSHA1 {
+            XCTAssertEqual(sha, try f.meta("source_sha1"), "weights converted from another TorchScript")
+        }
         let images = KIDFixtures.images.map { SyntheticImage.make($0.0, width: $0.1, height: $0.2) }
         let feats = net.features(images: images)
         let expected = try f["features"]

@@ -15,7 +15,7 @@ final class KIDCommandTests: XCTestCase {
         for (dir, first, count) in [("real", 0, 6), ("fake", 10, 5)] {
             try FileManager.default.createDirectory(atPath: "\(root)/\(dir)/sub", withIntermediateDirectories: true)
             for k in first..<(first + count) {
-                let sub = k % 2 == 0 ? "" : "sub/"   // folders are searched recursively
+                let sub = k % 2 == 0 ? "" : "sub/"  // folders are searched recursively
                 try PNGCodec.write(SyntheticImage.make(k, width: 64, height: 48), to: "\(root)/\(dir)/\(sub)\(k).png")
             }
         }
@@ -40,8 +40,10 @@ final class KIDCommandTests: XCTestCase {
     /// Prints the key=value lines, skips the broken file, and gives the library's KID for the same folders.
     func testFoldersGiveLibraryKID() throws {
         let weights = KIDFixtures.directory.appendingPathComponent("inception_random.safetensors").path
-        let r = try run(["kid", "--real", "\(root)/real", "--fake", "\(root)/fake", "--weights", weights,
-                         "--subsets", "3", "--subset-size", "4", "--seed", "5", "--threads", "2"])
+        let r = try run([
+            "kid", "--real", "\(root)/real", "--fake", "\(root)/fake", "--weights", weights,
+            "--subsets", "3", "--subset-size", "4", "--seed", "5", "--threads", "2",
+        ])
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertEqual(value("real_images", in: r.output), "6")
         XCTAssertEqual(value("fake_images", in: r.output), "5")
@@ -57,8 +59,9 @@ final class KIDCommandTests: XCTestCase {
         let net = try FIDInceptionV3(weightsPath: weights)
         let real = try net.features(folder: "\(root)/real").features
         let fake = try net.features(folder: "\(root)/fake").features
-        let expected = try KIDEstimator.kid(real: FeatureMatrix(real), fake: FeatureMatrix(fake), subsets: 3,
-                                            subsetSize: 4, seed: 5)
+        let expected = try KIDEstimator.kid(
+            real: FeatureMatrix(real), fake: FeatureMatrix(fake), subsets: 3,
+            subsetSize: 4, seed: 5)
         XCTAssertEqual(kid, expected.kid, accuracy: 1e-6 * max(1, abs(expected.kid)))
         XCTAssertEqual(std, expected.std, accuracy: 1e-6 * max(1, abs(expected.std)))
         XCTAssertGreaterThan(expected.std, 0)
@@ -77,8 +80,10 @@ final class KIDCommandTests: XCTestCase {
     /// `--checkpoint --data`: DATA/testA goes through genA2B (a 1-step demo model) and is compared with DATA/testB,
     /// which gives another value than the untranslated testA.
     func testCheckpointTranslatesTestA() throws {
-        let train = try run(["train", "--demo", "--iterations", "1", "--img-size", "32", "--ch", "2", "--n-res", "1",
-                             "--result-dir", "\(root)/run", "--threads", "2"])
+        let train = try run([
+            "train", "--demo", "--iterations", "1", "--img-size", "32", "--ch", "2", "--n-res", "1",
+            "--result-dir", "\(root)/run", "--threads", "2",
+        ])
         XCTAssertEqual(train.exitCode, 0, train.output)
         let weights = KIDFixtures.directory.appendingPathComponent("inception_random.safetensors").path
         let data = "\(root)/run/demo-data"

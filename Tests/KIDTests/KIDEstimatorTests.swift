@@ -25,7 +25,8 @@ final class KIDEstimatorTests: XCTestCase {
     /// Case `inception_random`, tensors kid.x / kid.y [30, 16]: numpy float64 MMD² of the full sets.
     func testMatchesNumpyOnFixture() throws {
         let f = try KIDFixtures.load("inception_random")
-        let a = FeatureMatrix(try f["kid.x"]), b = FeatureMatrix(try f["kid.y"])
+        let a = FeatureMatrix(try f["kid.x"])
+        let b = FeatureMatrix(try f["kid.y"])
         let expected = try f.number("kid_mmd2")
         XCTAssertEqual(try KIDEstimator.mmd2(a, b), expected, accuracy: 1e-12 * max(1, abs(expected)))
     }
@@ -59,7 +60,9 @@ final class KIDEstimatorTests: XCTestCase {
         func set(_ n: Int, shift: Double) -> FeatureMatrix {
             FeatureMatrix(rows: (0..<n).map { _ in (0..<16).map { _ in abs(Double(rng.normal())) + shift } })
         }
-        let a = set(200, shift: 0), b = set(200, shift: 0), c = set(200, shift: 0.5)
+        let a = set(200, shift: 0)
+        let b = set(200, shift: 0)
+        let c = set(200, shift: 0.5)
         let same = try KIDEstimator.kid(real: a, fake: b, subsets: 10, subsetSize: 100)
         let shifted = try KIDEstimator.kid(real: a, fake: c, subsets: 10, subsetSize: 100)
         XCTAssertLessThan(abs(same.kid), 3 * same.std + 1e-3)

@@ -1,9 +1,10 @@
-@testable import ADA
 import Checkpoint
 import Foundation
 import Training
 import UGATIT
 import XCTest
+
+@testable import ADA
 
 /// ADA state that cannot be stored or read back is an error, never a silent restart from the configured p
 /// (hardening issue, item 2).
@@ -16,10 +17,13 @@ final class ADAStateCheckpointTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
 
     func save(_ ada: ADAState, to dir: String) throws {
-        let m = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
+        let m = UGATITModel(
+            config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
         var state = TrainingCheckpoint.State(step: 3, imagesSeen: 3)
         state.ada = ada
-        try TrainingCheckpoint.save(root: "\(work)/\(dir)", config: TrainConfig(model: m.config, iterations: 5), model: m, step: nil, state: state)
+        try TrainingCheckpoint.save(
+            root: "\(work)/\(dir)", config: TrainConfig(model: m.config, iterations: 5), model: m, step: nil,
+            state: state)
     }
 
     func testStateRoundTrips() throws {
@@ -38,7 +42,7 @@ final class ADAStateCheckpointTests: XCTestCase {
     }
 
     func testStateOutsideItsRangeIsRefusedOnLoad() throws {
-        try save(ADAState(p: [1.5, 0.5]), to: "bad")   // finite, so it encodes; no trainer can produce it
+        try save(ADAState(p: [1.5, 0.5]), to: "bad")  // finite, so it encodes; no trainer can produce it
         XCTAssertThrowsError(try TrainingCheckpoint.peek(path: "\(work)/bad")) { e in
             guard case .manifestCorrupt(_, let reason)? = e as? CheckpointError else { return XCTFail("\(e)") }
             XCTAssertTrue(reason.contains("ADA state"), reason)

@@ -1,16 +1,19 @@
 import Dataset
 import Engine
 import Foundation
-@testable import Training
 import XCTest
+
+@testable import Training
 
 /// The group experiment's judge: trained on webtoon faces only, it must tell the four demo groups apart on faces it
 /// has not seen (otherwise the experiment measures the judge), and survive a save/load.
 final class AttributeClassifierTests: XCTestCase {
     func faces(split: UInt64, perGroup: Int, size: Int) -> ([RGBImage], [Int]) {
         let n = 4 * perGroup
-        return ((0..<n).map { DemoData.face(seed: 3, split: split, domain: 1, index: $0, group: $0 % 4, size: size + 30) },
-                (0..<n).map { $0 % 4 })
+        return (
+            (0..<n).map { DemoData.face(seed: 3, split: split, domain: 1, index: $0, group: $0 % 4, size: size + 30) },
+            (0..<n).map { $0 % 4 }
+        )
     }
 
     func testJudgeRecognisesEveryGroupOnFreshFaces() throws {

@@ -19,7 +19,8 @@ final class CLITests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
 
     func cli(_ args: [String], timeout: Double = 120) throws -> ProcessRunner.Result {
-        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "face2webtoon not built: run `swift build --build-tests`")
+        let bin = try XCTUnwrap(
+            ProcessRunner.face2webtoonBinary(), "face2webtoon not built: run `swift build --build-tests`")
         let r = try ProcessRunner.run([bin] + args, timeout: timeout)
         XCTAssertFalse(r.timedOut, r.output)
         return r
@@ -40,17 +41,21 @@ final class CLITests: XCTestCase {
             let m = UGATITModel(config: config, seed: 7)
             try writeOfficial(m, to: "\(work)/official.safetensors")
             try? FileManager.default.removeItem(atPath: "\(work)/ckpt")
-            let r = try cli(["import-torch", "\(work)/official.safetensors", "-o", "\(work)/ckpt"]
-                            + (light ? ["--img-size", "32"] : []))
+            let r = try cli(
+                ["import-torch", "\(work)/official.safetensors", "-o", "\(work)/ckpt"]
+                    + (light ? ["--img-size", "32"] : []))
             XCTAssertEqual(r.exitCode, 0, r.output)
             XCTAssertTrue(r.output.contains("img 32 ch 4 n_res 2 \(light ? "light" : "full")"), r.output)
             let (saved, _) = try TrainingCheckpoint.peek(path: "\(work)/ckpt")
             var expected = config
-            expected.camUsesRawWeight = true   // imported models keep the original's CAM behaviour
+            expected.camUsesRawWeight = true  // imported models keep the original's CAM behaviour
             XCTAssertEqual(saved.model, expected)
             let back = UGATITModel(config: saved.model, seed: 99)
             _ = try TrainingCheckpoint.load(path: "\(work)/ckpt", into: back, step: nil)
-            for (a, b) in zip(m.generators.parameters + m.discriminators.parameters, back.generators.parameters + back.discriminators.parameters) {
+            for (a, b) in zip(
+                m.generators.parameters + m.discriminators.parameters,
+                back.generators.parameters + back.discriminators.parameters)
+            {
                 XCTAssertEqual(a.value.array, b.value.array, a.name)
             }
             XCTAssertEqual(m.discriminators.bufferValues.array, back.discriminators.bufferValues.array)
@@ -58,7 +63,8 @@ final class CLITests: XCTestCase {
     }
 
     func testImportRejectsAFileThatIsNotUGATIT() throws {
-        try SafeTensorsFile.encode([("encoder.weight", Tensor(zeros: [2, 2]))]).write(to: URL(fileURLWithPath: "\(work)/x.safetensors"))
+        try SafeTensorsFile.encode([("encoder.weight", Tensor(zeros: [2, 2]))]).write(
+            to: URL(fileURLWithPath: "\(work)/x.safetensors"))
         let r = try cli(["import-torch", "\(work)/x.safetensors", "-o", "\(work)/c"])
         XCTAssertNotEqual(r.exitCode, 0)
         XCTAssertTrue(r.output.contains("not a U-GAT-IT generator"), r.output)
@@ -67,25 +73,35 @@ final class CLITests: XCTestCase {
 
     /// Outputs mirror the input tree: equal names in different group folders stay apart (hardening issue, item 8).
     func testTranslateWritesOneImagePerInputAndHeatmaps() throws {
-        let m = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
-        try TrainingCheckpoint.save(root: "\(work)/c", config: TrainConfig(model: m.config, iterations: 1), model: m,
-                                    step: nil, state: .init(step: 0, imagesSeen: 0))
-        try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 4, testPerDomain: 3, seed: 2)
+        let m = UGATITModel(
+            config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 1)
+        try TrainingCheckpoint.save(
+            root: "\(work)/c", config: TrainConfig(model: m.config, iterations: 1), model: m,
+            step: nil, state: .init(step: 0, imagesSeen: 0))
+        try DemoData.generate(
+            to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 4, testPerDomain: 3, seed: 2)
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(work)/data/testA/0/broken.png"))
-        let first = try XCTUnwrap(try FolderScan(folder: "\(work)/data/testA").files.first { !$0.hasSuffix("broken.png") })
+        let first = try XCTUnwrap(
+            try FolderScan(folder: "\(work)/data/testA").files.first { !$0.hasSuffix("broken.png") })
         let name = (first as NSString).lastPathComponent
         try FileManager.default.createDirectory(atPath: "\(work)/data/testA/9", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "\(work)/data/testA/\(first)", toPath: "\(work)/data/testA/9/\(name)")
-        let r = try cli(["translate", "--checkpoint", "\(work)/c", "--input", "\(work)/data/testA",
-                         "--output", "\(work)/out", "--heatmap", "--threads", "1"])
+        let r = try cli([
+            "translate", "--checkpoint", "\(work)/c", "--input", "\(work)/data/testA",
+            "--output", "\(work)/out", "--heatmap", "--threads", "1",
+        ])
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertTrue(r.output.contains("translated 4 of 5 images"), r.output)
         XCTAssertTrue(r.output.contains("broken.png"), r.output)
-        let outs = (FileManager.default.enumerator(atPath: "\(work)/out")?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".png") }.sorted()
+        let outs = (FileManager.default.enumerator(atPath: "\(work)/out")?.allObjects as? [String] ?? []).filter {
+            $0.hasSuffix(".png")
+        }.sorted()
         XCTAssertEqual(outs.filter { !$0.contains("heatmap") }.count, 4, "\(outs)")
         XCTAssertEqual(outs.filter { $0.contains("heatmap") }.count, 4, "\(outs)")
         let stem = (name as NSString).deletingPathExtension
-        XCTAssertTrue(outs.contains("9/\(stem).png") && outs.contains(((first as NSString).deletingPathExtension) + ".png"), "\(outs)")
+        XCTAssertTrue(
+            outs.contains("9/\(stem).png") && outs.contains(((first as NSString).deletingPathExtension) + ".png"),
+            "\(outs)")
         let img = try ImageDecoder.decode(file: "\(work)/out/\(outs.first { !$0.contains("heatmap") }!)")
         XCTAssertEqual([img.width, img.height], [32, 32])
         let strip = try ImageDecoder.decode(file: "\(work)/out/\(outs.first { $0.contains("heatmap") }!)")
@@ -94,11 +110,17 @@ final class CLITests: XCTestCase {
 
     /// `bench train` takes train's model options and defaults (light unless --full) and says what it ran.
     func testBenchTrainUsesTrainsModelOptions() throws {
-        let common = ["bench", "train", "--img-size", "32", "--ch", "4", "--n-res", "1", "--steps", "1", "--warmup-steps", "0", "--no-peak"]
+        let common = [
+            "bench", "train", "--img-size", "32", "--ch", "4", "--n-res", "1", "--steps", "1", "--warmup-steps", "0",
+            "--no-peak",
+        ]
         let light = try cli(common)
         XCTAssertEqual(light.exitCode, 0, light.output)
-        XCTAssertTrue(light.output.contains("img_size=32 ch=4 n_res=1 generator=light batch_size=1 global_layers=4 local_layers=3 warmup_steps=0 steps=1"),
-                      light.output)
+        XCTAssertTrue(
+            light.output.contains(
+                "img_size=32 ch=4 n_res=1 generator=light batch_size=1 global_layers=4 local_layers=3 warmup_steps=0 steps=1"
+            ),
+            light.output)
         let full = try cli(common + ["--full", "--global-layers", "3"])
         XCTAssertEqual(full.exitCode, 0, full.output)
         XCTAssertTrue(full.output.contains("generator=full batch_size=1 global_layers=3"), full.output)
@@ -120,17 +142,25 @@ final class CLITests: XCTestCase {
 
     /// SIGTERM (a Slurm time limit) stops the run after the current step with a checkpoint of that step.
     func testSIGTERMSavesAndStops() throws {
-        try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
+        try DemoData.generate(
+            to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
         let metrics = "\(work)/run/metrics.jsonl"
-        let r = try ProcessRunner.run([bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32",
-                                       "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
-                                       "--save-every", "0"], timeout: 120) { pid in
+        let r = try ProcessRunner.run(
+            [
+                bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32",
+                "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
+                "--save-every", "0",
+            ], timeout: 120
+        ) { pid in
             DispatchQueue.global().async {
                 for _ in 0..<600 {
                     Thread.sleep(forTimeInterval: 0.1)
                     let n = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count
-                    if n >= 3 { kill(pid, SIGTERM); return }
+                    if n >= 3 {
+                        kill(pid, SIGTERM)
+                        return
+                    }
                 }
             }
         }
@@ -145,12 +175,15 @@ final class CLITests: XCTestCase {
     /// A broken file among the training images is reported once by name and the run goes on (an image of the same
     /// group takes its place).
     func testBrokenTrainingImageIsSkippedNotFatal() throws {
-        try DemoData.generate(to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
+        try DemoData.generate(
+            to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
         let bad = "\(work)/data/trainA/0/00000.png"
         let bytes = try Data(contentsOf: URL(fileURLWithPath: bad))
-        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: bad))   // truncated PNG
-        let r = try cli(["train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32", "--ch", "4",
-                         "--n-res", "1", "--iterations", "12", "--threads", "1", "--sample-every", "0"])
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: bad))  // truncated PNG
+        let r = try cli([
+            "train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32", "--ch", "4",
+            "--n-res", "1", "--iterations", "12", "--threads", "1", "--sample-every", "0",
+        ])
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertEqual(r.output.components(separatedBy: "00000.png").count - 1, 1, "reported once:\n\(r.output)")
         XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/run/checkpoints").1.step, 12)

@@ -15,7 +15,8 @@ final class DistributedTrainingTests: XCTestCase {
         super.setUp()
         dataDir = NSTemporaryDirectory() + "f2w-dist-data-\(getpid())"
         // 16 images per domain at 40 px: enough for distinct samples per step
-        try? DemoData.generate(to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 4, seed: 1)
+        try? DemoData.generate(
+            to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 4, seed: 1)
     }
 
     override class func tearDown() {
@@ -31,15 +32,22 @@ final class DistributedTrainingTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
 
     func binary() throws -> String {
-        try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "face2webtoon not built next to the tests: run `swift build --build-tests`")
+        try XCTUnwrap(
+            ProcessRunner.face2webtoonBinary(),
+            "face2webtoon not built next to the tests: run `swift build --build-tests`")
     }
 
-    func mpirun() throws -> String { try XCTUnwrap(ProcessRunner.which("mpirun"), "mpirun not on PATH: run Scripts/setup") }
+    func mpirun() throws -> String {
+        try XCTUnwrap(ProcessRunner.which("mpirun"), "mpirun not on PATH: run Scripts/setup")
+    }
 
     func trainArgs(_ dir: String, batch: Int, iterations: Int = 5, extra: [String] = []) throws -> [String] {
-        [try binary(), "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
-         "--n-res", "1", "--iterations", "\(iterations)", "--batch-size", "\(batch)", "--threads", "1",
-         "--sample-every", "0", "--print-every", "1"] + extra
+        [
+            try binary(), "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch",
+            "4",
+            "--n-res", "1", "--iterations", "\(iterations)", "--batch-size", "\(batch)", "--threads", "1",
+            "--sample-every", "0", "--print-every", "1",
+        ] + extra
     }
 
     func run(_ args: [String], timeout: Double = 120) throws -> ProcessRunner.Result {
@@ -55,18 +63,27 @@ final class DistributedTrainingTests: XCTestCase {
             return try Dictionary(uniqueKeysWithValues: f.names.map { ($0, try f.tensor($0)) })
         }
         let r = try Checkpoints.open(path)
-        return try Dictionary(uniqueKeysWithValues: r.manifest.tensors.filter { $0.dtype == .f32 }.map { ($0.name, try r.tensor($0.name)) })
+        return try Dictionary(
+            uniqueKeysWithValues: r.manifest.tensors.filter { $0.dtype == .f32 }.map {
+                ($0.name, try r.tensor($0.name))
+            })
     }
 
     /// max |a − b| / max |b| over each tensor named in both (optimizer state excluded), worst case.
     func worstRelative(_ pa: String, _ pb: String) throws -> (Float, String) {
-        let a = try Self.tensors(pa), b = try Self.tensors(pb)
+        let a = try Self.tensors(pa)
+        let b = try Self.tensors(pb)
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         var worst: (Float, String) = (0, "")
         for n in a.keys.sorted() where !n.hasPrefix("optim.") {
-            let x = a[n]!, y = b[n]!
-            var d: Float = 0, s: Float = 0
-            for i in 0..<x.count { d = max(d, abs(x[i] - y[i])); s = max(s, abs(y[i])) }
+            let x = a[n]!
+            let y = b[n]!
+            var d: Float = 0
+            var s: Float = 0
+            for i in 0..<x.count {
+                d = max(d, abs(x[i] - y[i]))
+                s = max(s, abs(y[i]))
+            }
             let e = s > 0 ? d / s : d
             if e > worst.0 { worst = (e, n) }
         }
@@ -77,7 +94,9 @@ final class DistributedTrainingTests: XCTestCase {
     func testTwoRanksEqualOneProcessWithDoubleBatch() throws {
         let single = try run(try trainArgs("one", batch: 2, extra: ["--debug-dump-gradients", "1"]))
         XCTAssertEqual(single.exitCode, 0, single.output)
-        let multi = try run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("two", batch: 1, extra: ["--debug-dump-gradients", "1"])))
+        let multi = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"]
+                + (try trainArgs("two", batch: 1, extra: ["--debug-dump-gradients", "1"])))
         XCTAssertEqual(multi.exitCode, 0, multi.output)
         XCTAssertTrue(multi.output.contains("world size 2, batch per rank 1, global batch 2"), multi.output)
         let g = try worstRelative("\(work)/two/grads_step1.safetensors", "\(work)/one/grads_step1.safetensors")
@@ -106,13 +125,15 @@ final class DistributedTrainingTests: XCTestCase {
 
     /// ‖a − b‖ / ‖b‖ over all parameters of two checkpoints (optimizer state excluded).
     func relativeL2(_ pa: String, _ pb: String) throws -> Double {
-        let a = try Self.tensors(pa), b = try Self.tensors(pb)
+        let a = try Self.tensors(pa)
+        let b = try Self.tensors(pb)
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         var (num, den) = (0.0, 0.0)
         for n in a.keys where !n.hasPrefix("optim.") {
             for i in 0..<b[n]!.count {
                 let (x, y) = (Double(a[n]![i]), Double(b[n]![i]))
-                num += (x - y) * (x - y); den += y * y
+                num += (x - y) * (x - y)
+                den += y * y
             }
         }
         return (num / den).squareRoot()
@@ -131,15 +152,22 @@ final class DistributedTrainingTests: XCTestCase {
     /// The multi-bucket path of the gradient all-reduce: buckets of 1024 floats (tens per phase) give the same
     /// parameters, bit for bit, as one bucket (with 2 ranks each element's sum is a + b whatever the split).
     func testManySmallBucketsEqualOneBucket() throws {
-        let one = try run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("one-bucket", batch: 1, iterations: 3)))
+        let one = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("one-bucket", batch: 1, iterations: 3)))
         XCTAssertEqual(one.exitCode, 0, one.output)
-        let many = try run([try mpirun(), "--oversubscribe", "-np", "2"]
-                           + (try trainArgs("many-buckets", batch: 1, iterations: 3, extra: ["--bucket-mb", "0.001"])))
+        let many = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"]
+                + (try trainArgs("many-buckets", batch: 1, iterations: 3, extra: ["--bucket-mb", "0.001"])))
         XCTAssertEqual(many.exitCode, 0, many.output)
         func buckets(_ out: String) throws -> [Int] {
-            let line = try XCTUnwrap(out.split(separator: "\n").first { $0.contains("gradient all-reduce in buckets") }, out)
+            let line = try XCTUnwrap(
+                out.split(separator: "\n").first { $0.contains("gradient all-reduce in buckets") }, out)
             let words = line.split(separator: " ")
-            return ["D", "G"].compactMap { k in words.firstIndex(of: Substring(k)).flatMap { Int(words[$0 + 1].trimmingCharacters(in: .punctuationCharacters)) } }
+            return ["D", "G"].compactMap { k in
+                words.firstIndex(of: Substring(k)).flatMap {
+                    Int(words[$0 + 1].trimmingCharacters(in: .punctuationCharacters))
+                }
+            }
         }
         XCTAssertEqual(try buckets(one.output), [1, 1], one.output)
         let counts = try buckets(many.output)
@@ -153,21 +181,30 @@ final class DistributedTrainingTests: XCTestCase {
     /// Non-finite gradients on one rank: every rank skips that update together (parameters stay equal across ranks,
     /// the run goes on); three in a row stop the job with exit 67 and no new checkpoint.
     func testNonFiniteGradientsOnOneRankAreSkippedEverywhereThenStop() throws {
-        let once = try run([try mpirun(), "--oversubscribe", "-np", "2"]
-                           + (try trainArgs("once", batch: 1, iterations: 4, extra: ["--debug-nan-gradients", "1:2"])))
+        let once = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"]
+                + (try trainArgs("once", batch: 1, iterations: 4, extra: ["--debug-nan-gradients", "1:2"])))
         XCTAssertEqual(once.exitCode, 0, once.output)
-        XCTAssertEqual(once.output.components(separatedBy: "step 2: non-finite discriminator gradients on some rank: update skipped on all ranks").count - 1, 1,
-                       "rank 0 logs the skip once\n\(once.output)")
+        XCTAssertEqual(
+            once.output.components(
+                separatedBy: "step 2: non-finite discriminator gradients on some rank: update skipped on all ranks"
+            ).count - 1, 1,
+            "rank 0 logs the skip once\n\(once.output)")
         XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/once/checkpoints").1.step, 4)
         // the checkpoint check before each save compares parameter hashes across ranks: a rank that applied the
         // poisoned update would have failed it
         XCTAssertFalse(once.output.contains("disagree"), once.output)
 
-        let stop = try run([try mpirun(), "--oversubscribe", "-np", "2"]
-                           + (try trainArgs("stop", batch: 1, iterations: 8, extra: ["--save-every", "1", "--debug-nan-gradients", "1:3,4,5"])))
+        let stop = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"]
+                + (try trainArgs(
+                    "stop", batch: 1, iterations: 8, extra: ["--save-every", "1", "--debug-nan-gradients", "1:3,4,5"])))
         XCTAssertEqual(stop.exitCode, 67, "non-finite stop (docs/exit-status.md)\n\(stop.output)")
-        XCTAssertTrue(stop.output.contains("stopping at step 5: 3 consecutive steps had non-finite gradients"), stop.output)
-        XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/stop/checkpoints").1.step, 2, "the last good checkpoint stays current")
+        XCTAssertTrue(
+            stop.output.contains("stopping at step 5: 3 consecutive steps had non-finite gradients"), stop.output)
+        XCTAssertEqual(
+            try TrainingCheckpoint.peek(path: "\(work)/stop/checkpoints").1.step, 2,
+            "the last good checkpoint stays current")
         XCTAssertTrue(stop.output.contains("not saving step 3: its update was skipped"), stop.output)
     }
 
@@ -175,28 +212,44 @@ final class DistributedTrainingTests: XCTestCase {
     /// and aborts the whole job at --collective-timeout (plus startup) with the same name and exit status 68.
     func testStallInspectorNamesTheHungRankAndAborts() throws {
         let timeout = 4.0
-        let r = try run([try mpirun(), "--oversubscribe", "-np", "2"]
-                        + (try trainArgs("hung", batch: 1, iterations: 4, extra: ["--collective-timeout", "\(Int(timeout))",
-                                                                                 "--stall-warning", "1", "--debug-stall", "1:2"])),
-                        timeout: 60)
+        let r = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"]
+                + (try trainArgs(
+                    "hung", batch: 1, iterations: 4,
+                    extra: [
+                        "--collective-timeout", "\(Int(timeout))",
+                        "--stall-warning", "1", "--debug-stall", "1:2",
+                    ])),
+            timeout: 60)
         XCTAssertEqual(r.exitCode, 68, "peer failure (docs/exit-status.md)\n\(r.output)")
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
-        let warnings = r.output.split(separator: "\n").filter { $0.contains("warning: stall: allReduce(d) at step 2 has waited") }
+        let warnings = r.output.split(separator: "\n").filter {
+            $0.contains("warning: stall: allReduce(d) at step 2 has waited")
+        }
         XCTAssertGreaterThanOrEqual(warnings.count, 2, "a warning at 1 s and repeats\n\(r.output)")
         XCTAssertTrue(warnings.allSatisfy { $0.contains("for rank 1 (") && $0.hasPrefix("[rank 0/2") }, "\(warnings)")
-        XCTAssertTrue(warnings.contains { $0.contains("waited 1 s") } && warnings.contains { $0.contains("waited 2 s") }, "\(warnings)")
+        XCTAssertTrue(
+            warnings.contains { $0.contains("waited 1 s") } && warnings.contains { $0.contains("waited 2 s") },
+            "\(warnings)")
         XCTAssertTrue(r.output.contains("collective timeout: allReduce(d) at step 2: rank 1 ("), r.output)
         XCTAssertTrue(r.output.contains("did not reach it within 4 s"), r.output)
-        if !host.isEmpty { XCTAssertTrue(warnings.first?.contains(host) ?? false, "names the host \(host): \(warnings)") }
-        XCTAssertLessThan(r.seconds, timeout + 15 + 5, "job took \(r.seconds) s")   // + startup
+        if !host.isEmpty {
+            XCTAssertTrue(warnings.first?.contains(host) ?? false, "names the host \(host): \(warnings)")
+        }
+        XCTAssertLessThan(r.seconds, timeout + 15 + 5, "job took \(r.seconds) s")  // + startup
     }
 
     /// Rank 0 itself hangs: the other ranks are the ones to say so.
     func testStallOfRankZeroIsNamedByTheOthers() throws {
-        let r = try run([try mpirun(), "--oversubscribe", "-np", "2"]
-                        + (try trainArgs("hung0", batch: 1, iterations: 4, extra: ["--collective-timeout", "3", "--stall-warning", "1",
-                                                                                  "--debug-stall", "0:2"])),
-                        timeout: 60)
+        let r = try run(
+            [try mpirun(), "--oversubscribe", "-np", "2"]
+                + (try trainArgs(
+                    "hung0", batch: 1, iterations: 4,
+                    extra: [
+                        "--collective-timeout", "3", "--stall-warning", "1",
+                        "--debug-stall", "0:2",
+                    ])),
+            timeout: 60)
         XCTAssertEqual(r.exitCode, 68, r.output)
         XCTAssertTrue(r.output.contains("[rank 1/2"), r.output)
         XCTAssertTrue(r.output.contains("warning: stall: allReduce(d) at step 2 has waited 1 s for rank 0 ("), r.output)
@@ -207,8 +260,10 @@ final class DistributedTrainingTests: XCTestCase {
     func testKilledRankEndsTheJob() throws {
         let bin = try binary()
         var killedAt: Date?
-        let r = try ProcessRunner.run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("killed", batch: 1, iterations: 100000)),
-                                      timeout: 90) { _ in
+        let r = try ProcessRunner.run(
+            [try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs("killed", batch: 1, iterations: 100000)),
+            timeout: 90
+        ) { _ in
             // wait until both ranks train, then kill one rank (not mpirun)
             DispatchQueue.global().async {
                 for _ in 0..<300 {
@@ -237,8 +292,14 @@ final class DistributedTrainingTests: XCTestCase {
     /// accumulators survive a checkpoint: 3 steps + resume to 5 equals 5 straight steps.
     func testADAStrengthFollowsTheGlobalMeanOnEveryRank() throws {
         func ada(_ dir: String, _ signs: String, iterations: Int) throws -> [[String: Any]] {
-            let r = try run([try mpirun(), "--oversubscribe", "-np", "2"] + (try trainArgs(dir, batch: 1, iterations: iterations, extra: [
-                "--ada", "adaptive", "--ada-p", "0.5", "--ada-interval", "1", "--ada-kimg", "0.1", "--debug-ada-force-sign", signs])))
+            let r = try run(
+                [try mpirun(), "--oversubscribe", "-np", "2"]
+                    + (try trainArgs(
+                        dir, batch: 1, iterations: iterations,
+                        extra: [
+                            "--ada", "adaptive", "--ada-p", "0.5", "--ada-interval", "1", "--ada-kimg", "0.1",
+                            "--debug-ada-force-sign", signs,
+                        ])))
             XCTAssertEqual(r.exitCode, 0, r.output)
             return try String(contentsOfFile: "\(work)/\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
                 .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }

@@ -11,14 +11,20 @@ final class HardeningTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         dataDir = NSTemporaryDirectory() + "f2w-hardening-data-\(getpid())"
-        try? DemoData.generate(to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 8, testPerDomain: 6, seed: 4)
+        try? DemoData.generate(
+            to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 8, testPerDomain: 6, seed: 4)
         // 3 sample faces, 6 sample webtoon images: the domains differ in count
         let testA = "\(dataDir)/testA"
-        let files = (FileManager.default.enumerator(atPath: testA)?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".png") }
+        let files = (FileManager.default.enumerator(atPath: testA)?.allObjects as? [String] ?? []).filter {
+            $0.hasSuffix(".png")
+        }
         for f in files.sorted().prefix(files.count - 3) { try? FileManager.default.removeItem(atPath: "\(testA)/\(f)") }
     }
 
-    override class func tearDown() { try? FileManager.default.removeItem(atPath: dataDir); super.tearDown() }
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: dataDir)
+        super.tearDown()
+    }
 
     override func setUpWithError() throws {
         work = NSTemporaryDirectory() + "f2w-hardening-\(UUID().uuidString)"
@@ -29,8 +35,11 @@ final class HardeningTests: XCTestCase {
 
     func train(_ extra: [String], data: String? = nil, dir: String = "run") throws -> ProcessRunner.Result {
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "run `swift build --build-tests`")
-        let r = try ProcessRunner.run([bin, "train", "--data", data ?? Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32",
-                                       "--ch", "4", "--n-res", "1", "--threads", "1"] + extra, timeout: 180)
+        let r = try ProcessRunner.run(
+            [
+                bin, "train", "--data", data ?? Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32",
+                "--ch", "4", "--n-res", "1", "--threads", "1",
+            ] + extra, timeout: 180)
         XCTAssertFalse(r.timedOut)
         return r
     }
@@ -40,7 +49,8 @@ final class HardeningTests: XCTestCase {
         let r = try train(["--iterations", "2", "--sample-every", "1", "--ada", "fixed", "--ada-p", "0.5"])
         XCTAssertEqual(r.exitCode, 0, r.output)
         let left = FileManager.default.enumerator(atPath: "\(Self.dataDir)/testA")?.allObjects as? [String] ?? []
-        XCTAssertEqual(left.filter { $0.hasSuffix(".png") }.count, 3, "the fixture has 3 faces against 6 webtoon images")
+        XCTAssertEqual(
+            left.filter { $0.hasSuffix(".png") }.count, 3, "the fixture has 3 faces against 6 webtoon images")
         for f in ["A2B_0000001.png", "B2A_0000002.png", "augmented_0000002.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work)/run/samples/\(f)"), f)
         }
@@ -49,9 +59,11 @@ final class HardeningTests: XCTestCase {
 
     /// Items 2 and 5: every numeric option is checked (finite, in range) before anything is read or written.
     func testNumericOptionsAreCheckedFirst() throws {
-        let bad: [[String]] = [["--lr", "nan"], ["--lr", "inf"], ["--lr=-1"], ["--lr", "0"], ["--weight-decay=-0.1"],
-                               ["--ada-target", "2"], ["--ada-p", "nan"], ["--cam-weight", "inf"], ["--bucket-mb", "0"],
-                               ["--batch-size", "0"], ["--iterations", "0"], ["--ada-kimg=-inf"], ["--checkpoint-level", "99"]]
+        let bad: [[String]] = [
+            ["--lr", "nan"], ["--lr", "inf"], ["--lr=-1"], ["--lr", "0"], ["--weight-decay=-0.1"],
+            ["--ada-target", "2"], ["--ada-p", "nan"], ["--cam-weight", "inf"], ["--bucket-mb", "0"],
+            ["--batch-size", "0"], ["--iterations", "0"], ["--ada-kimg=-inf"], ["--checkpoint-level", "99"],
+        ]
         for args in bad {
             let r = try train(["--iterations", "1"] + args, dir: "bad")
             XCTAssertEqual(r.exitCode, 64, "\(args): \(r.output)")
@@ -60,7 +72,8 @@ final class HardeningTests: XCTestCase {
         }
         // --demo checks the model before drawing its data
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
-        let demo = try ProcessRunner.run([bin, "train", "--demo", "--img-size", "30", "--result-dir", "\(work)/demo"], timeout: 60)
+        let demo = try ProcessRunner.run(
+            [bin, "train", "--demo", "--img-size", "30", "--result-dir", "\(work)/demo"], timeout: 60)
         XCTAssertEqual(demo.exitCode, 64, demo.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/demo/demo-data"), demo.output)
     }
@@ -84,12 +97,15 @@ final class HardeningTests: XCTestCase {
     func testResumeTakesSizesFromTheCheckpointAndNamesConflicts() throws {
         XCTAssertEqual(try train(["--iterations", "2", "--sample-every", "0", "--stop-at", "1"]).exitCode, 0)
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
-        let base = [bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/run", "--threads", "1", "--sample-every", "0",
-                    "--iterations", "2"]
+        let base = [
+            bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/run", "--threads", "1", "--sample-every",
+            "0",
+            "--iterations", "2",
+        ]
         let conflict = try ProcessRunner.run(base + ["--ch", "8"], timeout: 120)
         XCTAssertEqual(conflict.exitCode, 64, conflict.output)
         XCTAssertTrue(conflict.output.contains("ch: 4 in the checkpoint, 8 now"), conflict.output)
-        let resumed = try ProcessRunner.run(base, timeout: 120)   // no size options: the checkpoint's 32/4/1
+        let resumed = try ProcessRunner.run(base, timeout: 120)  // no size options: the checkpoint's 32/4/1
         XCTAssertEqual(resumed.exitCode, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("checkpoint loaded"), resumed.output)
         XCTAssertTrue(resumed.output.contains("img 32 ch 4 n_res 1"), resumed.output)

@@ -1,9 +1,10 @@
 import Engine
 import Foundation
 import TestSupport
-@testable import Training
 import UGATIT
 import XCTest
+
+@testable import Training
 
 /// The memory estimate printed before anything large is allocated, and the refusal when a host cannot hold the
 /// ranks (hardening issue, item 4).
@@ -14,7 +15,8 @@ final class MemoryEstimateTests: XCTestCase {
             let config = ModelConfig(imageSize: 64, ch: 8, blocks: 2, light: light, globalLayers: 5, localLayers: 3)
             let e = MemoryEstimate(config: TrainConfig(model: config, iterations: 1), runtimeBytes: 0)
             let m = UGATITModel(config: config, seed: 1)
-            XCTAssertEqual(e.parameterBytes, 4 * (m.generators.parameterCount + m.discriminators.parameterCount), "light \(light)")
+            XCTAssertEqual(
+                e.parameterBytes, 4 * (m.generators.parameterCount + m.discriminators.parameterCount), "light \(light)")
             XCTAssertEqual(e.optimizerBytes, 2 * e.parameterBytes)
         }
     }
@@ -31,21 +33,29 @@ final class MemoryEstimateTests: XCTestCase {
         var rng = RandomGenerator(seed: 3, stream: [1])
         let a = Tensor(shape: [2, 3, 64, 64], (0..<(2 * 3 * 64 * 64)).map { _ in rng.uniform(-1, 1) })
         let b = Tensor(shape: [2, 3, 64, 64], (0..<(2 * 3 * 64 * 64)).map { _ in rng.uniform(-1, 1) })
-        step.discriminatorGradients(realA: a, realB: b); step.applyDiscriminator()
-        step.generatorGradients(realA: a, realB: b); step.applyGenerator()   // Adam's moments exist from here on
+        step.discriminatorGradients(realA: a, realB: b)
+        step.applyDiscriminator()
+        step.generatorGradients(realA: a, realB: b)
+        step.applyGenerator()  // Adam's moments exist from here on
         TensorMemory.resetPeak()
         let before = TensorMemory.liveBytes
-        step.discriminatorGradients(realA: a, realB: b); step.applyDiscriminator()
-        step.generatorGradients(realA: a, realB: b); step.applyGenerator()
+        step.discriminatorGradients(realA: a, realB: b)
+        step.applyDiscriminator()
+        step.generatorGradients(realA: a, realB: b)
+        step.applyGenerator()
         let measured = Double(TensorMemory.peakBytes - before)
-        XCTAssertEqual(Double(e.activationBytes) / measured, 1, accuracy: 0.2, "estimate \(e.activationBytes), measured \(measured)")
+        XCTAssertEqual(
+            Double(e.activationBytes) / measured, 1, accuracy: 0.2,
+            "estimate \(e.activationBytes), measured \(measured)")
     }
 
     func testLocalRanksComeFromTheLauncher() {
         XCTAssertEqual(HostMemory.localRanks([:]), 1)
         XCTAssertEqual(HostMemory.localRanks(["OMPI_COMM_WORLD_LOCAL_SIZE": "4"]), 4)
         XCTAssertEqual(HostMemory.localRanks(["SLURM_NTASKS_PER_NODE": "8(x2)"]), 8)
-        XCTAssertEqual(HostMemory.allowance(localRanks: 2, residentPerRank: 10, env: ["F2W_MEMORY_AVAILABLE_MB": "1"])?.bytes, 1_048_576)
+        XCTAssertEqual(
+            HostMemory.allowance(localRanks: 2, residentPerRank: 10, env: ["F2W_MEMORY_AVAILABLE_MB": "1"])?.bytes,
+            1_048_576)
         XCTAssertNotNil(HostMemory.availableBytes())
         XCTAssertGreaterThan(HostMemory.residentBytes() ?? 0, 0)
     }
@@ -56,8 +66,11 @@ final class MemoryEstimateTests: XCTestCase {
         let work = NSTemporaryDirectory() + "f2w-memory-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: work) }
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "run `swift build --build-tests`")
-        let args = [bin, "train", "--demo", "--result-dir", work, "--img-size", "32", "--ch", "4", "--n-res", "1", "--iterations", "1",
-                    "--threads", "1", "--sample-every", "0"]
+        let args = [
+            bin, "train", "--demo", "--result-dir", work, "--img-size", "32", "--ch", "4", "--n-res", "1",
+            "--iterations", "1",
+            "--threads", "1", "--sample-every", "0",
+        ]
         let env = ["F2W_MEMORY_AVAILABLE_MB": "20", "OMPI_COMM_WORLD_LOCAL_SIZE": "3"]
         let refused = try ProcessRunner.run(args, environment: env, timeout: 120)
         XCTAssertEqual(refused.exitCode, 69, refused.output)

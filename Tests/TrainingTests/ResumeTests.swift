@@ -14,10 +14,14 @@ final class ResumeTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         dataDir = NSTemporaryDirectory() + "f2w-resume-data-\(getpid())"
-        try? DemoData.generate(to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 24, testPerDomain: 2, seed: 6)
+        try? DemoData.generate(
+            to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 24, testPerDomain: 2, seed: 6)
     }
 
-    override class func tearDown() { try? FileManager.default.removeItem(atPath: dataDir); super.tearDown() }
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: dataDir)
+        super.tearDown()
+    }
 
     override func setUpWithError() throws {
         work = NSTemporaryDirectory() + "f2w-resume-\(UUID().uuidString)"
@@ -29,13 +33,20 @@ final class ResumeTests: XCTestCase {
     /// ADA that moves: p changes by 0.2 at every second step, so its strength and r_t sums must survive a checkpoint.
     static let movingADA = ["--ada", "adaptive", "--ada-p", "0.3", "--ada-interval", "2", "--ada-kimg", "0.01"]
 
-    func train(_ dir: String, ranks: Int, batch: Int, iterations: Int, extra: [String] = [],
-               ada: [String] = ["--ada", "fixed", "--ada-p", "0.3"]) throws -> ProcessRunner.Result {
+    func train(
+        _ dir: String, ranks: Int, batch: Int, iterations: Int, extra: [String] = [],
+        ada: [String] = ["--ada", "fixed", "--ada-p", "0.3"]
+    ) throws -> ProcessRunner.Result {
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "run `swift build --build-tests`")
-        var args = [bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
-                    "--n-res", "1", "--iterations", "\(iterations)", "--batch-size", "\(batch)", "--threads", "1",
-                    "--sample-every", "0"] + ada + extra
-        if ranks > 1 { args = [try XCTUnwrap(ProcessRunner.which("mpirun")), "--oversubscribe", "-np", "\(ranks)"] + args }
+        var args =
+            [
+                bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
+                "--n-res", "1", "--iterations", "\(iterations)", "--batch-size", "\(batch)", "--threads", "1",
+                "--sample-every", "0",
+            ] + ada + extra
+        if ranks > 1 {
+            args = [try XCTUnwrap(ProcessRunner.which("mpirun")), "--oversubscribe", "-np", "\(ranks)"] + args
+        }
         let r = try ProcessRunner.run(args, timeout: 180)
         XCTAssertFalse(r.timedOut)
         XCTAssertEqual(r.exitCode, 0, r.output)
@@ -48,7 +59,10 @@ final class ResumeTests: XCTestCase {
 
     func tensors(_ path: String) throws -> [String: [Float]] {
         let r = try Checkpoints.open(path)
-        return try Dictionary(uniqueKeysWithValues: r.manifest.tensors.filter { $0.dtype == .f32 }.map { ($0.name, try r.tensor($0.name).array) })
+        return try Dictionary(
+            uniqueKeysWithValues: r.manifest.tensors.filter { $0.dtype == .f32 }.map {
+                ($0.name, try r.tensor($0.name).array)
+            })
     }
 
     /// 2K steps = K steps, stop, resume, K more: losses and every tensor (parameters, buffers, Adam moments) bit for bit.
@@ -66,8 +80,9 @@ final class ResumeTests: XCTestCase {
         let r = try train("split", ranks: ranks, batch: 1, iterations: 6, ada: ada)
         XCTAssertTrue(r.output.contains("checkpoint loaded"), r.output)
         XCTAssertEqual(try losses("straight"), try losses("split"))
-        XCTAssertEqual(try TrainingCheckpoint.peek(path: "\(work)/straight/checkpoints").1.ada,
-                       try TrainingCheckpoint.peek(path: "\(work)/split/checkpoints").1.ada)
+        XCTAssertEqual(
+            try TrainingCheckpoint.peek(path: "\(work)/straight/checkpoints").1.ada,
+            try TrainingCheckpoint.peek(path: "\(work)/split/checkpoints").1.ada)
         XCTAssertEqual(try tensors("\(work)/straight/checkpoints"), try tensors("\(work)/split/checkpoints"))
     }
 
@@ -84,9 +99,10 @@ final class ResumeTests: XCTestCase {
         try FileManager.default.copyItem(atPath: "\(work)/mixed", toPath: "\(work)/three")
         let one = try train("mixed", ranks: 1, batch: 2, iterations: 6)
         XCTAssertTrue(one.output.contains("step 4, saved by 2 ranks, now 1"), one.output)
-        let a = try losses("two"), b = try losses("mixed")
+        let a = try losses("two")
+        let b = try losses("mixed")
         XCTAssertEqual(b.count, 6)
-        for s in 4..<6 {   // steps 5 and 6: same samples, reduction order differs
+        for s in 4..<6 {  // steps 5 and 6: same samples, reduction order differs
             for (k, v) in a[s] { XCTAssertEqual(b[s][k]!, v, accuracy: 1e-4 * max(1, abs(v)), "step \(s + 1) \(k)") }
         }
         // 3 ranks, batch 1: the global batch grows to 3 and the order continues from the saved position
@@ -94,11 +110,15 @@ final class ResumeTests: XCTestCase {
         XCTAssertTrue(three.output.contains("step 4, saved by 2 ranks, now 3"), three.output)
         let end = try TrainingCheckpoint.peek(path: "\(work)/three/checkpoints").1
         XCTAssertEqual(end.step, 6)
-        XCTAssertEqual(end.dataCursors.reduce(0, +), saved.dataCursors.reduce(0, +) + 2 * 3, "no sample skipped or repeated")
+        XCTAssertEqual(
+            end.dataCursors.reduce(0, +), saved.dataCursors.reduce(0, +) + 2 * 3, "no sample skipped or repeated")
         XCTAssertEqual(end.ada?.p, saved.ada?.p)
         let before = try Checkpoints.open("\(work)/mixed/checkpoints/step_00000004")
         let after = try Checkpoints.open("\(work)/three/checkpoints")
-        XCTAssertEqual(try after.int64s("optim.D.steps"), try before.int64s("optim.D.steps").map { $0 + 2 }, "Adam step counts continue")
-        XCTAssertEqual(try after.tensor("genA2B.DownBlock.1.weight").shape, try before.tensor("genA2B.DownBlock.1.weight").shape)
+        XCTAssertEqual(
+            try after.int64s("optim.D.steps"), try before.int64s("optim.D.steps").map { $0 + 2 },
+            "Adam step counts continue")
+        XCTAssertEqual(
+            try after.tensor("genA2B.DownBlock.1.weight").shape, try before.tensor("genA2B.DownBlock.1.weight").shape)
     }
 }

@@ -12,10 +12,14 @@ final class ScheduleAndKIDTests: XCTestCase {
     override class func setUp() {
         super.setUp()
         dataDir = NSTemporaryDirectory() + "f2w-schedule-data-\(getpid())"
-        try? DemoData.generate(to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 6, seed: 3)
+        try? DemoData.generate(
+            to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 6, seed: 3)
     }
 
-    override class func tearDown() { try? FileManager.default.removeItem(atPath: dataDir); super.tearDown() }
+    override class func tearDown() {
+        try? FileManager.default.removeItem(atPath: dataDir)
+        super.tearDown()
+    }
 
     override func setUpWithError() throws {
         work = NSTemporaryDirectory() + "f2w-schedule-\(UUID().uuidString)"
@@ -26,9 +30,14 @@ final class ScheduleAndKIDTests: XCTestCase {
 
     func train(_ dir: String, ranks: Int, iterations: Int, extra: [String]) throws -> ProcessRunner.Result {
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "run `swift build --build-tests`")
-        var args = [bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
-                    "--n-res", "1", "--iterations", "\(iterations)", "--threads", "1", "--sample-every", "0"] + extra
-        if ranks > 1 { args = [try XCTUnwrap(ProcessRunner.which("mpirun")), "--oversubscribe", "-np", "\(ranks)"] + args }
+        var args =
+            [
+                bin, "train", "--data", Self.dataDir, "--result-dir", "\(work)/\(dir)", "--img-size", "32", "--ch", "4",
+                "--n-res", "1", "--iterations", "\(iterations)", "--threads", "1", "--sample-every", "0",
+            ] + extra
+        if ranks > 1 {
+            args = [try XCTUnwrap(ProcessRunner.which("mpirun")), "--oversubscribe", "-np", "\(ranks)"] + args
+        }
         let r = try ProcessRunner.run(args, timeout: 240)
         XCTAssertFalse(r.timedOut)
         XCTAssertEqual(r.exitCode, 0, r.output)
@@ -73,7 +82,8 @@ final class ScheduleAndKIDTests: XCTestCase {
         XCTAssertEqual(column(all, "images_seen"), [1, 2, 4, 6, 8, 10, 12, 14])
         let elapsed = column(all, "elapsed_seconds")
         XCTAssertEqual(elapsed.count, 8)
-        XCTAssertGreaterThan(elapsed[2], column(before, "elapsed_seconds").last!, "the resumed run counts on from the checkpoint")
+        XCTAssertGreaterThan(
+            elapsed[2], column(before, "elapsed_seconds").last!, "the resumed run counts on from the checkpoint")
         XCTAssertEqual(elapsed, elapsed.sorted(), "elapsed_seconds never goes back")
     }
 
@@ -83,8 +93,12 @@ final class ScheduleAndKIDTests: XCTestCase {
         let weights = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("KIDTests/Fixtures/inception_random.safetensors").path
         XCTAssertTrue(FileManager.default.fileExists(atPath: weights), weights)
-        let r = try train("kid", ranks: 2, iterations: 5, extra: ["--kid-every", "2", "--kid-weights", weights,
-                                                                  "--kid-subsets", "4", "--kid-subset-size", "4"])
+        let r = try train(
+            "kid", ranks: 2, iterations: 5,
+            extra: [
+                "--kid-every", "2", "--kid-weights", weights,
+                "--kid-subsets", "4", "--kid-subset-size", "4",
+            ])
         XCTAssertTrue(r.output.contains("4 subsets of 4"), r.output)
         let kid = try rows("kid").filter { $0["kid"] != nil }
         XCTAssertEqual(kid.compactMap { $0["step"] as? Int }, [2, 4, 5])
@@ -92,7 +106,8 @@ final class ScheduleAndKIDTests: XCTestCase {
         for row in kid {
             XCTAssertEqual(row["kid_subsets"] as? Int, 4)
             XCTAssertEqual(row["kid_subset_size"] as? Int, 4)
-            let v = try XCTUnwrap(row["kid"] as? Double), std = try XCTUnwrap(row["kid_std"] as? Double)
+            let v = try XCTUnwrap(row["kid"] as? Double)
+            let std = try XCTUnwrap(row["kid_std"] as? Double)
             XCTAssertTrue(v.isFinite)
             XCTAssertGreaterThan(std, 0, "6 test images, subsets of 4: the subsets differ, so there is a spread")
             XCTAssertGreaterThan(try XCTUnwrap(row["elapsed_seconds"] as? Double), 0)

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import Training
 
 /// `translate` mirrors the input tree and never gives two inputs one output (hardening issue, item 8).
@@ -14,10 +15,12 @@ final class TranslationNamesTests: XCTestCase {
         let out = TranslationNames.outputs(for: inputs, heatmap: true)
         XCTAssertEqual(out[0], .init(image: "x.jpg.png", heatmap: "x.jpg_heatmap.png"))
         XCTAssertEqual(out[1], .init(image: "x.png.png", heatmap: "x.png_heatmap.png"))
-        XCTAssertEqual(out[2].image, "y.jpg.png")                 // y_heatmap.png would be claimed twice
+        XCTAssertEqual(out[2].image, "y.jpg.png")  // y_heatmap.png would be claimed twice
         XCTAssertEqual(out[3].image, "y_heatmap.png.png")
         let all = out.flatMap { [$0.image, $0.heatmap!] }
         XCTAssertEqual(Set(all).count, all.count, "\(all)")
-        XCTAssertEqual(TranslationNames.outputs(for: ["y.jpg", "y_heatmap.png"], heatmap: false).map(\.image), ["y.png", "y_heatmap.png"])
+        XCTAssertEqual(
+            TranslationNames.outputs(for: ["y.jpg", "y_heatmap.png"], heatmap: false).map(\.image),
+            ["y.png", "y_heatmap.png"])
     }
 }

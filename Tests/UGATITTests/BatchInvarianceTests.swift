@@ -5,7 +5,9 @@ import XCTest
 /// Data parallelism rests on this: the gradient of a batch of N is the mean of the gradients of its N samples
 /// (every loss is a mean, every normalisation is per sample). Checked for both phases, with group heads.
 final class BatchInvarianceTests: XCTestCase {
-    func grads(_ phase: (UGATITStep) -> Void, _ store: (UGATITModel) -> ParameterStore, _ m: UGATITModel, _ s: UGATITStep) -> [Float] {
+    func grads(
+        _ phase: (UGATITStep) -> Void, _ store: (UGATITModel) -> ParameterStore, _ m: UGATITModel, _ s: UGATITStep
+    ) -> [Float] {
         phase(s)
         return store(m).grads.array
     }
@@ -13,9 +15,12 @@ final class BatchInvarianceTests: XCTestCase {
     func testBatchGradientIsTheMeanOfPerSampleGradients() {
         let config = ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3, groups: 4)
         var rng = RandomGenerator(seed: 4)
-        let a = rng.uniformTensor([2, 3, 32, 32], -1, 1), b = rng.uniformTensor([2, 3, 32, 32], -1, 1)
+        let a = rng.uniformTensor([2, 3, 32, 32], -1, 1)
+        let b = rng.uniformTensor([2, 3, 32, 32], -1, 1)
         func half(_ t: Tensor, _ i: Int) -> Tensor {
-            let h = Tensor(uninitialized: [1, 3, 32, 32]); h.data.update(from: t.data + i * h.count, count: h.count); return h
+            let h = Tensor(uninitialized: [1, 3, 32, 32])
+            h.data.update(from: t.data + i * h.count, count: h.count)
+            return h
         }
         for labels in [[0, 0], [1, 1], [3, 3]] {
             for dPhase in [true, false] {
@@ -30,10 +35,13 @@ final class BatchInvarianceTests: XCTestCase {
                     return m.generators.grads.array
                 }
                 let full = run(a, b, labels)
-                let g0 = run(half(a, 0), half(b, 0), [labels[0]]), g1 = run(half(a, 1), half(b, 1), [labels[1]])
-                var worst: Float = 0, scale: Float = 0
+                let g0 = run(half(a, 0), half(b, 0), [labels[0]])
+                let g1 = run(half(a, 1), half(b, 1), [labels[1]])
+                var worst: Float = 0
+                var scale: Float = 0
                 for i in 0..<full.count {
-                    worst = max(worst, abs(full[i] - (g0[i] + g1[i]) / 2)); scale = max(scale, abs(full[i]))
+                    worst = max(worst, abs(full[i] - (g0[i] + g1[i]) / 2))
+                    scale = max(scale, abs(full[i]))
                 }
                 XCTAssertLessThan(worst / scale, 1e-5, "labels \(labels), \(dPhase ? "D" : "G") phase")
             }

@@ -22,8 +22,10 @@ final class LearningRateRuleTests: XCTestCase {
     func testWarmupCountsTheImagesOfTheStepItself() {
         // N_warm = 10, B = 2, sqrt: k = √2 = 1.41421356...; n_s = 2s
         let o = config(.sqrt, warmup: 10)
-        XCTAssertEqual(o.learningRate(step: 1, iterations: 100, globalBatch: 2), 1.4142135623730951e-4 * 0.2, accuracy: 1e-15)
-        XCTAssertEqual(o.learningRate(step: 3, iterations: 100, globalBatch: 2), 1.4142135623730951e-4 * 0.6, accuracy: 1e-15)
+        XCTAssertEqual(
+            o.learningRate(step: 1, iterations: 100, globalBatch: 2), 1.4142135623730951e-4 * 0.2, accuracy: 1e-15)
+        XCTAssertEqual(
+            o.learningRate(step: 3, iterations: 100, globalBatch: 2), 1.4142135623730951e-4 * 0.6, accuracy: 1e-15)
         XCTAssertEqual(o.learningRate(step: 5, iterations: 100, globalBatch: 2), 1.4142135623730951e-4, accuracy: 1e-15)
         XCTAssertEqual(o.learningRate(step: 9, iterations: 100, globalBatch: 2), 1.4142135623730951e-4, accuracy: 1e-15)
     }
@@ -42,7 +44,8 @@ final class LearningRateRuleTests: XCTestCase {
     func testResumeAtAnotherGlobalBatchContinuesTheWarmup() {
         let o = config(.linear, warmup: 12)
         // 4 steps at B = 1 (n = 4), then B = 4: step 5 has n = 8 → 4e-4 · 8/12; step 6 has n = 12 → 4e-4
-        XCTAssertEqual(o.learningRate(step: 5, iterations: 100, globalBatch: 4, imagesSeen: 8), 4e-4 * 8 / 12, accuracy: 1e-18)
+        XCTAssertEqual(
+            o.learningRate(step: 5, iterations: 100, globalBatch: 4, imagesSeen: 8), 4e-4 * 8 / 12, accuracy: 1e-18)
         XCTAssertEqual(o.learningRate(step: 6, iterations: 100, globalBatch: 4, imagesSeen: 12), 4e-4, accuracy: 1e-18)
     }
 

@@ -21,10 +21,14 @@ final class NetworkTests: XCTestCase {
         let dl = count { s, r in _ = Discriminator(s, prefix: "d", config: DiscriminatorConfig(layers: 5), rng: &r) }
         XCTAssertEqual(dl.params, 3_290_560)
         // Face2Webtoon group heads (4 groups): 53,138,372 and 3,292,612; 39 and 31 keys with buffers
-        let fg = count { s, r in _ = Discriminator(s, prefix: "d", config: DiscriminatorConfig(layers: 7, groups: 4), rng: &r) }
+        let fg = count { s, r in
+            _ = Discriminator(s, prefix: "d", config: DiscriminatorConfig(layers: 7, groups: 4), rng: &r)
+        }
         XCTAssertEqual(fg.params, 53_138_372)
         XCTAssertEqual(fg.keys.count, 39)
-        let fl = count { s, r in _ = Discriminator(s, prefix: "d", config: DiscriminatorConfig(layers: 5, groups: 4), rng: &r) }
+        let fl = count { s, r in
+            _ = Discriminator(s, prefix: "d", config: DiscriminatorConfig(layers: 5, groups: 4), rng: &r)
+        }
         XCTAssertEqual(fl.params, 3_292_612)
         XCTAssertEqual(fl.keys.count, 31)
         XCTAssertEqual(DiscriminatorConfig(layers: 7).parameterCount, 53_130_176)
@@ -34,23 +38,37 @@ final class NetworkTests: XCTestCase {
     func testFullGeneratorCount() {
         // closed form only at c = 64 (the 268M-parameter FC.0 would need 2 GB here); built at c = 8, S = 128
         XCTAssertEqual(GeneratorConfig(light: false).parameterCount, 278_959_808)
-        let g = count { s, r in _ = ResnetGenerator(s, prefix: "g", config: GeneratorConfig(ngf: 8, blocks: 2, imageSize: 128, light: false), rng: &r) }
+        let g = count { s, r in
+            _ = ResnetGenerator(
+                s, prefix: "g", config: GeneratorConfig(ngf: 8, blocks: 2, imageSize: 128, light: false), rng: &r)
+        }
         XCTAssertEqual(g.params, 1_141_592)
-        let l = count { s, r in _ = ResnetGenerator(s, prefix: "g", config: GeneratorConfig(ngf: 8, blocks: 2, imageSize: 128, light: true), rng: &r) }
+        let l = count { s, r in
+            _ = ResnetGenerator(
+                s, prefix: "g", config: GeneratorConfig(ngf: 8, blocks: 2, imageSize: 128, light: true), rng: &r)
+        }
         XCTAssertEqual(l.params, 94_040)
     }
 
     func testOfficialKeyNames() {
-        let g = count { s, r in _ = ResnetGenerator(s, prefix: "genA2B", config: GeneratorConfig(ngf: 4, blocks: 2, imageSize: 32), rng: &r) }
-        for k in ["genA2B.DownBlock.1.weight", "genA2B.DownBlock.5.weight", "genA2B.DownBlock.9.weight",
-                  "genA2B.DownBlock.13.conv_block.5.weight", "genA2B.UpBlock1_2.norm2.rho", "genA2B.UpBlock2.8.gamma",
-                  "genA2B.UpBlock2.11.weight", "genA2B.FC.2.weight", "genA2B.conv1x1.bias", "genA2B.gap_fc.weight"] {
+        let g = count { s, r in
+            _ = ResnetGenerator(s, prefix: "genA2B", config: GeneratorConfig(ngf: 4, blocks: 2, imageSize: 32), rng: &r)
+        }
+        for k in [
+            "genA2B.DownBlock.1.weight", "genA2B.DownBlock.5.weight", "genA2B.DownBlock.9.weight",
+            "genA2B.DownBlock.13.conv_block.5.weight", "genA2B.UpBlock1_2.norm2.rho", "genA2B.UpBlock2.8.gamma",
+            "genA2B.UpBlock2.11.weight", "genA2B.FC.2.weight", "genA2B.conv1x1.bias", "genA2B.gap_fc.weight",
+        ] {
             XCTAssertTrue(g.keys.contains(k), k)
         }
         XCTAssertEqual(g.keys.first, "genA2B.gap_fc.weight")
-        let d = count { s, r in _ = Discriminator(s, prefix: "disGA", config: DiscriminatorConfig(ndf: 4, layers: 7), rng: &r) }
-        for k in ["disGA.model.1.weight_orig", "disGA.model.1.weight_u", "disGA.model.16.weight_v", "disGA.model.16.bias",
-                  "disGA.conv.weight_orig", "disGA.gap_fc.weight_u", "disGA.conv1x1.weight"] {
+        let d = count { s, r in
+            _ = Discriminator(s, prefix: "disGA", config: DiscriminatorConfig(ndf: 4, layers: 7), rng: &r)
+        }
+        for k in [
+            "disGA.model.1.weight_orig", "disGA.model.1.weight_u", "disGA.model.16.weight_v", "disGA.model.16.bias",
+            "disGA.conv.weight_orig", "disGA.gap_fc.weight_u", "disGA.conv1x1.weight",
+        ] {
             XCTAssertTrue(d.keys.contains(k), k)
         }
     }
@@ -68,7 +86,8 @@ final class NetworkTests: XCTestCase {
         XCTAssertEqual(g.camLogit.shape, [2, 2])
         XCTAssertEqual(g.heatmap.shape, [2, 1, 32, 32])
         XCTAssertTrue(g.image.value.array.allSatisfy { $0 >= -1 && $0 <= 1 })
-        let dg = m.disGB(t, x), dl = m.disLB(t, x)
+        let dg = m.disGB(t, x)
+        let dl = m.disLB(t, x)
         XCTAssertEqual(dg.logit.shape, [2, 1, 2, 2])
         XCTAssertEqual(dg.heatmap.shape, [2, 1, 3, 3])
         XCTAssertEqual(dg.groupLogit?.shape, [2, 4])
@@ -86,7 +105,8 @@ final class NetworkTests: XCTestCase {
         // the original's hard-coded global depth 7 cannot judge 64x64 (spec A.3)
         let bad = ModelConfig(imageSize: 64, globalLayers: 7)
         XCTAssertEqual(bad.problems().count, 1)
-        XCTAssertTrue(bad.problems()[0].contains("global discriminator with 7 layers cannot judge 64x64"), bad.problems()[0])
+        XCTAssertTrue(
+            bad.problems()[0].contains("global discriminator with 7 layers cannot judge 64x64"), bad.problems()[0])
         XCTAssertNil(DiscriminatorConfig(layers: 7).logitSide(imageSize: 64))
         XCTAssertEqual(DiscriminatorConfig(layers: 7).logitSide(imageSize: 256), 6)
         XCTAssertEqual(DiscriminatorConfig(layers: 5).logitSide(imageSize: 256), 30)
@@ -96,10 +116,11 @@ final class NetworkTests: XCTestCase {
     func testRhoClipAndInitialValues() {
         let m = UGATITModel(config: ModelConfig(imageSize: 32, ch: 4, blocks: 1), seed: 0)
         let rhos = m.rhoParameters
-        XCTAssertEqual(rhos.count, 2 * (2 + 2))   // per generator: 2 adaILN + 2 ILN
+        XCTAssertEqual(rhos.count, 2 * (2 + 2))  // per generator: 2 adaILN + 2 ILN
         XCTAssertTrue(m.generators["genA2B.UpBlock1_1.norm1.rho"]!.value.array.allSatisfy { $0 == 0.9 })
         XCTAssertTrue(m.generators["genA2B.UpBlock2.3.rho"]!.value.array.allSatisfy { $0 == 0 })
-        rhos[0].value[0] = 1.7; rhos[1].value[0] = -0.2
+        rhos[0].value[0] = 1.7
+        rhos[1].value[0] = -0.2
         m.clipRho()
         XCTAssertEqual(rhos[0].value[0], 1)
         XCTAssertEqual(rhos[1].value[0], 0)

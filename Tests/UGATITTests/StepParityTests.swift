@@ -19,11 +19,13 @@ final class StepParityTests: XCTestCase {
         /// Float64 gradients of step 1 (dgrad.*, ggrad.*).
         let exact: SafeTensorsFile
         init(_ name: String) throws {
-            let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "safetensors"),
-                                    "fixture \(name) missing: run Scripts/golden/make_step_golden.py")
+            let url = try XCTUnwrap(
+                Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "safetensors"),
+                "fixture \(name) missing: run Scripts/golden/make_step_golden.py")
             file = try SafeTensorsFile(path: url.path)
-            let url64 = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/\(name)_f64", withExtension: "safetensors"),
-                                      "fixture \(name)_f64 missing: run Scripts/golden/make_step_f64_reference.py")
+            let url64 = try XCTUnwrap(
+                Bundle.module.url(forResource: "Fixtures/\(name)_f64", withExtension: "safetensors"),
+                "fixture \(name)_f64 missing: run Scripts/golden/make_step_f64_reference.py")
             exact = try SafeTensorsFile(path: url64.path)
         }
         func t(_ name: String) throws -> Tensor { try file.tensor(name) }
@@ -33,13 +35,19 @@ final class StepParityTests: XCTestCase {
 
     func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
         precondition(a.shape == b.shape, "\(a.shape) vs \(b.shape)")
-        var maxDiff: Float = 0, scale: Float = 0
-        for i in 0..<a.count { maxDiff = max(maxDiff, abs(a[i] - b[i])); scale = max(scale, abs(b[i])) }
+        var maxDiff: Float = 0
+        var scale: Float = 0
+        for i in 0..<a.count {
+            maxDiff = max(maxDiff, abs(a[i] - b[i]))
+            scale = max(scale, abs(b[i]))
+        }
         return scale == 0 ? maxDiff : maxDiff / scale
     }
 
-    func assertTensors(_ g: Golden, prefix: String, _ store: ParameterStore, buffers: Bool, grads: Bool = false,
-                       tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertTensors(
+        _ g: Golden, prefix: String, _ store: ParameterStore, buffers: Bool, grads: Bool = false,
+        tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         var worst: (Float, String) = (0, "")
         for p in store.parameters {
             var e = relativeError(grads ? p.grad : p.value, try g.t("\(prefix).\(p.name)"))
@@ -52,10 +60,13 @@ final class StepParityTests: XCTestCase {
                 if e > worst.0 { worst = (e, b.name) }
             }
         }
-        XCTAssertLessThanOrEqual(worst.0, tol, "\(prefix): worst tensor \(worst.1), relative error \(worst.0)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            worst.0, tol, "\(prefix): worst tensor \(worst.1), relative error \(worst.0)", file: file, line: line)
     }
 
-    func assertLosses(_ g: Golden, _ values: LossValues, tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertLosses(
+        _ g: Golden, _ values: LossValues, tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         XCTAssertFalse(values.isEmpty)
         for (k, v) in values {
             let ref = try g.t(k)[0]
@@ -64,8 +75,9 @@ final class StepParityTests: XCTestCase {
     }
 
     func makeModel(_ g: Golden) throws -> (UGATITModel, UGATITStep) {
-        let config = ModelConfig(imageSize: g.meta("S"), ch: g.meta("ch"), blocks: g.meta("n_res"), light: g.light,
-                                 globalLayers: g.meta("global_layers"), localLayers: g.meta("local_layers"))
+        let config = ModelConfig(
+            imageSize: g.meta("S"), ch: g.meta("ch"), blocks: g.meta("n_res"), light: g.light,
+            globalLayers: g.meta("global_layers"), localLayers: g.meta("local_layers"))
         let model = UGATITModel(config: config, seed: 123)
         for s in [model.generators, model.discriminators] {
             for p in s.parameters { p.value.assign(try g.t("init.\(p.name)")) }
@@ -79,10 +91,12 @@ final class StepParityTests: XCTestCase {
     func checkCase(_ name: String) throws {
         let g = try Golden(name)
         let (model, step) = try makeModel(g)
-        let a = try g.t("real_A"), b = try g.t("real_B")
+        let a = try g.t("real_A")
+        let b = try g.t("real_B")
         // every official key is present with the same shape, and nothing else
-        let ours = Set(model.generators.parameters.map(\.name) + model.generators.buffers.map(\.name)
-                       + model.discriminators.parameters.map(\.name) + model.discriminators.buffers.map(\.name))
+        let ours = Set(
+            model.generators.parameters.map(\.name) + model.generators.buffers.map(\.name)
+                + model.discriminators.parameters.map(\.name) + model.discriminators.buffers.map(\.name))
         let theirs = Set(g.file.names.filter { $0.hasPrefix("init.") }.map { String($0.dropFirst(5)) })
         XCTAssertEqual(ours, theirs)
 
@@ -97,7 +111,8 @@ final class StepParityTests: XCTestCase {
         try assertTensors(g, prefix: "after1", model.generators, buffers: true)
         try assertTensors(g, prefix: "after1", model.discriminators, buffers: true)
 
-        let dTraj = try g.t("traj.d_loss"), gTraj = try g.t("traj.g_loss")
+        let dTraj = try g.t("traj.d_loss")
+        let gTraj = try g.t("traj.g_loss")
         XCTAssertEqual(d["d.loss"]!, dTraj[0], accuracy: 1e-4 * abs(dTraj[0]))
         for s in 1..<dTraj.count {
             let v = step.step(realA: a, realB: b)
@@ -122,18 +137,23 @@ extension StepParityTests {
         for name in ["step_light", "step_full"] {
             let g = try Golden(name)
             let (model, step) = try makeModel(g)
-            let a = try g.t("real_A"), b = try g.t("real_B")
+            let a = try g.t("real_A")
+            let b = try g.t("real_B")
             step.discriminatorGradients(realA: a, realB: b)
             var worst: (Float, String) = (0, "")
             for p in model.discriminators.parameters {
-                let e = relativeError(p.grad, try g.exact.tensor("dgrad.\(p.name)")); if e > worst.0 { worst = (e, p.name) }
+                let e = relativeError(p.grad, try g.exact.tensor("dgrad.\(p.name)"))
+                if e > worst.0 { worst = (e, p.name) }
             }
             step.applyDiscriminator()
             step.generatorGradients(realA: a, realB: b)
             for p in model.generators.parameters {
-                let e = relativeError(p.grad, try g.exact.tensor("ggrad.\(p.name)")); if e > worst.0 { worst = (e, p.name) }
+                let e = relativeError(p.grad, try g.exact.tensor("ggrad.\(p.name)"))
+                if e > worst.0 { worst = (e, p.name) }
             }
-            print("\(name): ours vs float64 worst \(worst.1) \(worst.0); PyTorch float32 vs float64 worst \(g.exact.metadata["pytorch_f32_worst"] ?? "?")")
+            print(
+                "\(name): ours vs float64 worst \(worst.1) \(worst.0); PyTorch float32 vs float64 worst \(g.exact.metadata["pytorch_f32_worst"] ?? "?")"
+            )
             XCTAssertLessThanOrEqual(worst.0, 1e-4, "\(name): \(worst.1)")
         }
     }

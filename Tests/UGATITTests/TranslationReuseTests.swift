@@ -12,8 +12,10 @@ final class TranslationReuseTests: XCTestCase {
     /// by a fresh one.
     func gPhase(dPhaseOn other: Bool, freshStep: Bool, frozen: Bool) -> (grads: [Float], loss: Float) {
         var rng = RandomGenerator(seed: 9)
-        let a = rng.uniformTensor([1, 3, 32, 32], -1, 1), b = rng.uniformTensor([1, 3, 32, 32], -1, 1)
-        let c = rng.uniformTensor([1, 3, 32, 32], -1, 1), d = rng.uniformTensor([1, 3, 32, 32], -1, 1)
+        let a = rng.uniformTensor([1, 3, 32, 32], -1, 1)
+        let b = rng.uniformTensor([1, 3, 32, 32], -1, 1)
+        let c = rng.uniformTensor([1, 3, 32, 32], -1, 1)
+        let d = rng.uniformTensor([1, 3, 32, 32], -1, 1)
         let m = UGATITModel(config: config, seed: 3)
         let s = UGATITStep(model: m)
         if frozen { s.frozenGenerator = Array(m.generators.parameters.prefix(3)) }

@@ -5,16 +5,19 @@ import Foundation
 /// Row-major single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, with op(A) [m, k] and op(B) [k, n].
 /// `lda`, `ldb`, `ldc` default to the packed row lengths.
 @inline(__always)
-func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
-           alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int? = nil,
-           _ b: UnsafePointer<Float>, ldb: Int? = nil,
-           beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+func sgemm(
+    transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+    alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int? = nil,
+    _ b: UnsafePointer<Float>, ldb: Int? = nil,
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+) {
     if m == 0 || n == 0 { return }
     FlopCounter.add(2 * m * n * k)
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha,
-                a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
-                beta, c, Int32(ldc ?? n))
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha,
+        a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
+        beta, c, Int32(ldc ?? n))
 }
 
 /// Process-wide compute settings: OpenBLAS kernel selection and thread count.
@@ -56,7 +59,8 @@ public enum Runtime {
     /// SSE3 "Prescott" kernel, about 4x slower than the AVX-512 one (platform-notes §3).
     public static func preferredBLASCore() -> String? {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
         let flags = Set(line.split(separator: " ").map(String.init))
         if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
         if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
@@ -82,9 +86,10 @@ public enum Runtime {
     public static func ensureFastBLASKernel() {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env["F2W_BLAS_REEXEC"] == nil,
-              let best = preferredBLASCore(), level(ofCore: best) > level(ofCore: blasCore) else { return }
+            let best = preferredBLASCore(), level(ofCore: best) > level(ofCore: blasCore)
+        else { return }
         setenv("OPENBLAS_CORETYPE", best, 1)
-        setenv("F2W_BLAS_REEXEC", "1", 1)   // guards against a loop if the kernel is still not taken
+        setenv("F2W_BLAS_REEXEC", "1", 1)  // guards against a loop if the kernel is still not taken
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // execv returned: keep running on the slower kernel rather than fail.
     }
@@ -92,10 +97,13 @@ public enum Runtime {
 
 /// y = op(A)·x for a row-major A [rows, cols]; op(A) = Aᵀ when `trans` (then x has `rows` and y `cols` entries).
 @inline(__always)
-func cblas_sgemv_wrapper(trans: Bool, rows: Int, cols: Int, _ a: UnsafePointer<Float>,
-                         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols),
-                x, 1, 0, y, 1)
+func cblas_sgemv_wrapper(
+    trans: Bool, rows: Int, cols: Int, _ a: UnsafePointer<Float>,
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>
+) {
+    cblas_sgemv(
+        CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols),
+        x, 1, 0, y, 1)
 }
 
 /// Counts the floating-point operations of the matrix products (2·m·n·k per GEMM), for benchmarks.

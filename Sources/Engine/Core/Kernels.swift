@@ -10,7 +10,10 @@ func vsum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         i &+= 16
     }
     var s = acc.sum()
-    while i < n { s += p[i]; i &+= 1 }
+    while i < n {
+        s += p[i]
+        i &+= 1
+    }
     return s
 }
 
@@ -25,7 +28,10 @@ func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Flo
         i &+= 16
     }
     var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i &+= 1 }
+    while i < n {
+        s += a[i] * b[i]
+        i &+= 1
+    }
     return s
 }
 
@@ -39,7 +45,10 @@ func meanAndSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Doub
         s += Double(v.sum())
         i &+= 16
     }
-    while i < n { s += Double(p[i]); i &+= 1 }
+    while i < n {
+        s += Double(p[i])
+        i &+= 1
+    }
     let mean = s / Double(n)
     let mf = Float(mean)
     var m2 = 0.0
@@ -49,7 +58,11 @@ func meanAndSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Doub
         m2 += Double((v * v).sum())
         i &+= 16
     }
-    while i < n { let d = p[i] - mf; m2 += Double(d * d); i &+= 1 }
+    while i < n {
+        let d = p[i] - mf
+        m2 += Double(d * d)
+        i &+= 1
+    }
     // correct for rounding mean to Float: Σ(x − m̃)² = Σ(x − m)² + n(m − m̃)²
     let dm = mean - Double(mf)
     return (mean, max(0, m2 - Double(n) * dm * dm))
@@ -68,7 +81,10 @@ func vdotCentered(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mu: F
         i &+= 16
     }
     var s = acc.sum()
-    while i < n { s += dy[i] * (x[i] - mu); i &+= 1 }
+    while i < n {
+        s += dy[i] * (x[i] - mu)
+        i &+= 1
+    }
     return s
 }
 
@@ -81,18 +97,24 @@ func vaffine(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n:
 /// out[i] = p·dy[i] + qi·(x[i] − mi) + ql·(x[i] − ml) + r: the per-plane form of every normalisation backward here,
 /// written around the statistics' means so that a large mean (|μ| ≫ σ) does not cancel digits away.
 @inline(__always)
-func vbackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
-               p: Float, qi: Float, mi: Float, ql: Float = 0, ml: Float = 0, r: Float) {
+func vbackward(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+    p: Float, qi: Float, mi: Float, ql: Float = 0, ml: Float = 0, r: Float
+) {
     for i in 0..<n { out[i] = dy[i] * p + (x[i] - mi) * qi + (x[i] - ml) * ql + r }
 }
 
 /// Σ dy[i]·((x[i] − mi)·ri − (x[i] − ml)·rl): the ILN rho gradient's Σ dy·(x_in − x_ln) in one pass, without the
 /// cancellation of subtracting two nearly equal sums.
 @inline(__always)
-func vdotDifference(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mi: Float, ri: Float, ml: Float, rl: Float) -> Float {
+func vdotDifference(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, mi: Float, ri: Float, ml: Float, rl: Float
+) -> Float {
     var acc = SIMD16<Float>(repeating: 0)
-    let vmi = SIMD16<Float>(repeating: mi), vri = SIMD16<Float>(repeating: ri)
-    let vml = SIMD16<Float>(repeating: ml), vrl = SIMD16<Float>(repeating: rl)
+    let vmi = SIMD16<Float>(repeating: mi)
+    let vri = SIMD16<Float>(repeating: ri)
+    let vml = SIMD16<Float>(repeating: ml)
+    let vrl = SIMD16<Float>(repeating: rl)
     var i = 0
     while i &+ 16 <= n {
         let g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
@@ -101,6 +123,9 @@ func vdotDifference(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: 
         i &+= 16
     }
     var s = acc.sum()
-    while i < n { s += dy[i] * ((x[i] - mi) * ri - (x[i] - ml) * rl); i &+= 1 }
+    while i < n {
+        s += dy[i] * ((x[i] - mi) * ri - (x[i] - ml) * rl)
+        i &+= 1
+    }
     return s
 }

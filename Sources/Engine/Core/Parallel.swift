@@ -16,7 +16,8 @@ public enum Parallel {
         }
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                let lo = range.lowerBound + n * k / chunks, hi = range.lowerBound + n * (k + 1) / chunks
+                let lo = range.lowerBound + n * k / chunks
+                let hi = range.lowerBound + n * (k + 1) / chunks
                 for i in lo..<hi { body(i) }
             }
         }

@@ -28,7 +28,10 @@ public final class Buffer {
     public let name: String
     public internal(set) var value: Tensor
     public internal(set) var offset = 0
-    public init(name: String, value: Tensor) { self.name = name; self.value = value }
+    public init(name: String, value: Tensor) {
+        self.name = name
+        self.value = value
+    }
 }
 
 /// An ordered set of parameters and buffers backed by flat arenas (values, gradients, buffers).

@@ -32,7 +32,10 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable {
     public mutating func next() -> UInt64 {
         let result = ((state[1] &* 5) << 7 | (state[1] &* 5) >> 57) &* 9
         let t = state[1] << 17
-        state[2] ^= state[0]; state[3] ^= state[1]; state[1] ^= state[2]; state[0] ^= state[3]
+        state[2] ^= state[0]
+        state[3] ^= state[1]
+        state[1] ^= state[2]
+        state[0] ^= state[3]
         state[2] ^= t
         state[3] = (state[3] << 45) | (state[3] >> 19)
         return result
@@ -49,7 +52,8 @@ public struct RandomGenerator: RandomNumberGenerator, Codable, Equatable {
 
     /// Standard normal (Box-Muller; one draw uses two uniforms, nothing is cached so the state says it all).
     public mutating func normal() -> Float {
-        let u1 = max(uniformDouble(), 0x1p-60), u2 = uniformDouble()
+        let u1 = max(uniformDouble(), 0x1p-60)
+        let u2 = uniformDouble()
         return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 

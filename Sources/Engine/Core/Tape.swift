@@ -12,11 +12,13 @@ public final class Tape {
         let value: Tensor
         let requiresGrad: Bool
         var grad: Tensor?
-        var gradIsShared = false     // grad is borrowed from another node: copy before accumulating
+        var gradIsShared = false  // grad is borrowed from another node: copy before accumulating
         var backward: ((Tensor) -> Void)?
         let parameter: Parameter?
         init(value: Tensor, requiresGrad: Bool, parameter: Parameter?) {
-            self.value = value; self.requiresGrad = requiresGrad; self.parameter = parameter
+            self.value = value
+            self.requiresGrad = requiresGrad
+            self.parameter = parameter
         }
     }
 
@@ -100,10 +102,12 @@ public final class Tape {
     /// Each node's closure runs once, in reverse recording order; its saved state is released as it goes.
     public func backward(_ root: Var, seed: Tensor? = nil) {
         precondition(root.tape === self, "backward on a Var of another tape")
-        let s = seed ?? {
-            precondition(root.value.count == 1, "backward from a non-scalar \(root.value.shape) needs a seed")
-            return Tensor(repeating: 1, shape: root.value.shape)
-        }()
+        let s =
+            seed
+            ?? {
+                precondition(root.value.count == 1, "backward from a non-scalar \(root.value.shape) needs a seed")
+                return Tensor(repeating: 1, shape: root.value.shape)
+            }()
         accumulate(root, s, owned: false)
         for i in stride(from: root.id, through: 0, by: -1) {
             let n = nodes[i]

@@ -98,7 +98,8 @@ public final class Tensor {
     /// self += other, element-wise (same element count).
     public func add(_ other: Tensor) {
         precondition(other.count == count, "add: \(other.shape) into \(shape)")
-        let a = data, b = other.data
+        let a = data
+        let b = other.data
         for i in 0..<count { a[i] += b[i] }
     }
 }
@@ -116,7 +117,10 @@ struct NCHW {
     let n: Int, c: Int, h: Int, w: Int
     init(_ t: Tensor, _ op: String) {
         precondition(t.rank == 4, "\(op) expects an NCHW tensor, got shape \(t.shape)")
-        n = t.shape[0]; c = t.shape[1]; h = t.shape[2]; w = t.shape[3]
+        n = t.shape[0]
+        c = t.shape[1]
+        h = t.shape[2]
+        w = t.shape[3]
     }
     var plane: Int { h * w }
 }
@@ -136,14 +140,33 @@ public enum TensorMemory {
     nonisolated(unsafe) private static var live = 0, peak = 0
 
     static func claim(_ n: Int) {
-        lock.lock(); live += 4 * n; if live > peak { peak = live }; lock.unlock()
+        lock.lock()
+        live += 4 * n
+        if live > peak { peak = live }
+        lock.unlock()
     }
-    static func release(_ n: Int) { lock.lock(); live -= 4 * n; lock.unlock() }
+    static func release(_ n: Int) {
+        lock.lock()
+        live -= 4 * n
+        lock.unlock()
+    }
 
     /// Bytes of tensor storage allocated now.
-    public static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    public static var liveBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return live
+    }
     /// The most bytes of tensor storage held at once since `resetPeak()`.
-    public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+    public static var peakBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return peak
+    }
     /// Starts a new peak from the bytes held now.
-    public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
+    public static func resetPeak() {
+        lock.lock()
+        peak = live
+        lock.unlock()
+    }
 }

@@ -9,10 +9,11 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .unreadable(p, r): return "\(p): cannot read: \(r)"
-        case let .malformed(p, r): return "\(p): not a valid safetensors file: \(r)"
-        case let .unsupportedDType(p, t, d): return "\(p): tensor \(t) has dtype \(d); only F32 (and F64, F16, BF16 on read) are supported"
-        case let .missingTensor(p, n): return "\(p): no tensor named \(n)"
+        case .unreadable(let p, let r): return "\(p): cannot read: \(r)"
+        case .malformed(let p, let r): return "\(p): not a valid safetensors file: \(r)"
+        case .unsupportedDType(let p, let t, let d):
+            return "\(p): tensor \(t) has dtype \(d); only F32 (and F64, F16, BF16 on read) are supported"
+        case .missingTensor(let p, let n): return "\(p): no tensor named \(n)"
         }
     }
 }
@@ -70,7 +71,7 @@ public struct SafeTensorsFile {
                 continue
             }
             guard let o = value as? [String: Any], let dtype = o["dtype"] as? String,
-                  let shapeAny = o["shape"] as? [Any], let offs = o["data_offsets"] as? [Any], offs.count == 2
+                let shapeAny = o["shape"] as? [Any], let offs = o["data_offsets"] as? [Any], offs.count == 2
             else { throw bad("tensor \(name): missing dtype, shape or data_offsets") }
             let shape = try shapeAny.map { v -> Int in
                 guard let i = (v as? NSNumber)?.intValue, i >= 0, i <= Int(Int32.max) else {
@@ -79,7 +80,8 @@ public struct SafeTensorsFile {
                 return i
             }
             guard let b = (offs[0] as? NSNumber)?.intValue, let e = (offs[1] as? NSNumber)?.intValue,
-                  b >= 0, b <= e, e <= payload else {
+                b >= 0, b <= e, e <= payload
+            else {
                 throw bad("tensor \(name): data_offsets \(offs) outside the \(payload) data bytes")
             }
             guard let size = SafeTensorsFile.elementSize(dtype) else {
@@ -92,16 +94,24 @@ public struct SafeTensorsFile {
                 count = m
             }
             guard count.multipliedReportingOverflow(by: size).partialValue == e - b, count <= (e - b) else {
-                throw bad("tensor \(name): shape \(shape) of \(dtype) needs \(count * size) bytes, offsets give \(e - b)")
+                throw bad(
+                    "tensor \(name): shape \(shape) of \(dtype) needs \(count * size) bytes, offsets give \(e - b)")
             }
             list.append(Entry(name: name, dtype: dtype, shape: shape, range: b..<e))
         }
-        list.sort { $0.range.lowerBound < $1.range.lowerBound || ($0.range.lowerBound == $1.range.lowerBound && $0.name < $1.name) }
-        let stored = list.filter { !$0.range.isEmpty }   // empty tensors occupy no bytes and overlap nothing
+        list.sort {
+            $0.range.lowerBound < $1.range.lowerBound
+                || ($0.range.lowerBound == $1.range.lowerBound && $0.name < $1.name)
+        }
+        let stored = list.filter { !$0.range.isEmpty }  // empty tensors occupy no bytes and overlap nothing
         for (a, b) in zip(stored, stored.dropFirst()) where a.range.upperBound > b.range.lowerBound {
             throw bad("tensors \(a.name) and \(b.name) overlap")
         }
-        self.path = path; metadata = meta; entries = list; data = d; dataStart = start
+        self.path = path
+        metadata = meta
+        entries = list
+        data = d
+        dataStart = start
     }
 
     static func elementSize(_ dtype: String) -> Int? {
@@ -126,13 +136,30 @@ public struct SafeTensorsFile {
             let base = raw.baseAddress! + dataStart + e.range.lowerBound
             switch e.dtype {
             case "F32":
-                for i in 0..<n { t[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                for i in 0..<n {
+                    t[i] = Float(
+                        bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                }
             case "F64":
-                for i in 0..<n { t[i] = Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+                for i in 0..<n {
+                    t[i] = Float(
+                        Double(
+                            bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+                        ))
+                }
             case "F16":
-                for i in 0..<n { t[i] = Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
-            default: // BF16: the upper half of a float32
-                for i in 0..<n { t[i] = Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+                for i in 0..<n {
+                    t[i] = Float(
+                        Float16(
+                            bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                        ))
+                }
+            default:  // BF16: the upper half of a float32
+                for i in 0..<n {
+                    t[i] = Float(
+                        bitPattern: UInt32(
+                            UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+                }
             }
         }
         return t
@@ -144,16 +171,17 @@ public struct SafeTensorsFile {
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var off = 0
         for (name, t) in tensors {
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [off, off + 4 * t.count]] as [String: Any]
+            header[name] =
+                ["dtype": "F32", "shape": t.shape, "data_offsets": [off, off + 4 * t.count]] as [String: Any]
             off += 4 * t.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        while json.count % 8 != 0 { json.append(0x20) }   // pad with spaces so the data is 8-byte aligned
+        while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces so the data is 8-byte aligned
         var out = Data(capacity: 8 + json.count + off)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
         for (_, t) in tensors {
-            out.append(UnsafeBufferPointer(start: t.data, count: t.count))   // x86-64 and arm64 are little-endian
+            out.append(UnsafeBufferPointer(start: t.data, count: t.count))  // x86-64 and arm64 are little-endian
         }
         return out
     }

@@ -29,20 +29,29 @@ struct ConvGeometry {
 
     init(cin: Int, h: Int, w: Int, kh: Int, kw: Int, stride: Int, pad: Int, mode: PaddingMode) {
         precondition(stride >= 1 && pad >= 0, "conv2d: stride \(stride), padding \(pad)")
-        precondition(mode == .zeros || (pad < h && pad < w),
-                     "conv2d: reflection padding \(pad) needs H and W > \(pad), got \(h)x\(w)")
-        self.cin = cin; self.h = h; self.w = w; self.kh = kh; self.kw = kw
-        self.stride = stride; self.pad = pad; self.mode = mode
+        precondition(
+            mode == .zeros || (pad < h && pad < w),
+            "conv2d: reflection padding \(pad) needs H and W > \(pad), got \(h)x\(w)")
+        self.cin = cin
+        self.h = h
+        self.w = w
+        self.kh = kh
+        self.kw = kw
+        self.stride = stride
+        self.pad = pad
+        self.mode = mode
         ho = (h + 2 * pad - kh) / stride + 1
         wo = (w + 2 * pad - kw) / stride + 1
-        precondition(h + 2 * pad >= kh && w + 2 * pad >= kw,
-                     "conv2d: kernel \(kh)x\(kw) larger than padded input \(h + 2 * pad)x\(w + 2 * pad)")
+        precondition(
+            h + 2 * pad >= kh && w + 2 * pad >= kw,
+            "conv2d: kernel \(kh)x\(kw) larger than padded input \(h + 2 * pad)x\(w + 2 * pad)")
         func source(_ i: Int, _ n: Int) -> Int { Self.source(i, n, mode) }
         var rows = [Int](repeating: 0, count: kh * ho)
         for ki in 0..<kh { for oh in 0..<ho { rows[ki * ho + oh] = source(oh * stride - pad + ki, h) } }
         var cols = [Int](repeating: 0, count: kw * wo)
         for kj in 0..<kw { for ow in 0..<wo { cols[kj * wo + ow] = source(ow * stride - pad + kj, w) } }
-        rowIndex = rows; colIndex = cols
+        rowIndex = rows
+        colIndex = cols
     }
 
     /// The input index that index i (which may lie in the padding, i < 0 or i ≥ n) reads, or -1 for a zero.
@@ -84,7 +93,9 @@ struct ConvGeometry {
     private func rows(_ p0: Int, _ count: Int, _ body: (Int, Int, Int, Int) -> Void) {
         var p = p0
         while p < p0 + count {
-            let oh = p / wo, a = p % wo, b = min(wo, a + (p0 + count - p))
+            let oh = p / wo
+            let a = p % wo
+            let b = min(wo, a + (p0 + count - p))
             body(oh, a, b, p - p0)
             p += b - a
         }
@@ -98,9 +109,13 @@ struct ConvGeometry {
     }
 
     @inline(__always)
-    private func im2colKernel<KW: KernelWidth>(_: KW.Type, _ x: UnsafePointer<Float>, _ p0: Int, _ count: Int,
-                                               _ cols: UnsafeMutablePointer<Float>) {
-        let k = self.k, kw = KW.width ?? self.kw, (lo, hi) = interior
+    private func im2colKernel<KW: KernelWidth>(
+        _: KW.Type, _ x: UnsafePointer<Float>, _ p0: Int, _ count: Int,
+        _ cols: UnsafeMutablePointer<Float>
+    ) {
+        let k = self.k
+        let kw = KW.width ?? self.kw
+        let (lo, hi) = interior
         rowIndex.withUnsafeBufferPointer { rowIdx in
             colIndex.withUnsafeBufferPointer { colIdx in
                 Parallel.forEach(0..<cin) { ci in
@@ -111,23 +126,35 @@ struct ConvGeometry {
                             let dst = cols + (first * k + r)
                             let ih = rowIdx[ki * ho + oh]
                             if ih < 0 {
-                                for ow in a..<b { let d = dst + (ow - a) * k; for kj in 0..<kw { d[kj] = 0 } }
+                                for ow in a..<b {
+                                    let d = dst + (ow - a) * k
+                                    for kj in 0..<kw { d[kj] = 0 }
+                                }
                                 continue
                             }
                             let src = plane + ih * w
-                            let ia = min(max(a, lo), b), ib = max(ia, min(b, hi))
+                            let ia = min(max(a, lo), b)
+                            let ib = max(ia, min(b, hi))
                             for ow in a..<ia {
                                 let d = dst + (ow - a) * k
-                                for kj in 0..<kw { let j = colIdx[kj * wo + ow]; d[kj] = j < 0 ? 0 : src[j] }
+                                for kj in 0..<kw {
+                                    let j = colIdx[kj * wo + ow]
+                                    d[kj] = j < 0 ? 0 : src[j]
+                                }
                             }
-                            var d = dst + (ia - a) * k, sp = src + (ia * stride - pad)
+                            var d = dst + (ia - a) * k
+                            var sp = src + (ia * stride - pad)
                             for _ in ia..<ib {
                                 for kj in 0..<kw { d[kj] = sp[kj] }
-                                d += k; sp += stride
+                                d += k
+                                sp += stride
                             }
                             for ow in ib..<b {
                                 let d = dst + (ow - a) * k
-                                for kj in 0..<kw { let j = colIdx[kj * wo + ow]; d[kj] = j < 0 ? 0 : src[j] }
+                                for kj in 0..<kw {
+                                    let j = colIdx[kj * wo + ow]
+                                    d[kj] = j < 0 ? 0 : src[j]
+                                }
                             }
                         }
                     }
@@ -138,9 +165,13 @@ struct ConvGeometry {
 
     /// Parallel over input channels, so that no two threads write the same element.
     @inline(__always)
-    private func col2imKernel<KW: KernelWidth>(_: KW.Type, _ cols: UnsafePointer<Float>, _ p0: Int, _ count: Int,
-                                               _ dx: UnsafeMutablePointer<Float>) {
-        let k = self.k, kw = KW.width ?? self.kw, (lo, hi) = interior
+    private func col2imKernel<KW: KernelWidth>(
+        _: KW.Type, _ cols: UnsafePointer<Float>, _ p0: Int, _ count: Int,
+        _ dx: UnsafeMutablePointer<Float>
+    ) {
+        let k = self.k
+        let kw = KW.width ?? self.kw
+        let (lo, hi) = interior
         rowIndex.withUnsafeBufferPointer { rowIdx in
             colIndex.withUnsafeBufferPointer { colIdx in
                 Parallel.forEach(0..<cin) { ci in
@@ -152,19 +183,28 @@ struct ConvGeometry {
                             let r = (ci * kh + ki) * kw
                             let src = cols + (first * k + r)
                             let row = plane + ih * w
-                            let ia = min(max(a, lo), b), ib = max(ia, min(b, hi))
+                            let ia = min(max(a, lo), b)
+                            let ib = max(ia, min(b, hi))
                             for ow in a..<ia {
                                 let s = src + (ow - a) * k
-                                for kj in 0..<kw { let j = colIdx[kj * wo + ow]; if j >= 0 { row[j] += s[kj] } }
+                                for kj in 0..<kw {
+                                    let j = colIdx[kj * wo + ow]
+                                    if j >= 0 { row[j] += s[kj] }
+                                }
                             }
-                            var s = src + (ia - a) * k, dp = row + (ia * stride - pad)
+                            var s = src + (ia - a) * k
+                            var dp = row + (ia * stride - pad)
                             for _ in ia..<ib {
                                 for kj in 0..<kw { dp[kj] += s[kj] }
-                                s += k; dp += stride
+                                s += k
+                                dp += stride
                             }
                             for ow in ib..<b {
                                 let s = src + (ow - a) * k
-                                for kj in 0..<kw { let j = colIdx[kj * wo + ow]; if j >= 0 { row[j] += s[kj] } }
+                                for kj in 0..<kw {
+                                    let j = colIdx[kj * wo + ow]
+                                    if j >= 0 { row[j] += s[kj] }
+                                }
                             }
                         }
                     }
@@ -188,20 +228,25 @@ extension Tape {
     ///   - x: [N, Cin, H, W]. - weight: [Cout, Cin, kH, kW]. - bias: [Cout] or nil.
     ///   - stride, padding: as PyTorch; `mode` chooses the padding's content.
     /// - Returns: [N, Cout, Ho, Wo].
-    public func conv2d(_ x: Var, _ weight: Var, _ bias: Var? = nil, stride: Int = 1, padding: Int = 0,
-                       mode: PaddingMode = .zeros) -> Var {
+    public func conv2d(
+        _ x: Var, _ weight: Var, _ bias: Var? = nil, stride: Int = 1, padding: Int = 0,
+        mode: PaddingMode = .zeros
+    ) -> Var {
         let d = NCHW(x.value, "conv2d")
         let ws = weight.shape
-        precondition(ws.count == 4 && ws[1] == d.c,
-                     "conv2d: weight \(ws) does not fit input \(x.shape) (expects [Cout, \(d.c), kH, kW])")
+        precondition(
+            ws.count == 4 && ws[1] == d.c,
+            "conv2d: weight \(ws) does not fit input \(x.shape) (expects [Cout, \(d.c), kH, kW])")
         let cout = ws[0]
         if let b = bias { precondition(b.shape == [cout], "conv2d: bias \(b.shape), expected [\(cout)]") }
-        let g = ConvGeometry(cin: d.c, h: d.h, w: d.w, kh: ws[2], kw: ws[3], stride: stride, pad: padding,
-                             mode: mode)
+        let g = ConvGeometry(
+            cin: d.c, h: d.h, w: d.w, kh: ws[2], kw: ws[3], stride: stride, pad: padding,
+            mode: mode)
         if g.prefersKn2row(cout: cout) { return conv2dKn2row(x, weight, bias, g, n: d.n, cout: cout) }
         let (k, p) = (g.k, g.p)
         let y = Tensor(uninitialized: [d.n, cout, g.ho, g.wo])
-        let xv = x.value, wv = weight.value
+        let xv = x.value
+        let wv = weight.value
         let pc = g.chunk
         let tag = Profile.enabled ? "conv co\(cout) k\(k) p\(p) " : ""
         let cols = g.isPointwise ? nil : Tensor(uninitialized: [pc, k])
@@ -216,14 +261,17 @@ extension Tape {
                 for p0 in Swift.stride(from: 0, to: p, by: pc) {
                     let cnt = min(pc, p - p0)
                     Profile.time(tag + "im2col") { g.im2col(xn, pixels: p0, count: cnt, cols.data) }
-                    Profile.time(tag + "gemm_fwd") { sgemm(transB: true, m: cout, n: cnt, k: k, wv.data, cols.data, beta: beta, yn + p0, ldc: p) }
+                    Profile.time(tag + "gemm_fwd") {
+                        sgemm(transB: true, m: cout, n: cnt, k: k, wv.data, cols.data, beta: beta, yn + p0, ldc: p)
+                    }
                 }
             } else {
                 sgemm(m: cout, n: p, k: k, wv.data, xn, beta: beta, yn)
             }
         }
         return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
-            let needX = self.needsGrad(x), needW = self.needsGrad(weight)
+            let needX = self.needsGrad(x)
+            let needW = self.needsGrad(weight)
             let needB = bias.map { self.needsGrad($0) } ?? false
             let dw = needW ? Tensor(zeros: ws) : nil
             let db = needB ? Tensor(zeros: [cout]) : nil
@@ -246,12 +294,18 @@ extension Tape {
                     if let dw {
                         // dW[Cout, K] += dy[:, chunk] · cols[chunk, K]
                         Profile.time(tag + "im2col") { g.im2col(xn, pixels: p0, count: cnt, work.data) }
-                        Profile.time(tag + "gemm_dw") { sgemm(m: cout, n: k, k: cnt, dyn + p0, lda: p, work.data, beta: 1, dw.data) }
+                        Profile.time(tag + "gemm_dw") {
+                            sgemm(m: cout, n: k, k: cnt, dyn + p0, lda: p, work.data, beta: 1, dw.data)
+                        }
                     }
                     if let dx {
                         // dcols[chunk, K] = dy[:, chunk]ᵀ · W[Cout, K]
-                        Profile.time(tag + "gemm_dx") { sgemm(transA: true, m: cnt, n: k, k: cout, dyn + p0, lda: p, wv.data, work.data) }
-                        Profile.time(tag + "col2im") { g.col2im(work.data, pixels: p0, count: cnt, dx.data + n * d.c * d.plane) }
+                        Profile.time(tag + "gemm_dx") {
+                            sgemm(transA: true, m: cnt, n: k, k: cout, dyn + p0, lda: p, wv.data, work.data)
+                        }
+                        Profile.time(tag + "col2im") {
+                            g.col2im(work.data, pixels: p0, count: cnt, dx.data + n * d.c * d.plane)
+                        }
                     }
                 }
             }

@@ -32,11 +32,20 @@ extension ConvGeometry {
             for i in 0..<hp {
                 let dst = xpad + (ci * hp + i) * wp
                 let r = padSource(i, h)
-                if r < 0 { dst.update(repeating: 0, count: wp); continue }
+                if r < 0 {
+                    dst.update(repeating: 0, count: wp)
+                    continue
+                }
                 let src = plane + r * w
-                for j in 0..<pad { let c = padSource(j, w); dst[j] = c < 0 ? 0 : src[c] }
+                for j in 0..<pad {
+                    let c = padSource(j, w)
+                    dst[j] = c < 0 ? 0 : src[c]
+                }
                 (dst + pad).update(from: src, count: w)
-                for j in (pad + w)..<wp { let c = padSource(j, w); dst[j] = c < 0 ? 0 : src[c] }
+                for j in (pad + w)..<wp {
+                    let c = padSource(j, w)
+                    dst[j] = c < 0 ? 0 : src[c]
+                }
             }
         }
     }
@@ -49,10 +58,17 @@ extension ConvGeometry {
             for i in 0..<hp {
                 let r = padSource(i, h)
                 if r < 0 { continue }
-                let src = dxpad + (ci * hp + i) * wp, dst = plane + r * w
-                for j in 0..<pad { let c = padSource(j, w); if c >= 0 { dst[c] += src[j] } }
+                let src = dxpad + (ci * hp + i) * wp
+                let dst = plane + r * w
+                for j in 0..<pad {
+                    let c = padSource(j, w)
+                    if c >= 0 { dst[c] += src[j] }
+                }
                 for j in 0..<w { dst[j] += src[pad + j] }
-                for j in (pad + w)..<wp { let c = padSource(j, w); if c >= 0 { dst[c] += src[j] } }
+                for j in (pad + w)..<wp {
+                    let c = padSource(j, w)
+                    if c >= 0 { dst[c] += src[j] }
+                }
             }
         }
     }
@@ -64,10 +80,13 @@ extension Tape {
         precondition(g.stride == 1, "kn2row: stride 1 only")
         let (cin, taps, q, p) = (g.cin, g.kh * g.kw, g.hp * g.wp, g.p)
         let rows = taps * cout
-        let xv = x.value, wv = weight.value
+        let xv = x.value
+        let wv = weight.value
         // wT[t·Cout + co, ci] = W[co, ci, t]
         let wT = Tensor(uninitialized: [rows, cin])
-        for co in 0..<cout { for ci in 0..<cin { for t in 0..<taps { wT[(t * cout + co) * cin + ci] = wv[(co * cin + ci) * taps + t] } } }
+        for co in 0..<cout {
+            for ci in 0..<cin { for t in 0..<taps { wT[(t * cout + co) * cin + ci] = wv[(co * cin + ci) * taps + t] } }
+        }
         let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
         let xpad = Tensor(uninitialized: [cin, q])
         let z = Tensor(uninitialized: [rows, q])
@@ -80,18 +99,22 @@ extension Tape {
                 Parallel.forEach(0..<cout) { co in
                     let plane = ys + co * p
                     plane.update(repeating: bias.map { $0.value[co] } ?? 0, count: p)
-                    for ki in 0..<g.kh { for kj in 0..<g.kw {
-                        let zr = z.data + ((ki * g.kw + kj) * cout + co) * q + ki * g.wp + kj
-                        for oh in 0..<g.ho {
-                            let dst = plane + oh * g.wo, src = zr + oh * g.wp
-                            for ow in 0..<g.wo { dst[ow] += src[ow] }
+                    for ki in 0..<g.kh {
+                        for kj in 0..<g.kw {
+                            let zr = z.data + ((ki * g.kw + kj) * cout + co) * q + ki * g.wp + kj
+                            for oh in 0..<g.ho {
+                                let dst = plane + oh * g.wo
+                                let src = zr + oh * g.wp
+                                for ow in 0..<g.wo { dst[ow] += src[ow] }
+                            }
                         }
-                    } }
+                    }
                 }
             }
         }
         return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
-            let needX = self.needsGrad(x), needW = self.needsGrad(weight)
+            let needX = self.needsGrad(x)
+            let needW = self.needsGrad(weight)
             if let bias, self.needsGrad(bias) {
                 let db = Tensor(zeros: [cout])
                 for s in 0..<n { for co in 0..<cout { db[co] += vsum(dy.data + (s * cout + co) * p, p) } }
@@ -110,7 +133,8 @@ extension Tape {
                         let (t, co) = (r / cout, r % cout)
                         let (ki, kj) = (t / g.kw, t % g.kw)
                         // each element written once: the dy window at (ki, kj), zeros around it
-                        let dst = d.data + r * q, src = dys + co * p
+                        let dst = d.data + r * q
+                        let src = dys + co * p
                         dst.update(repeating: 0, count: ki * g.wp + kj)
                         for oh in 0..<g.ho {
                             let row = dst + (oh + ki) * g.wp + kj
@@ -122,16 +146,24 @@ extension Tape {
                 }
                 if let dwT, let xpad {
                     Profile.time(tag + "pad") { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
-                    Profile.time(tag + "gemm_dw") { sgemm(transB: true, m: rows, n: cin, k: q, d.data, xpad.data, beta: 1, dwT.data) }
+                    Profile.time(tag + "gemm_dw") {
+                        sgemm(transB: true, m: rows, n: cin, k: q, d.data, xpad.data, beta: 1, dwT.data)
+                    }
                 }
                 if let dx, let dxpad {
-                    Profile.time(tag + "gemm_dx") { sgemm(transA: true, m: cin, n: q, k: rows, wT.data, d.data, dxpad.data) }
+                    Profile.time(tag + "gemm_dx") {
+                        sgemm(transA: true, m: cin, n: q, k: rows, wT.data, d.data, dxpad.data)
+                    }
                     Profile.time(tag + "fold") { g.foldPadding(dxpad.data, dx.data + s * cin * g.h * g.w) }
                 }
             }
             if let dwT {
                 let dw = Tensor(uninitialized: weight.shape)
-                for co in 0..<cout { for ci in 0..<cin { for t in 0..<taps { dw[(co * cin + ci) * taps + t] = dwT[(t * cout + co) * cin + ci] } } }
+                for co in 0..<cout {
+                    for ci in 0..<cin {
+                        for t in 0..<taps { dw[(co * cin + ci) * taps + t] = dwT[(t * cout + co) * cin + ci] }
+                    }
+                }
                 self.accumulate(weight, dw)
             }
             if let dx { self.accumulate(x, dx) }

@@ -6,13 +6,17 @@ import Foundation
 extension Tape {
     /// max(x, 0).
     public func relu(_ x: Var) -> Var {
-        let xv = x.value, n = xv.count
+        let xv = x.value
+        let n = xv.count
         let y = Tensor(uninitialized: xv.shape)
-        let a = xv.data, o = y.data
+        let a = xv.data
+        let o = y.data
         for i in 0..<n { o[i] = max(a[i], 0) }
         return record(y, inputs: [x]) { [unowned self] dy in
             let dx = Tensor(uninitialized: xv.shape)
-            let g = dy.data, d = dx.data, yy = y.data
+            let g = dy.data
+            let d = dx.data
+            let yy = y.data
             for i in 0..<n { d[i] = yy[i] > 0 ? g[i] : 0 }
             self.accumulate(x, dx)
         }
@@ -20,13 +24,16 @@ extension Tape {
 
     /// x for x > 0, slope·x otherwise (PyTorch LeakyReLU; the discriminators use slope 0.2).
     public func leakyRelu(_ x: Var, slope: Float = 0.2) -> Var {
-        let xv = x.value, n = xv.count
+        let xv = x.value
+        let n = xv.count
         let y = Tensor(uninitialized: xv.shape)
-        let a = xv.data, o = y.data
+        let a = xv.data
+        let o = y.data
         for i in 0..<n { o[i] = a[i] > 0 ? a[i] : a[i] * slope }
         return record(y, inputs: [x]) { [unowned self] dy in
             let dx = Tensor(uninitialized: xv.shape)
-            let g = dy.data, d = dx.data
+            let g = dy.data
+            let d = dx.data
             for i in 0..<n { d[i] = a[i] > 0 ? g[i] : g[i] * slope }
             self.accumulate(x, dx)
         }
@@ -34,13 +41,16 @@ extension Tape {
 
     /// tanh(x); backward uses 1 − y².
     public func tanh(_ x: Var) -> Var {
-        let xv = x.value, n = xv.count
+        let xv = x.value
+        let n = xv.count
         let y = Tensor(uninitialized: xv.shape)
-        let a = xv.data, o = y.data
+        let a = xv.data
+        let o = y.data
         for i in 0..<n { o[i] = Foundation.tanh(a[i]) }
         return record(y, inputs: [x]) { [unowned self] dy in
             let dx = Tensor(uninitialized: xv.shape)
-            let g = dy.data, d = dx.data
+            let g = dy.data
+            let d = dx.data
             for i in 0..<n { d[i] = g[i] * (1 - o[i] * o[i]) }
             self.accumulate(x, dx)
         }
@@ -48,13 +58,16 @@ extension Tape {
 
     /// 1 / (1 + e^−x); backward uses y(1 − y).
     public func sigmoid(_ x: Var) -> Var {
-        let xv = x.value, n = xv.count
+        let xv = x.value
+        let n = xv.count
         let y = Tensor(uninitialized: xv.shape)
-        let a = xv.data, o = y.data
+        let a = xv.data
+        let o = y.data
         for i in 0..<n { o[i] = 1 / (1 + Foundation.exp(-a[i])) }
         return record(y, inputs: [x]) { [unowned self] dy in
             let dx = Tensor(uninitialized: xv.shape)
-            let g = dy.data, d = dx.data
+            let g = dy.data
+            let d = dx.data
             for i in 0..<n { d[i] = g[i] * o[i] * (1 - o[i]) }
             self.accumulate(x, dx)
         }
@@ -62,7 +75,8 @@ extension Tape {
 
     /// s·x for a constant s.
     public func scale(_ x: Var, _ s: Float) -> Var {
-        let xv = x.value, n = xv.count
+        let xv = x.value
+        let n = xv.count
         let y = Tensor(uninitialized: xv.shape)
         for i in 0..<n { y.data[i] = xv.data[i] * s }
         return record(y, inputs: [x]) { [unowned self] dy in

@@ -19,9 +19,11 @@ func sourceCoordinate(_ g: Float, _ size: Int, _ pad: GridPadding) -> Float {
     var c = ((g + 1) * Float(size) - 1) / 2
     if pad == .reflection {
         // reflect about −0.5 and size − 0.5 (twice_low = −1, twice_high = 2·size − 1), then clip
-        let mn: Float = -0.5, span = Float(size)
+        let mn: Float = -0.5
+        let span = Float(size)
         let a = abs(c - mn)
-        let extra = fmodf(a, span), flips = Int(floorf(a / span))
+        let extra = fmodf(a, span)
+        let flips = Int(floorf(a / span))
         c = flips % 2 == 0 ? extra + mn : span - extra + mn
         c = min(Float(size - 1), max(c, 0))
     }
@@ -29,28 +31,36 @@ func sourceCoordinate(_ g: Float, _ size: Int, _ pad: GridPadding) -> Float {
 }
 
 func bilinearTaps(_ gx: Float, _ gy: Float, h: Int, w: Int, _ pad: GridPadding) -> BilinearTaps {
-    let ix = sourceCoordinate(gx, w, pad), iy = sourceCoordinate(gy, h, pad)
-    let x0 = Int(floorf(ix)), y0 = Int(floorf(iy))
-    let fx = ix - Float(x0), fy = iy - Float(y0)
+    let ix = sourceCoordinate(gx, w, pad)
+    let iy = sourceCoordinate(gy, h, pad)
+    let x0 = Int(floorf(ix))
+    let y0 = Int(floorf(iy))
+    let fx = ix - Float(x0)
+    let fy = iy - Float(y0)
     func at(_ yy: Int, _ xx: Int) -> Int { (yy >= 0 && yy < h && xx >= 0 && xx < w) ? yy * w + xx : -1 }
-    return BilinearTaps(idx: (at(y0, x0), at(y0, x0 + 1), at(y0 + 1, x0), at(y0 + 1, x0 + 1)),
-                        w: ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy))
+    return BilinearTaps(
+        idx: (at(y0, x0), at(y0, x0 + 1), at(y0 + 1, x0), at(y0 + 1, x0 + 1)),
+        w: ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy))
 }
 
 extension Tape {
     /// Samples `x` at `grid` (a constant); see the file header for shapes and conventions.
     public func gridSample(_ x: Var, grid: Tensor, padding: GridPadding) -> Var {
         let d = NCHW(x.value, "gridSample")
-        precondition(grid.rank == 4 && grid.shape[0] == d.n && grid.shape[3] == 2,
-                     "gridSample: grid \(grid.shape) for input \(x.shape) (expects [\(d.n), Ho, Wo, 2])")
+        precondition(
+            grid.rank == 4 && grid.shape[0] == d.n && grid.shape[3] == 2,
+            "gridSample: grid \(grid.shape) for input \(x.shape) (expects [\(d.n), Ho, Wo, 2])")
         let (ho, wo) = (grid.shape[1], grid.shape[2])
         let taps = (0..<(d.n * ho * wo)).map { i in
             bilinearTaps(grid[2 * i], grid[2 * i + 1], h: d.h, w: d.w, padding)
         }
-        let xv = x.value, po = ho * wo
+        let xv = x.value
+        let po = ho * wo
         let y = Tensor(uninitialized: [d.n, d.c, ho, wo])
         Parallel.forEach(0..<(d.n * d.c), grain: 2) { pl in
-            let n = pl / d.c, src = xv.data + pl * d.plane, dst = y.data + pl * po
+            let n = pl / d.c
+            let src = xv.data + pl * d.plane
+            let dst = y.data + pl * po
             for j in 0..<po {
                 let t = taps[n * po + j]
                 var v: Float = 0
@@ -64,9 +74,12 @@ extension Tape {
         return record(y, inputs: [x]) { [unowned self] dy in
             let dx = Tensor(zeros: xv.shape)
             Parallel.forEach(0..<(d.n * d.c), grain: 2) { pl in
-                let n = pl / d.c, g = dy.data + pl * po, o = dx.data + pl * d.plane
+                let n = pl / d.c
+                let g = dy.data + pl * po
+                let o = dx.data + pl * d.plane
                 for j in 0..<po {
-                    let t = taps[n * po + j], v = g[j]
+                    let t = taps[n * po + j]
+                    let v = g[j]
                     if t.idx.0 >= 0 { o[t.idx.0] += v * t.w.0 }
                     if t.idx.1 >= 0 { o[t.idx.1] += v * t.w.1 }
                     if t.idx.2 >= 0 { o[t.idx.2] += v * t.w.2 }

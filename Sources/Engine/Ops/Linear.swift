@@ -5,12 +5,15 @@
 extension Tape {
     /// PyTorch `F.linear`. Shapes in the file header.
     public func linear(_ x: Var, _ weight: Var, _ bias: Var? = nil) -> Var {
-        let xs = x.shape, ws = weight.shape
-        precondition(xs.count == 2 && ws.count == 2 && ws[1] == xs[1],
-                     "linear: input \(xs) does not fit weight \(ws) (expects [N, \(ws.count == 2 ? ws[1] : -1)])")
+        let xs = x.shape
+        let ws = weight.shape
+        precondition(
+            xs.count == 2 && ws.count == 2 && ws[1] == xs[1],
+            "linear: input \(xs) does not fit weight \(ws) (expects [N, \(ws.count == 2 ? ws[1] : -1)])")
         let (n, fin, fout) = (xs[0], xs[1], ws[0])
         if let b = bias { precondition(b.shape == [fout], "linear: bias \(b.shape), expected [\(fout)]") }
-        let xv = x.value, wv = weight.value
+        let xv = x.value
+        let wv = weight.value
         let y = Tensor(uninitialized: [n, fout])
         if let b = bias?.value { for i in 0..<n { (y.data + i * fout).update(from: b.data, count: fout) } }
         sgemm(transB: true, m: n, n: fout, k: fin, xv.data, wv.data, beta: bias == nil ? 0 : 1, y.data)

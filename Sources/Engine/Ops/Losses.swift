@@ -11,7 +11,9 @@ extension Tape {
     /// Mean squared error against `target` (same shape).
     public func mse(_ x: Var, _ target: Var) -> Var { pointwiseLoss(x, target.value, target, kind: .mse) }
     /// Mean squared error against a constant (LSGAN targets 1 and 0).
-    public func mse(_ x: Var, _ target: Float) -> Var { pointwiseLoss(x, Tensor(repeating: target, shape: x.shape), nil, kind: .mse) }
+    public func mse(_ x: Var, _ target: Float) -> Var {
+        pointwiseLoss(x, Tensor(repeating: target, shape: x.shape), nil, kind: .mse)
+    }
     /// Mean absolute error against `target` (same shape).
     public func l1(_ x: Var, _ target: Var) -> Var { pointwiseLoss(x, target.value, target, kind: .l1) }
     /// Binary cross-entropy on logits against `target` (same shape, values in [0, 1]).
@@ -30,9 +32,12 @@ extension Tape {
         let n = xv.count
         var s = 0.0
         for i in 0..<n {
-            let z = xv[i], y = t[i]
+            let z = xv[i]
+            let y = t[i]
             switch kind {
-            case .mse: let d = z - y; s += Double(d * d)
+            case .mse:
+                let d = z - y
+                s += Double(d * d)
             case .l1: s += Double(abs(z - y))
             case .bce: s += Double(max(z, 0) - z * y + log1p(exp(-abs(z))))
             }
@@ -42,7 +47,8 @@ extension Tape {
             let g = dy[0] / Float(n)
             let dx = Tensor(uninitialized: xv.shape)
             for i in 0..<n {
-                let z = xv[i], y = t[i]
+                let z = xv[i]
+                let y = t[i]
                 switch kind {
                 case .mse: dx[i] = 2 * (z - y) * g
                 case .l1: dx[i] = z > y ? g : (z < y ? -g : 0)
@@ -61,14 +67,16 @@ extension Tape {
     /// Softmax cross-entropy: logits [N, K], integer labels in 0..<K, mean over N.
     public func crossEntropy(_ logits: Var, labels: [Int]) -> Var {
         let zv = logits.value
-        precondition(zv.rank == 2 && zv.shape[0] == labels.count,
-                     "crossEntropy: logits \(zv.shape) for \(labels.count) labels")
+        precondition(
+            zv.rank == 2 && zv.shape[0] == labels.count,
+            "crossEntropy: logits \(zv.shape) for \(labels.count) labels")
         let (n, k) = (zv.shape[0], zv.shape[1])
         precondition(labels.allSatisfy { $0 >= 0 && $0 < k }, "crossEntropy: labels \(labels) outside 0..<\(k)")
         let prob = Tensor(uninitialized: zv.shape)
         var loss = 0.0
         for i in 0..<n {
-            let row = zv.data + i * k, p = prob.data + i * k
+            let row = zv.data + i * k
+            let p = prob.data + i * k
             var mx = row[0]
             for j in 1..<k { mx = max(mx, row[j]) }
             var s: Double = 0
@@ -94,7 +102,8 @@ extension Tape {
     public func mean(_ x: Var) -> Var { reduceAll(x, mean: true) }
 
     private func reduceAll(_ x: Var, mean: Bool) -> Var {
-        let xv = x.value, n = xv.count
+        let xv = x.value
+        let n = xv.count
         var s = 0.0
         for i in 0..<n { s += Double(xv[i]) }
         let out = Tensor(shape: [1], [Float(mean ? s / Double(n) : s)])

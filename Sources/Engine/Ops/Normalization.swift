@@ -50,10 +50,13 @@ extension Tape {
         return record(y, inputs: [x]) { [unowned self] dy in
             let dx = Tensor(uninitialized: xv.shape)
             Parallel.forEach(0..<groups) { g in
-                let gy = dy.data + g * size, gx = xv.data + g * size
+                let gy = dy.data + g * size
+                let gx = xv.data + g * size
                 let (mu, r) = (st.mean[g], st.rstd[g])
-                let s1 = vsum(gy, size), sc = vdotCentered(gy, gx, mu, size)
-                vbackward(gy, gx, dx.data + g * size, size, p: r, qi: -r * r * r * sc / dd, mi: mu, r: -r * s1 / Float(size))
+                let s1 = vsum(gy, size)
+                let sc = vdotCentered(gy, gx, mu, size)
+                vbackward(
+                    gy, gx, dx.data + g * size, size, p: r, qi: -r * r * r * sc / dd, mi: mu, r: -r * s1 / Float(size))
             }
             self.accumulate(x, dx)
         }
@@ -69,71 +72,99 @@ extension Tape {
         instanceLayerNorm(x, rho: rho, gamma: gamma, beta: beta, perSample: true, eps: eps, unbiased: unbiased)
     }
 
-    private func instanceLayerNorm(_ x: Var, rho: Var, gamma: Var, beta: Var, perSample: Bool,
-                                   eps: Float, unbiased: Bool) -> Var {
+    private func instanceLayerNorm(
+        _ x: Var, rho: Var, gamma: Var, beta: Var, perSample: Bool,
+        eps: Float, unbiased: Bool
+    ) -> Var {
         let d = NCHW(x.value, perSample ? "adaILN" : "iln")
         let (nb, c, m) = (d.n, d.c, d.plane)
         precondition(rho.value.count == c, "ILN: rho \(rho.shape) for \(c) channels")
         let gCount = perSample ? nb * c : c
-        precondition(gamma.value.count == gCount && beta.value.count == gCount,
-                     "ILN: gamma \(gamma.shape), beta \(beta.shape) for input \(x.shape)")
-        let xv = x.value, rv = rho.value, gv = gamma.value, bv = beta.value
+        precondition(
+            gamma.value.count == gCount && beta.value.count == gCount,
+            "ILN: gamma \(gamma.shape), beta \(beta.shape) for input \(x.shape)")
+        let xv = x.value
+        let rv = rho.value
+        let gv = gamma.value
+        let bv = beta.value
         let sIn = GroupStats(xv.data, groups: nb * c, size: m, unbiased: unbiased, eps: eps)
         let sLn = GroupStats(xv.data, groups: nb, size: c * m, unbiased: unbiased, eps: eps)
         @inline(__always) func gi(_ n: Int, _ ch: Int) -> Int { perSample ? n * c + ch : ch }
         let y = Tensor(uninitialized: xv.shape)
         Parallel.forEach(0..<(nb * c)) { pl in
-            let n = pl / c, ch = pl % c
+            let n = pl / c
+            let ch = pl % c
             let (ri, rl, mi, ml) = (sIn.rstd[pl], sLn.rstd[n], sIn.mean[pl], sLn.mean[n])
             let (p, g) = (rv[ch], gv[gi(n, ch)])
             let a = g * (p * ri + (1 - p) * rl)
             let b = bv[gi(n, ch)] - g * (p * mi * ri + (1 - p) * ml * rl)
             vaffine(xv.data + pl * m, y.data + pl * m, m, a, b)
         }
-        let di = Float(unbiased ? m - 1 : m), ml = Float(c * m), dl = Float(unbiased ? c * m - 1 : c * m)
+        let di = Float(unbiased ? m - 1 : m)
+        let ml = Float(c * m)
+        let dl = Float(unbiased ? c * m - 1 : c * m)
         return record(y, inputs: [x, rho, gamma, beta]) { [unowned self] dy in
             // per-plane sums: S1 = Σdy, S2 = Σdy·x_in, S3 = Σdy·x_ln, D23 = Σdy·(x_in − x_ln) (not S2 − S3: they can agree
             // to many digits, and ρ's gradient is their difference)
-            var s1 = [Float](repeating: 0, count: nb * c), s2 = s1, s3 = s1, d23 = s1
-            s1.withUnsafeMutableBufferPointer { p1 in s2.withUnsafeMutableBufferPointer { p2 in
-                s3.withUnsafeMutableBufferPointer { p3 in d23.withUnsafeMutableBufferPointer { p4 in
-                    Parallel.forEach(0..<(nb * c)) { pl in
-                        let n = pl / c, gy = dy.data + pl * m, gx = xv.data + pl * m
-                        p1[pl] = vsum(gy, m)
-                        p2[pl] = sIn.rstd[pl] * vdotCentered(gy, gx, sIn.mean[pl], m)
-                        p3[pl] = sLn.rstd[n] * vdotCentered(gy, gx, sLn.mean[n], m)
-                        p4[pl] = vdotDifference(gy, gx, m, mi: sIn.mean[pl], ri: sIn.rstd[pl], ml: sLn.mean[n], rl: sLn.rstd[n])
+            var s1 = [Float](repeating: 0, count: nb * c)
+            var s2 = s1
+            var s3 = s1
+            var d23 = s1
+            s1.withUnsafeMutableBufferPointer { p1 in
+                s2.withUnsafeMutableBufferPointer { p2 in
+                    s3.withUnsafeMutableBufferPointer { p3 in
+                        d23.withUnsafeMutableBufferPointer { p4 in
+                            Parallel.forEach(0..<(nb * c)) { pl in
+                                let n = pl / c
+                                let gy = dy.data + pl * m
+                                let gx = xv.data + pl * m
+                                p1[pl] = vsum(gy, m)
+                                p2[pl] = sIn.rstd[pl] * vdotCentered(gy, gx, sIn.mean[pl], m)
+                                p3[pl] = sLn.rstd[n] * vdotCentered(gy, gx, sLn.mean[n], m)
+                                p4[pl] = vdotDifference(
+                                    gy, gx, m, mi: sIn.mean[pl], ri: sIn.rstd[pl], ml: sLn.mean[n], rl: sLn.rstd[n])
+                            }
+                        }
                     }
-                } } } }
+                }
+            }
             if self.needsGrad(x) {
                 let dx = Tensor(uninitialized: xv.shape)
                 for n in 0..<nb {
-                    var aLn: Float = 0, bLn: Float = 0    // Σ_c γ(1−ρ)S1, Σ_c γ(1−ρ)S3
+                    var aLn: Float = 0
+                    var bLn: Float = 0  // Σ_c γ(1−ρ)S1, Σ_c γ(1−ρ)S3
                     for ch in 0..<c {
                         let w = gv[gi(n, ch)] * (1 - rv[ch])
-                        aLn += w * s1[n * c + ch]; bLn += w * s3[n * c + ch]
+                        aLn += w * s1[n * c + ch]
+                        bLn += w * s3[n * c + ch]
                     }
                     let (rl, mul) = (sLn.rstd[n], sLn.mean[n])
                     Parallel.forEach(0..<c) { ch in
                         let pl = n * c + ch
                         let (ri, mui) = (sIn.rstd[pl], sIn.mean[pl])
-                        let gp = gv[gi(n, ch)] * rv[ch], gq = gv[gi(n, ch)] * (1 - rv[ch])
-                        vbackward(dy.data + pl * m, xv.data + pl * m, dx.data + pl * m, m,
-                                  p: gp * ri + gq * rl, qi: -ri * ri * gp * s2[pl] / di, mi: mui,
-                                  ql: -rl * rl * bLn / dl, ml: mul, r: -ri * gp * s1[pl] / Float(m) - rl * aLn / ml)
+                        let gp = gv[gi(n, ch)] * rv[ch]
+                        let gq = gv[gi(n, ch)] * (1 - rv[ch])
+                        vbackward(
+                            dy.data + pl * m, xv.data + pl * m, dx.data + pl * m, m,
+                            p: gp * ri + gq * rl, qi: -ri * ri * gp * s2[pl] / di, mi: mui,
+                            ql: -rl * rl * bLn / dl, ml: mul, r: -ri * gp * s1[pl] / Float(m) - rl * aLn / ml)
                     }
                 }
                 self.accumulate(x, dx)
             }
             if self.needsGrad(rho) {
                 let dr = Tensor(zeros: rv.shape)
-                for pl in 0..<(nb * c) { let ch = pl % c; dr[ch] += gv[gi(pl / c, ch)] * d23[pl] }
+                for pl in 0..<(nb * c) {
+                    let ch = pl % c
+                    dr[ch] += gv[gi(pl / c, ch)] * d23[pl]
+                }
                 self.accumulate(rho, dr)
             }
             if self.needsGrad(gamma) {
                 let dg = Tensor(zeros: gv.shape)
                 for pl in 0..<(nb * c) {
-                    let ch = pl % c, p = rv[ch]
+                    let ch = pl % c
+                    let p = rv[ch]
                     dg[gi(pl / c, ch)] += p * s2[pl] + (1 - p) * s3[pl]
                 }
                 self.accumulate(gamma, dg)

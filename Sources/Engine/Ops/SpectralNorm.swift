@@ -13,9 +13,11 @@ extension Tape {
     /// - Returns: the same shape as `weight`; also returns σ through `sigma` for logging and tests.
     public func spectralNorm(_ weight: Var, u: Tensor, v: Tensor, eps: Float = 1e-12, training: Bool? = nil) -> Var {
         let wv = weight.value
-        let rows = wv.shape[0], cols = wv.count / max(rows, 1)
-        precondition(u.count == rows && v.count == cols,
-                     "spectralNorm: u \(u.shape), v \(v.shape) do not fit weight \(wv.shape) viewed as [\(rows), \(cols)]")
+        let rows = wv.shape[0]
+        let cols = wv.count / max(rows, 1)
+        precondition(
+            u.count == rows && v.count == cols,
+            "spectralNorm: u \(u.shape), v \(v.shape) do not fit weight \(wv.shape) viewed as [\(rows), \(cols)]")
         let wu = Tensor(uninitialized: [rows])
         if training ?? self.training {
             // v = normalize(Wᵀ u)
@@ -26,7 +28,8 @@ extension Tape {
         }
         cblas_sgemv_wrapper(trans: false, rows: rows, cols: cols, wv.data, v.data, wu.data)
         let sigma = vdot(u.data, wu.data, rows)
-        let uc = u.copy(), vc = v.copy()
+        let uc = u.copy()
+        let vc = v.copy()
         let y = Tensor(uninitialized: wv.shape)
         for i in 0..<wv.count { y[i] = wv[i] / sigma }
         return record(y, inputs: [weight]) { [unowned self] dy in
@@ -34,7 +37,8 @@ extension Tape {
             let dw = Tensor(uninitialized: wv.shape)
             for r in 0..<rows {
                 let ur = uc[r] * k
-                let g = dy.data + r * cols, o = dw.data + r * cols
+                let g = dy.data + r * cols
+                let o = dw.data + r * cols
                 for j in 0..<cols { o[j] = g[j] / sigma - ur * vc[j] }
             }
             self.accumulate(weight, dw)

@@ -15,10 +15,16 @@ public final class Adam {
     /// Per-parameter step counts.
     public var steps: [Int]
 
-    public init(_ parameters: [Parameter], lr: Double, beta1: Double = 0.9, beta2: Double = 0.999,
-                eps: Double = 1e-8, weightDecay: Double = 0) {
+    public init(
+        _ parameters: [Parameter], lr: Double, beta1: Double = 0.9, beta2: Double = 0.999,
+        eps: Double = 1e-8, weightDecay: Double = 0
+    ) {
         self.parameters = parameters
-        self.lr = lr; self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
         m = parameters.map { Tensor(zeros: $0.shape) }
         v = parameters.map { Tensor(zeros: $0.shape) }
         steps = [Int](repeating: 0, count: parameters.count)
@@ -29,11 +35,19 @@ public final class Adam {
         for (i, p) in parameters.enumerated() where p.hasGrad {
             steps[i] += 1
             let t = Double(steps[i])
-            let bc1 = 1 - pow(beta1, t), bc2 = 1 - pow(beta2, t)
-            let stepSize = Float(lr / bc1), bc2Sqrt = Float(bc2.squareRoot())
-            let wd = Float(weightDecay), w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
+            let bc1 = 1 - pow(beta1, t)
+            let bc2 = 1 - pow(beta2, t)
+            let stepSize = Float(lr / bc1)
+            let bc2Sqrt = Float(bc2.squareRoot())
+            let wd = Float(weightDecay)
+            let w1 = Float(1 - beta1)
+            let b2 = Float(beta2)
+            let w2 = Float(1 - beta2)
             let e = Float(eps)
-            let th = p.value.data, g = p.grad.data, mm = m[i].data, vv = v[i].data
+            let th = p.value.data
+            let g = p.grad.data
+            let mm = m[i].data
+            let vv = v[i].data
             Parallel.forEach(0..<p.value.count, grain: 1 << 15) { j in
                 let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
                 // torch lerp: weight ≥ 0.5 computes end − (end − start)·(1 − weight)
