@@ -30,7 +30,7 @@ struct Train: ParsableCommand {
         Int?
     @Option(name: .customLong("batch-size"), help: "Images per domain per step.") var batchSize = 1
     @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
-    @Option(help: "Adam learning rate at global batch 1 (see --lr-scaling).") var lr = 1e-4
+    @Option(help: "Adam learning rate at global batch 1 (see --lr-scaling). Default \(Defaults.optimizer.lr).") var lr: Double?
     @Option(
         name: .customLong("lr-scaling"),
         help:
@@ -41,15 +41,17 @@ struct Train: ParsableCommand {
         name: .customLong("warmup-images"),
         help: "Linear lr warm-up from 0 over the first N images per domain (0: none).")
     var warmupImages = 0
-    @Option(name: .customLong("weight-decay"), help: "Adam coupled L2 weight decay.") var weightDecay = 1e-4
+    @Option(name: .customLong("weight-decay"), help: "Adam coupled L2 weight decay. Default \(Defaults.optimizer.weightDecay).")
+    var weightDecay: Double?
     @Flag(
         name: .customLong("no-decay"),
         help: "Keep the learning rate constant (default: linear decay to 0 over the second half).")
     var noDecay = false
-    @Option(name: .customLong("adv-weight")) var advWeight: Float = 1
-    @Option(name: .customLong("cycle-weight")) var cycleWeight: Float = 10
-    @Option(name: .customLong("identity-weight")) var identityWeight: Float = 10
-    @Option(name: .customLong("cam-weight")) var camWeight: Float = 1000
+    @Option(name: .customLong("adv-weight"), help: "Adversarial loss weight. Default \(Defaults.weights.adv).") var advWeight: Float?
+    @Option(name: .customLong("cycle-weight"), help: "Cycle loss weight. Default \(Defaults.weights.cycle).") var cycleWeight: Float?
+    @Option(name: .customLong("identity-weight"), help: "Identity loss weight. Default \(Defaults.weights.identity).")
+    var identityWeight: Float?
+    @Option(name: .customLong("cam-weight"), help: "CAM loss weight. Default \(Defaults.weights.cam).") var camWeight: Float?
     @Option(name: .customLong("print-every"), help: "Progress line every N steps.") var printEvery = 10
     @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only).")
     var sampleEvery: Int?
@@ -109,12 +111,12 @@ struct Train: ParsableCommand {
     var noGroupLoss = false
     @Option(
         name: .customLong("group-weight-d"),
-        help: "Weight of the discriminators' group classification loss on real images.")
-    var groupWeightD: Float = 1
+        help: "Weight of the discriminators' group classification loss on real images. Default \(Defaults.weights.groupD).")
+    var groupWeightD: Float?
     @Option(
         name: .customLong("group-weight-g"),
-        help: "Weight of the generators' group classification loss on translated images.")
-    var groupWeightG: Float = 1
+        help: "Weight of the generators' group classification loss on translated images. Default \(Defaults.weights.groupG).")
+    var groupWeightG: Float?
     @Flag(
         name: .customLong("group-heads-both-sides"),
         help: "Group heads on all four discriminators (default: B side only).")
@@ -131,12 +133,16 @@ struct Train: ParsableCommand {
     @Option(help: "Adaptive discriminator augmentation: adaptive (p follows r_t) or fixed (p stays --ada-p).")
     var ada: ADAConfig.Mode = .adaptive
     @Flag(name: .customLong("no-ada"), help: "No augmentation.") var noADA = false
-    @Option(name: .customLong("ada-p"), help: "Initial (adaptive) or constant (fixed) augmentation strength p.")
-    var adaP = 0.0
-    @Option(name: .customLong("ada-target"), help: "Target r_t: the mean sign(D(real) − 0.5) that ADA steers towards.")
-    var adaTarget = 0.6
-    @Option(name: .customLong("ada-interval"), help: "Steps between strength adjustments.") var adaInterval = 4
-    @Option(name: .customLong("ada-kimg"), help: "Thousands of images for p to move by 1.") var adaKimg = 500.0
+    @Option(name: .customLong("ada-p"), help: "Initial (adaptive) or constant (fixed) augmentation strength p. Default \(Defaults.ada.p).")
+    var adaP: Double?
+    @Option(
+        name: .customLong("ada-target"),
+        help: "Target r_t: the mean sign(D(real) − 0.5) that ADA steers towards. Default \(Defaults.ada.target).")
+    var adaTarget: Double?
+    @Option(name: .customLong("ada-interval"), help: "Steps between strength adjustments. Default \(Defaults.ada.interval).")
+    var adaInterval: Int?
+    @Option(name: .customLong("ada-kimg"), help: "Thousands of images for p to move by 1. Default \(Defaults.ada.kimg).")
+    var adaKimg: Double?
     @Option(name: .customLong("ada-stats"), help: "Discriminator outputs feeding r_t: global, local or both.")
     var adaStats: ADAStats = .global
     @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MB (under mpirun).")
@@ -225,13 +231,13 @@ struct Train: ParsableCommand {
         let m = try model.config(
             defaultSize: demo ? ModelOptions.defaultDemoImageSize : ModelOptions.defaultImageSize, saved: saved)
         var w = LossWeights()
-        w.adv = advWeight
-        w.cycle = cycleWeight
-        w.identity = identityWeight
-        w.cam = camWeight
+        w.adv = advWeight ?? w.adv
+        w.cycle = cycleWeight ?? w.cycle
+        w.identity = identityWeight ?? w.identity
+        w.cam = camWeight ?? w.cam
         var o = OptimizerConfig()
-        o.lr = lr
-        o.weightDecay = weightDecay
+        o.lr = lr ?? o.lr
+        o.weightDecay = weightDecay ?? o.weightDecay
         o.decay = !noDecay
         o.lrScaling = lrScaling
         o.warmupImages = warmupImages
@@ -240,15 +246,15 @@ struct Train: ParsableCommand {
             model: m, weights: w, optimizer: o, iterations: its, batchSize: batchSize, seed: seed,
             printEvery: printEvery, sampleEvery: sampleEvery ?? (demo ? 200 : 1000), saveEvery: saveEvery)
         config.ada.mode = noADA ? .off : ada
-        config.ada.p = adaP
-        config.ada.target = adaTarget
-        config.ada.interval = adaInterval
-        config.ada.kimg = adaKimg
+        config.ada.p = adaP ?? config.ada.p
+        config.ada.target = adaTarget ?? config.ada.target
+        config.ada.interval = adaInterval ?? config.ada.interval
+        config.ada.kimg = adaKimg ?? config.ada.kimg
         config.ada.useGlobal = adaStats != .local
         config.ada.useLocal = adaStats != .global
         config.weights.useGroupLoss = !noGroupLoss
-        config.weights.groupD = groupWeightD
-        config.weights.groupG = groupWeightG
+        config.weights.groupD = groupWeightD ?? config.weights.groupD
+        config.weights.groupG = groupWeightG ?? config.weights.groupG
         config.model.groupHeadsOnBothSides = groupHeadsBothSides
         config.bottleneck = bottleneckUpdate
         config.baseGroup = baseGroup
@@ -455,3 +461,11 @@ extension ADAConfig.Mode: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
 extension GroupSampling: ExpressibleByArgument {}
 extension BottleneckUpdate: ExpressibleByArgument {}
+
+/// The defaults of the training options, read from the configuration types that own them (one place each), for
+/// `--help`.
+enum Defaults {
+    static let optimizer = OptimizerConfig()
+    static let weights = LossWeights()
+    static let ada = ADAConfig()
+}
