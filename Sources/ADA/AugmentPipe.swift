@@ -10,7 +10,7 @@ public struct AugmentConfig: Codable, Equatable, Sendable {
 }
 
 /// Forces transforms in tests (each nil field keeps the random draw).
-public struct AugmentDebug: Equatable {
+public struct AugmentDebug {
     public var xflip: Bool?
     public var rotate90: Int?
     public var translateInt: (Double, Double)?  // fractions of W and H
@@ -19,12 +19,6 @@ public struct AugmentDebug: Equatable {
     public var aniso: Double?
     public var translateFrac: (Double, Double)?
     public init() {}
-    public static func == (a: AugmentDebug, b: AugmentDebug) -> Bool {
-        a.xflip == b.xflip && a.rotate90 == b.rotate90 && a.scale == b.scale && a.rotate == b.rotate
-            && a.aniso == b.aniso
-            && a.translateInt.map { [$0.0, $0.1] } == b.translateInt.map { [$0.0, $0.1] }
-            && a.translateFrac.map { [$0.0, $0.1] } == b.translateFrac.map { [$0.0, $0.1] }
-    }
 }
 
 /// Adaptive discriminator augmentation's pixel-blitting and geometric transforms (Karras et al. 2020,

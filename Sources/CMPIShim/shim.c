@@ -282,7 +282,6 @@ int cmpi_library_version(char *buf, int cap) {
     return copy_out(text, buf, cap);
 }
 
-double cmpi_wtime(void) { return MPI_Wtime(); }
 
 int64_t cmpi_test_set_chunk_elements(int64_t n) {
     int64_t previous = chunk_elements;

@@ -37,9 +37,6 @@ public final class MPICommunicator: Communicator {
         processorName = String(cString: name)
     }
 
-    /// `MPI_Wtime`: seconds since an arbitrary per-process origin; use for differences only.
-    public func wallTime() -> Double { cmpi_wtime() }
-
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         try check(
             cmpi_allreduce_sum_float(buffer.baseAddress, Int64(buffer.count)),

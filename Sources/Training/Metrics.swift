@@ -40,24 +40,3 @@ public final class MetricsLog {
     }
 }
 
-/// Errors of the training driver, readable in the terminal.
-public enum TrainingError: Error, CustomStringConvertible {
-    case io(path: String, reason: String)
-    case invalidConfig([String])
-    case checkpoint(path: String, reason: String)
-    case rankMismatch(String)
-    case nonFinite(String)
-    /// The memory estimate exceeds what the ranks on this host may use.
-    case insufficientMemory(String)
-
-    public var description: String {
-        switch self {
-        case .io(let p, let r): return "\(p): \(r)"
-        case .invalidConfig(let list): return "invalid configuration:\n  " + list.joined(separator: "\n  ")
-        case .checkpoint(let p, let r): return "checkpoint \(p): \(r)"
-        case .rankMismatch(let m): return "ranks disagree: \(m)"
-        case .nonFinite(let m): return m
-        case .insufficientMemory(let m): return m
-        }
-    }
-}

@@ -5,7 +5,7 @@ import Engine
 import Foundation
 import UGATIT
 
-/// The single-process training loop: learning-rate schedule, steps, metrics.jsonl, sample grids, checkpoints.
+/// The training loop of one rank (data-parallel under mpirun, `DataParallel`): learning-rate schedule, steps, metrics.jsonl, sample grids, checkpoints.
 public final class Trainer {
     public let config: TrainConfig
     public let model: UGATITModel
@@ -223,9 +223,9 @@ public final class Trainer {
                     String(
                         format:
                             "step %d/%d | d_loss %.4f | g_loss %.4f | rec %.4f | idt %.4f | %.3f s/it | %.2f img/s | ETA %@",
-                        s, config.iterations, last["d.loss"] ?? .nan, last["g.loss"] ?? .nan,
-                        ((last["g.rec_A"] ?? 0) + (last["g.rec_B"] ?? 0)) / 2,
-                        ((last["g.idt_A"] ?? 0) + (last["g.idt_B"] ?? 0)) / 2,
+                        s, config.iterations, last[LossKey.dLoss] ?? .nan, last[LossKey.gLoss] ?? .nan,
+                        ((last[LossKey.recA] ?? 0) + (last[LossKey.recB] ?? 0)) / 2,
+                        ((last[LossKey.idtA] ?? 0) + (last[LossKey.idtB] ?? 0)) / 2,
                         elapsed / done, done * Double(config.batchSize * parallel.worldSize) / elapsed,
                         formatDuration(eta)))
             }
@@ -288,41 +288,39 @@ public final class Trainer {
         let grouped = config.groups != nil
         let (la, lb) = grouped ? (a.groups, b.groups) : (nil, nil)
         step.frozenGenerator = frozenBottleneck(group: la?.first)
-        func phase(_ name: String, _ store: ParameterStore, _ values: LossValues, apply: () -> Void) -> LossValues {
+        func phase(_ p: Phase, _ store: ParameterStore, _ values: LossValues, apply: () -> Void) -> LossValues {
             let keys = values.keys.sorted()
-            // the ADA statistics ride along with the D phase's gradients, a stop request with the G phase's
-            // (summed, not averaged)
-            let stats = name == "d" ? ada.takeLocalStats().map(Float.init) : [StopSignal.pending != 0 ? 1 : 0]
-            var v = keys.map { values[$0]! } + stats
+            let rider = SideChannel.outgoing(p, ada: ada)
+            var v = keys.map { values[$0]! } + rider
             if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 {
                 store.grads[0] = .nan
             }
-            let ok = parallel.average(store, values: &v, operation: name)
-            if name == "d" { ada.addGlobalStats(v.suffix(stats.count).map { (Double($0) * Double(n)).rounded() }) }
-            if name == "g" { stopRequested = stopRequested || v.last! > 0 }
-            v.removeLast(stats.count)
-            if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(name)grad.\($0.name)", $0.grad.copy()) } }
+            let ok = parallel.average(store, values: &v, operation: p.tag)
+            switch SideChannel.incoming(p, averaged: Array(v.suffix(rider.count)), worldSize: n) {
+            case .adaStatistics(let sums): ada.addGlobalStats(sums)
+            case .stopRequest(let any): stopRequested = stopRequested || any
+            }
+            v.removeLast(rider.count)
+            if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(p.tag)grad.\($0.name)", $0.grad.copy()) } }
             if ok {
                 apply()
                 // an update can overflow even from finite gradients: the parameters are checked too
                 if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
-                    nonFiniteParameter = "\(bad.name) (after the \(name == "d" ? "discriminator" : "generator") update)"
+                    nonFiniteParameter = "\(bad.name) (after the \(p.name) update)"
                 }
             } else {
                 skipped = true
-                log(
-                    "step \(s): non-finite \(name == "d" ? "discriminator" : "generator") gradients on some rank: update skipped on all ranks"
-                )
+                log("step \(s): non-finite \(p.name) gradients on some rank: update skipped on all ranks")
             }
             return Dictionary(uniqueKeysWithValues: zip(keys, v))
         }
         var out = phase(
-            "d", model.discriminators,
+            .discriminator, model.discriminators,
             step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)
         ) { step.applyDiscriminator() }
         out.merge(
             phase(
-                "g", model.generators,
+                .generator, model.generators,
                 step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)
             ) { step.applyGenerator() }
         ) { $1 }
@@ -489,4 +487,35 @@ func formatDuration(_ s: Double) -> String {
     let t = Int(s.rounded())
     return t >= 3600
         ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+/// The two updates of a step, for the all-reduce's operation tag and for messages.
+enum Phase {
+    case discriminator, generator
+    var tag: String { self == .discriminator ? "d" : "g" }
+    var name: String { self == .discriminator ? "discriminator" : "generator" }
+}
+
+/// The values that ride in a phase's last all-reduce bucket next to its loss values: the D phase carries this
+/// rank's ADA statistics (count and Σ sign per domain), the G phase whether a stop was requested on this rank.
+enum SideChannel {
+    case adaStatistics([Double])
+    case stopRequest(Bool)
+
+    /// What this rank sends with phase `p`.
+    static func outgoing(_ p: Phase, ada: AdaptiveAugment) -> [Float] {
+        switch p {
+        case .discriminator: return ada.takeLocalStats().map(Float.init)
+        case .generator: return [StopSignal.pending != 0 ? 1 : 0]
+        }
+    }
+
+    /// What came back: the all-reduce averages, so the global sums are the values × world size (rounded: they are
+    /// counts and sums of signs).
+    static func incoming(_ p: Phase, averaged: [Float], worldSize n: Int) -> SideChannel {
+        switch p {
+        case .discriminator: return .adaStatistics(averaged.map { (Double($0) * Double(n)).rounded() })
+        case .generator: return .stopRequest(averaged.contains { $0 > 0 })
+        }
+    }
 }

@@ -112,6 +112,12 @@ public protocol DiscriminatorAugment: AnyObject {
 /// Scalar values of one phase, by name (`d.loss`, `d.adv_GA`, `g.rec_A`, ...), for logging and tests.
 public typealias LossValues = [String: Float]
 
+/// The keys of `LossValues` that code reads back (the progress line, benchmarks); written with the same constants.
+public enum LossKey {
+    public static let dLoss = "d.loss", gLoss = "g.loss"
+    public static let recA = "g.rec_A", recB = "g.rec_B", idtA = "g.idt_A", idtB = "g.idt_B"
+}
+
 /// One U-GAT-IT training step (spec B.2): D update then G update, with the original's losses and weights.
 /// Differences from UGATIT-pytorch, by design: fakes are detached in the D update and the discriminators'
 /// parameter gradients are not computed in the G update (same result, less work; spec G.18).
@@ -222,7 +228,7 @@ public final class UGATITStep {
             t, [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)], weight: w.groupD,
             prefix: "d", accuracyName: "acc_real", into: &values)
         let loss = t.weightedSum(terms)
-        values["d.loss"] = loss.value[0]
+        values[LossKey.dLoss] = loss.value[0]
         t.backward(loss)
         return values
     }
@@ -277,10 +283,11 @@ public final class UGATITStep {
         let idtB = t.l1(b2b.image, b)
         let camA = t.add(t.bceWithLogits(b2a.camLogit, 1), t.bceWithLogits(a2a.camLogit, 0))
         let camB = t.add(t.bceWithLogits(a2b.camLogit, 1), t.bceWithLogits(b2b.camLogit, 0))
-        for (name, v) in [
-            ("rec_A", recA), ("rec_B", recB), ("idt_A", idtA), ("idt_B", idtB), ("cam_A", camA), ("cam_B", camB),
+        for (key, v) in [
+            (LossKey.recA, recA), (LossKey.recB, recB), (LossKey.idtA, idtA), (LossKey.idtB, idtB), ("g.cam_A", camA),
+            ("g.cam_B", camB),
         ] {
-            values["g.\(name)"] = v.value[0]
+            values[key] = v.value[0]
         }
         terms += [
             (w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB),
@@ -290,7 +297,7 @@ public final class UGATITStep {
             t, [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)], weight: w.groupG,
             prefix: "g", accuracyName: "acc_fake", into: &values)
         let loss = t.weightedSum(terms)
-        values["g.loss"] = loss.value[0]
+        values[LossKey.gLoss] = loss.value[0]
         t.backward(loss)
         return values
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Training
 
 /// `face2webtoon bench scaling`: `bench train` on 1 rank, then on N ranks under mpirun (1 thread each), in one run.
 struct BenchScaling: ParsableCommand {
@@ -31,7 +32,7 @@ struct BenchScaling: ParsableCommand {
             let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: {
                 FileManager.default.isExecutableFile(atPath: $0)
             })
-        else { throw ValidationError("mpirun not found: run Scripts/setup") }
+        else { throw TrainingError.io(path: "/usr/bin/mpirun", reason: "mpirun not found: run Scripts/setup") }
         let extra = mpirunArgs.split(separator: " ").map(String.init)
         let many = try Self.launch(
             [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common)
@@ -61,7 +62,7 @@ struct BenchScaling: ParsableCommand {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw ValidationError("\(args.joined(separator: " ")) failed with status \(p.terminationStatus)")
+            throw TrainingError.io(path: args[0], reason: "\(args.joined(separator: " ")) failed with status \(p.terminationStatus)")
         }
         var out: [String: Double] = [:]
         for token in String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }) {

@@ -56,9 +56,9 @@ struct BenchTrain: ParsableCommand {
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
-            var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)["d.loss"] ?? 0]
+            var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0]
             if parallel.average(m.discriminators, values: &v, operation: "d") { step.applyDiscriminator() }
-            v = [step.generatorGradients(realA: a.images, realB: b.images)["g.loss"] ?? 0]
+            v = [step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0]
             if parallel.average(m.generators, values: &v, operation: "g") { step.applyGenerator() }
         }
         for s in 0..<warmupSteps { try once(s + 1) }

@@ -92,8 +92,6 @@ int cmpi_processor_name(char *buf, int cap);
  * Callable before MPI_Init. Returns the length written. */
 int cmpi_library_version(char *buf, int cap);
 
-/* MPI_Wtime: seconds since an arbitrary origin, per process. Needs MPI initialized. */
-double cmpi_wtime(void);
 
 /* ---- Test hooks (not for production use; not thread-safe). ---- */
 

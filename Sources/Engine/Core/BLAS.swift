@@ -28,12 +28,6 @@ public enum Runtime {
         return String(cString: p)
     }
 
-    /// OpenBLAS's build configuration string.
-    public static var blasConfig: String {
-        guard let p = openblas_get_config() else { return "unknown" }
-        return String(cString: p)
-    }
-
     /// Sets the compute threads used by OpenBLAS and `Parallel.forEach` (default: all cores).
     public static func configure(threads: Int? = nil) {
         let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)

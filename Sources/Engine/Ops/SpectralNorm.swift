@@ -10,7 +10,7 @@ import Foundation
 
 extension Tape {
     /// The spectrally normalised weight W/σ. Advances `u`, `v` in place when `training` (default: the tape's mode).
-    /// - Returns: the same shape as `weight`; also returns σ through `sigma` for logging and tests.
+    /// - Returns: W/σ, the same shape as `weight` (σ = uᵀ W v after the power iteration).
     public func spectralNorm(_ weight: Var, u: Tensor, v: Tensor, eps: Float = 1e-12, training: Bool? = nil) -> Var {
         let wv = weight.value
         let rows = wv.shape[0]
