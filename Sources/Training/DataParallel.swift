@@ -36,10 +36,7 @@ public final class DataParallel {
     /// - Throws: `TrainingError.rankMismatch` naming the ranks whose fingerprint differs from rank 0's.
     public func checkAgreement(config: TrainConfig, model: UGATITModel) throws {
         var text = "\(Version.string)|world=\(worldSize)|\(config.json())"
-        for s in [model.generators, model.discriminators] {
-            for p in s.parameters { text += "|\(p.name)\(p.shape)" }
-            for b in s.buffers { text += "|\(b.name)\(b.value.shape)" }
-        }
+        for t in model.namedTensors { text += "|\(t.name)\(t.value.shape)" }
         try watchdog.learnHosts()
         var h = fnv1a(text)
         var all = [UInt64](repeating: 0, count: worldSize)

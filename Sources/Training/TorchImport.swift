@@ -61,19 +61,16 @@ public enum TorchImport {
         let model = UGATITModel(config: config, seed: seed)
         var missing: [String] = []
         var known = Set<String>()
-        for s in [model.generators, model.discriminators] {
-            let tensors = s.parameters.map { ($0.name, $0.value) } + s.buffers.map { ($0.name, $0.value) }
-            for (name, t) in tensors {
-                known.insert(name)
-                guard let e = f.entry(name) else {
-                    missing.append(name)
-                    continue
-                }
-                guard e.shape == t.shape else {
-                    throw fail("\(name) has shape \(e.shape), the inferred model needs \(t.shape)")
-                }
-                t.assign(try f.tensor(name))
+        for (name, t) in model.namedTensors {
+            known.insert(name)
+            guard let e = f.entry(name) else {
+                missing.append(name)
+                continue
             }
+            guard e.shape == t.shape else {
+                throw fail("\(name) has shape \(e.shape), the inferred model needs \(t.shape)")
+            }
+            t.assign(try f.tensor(name))
         }
         let unused = f.names.filter { !known.contains($0) }
         return (model, Report(config: config, missing: missing, unused: unused))

@@ -353,10 +353,8 @@ public final class Trainer {
     public func initialize(from path: String) throws -> [String] {
         let r = try Checkpoints.open(path)
         var fresh: [String] = []
-        for s in [model.generators, model.discriminators] {
-            for (name, t) in s.parameters.map({ ($0.name, $0.value) }) + s.buffers.map({ ($0.name, $0.value) }) {
-                if let e = r.entry(name), e.shape == t.shape { try r.read(name, into: t) } else { fresh.append(name) }
-            }
+        for (name, t) in model.namedTensors {
+            if let e = r.entry(name), e.shape == t.shape { try r.read(name, into: t) } else { fresh.append(name) }
         }
         return fresh
     }

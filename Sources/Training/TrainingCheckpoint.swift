@@ -32,11 +32,7 @@ public enum TrainingCheckpoint {
     }
 
     static func tensors(_ model: UGATITModel, _ step: UGATITStep?) -> [CheckpointTensor] {
-        var out: [CheckpointTensor] = []
-        for s in [model.generators, model.discriminators] {
-            out += s.parameters.map { CheckpointTensor($0.name, $0.value) }
-            out += s.buffers.map { CheckpointTensor($0.name, $0.value) }
-        }
+        var out = model.namedTensors.map { CheckpointTensor($0.name, $0.value) }
         if let step {
             for (tag, opt) in [("G", step.gOptimizer), ("D", step.dOptimizer)] {
                 for (i, p) in opt.parameters.enumerated() {
@@ -124,10 +120,7 @@ public enum TrainingCheckpoint {
     /// - Throws: `CheckpointError` naming the file and the first missing or mis-shaped tensor, or a checksum failure.
     @discardableResult
     public static func load(_ r: CheckpointReader, into model: UGATITModel, step: UGATITStep?) throws -> State {
-        for s in [model.generators, model.discriminators] {
-            for p in s.parameters { try r.read(p.name, into: p.value) }
-            for b in s.buffers { try r.read(b.name, into: b.value) }
-        }
+        for t in model.namedTensors { try r.read(t.name, into: t.value) }
         if let step {
             for (tag, opt) in [("G", step.gOptimizer), ("D", step.dOptimizer)] {
                 for (i, p) in opt.parameters.enumerated() {

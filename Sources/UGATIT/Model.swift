@@ -102,6 +102,14 @@ public final class UGATITModel {
         discriminators.finalize()
     }
 
+    /// Every parameter and buffer of both generators, then of the four discriminators, by state_dict name, in arena
+    /// order: the one list that checkpoints, imports, rank agreement and initialisation walk.
+    public var namedTensors: [(name: String, value: Tensor)] {
+        [generators, discriminators].flatMap { s in
+            s.parameters.map { ($0.name, $0.value) } + s.buffers.map { ($0.name, $0.value) }
+        }
+    }
+
     /// Every rho (ILN and adaILN) of both generators: clamped to [0, 1] after each generator step (RhoClipper).
     public var rhoParameters: [Parameter] { generators.parameters.filter { $0.name.hasSuffix(".rho") } }
 

@@ -28,10 +28,7 @@ final class CLITests: XCTestCase {
 
     /// Writes the model's tensors under flattened official keys, as Scripts/torch_to_safetensors.py does.
     func writeOfficial(_ m: UGATITModel, to path: String) throws {
-        var tensors: [(String, Tensor)] = []
-        for s in [m.generators, m.discriminators] {
-            tensors += s.parameters.map { ($0.name, $0.value) } + s.buffers.map { ($0.name, $0.value) }
-        }
+        let tensors = m.namedTensors.map { ($0.name, $0.value) }
         try SafeTensorsFile.encode(tensors, metadata: ["source": "test"]).write(to: URL(fileURLWithPath: path))
     }
 

@@ -79,10 +79,7 @@ final class StepParityTests: XCTestCase {
             imageSize: g.meta("S"), ch: g.meta("ch"), blocks: g.meta("n_res"), light: g.light,
             globalLayers: g.meta("global_layers"), localLayers: g.meta("local_layers"))
         let model = UGATITModel(config: config, seed: 123)
-        for s in [model.generators, model.discriminators] {
-            for p in s.parameters { p.value.assign(try g.t("init.\(p.name)")) }
-            for b in s.buffers { b.value.assign(try g.t("init.\(b.name)")) }
-        }
+        for t in model.namedTensors { t.value.assign(try g.t("init.\(t.name)")) }
         var opt = OptimizerConfig()
         opt.decay = false
         return (model, UGATITStep(model: model, optimizer: opt))
