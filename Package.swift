@@ -1,8 +1,12 @@
 // swift-tools-version:5.10
 // Face2Webtoon: U-GAT-IT + group loss + ADA, trained data-parallel over MPI on CPUs.
 //
-// Dependencies point one way:
-//   face2webtoon (CLI) -> Training -> {UGATIT, ADA, Dataset, Distributed, Checkpoint} -> Engine -> COpenBLAS
+// Dependencies point one way (each arrow is a declared dependency; every import is declared):
+//   face2webtoon (CLI) -> Training -> {ADA, KID, Checkpoint, Dataset, Distributed, UGATIT}
+//   CheckpointFuzz -> Checkpoint
+//   ADA -> UGATIT (ADA plugs into the training step through UGATIT's DiscriminatorAugment and Domain)
+//   KID -> Dataset (image folders and decoding)      Checkpoint -> Distributed (collective saves)
+//   UGATIT, ADA, Dataset, KID, Checkpoint -> Engine -> COpenBLAS;   Distributed -> CMPIShim -> CMPI
 // System libraries are found through pkg-config (no include or link paths in this file).
 import Foundation
 import PackageDescription
@@ -25,8 +29,7 @@ let package = Package(
         .executable(name: "face2webtoon", targets: ["face2webtoon"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // MARK: - C libraries and shims
@@ -56,12 +59,11 @@ let package = Package(
         .executableTarget(
             name: "face2webtoon",
             dependencies: [
-                "Engine", "UGATIT", "Dataset", "Distributed", "Checkpoint", "Training", "KID",
+                "Engine", "UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "Training", "KID",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: codegen),
-        .executableTarget(name: "CheckpointFuzz", dependencies: ["Checkpoint"]),
+        .executableTarget(name: "CheckpointFuzz", dependencies: ["Checkpoint", "Distributed", "Engine"]),
 
         // MARK: - Tests
         .testTarget(
@@ -69,18 +71,22 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(
             name: "DistributedTests", dependencies: ["Distributed", "CMPIShim", "TestSupport"], swiftSettings: codegen),
-        .testTarget(name: "ADATests", dependencies: ["ADA", "TestSupport"], swiftSettings: codegen),
+        .testTarget(name: "ADATests", dependencies: ["ADA", "Engine", "TestSupport"], swiftSettings: codegen),
         .testTarget(
-            name: "DatasetTests", dependencies: ["Dataset", "TestSupport"], resources: [.copy("Fixtures")],
+            name: "DatasetTests", dependencies: ["Dataset", "Engine", "TestSupport"], resources: [.copy("Fixtures")],
             swiftSettings: codegen),
         .testTarget(
-            name: "UGATITTests", dependencies: ["UGATIT", "TestSupport"],
+            name: "UGATITTests", dependencies: ["UGATIT", "Engine", "TestSupport"],
             resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Dataset", "TestSupport"], swiftSettings: codegen),
-        .testTarget(
-            name: "KIDTests", dependencies: ["KID", "TestSupport"], resources: [.copy("Fixtures")],
+            name: "TrainingTests",
+            dependencies: ["Training", "ADA", "Checkpoint", "Dataset", "Distributed", "Engine", "UGATIT", "TestSupport"],
             swiftSettings: codegen),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"], swiftSettings: codegen),
+        .testTarget(
+            name: "KIDTests", dependencies: ["KID", "Dataset", "Engine", "TestSupport"], resources: [.copy("Fixtures")],
+            swiftSettings: codegen),
+        .testTarget(
+            name: "CheckpointTests", dependencies: ["Checkpoint", "Distributed", "Engine", "TestSupport"],
+            swiftSettings: codegen),
     ]
 )
