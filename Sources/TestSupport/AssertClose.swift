@@ -148,3 +148,24 @@ public func assertBitwiseEqual(
             file: file, line: line)
     }
 }
+
+/// max_i |a_i − b_i| / max_i |b_i|: the distance of `a` from the reference `b` relative to the reference's scale (the
+/// parity measure of the step and KID goldens; an element-wise relative bound means nothing for entries that are
+/// ~0 by cancellation). Computed in Double; max_i |a_i − b_i| when `b` is all zeros.
+public func scaledMaxDifference<A: Collection, B: Collection>(_ a: A, _ b: B) -> Double
+where A.Element == Float, B.Element == Float {
+    precondition(a.count == b.count, "scaledMaxDifference: \(a.count) vs \(b.count) elements")
+    var diff = 0.0
+    var scale = 0.0
+    for (x, y) in zip(a, b) {
+        diff = max(diff, abs(Double(x) - Double(y)))
+        scale = max(scale, abs(Double(y)))
+    }
+    return scale == 0 ? diff : diff / scale
+}
+
+/// `scaledMaxDifference` of two tensors of the same shape.
+public func scaledMaxDifference(_ a: Tensor, _ b: Tensor) -> Double {
+    precondition(a.shape == b.shape, "scaledMaxDifference: shapes \(a.shape) and \(b.shape)")
+    return scaledMaxDifference(a.buffer, b.buffer)
+}

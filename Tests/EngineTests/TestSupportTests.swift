@@ -5,6 +5,13 @@ import XCTest
 /// The checkers themselves must be able to fail: each case below feeds assertClose or gradCheck something wrong
 /// and asserts that a failure with the right message was recorded (failures are captured, not reported).
 final class TestSupportTests: XCTestCase {
+    func testScaledMaxDifference() {
+        XCTAssertEqual(scaledMaxDifference([1, 2, -4] as [Float], [1, 2, 4] as [Float]), 2)        // |−4 − 4| / 4
+        XCTAssertEqual(scaledMaxDifference([1, 2] as [Float], [1, 2] as [Float]), 0)
+        XCTAssertEqual(scaledMaxDifference([0.5, 0] as [Float], [0, 0] as [Float]), 0.5)         // zero reference: absolute
+        XCTAssertEqual(scaledMaxDifference(Tensor(shape: [2], [1, 3]), Tensor(shape: [2], [1, 2])), 0.5)
+    }
+
     private var captured: [String]?
 
     override func recordFailure(

@@ -14,16 +14,7 @@ enum KIDFixtures {
 }
 
 /// max_i |a_i − b_i| / max_i |b_i| (the parity measure of docs/kid.md).
-func maxRelativeDifference(_ a: Tensor, _ b: Tensor) -> Double {
-    precondition(a.shape == b.shape, "shapes \(a.shape) and \(b.shape)")
-    var diff = 0.0
-    var scale = 0.0
-    for i in 0..<a.count {
-        diff = max(diff, abs(Double(a[i]) - Double(b[i])))
-        scale = max(scale, abs(Double(b[i])))
-    }
-    return diff / max(scale, .leastNonzeroMagnitude)
-}
+func maxRelativeDifference(_ a: Tensor, _ b: Tensor) -> Double { scaledMaxDifference(a, b) }
 
 /// ‖a − b‖₂ / ‖b‖₂.
 func l2RelativeDifference(_ a: Tensor, _ b: Tensor) -> Double {

@@ -76,15 +76,7 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         var worst: (Float, String) = (0, "")
         for n in a.keys.sorted() where !n.hasPrefix("optim.") {
-            let x = a[n]!
-            let y = b[n]!
-            var d: Float = 0
-            var s: Float = 0
-            for i in 0..<x.count {
-                d = max(d, abs(x[i] - y[i]))
-                s = max(s, abs(y[i]))
-            }
-            let e = s > 0 ? d / s : d
+            let e = Float(scaledMaxDifference(a[n]!, b[n]!))
             if e > worst.0 { worst = (e, n) }
         }
         return worst

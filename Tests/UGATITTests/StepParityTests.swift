@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import UGATIT
 import XCTest
 
@@ -33,16 +34,7 @@ final class StepParityTests: XCTestCase {
         var light: Bool { file.metadata["light"] == "True" || file.metadata["light"] == "true" }
     }
 
-    func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-        precondition(a.shape == b.shape, "\(a.shape) vs \(b.shape)")
-        var maxDiff: Float = 0
-        var scale: Float = 0
-        for i in 0..<a.count {
-            maxDiff = max(maxDiff, abs(a[i] - b[i]))
-            scale = max(scale, abs(b[i]))
-        }
-        return scale == 0 ? maxDiff : maxDiff / scale
-    }
+    func relativeError(_ a: Tensor, _ b: Tensor) -> Float { Float(scaledMaxDifference(a, b)) }
 
     func assertTensors(
         _ g: Golden, prefix: String, _ store: ParameterStore, buffers: Bool, grads: Bool = false,
