@@ -5,7 +5,7 @@ import UGATIT
 
 /// Data-parallel synchronisation for the training loop: every rank runs the same step on its share of the global
 /// batch; gradients are averaged with all-reduce (sum, then ·1/N) in fixed-size buckets, in the same order on every
-/// rank (Horovod/DDP style, ../shared/reference/distributed-design.md). The phase's loss values and a non-finite flag
+/// rank (Horovod/DDP style, docs/reference.md §R.1). The phase's loss values and a non-finite flag
 /// ride in the last bucket, so a phase costs ⌈gradient bytes / bucket⌉ collectives and nothing more.
 public final class DataParallel {
     public let comm: Communicator
