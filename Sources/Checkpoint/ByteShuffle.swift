@@ -1,6 +1,6 @@
 /// Byte-plane shuffle: `n` elements of `k` bytes become k planes of n bytes (all first bytes, then all second
 /// bytes, ...): `out[j*n + i] = in[i*k + j]`. Why: the sign/exponent bytes of float weights are nearly
-/// constant, so zstd compresses the planes ~10% better than interleaved floats (platform-notes §6).
+/// constant, so zstd compresses the planes ~10% better than interleaved floats (docs/reference.md §R.3).
 /// Byte order is little-endian (x86-64, arm64). `k == 1` is a plain copy.
 enum ByteShuffle {
     static func shuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize k: Int) {

@@ -1,7 +1,7 @@
 import Engine
 import XCTest
 
-// Tolerance checks for tests (style.md "Tests and how they check numerics"):
+// Tolerance checks for tests (docs/reference.md §R.4):
 // shapes first, then every element must satisfy |a − b| ≤ atol + rtol·|b|, where b is the reference.
 // A failure reports the worst element (largest abs diff), its index, and the first few failing pairs,
 // in the spirit of llm.c's check_tensor.

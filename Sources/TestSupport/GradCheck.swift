@@ -11,7 +11,7 @@ public struct GradCheckReport {
     public var numericGradients: [Int: DTensor] = [:]
 }
 
-/// Checks an engine op against a Float64 reference (style.md tier 1):
+/// Checks an engine op against a Float64 reference (docs/reference.md §R.4, tier 1):
 ///
 /// 1. the engine's float32 forward against `reference` evaluated on the same input values (widened to Float64);
 /// 2. a random upstream gradient dy (seeded), `tape.backward(y, seed: dy)`, and every differentiable input's

@@ -1,6 +1,6 @@
 import Engine
 
-/// Naive Float64 reference implementations of every engine primitive (style.md principle 3: "a reference before
+/// Naive Float64 reference implementations of every engine primitive (docs/reference.md §R.4, principle 3: "a reference before
 /// any optimization"). Written from the PyTorch definitions with plain loops: no im2col, no BLAS, no code shared
 /// with `Engine`. Shapes follow the engine (NCHW activations, OIHW conv weights, [out, in] linear weights).
 public enum Ref {}

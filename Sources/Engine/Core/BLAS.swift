@@ -50,7 +50,7 @@ public enum Runtime {
     /// The best OpenBLAS kernel for this CPU, from /proc/cpuinfo flags (nil if no better choice is known).
     ///
     /// Why: Debian's OpenBLAS 0.3.21 does not recognise newer Xeons (family 6 model 0xCF) and falls back to its
-    /// SSE3 "Prescott" kernel, about 4x slower than the AVX-512 one (platform-notes §3).
+    /// SSE3 "Prescott" kernel, about 4x slower than the AVX-512 one (docs/reference.md §R.3).
     public static func preferredBLASCore() -> String? {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
             let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
