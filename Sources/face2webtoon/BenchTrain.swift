@@ -17,7 +17,8 @@ struct BenchTrain: ParsableCommand {
     /// The same model options and defaults as `train` (light generator, 96 px, ch 16).
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .customLong("batch-size"), help: "Images per domain per rank.") var batchSize = 1
-    @Option(help: "Compute threads per rank.") var threads = 1
+    @Option(help: "Compute threads per rank; above 1, the timed steps also run on 1 thread and threads_speedup is printed.")
+    var threads = 1
     @Option(name: .customLong("warmup-steps"), help: "Untimed warm-up steps.") var warmupSteps = 2
     @Option(help: "Timed steps.") var steps = 5
     @Flag(help: "Skip the sgemm peak measurement (used by bench scaling).") var noPeak = false
@@ -51,7 +52,7 @@ struct BenchTrain: ParsableCommand {
         try comm.barrier()
         let source = try FolderBatches(
             data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 2 * steps,
+            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 3 * steps,
             warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
@@ -87,6 +88,19 @@ struct BenchTrain: ParsableCommand {
             augmented = (OpBenchmarks.now() - t1) / Double(steps)
             step.augment = nil
         }
+        // with --threads N > 1, the same steps on 1 thread, for threads_speedup (batch and network unchanged)
+        var oneThread: Double?
+        if threads > 1 {
+            Runtime.configure(threads: 1)
+            try comm.barrier()
+            let t2 = OpBenchmarks.now()
+            // batches come in step order: continue after the steps already drawn
+            let first = warmupSteps + (adaP != nil ? 2 : 1) * steps + 1
+            for s in 0..<steps { try once(first + s) }
+            try comm.barrier()
+            oneThread = (OpBenchmarks.now() - t2) / Double(steps)
+            Runtime.configure(threads: threads)
+        }
         let n = comm.worldSize
         if comm.rank == 0 {
             print("blas_core=\(Runtime.blasCore)")
@@ -108,6 +122,10 @@ struct BenchTrain: ParsableCommand {
             }
             print("data_wait_fraction=\(fmt((source.waitSeconds - wait0) / Double(steps) / seconds))")
             print("peak_rss_mib=\(fmt(peakRSSMiB()))")
+            if let oneThread {
+                print("seconds_per_iter_1_thread=\(fmt(oneThread))")
+                print("threads_speedup=\(fmt(oneThread / seconds))")
+            }
             print("seconds_per_iter=\(fmt(seconds))")
         }
         try comm.finalize()

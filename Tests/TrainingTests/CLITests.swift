@@ -122,6 +122,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(full.exitCode, 0, full.output)
         XCTAssertTrue(full.output.contains("generator=full batch_size=1 global_layers=3"), full.output)
         XCTAssertNotEqual(try cli(["bench", "train", "--warmup", "1"]).exitCode, 0, "the old option name is gone")
+        let two = try cli(common + ["--threads", "2"])
+        XCTAssertEqual(two.exitCode, 0, two.output)
+        XCTAssertTrue(two.output.contains("seconds_per_iter_1_thread=") && two.output.contains("threads_speedup="), two.output)
     }
 
     func testTrainValidatesItsArguments() throws {
