@@ -33,7 +33,9 @@ extension FIDInceptionV3 {
         warn: (String) -> Void = { _ in },
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> (features: Tensor, paths: [String]) {
-        let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
+        let scan = try FolderScan(folder: folder)
+        for skip in scan.skipped { warn("\(folder)/\(skip)") }   // links that loop or repeat a file
+        let files = scan.files.map { (folder as NSString).appendingPathComponent($0) }
         var used: [String] = []
         let f = features(count: files.count, batchSize: batchSize, progress: progress) { i -> RGBImage? in
             do {

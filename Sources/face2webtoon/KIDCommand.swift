@@ -124,7 +124,9 @@ struct KIDCommand: ParsableCommand {
         let model = UGATITModel(config: config.model, seed: 0)
         _ = try TrainingCheckpoint.load(path: checkpoint, into: model, step: nil)
         let s = config.model.imageSize
-        let files = try FolderScan(folder: folder).files.map { (folder as NSString).appendingPathComponent($0) }
+        let scan = try FolderScan(folder: folder)
+        for skip in scan.skipped { warn("\(folder)/\(skip)") }
+        let files = scan.files.map { (folder as NSString).appendingPathComponent($0) }
         let f = net.features(count: files.count, batchSize: batchSize) { i -> RGBImage? in
             let image: RGBImage
             do { image = try ImageDecoder.decode(file: files[i]) } catch {
