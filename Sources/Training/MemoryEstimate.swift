@@ -98,23 +98,16 @@ public struct MemoryEstimate: Sendable {
 /// What this host allows: available memory, the cgroup limit, and the ranks of this job that share it.
 public enum HostMemory {
     /// This process's resident set (VmRSS), bytes.
-    public static func residentBytes() -> Int? { statusField("VmRSS") }
+    public static func residentBytes() -> Int? { kilobytes("VmRSS", in: "/proc/self/status") }
     /// This process's peak resident set (VmHWM), bytes.
-    public static func peakResidentBytes() -> Int? { statusField("VmHWM") }
-
-    private static func statusField(_ name: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-        }
-        return nil
-    }
-
+    public static func peakResidentBytes() -> Int? { kilobytes("VmHWM", in: "/proc/self/status") }
     /// MemAvailable of /proc/meminfo, bytes.
-    public static func availableBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+    public static func availableBytes() -> Int? { kilobytes("MemAvailable", in: "/proc/meminfo") }
+
+    /// The value of a `Name:   1234 kB` line of a /proc file, in bytes.
+    private static func kilobytes(_ name: String, in file: String) -> Int? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
             if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
         }

@@ -362,33 +362,21 @@ public final class Trainer {
     /// Checks that every rank holds the same ADA strengths before a checkpoint is written.
     func verifyAgreement() throws {
         guard parallel.worldSize > 1 else { return }
-        var mine = ada.state.p
-        var all = [Double](repeating: 0, count: 2 * parallel.worldSize)
-        try parallel.watchdog.guarded("allGather(ada p)", bytes: 16 * parallel.worldSize) {
-            try mine.withUnsafeMutableBytes { m in
-                try all.withUnsafeMutableBytes { try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0) }
-            }
-        }
-        for r in 0..<parallel.worldSize where all[2 * r] != all[0] || all[2 * r + 1] != all[1] {
-            throw TrainingError.rankMismatch(
-                "rank \(r) holds ADA strengths \(all[2 * r]), \(all[2 * r + 1]); rank 0 holds \(all[0]), \(all[1])")
-        }
-        // every rank must hold the same parameters: a rank that applied an update the others skipped, or lost a
-        // broadcast, would otherwise be saved as one shard of a checkpoint that no rank ever held
-        var hashes = [model.generators.values, model.discriminators.values].map { t in
+        // every rank must hold the same ADA strengths and parameters: a rank that applied an update the others
+        // skipped, or lost a broadcast, would otherwise be saved as one shard of a checkpoint that no rank ever held.
+        // One all-gather carries both: p_A, p_B (bit patterns) and XXH64 of the generator and discriminator arenas.
+        let hashes = [model.generators.values, model.discriminators.values].map { t in
             xxh64(UnsafeRawBufferPointer(start: t.data, count: 4 * t.count))
         }
-        var allHashes = [UInt64](repeating: 0, count: 2 * parallel.worldSize)
-        try parallel.watchdog.guarded("allGather(parameter hashes)", bytes: 16 * parallel.worldSize) {
-            try hashes.withUnsafeMutableBytes { m in
-                try allHashes.withUnsafeMutableBytes {
-                    try parallel.comm.allGather(UnsafeRawBufferPointer(m), into: $0)
-                }
-            }
+        let mine = ada.state.p.map(\.bitPattern) + hashes
+        let all = try parallel.watchdog.guarded("allGather(ADA p, parameter hashes)", bytes: 32 * parallel.worldSize) {
+            try parallel.comm.allGather(mine.withUnsafeBytes { Array($0) })
+        }.map { bytes in bytes.withUnsafeBytes { raw in (0..<4).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) } } }
+        for r in 0..<parallel.worldSize where all[r][0..<2] != all[0][0..<2] {
+            let p = { (i: Int) in all[i][0..<2].map { Double(bitPattern: $0) } }
+            throw TrainingError.rankMismatch("rank \(r) holds ADA strengths \(p(r)); rank 0 holds \(p(0))")
         }
-        let differing = (0..<parallel.worldSize).filter {
-            allHashes[2 * $0] != allHashes[0] || allHashes[2 * $0 + 1] != allHashes[1]
-        }
+        let differing = (0..<parallel.worldSize).filter { all[$0][2..<4] != all[0][2..<4] }
         if !differing.isEmpty {
             throw TrainingError.rankMismatch(
                 "ranks \(differing.map(String.init).joined(separator: ", ")) hold other parameters than rank 0 "
