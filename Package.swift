@@ -2,7 +2,8 @@
 // Face2Webtoon: U-GAT-IT + group loss + ADA, trained data-parallel over MPI on CPUs.
 //
 // Dependencies point one way (each arrow is a declared dependency; every import is declared):
-//   face2webtoon (CLI) -> Training -> {ADA, KID, Checkpoint, Dataset, Distributed, UGATIT}
+//   face2webtoon (CLI) -> Training -> {ADA, KID, Checkpoint, Dataset, Distributed, UGATIT, Monitoring}
+//   Monitoring (TensorBoard event files, the HTML report, ONNX export's wire format) depends on Foundation only
 //   CheckpointFuzz -> Checkpoint
 //   ADA -> UGATIT (ADA plugs into the training step through UGATIT's DiscriminatorAugment and Domain)
 //   KID -> Dataset (image folders and decoding)      Checkpoint -> Distributed (collective saves)
@@ -48,8 +49,10 @@ let package = Package(
         .target(name: "ADA", dependencies: ["Engine", "UGATIT"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
+        .target(name: "Monitoring", swiftSettings: codegen),
         .target(
-            name: "Training", dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "KID"],
+            name: "Training",
+            dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "KID", "Monitoring"],
             swiftSettings: codegen),
         .target(name: "TestSupport", dependencies: ["Engine"], swiftSettings: codegen),
         .target(name: "KID", dependencies: ["Engine", "Dataset"], swiftSettings: codegen),
@@ -59,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "face2webtoon",
             dependencies: [
-                "Engine", "UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "Training", "KID",
+                "Engine", "UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "Training", "KID", "Monitoring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: codegen),
@@ -80,7 +83,9 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: codegen),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "ADA", "Checkpoint", "Dataset", "Distributed", "Engine", "UGATIT", "TestSupport"],
+            dependencies: [
+                "Training", "ADA", "Checkpoint", "Dataset", "Distributed", "Engine", "UGATIT", "Monitoring", "TestSupport",
+            ],
             swiftSettings: codegen),
         .testTarget(
             name: "KIDTests", dependencies: ["KID", "Dataset", "Engine", "TestSupport"], resources: [.copy("Fixtures")],

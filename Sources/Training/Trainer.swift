@@ -17,13 +17,18 @@ public final class Trainer {
     let log: (String) -> Void
     /// Fixed images shown in the sample grids: (A images, B images), each [N, 3, S, S].
     public var sampleImages: (a: Tensor, b: Tensor)?
-    /// Writes an RGB8 PNG (injected so that this target does not depend on an image codec).
-    public var writePNG: ((String, SampleGrid.RGB8) throws -> Void)?
+    /// Encodes an RGB8 image as PNG (injected so that this target does not depend on an image codec).
+    public var encodePNG: ((SampleGrid.RGB8) throws -> [UInt8])?
+    /// TensorBoard event files go here (rank 0); nil: none.
+    public var tensorBoardDirectory: String?
+    /// metrics.jsonl and TensorBoard (rank 0, while `run` runs).
+    private var runLog: RunLog?
     public private(set) var state = TrainingCheckpoint.State(step: 0, imagesSeen: 0)
     /// zstd level, threads and retention of the checkpoints.
     public var checkpointOptions = SaveOptions(keepLast: 3)
     private var adaLog: [String: Double] = [:]
     private var lastSaved = -1
+    private var lastSampled = -1
     /// KID every N steps (see `KIDMonitor`); nil: off.
     public var kid: (every: Int, monitor: KIDMonitor)?
     /// Global batch of the run that wrote the checkpoint resumed from (nil: fresh start, or unknown).
@@ -153,7 +158,12 @@ public final class Trainer {
     /// Runs the remaining steps. Returns the loss values of the last step.
     @discardableResult
     public func run() throws -> LossValues {
-        let metrics = isRoot ? try MetricsLog(path: "\(resultDir)/metrics.jsonl") : nil
+        runLog =
+            isRoot
+            ? try RunLog(resultDir: resultDir, tensorBoardDirectory: tensorBoardDirectory, firstStep: state.step + 1)
+            : nil
+        defer { runLog = nil }
+        runLog?.text(tag: "config", configurationMarkdown(), step: state.step + 1)
         var skippedInARow = 0
         StopSignal.install()
         // every rank starts from rank 0's parameters and buffers (after any resume)
@@ -214,7 +224,7 @@ public final class Trainer {
                 }
                 kidSeconds += Date().timeIntervalSince(k0)
             }
-            try metrics?.write(record)
+            try runLog?.write(record, step: s)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
                 let elapsed = Date().timeIntervalSince(start)
                 let done = Double(s - first + 1)
@@ -301,7 +311,9 @@ public final class Trainer {
             case .stopRequest(let any): stopRequested = stopRequested || any
             }
             v.removeLast(rider.count)
-            if debugDumpGradientsAt == s { dump += store.parameters.map { ("\(p.tag)grad.\($0.name)", $0.grad.copy()) } }
+            if debugDumpGradientsAt == s {
+                dump += store.parameters.map { ("\(p.tag)grad.\($0.name)", $0.grad.copy()) }
+            }
             if ok {
                 apply()
                 // an update can overflow even from finite gradients: the parameters are checked too
@@ -371,7 +383,9 @@ public final class Trainer {
         let mine = ada.state.p.map(\.bitPattern) + hashes
         let all = try parallel.watchdog.guarded("allGather(ADA p, parameter hashes)", bytes: 32 * parallel.worldSize) {
             try parallel.comm.allGather(mine.withUnsafeBytes { Array($0) })
-        }.map { bytes in bytes.withUnsafeBytes { raw in (0..<4).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) } } }
+        }.map { bytes in
+            bytes.withUnsafeBytes { raw in (0..<4).map { raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) } }
+        }
         for r in 0..<parallel.worldSize where all[r][0..<2] != all[0][0..<2] {
             let p = { (i: Int) in all[i][0..<2].map { Double(bitPattern: $0) } }
             throw TrainingError.rankMismatch("rank \(r) holds ADA strengths \(p(r)); rank 0 holds \(p(0))")
@@ -426,24 +440,39 @@ public final class Trainer {
             ))
     }
 
-    /// Reporting never ends a run: a sample grid that cannot be written is a warning.
+    /// Reporting never ends a run: a sample grid that cannot be written is a warning. A step's grids are
+    /// written once (the end of a run can fall on a --sample-every step).
     func writeSamplesOrWarn() {
+        guard lastSampled != state.step else { return }
+        lastSampled = state.step
         do { try writeSamples() } catch {
             log("[face2webtoon] warning: sample grids of step \(state.step) not written: \(error)")
         }
     }
 
-    /// Writes `samples/A2B_<step>.png` and `samples/B2A_<step>.png`.
+    /// Writes `samples/A2B_<step>.png`, `samples/B2A_<step>.png` (and `augmented_<step>.png` with ADA on), and the
+    /// same grids to TensorBoard as images `samples/A2B`, ... at the step.
     public func writeSamples() throws {
-        guard isRoot, let images = sampleImages, let writePNG else { return }
+        guard isRoot, let images = sampleImages, let encodePNG else { return }
         let tag = String(format: "%07d", state.step)
-        try writePNG(
-            "\(resultDir)/samples/A2B_\(tag).png",
-            SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A))
-        try writePNG(
-            "\(resultDir)/samples/B2A_\(tag).png",
-            SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B))
-        if config.ada.mode != .off { try writePNG("\(resultDir)/samples/augmented_\(tag).png", augmentedGrid(images)) }
+        func emit(_ name: String, _ grid: () -> SampleGrid.RGB8) throws {
+            let g = grid()
+            let png = try encodePNG(g)
+            try AtomicFile.write(Data(png), to: "\(resultDir)/samples/\(name)_\(tag).png")
+            runLog?.image(tag: "samples/\(name)", png: png, width: g.width, height: g.height, step: state.step)
+        }
+        try emit("A2B") { SampleGrid.render(images: images.a, forward: model.genA2B, backward: model.genB2A) }
+        try emit("B2A") { SampleGrid.render(images: images.b, forward: model.genB2A, backward: model.genA2B) }
+        if config.ada.mode != .off { try emit("augmented") { augmentedGrid(images) } }
+    }
+
+    /// The run's configuration for TensorBoard's text tab: the banner lines and the configuration JSON.
+    func configurationMarkdown() -> String {
+        var lines: [String] = []
+        lines.append(
+            "world size \(parallel.worldSize), batch per rank \(config.batchSize), global batch \(globalBatch)")
+        lines += learningRateBanner()
+        return lines.map { "- " + $0 }.joined(separator: "\n") + "\n\n```\n" + config.json() + "\n```"
     }
 
     /// The sample images as the discriminators see them at the current strengths: row 1 real A, row 2 augmented

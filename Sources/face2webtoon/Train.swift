@@ -30,7 +30,8 @@ struct Train: ParsableCommand {
         Int?
     @Option(name: .customLong("batch-size"), help: "Images per domain per step.") var batchSize = 1
     @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
-    @Option(help: "Adam learning rate at global batch 1 (see --lr-scaling). Default \(Defaults.optimizer.lr).") var lr: Double?
+    @Option(help: "Adam learning rate at global batch 1 (see --lr-scaling). Default \(Defaults.optimizer.lr).") var lr:
+        Double?
     @Option(
         name: .customLong("lr-scaling"),
         help:
@@ -41,17 +42,22 @@ struct Train: ParsableCommand {
         name: .customLong("warmup-images"),
         help: "Linear lr warm-up from 0 over the first N images per domain (0: none).")
     var warmupImages = 0
-    @Option(name: .customLong("weight-decay"), help: "Adam coupled L2 weight decay. Default \(Defaults.optimizer.weightDecay).")
+    @Option(
+        name: .customLong("weight-decay"),
+        help: "Adam coupled L2 weight decay. Default \(Defaults.optimizer.weightDecay).")
     var weightDecay: Double?
     @Flag(
         name: .customLong("no-decay"),
         help: "Keep the learning rate constant (default: linear decay to 0 over the second half).")
     var noDecay = false
-    @Option(name: .customLong("adv-weight"), help: "Adversarial loss weight. Default \(Defaults.weights.adv).") var advWeight: Float?
-    @Option(name: .customLong("cycle-weight"), help: "Cycle loss weight. Default \(Defaults.weights.cycle).") var cycleWeight: Float?
+    @Option(name: .customLong("adv-weight"), help: "Adversarial loss weight. Default \(Defaults.weights.adv).")
+    var advWeight: Float?
+    @Option(name: .customLong("cycle-weight"), help: "Cycle loss weight. Default \(Defaults.weights.cycle).")
+    var cycleWeight: Float?
     @Option(name: .customLong("identity-weight"), help: "Identity loss weight. Default \(Defaults.weights.identity).")
     var identityWeight: Float?
-    @Option(name: .customLong("cam-weight"), help: "CAM loss weight. Default \(Defaults.weights.cam).") var camWeight: Float?
+    @Option(name: .customLong("cam-weight"), help: "CAM loss weight. Default \(Defaults.weights.cam).") var camWeight:
+        Float?
     @Option(name: .customLong("print-every"), help: "Progress line every N steps.") var printEvery = 10
     @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only).")
     var sampleEvery: Int?
@@ -78,6 +84,12 @@ struct Train: ParsableCommand {
     var kidSubsets = KIDMonitor.defaultSubsets
     @Option(name: .customLong("kid-subset-size"), help: "KID during training: images per set in each subset.")
     var kidSubsetSize = KIDMonitor.defaultSubsetSize
+    @Option(
+        name: .customLong("tensorboard"),
+        help:
+            "TensorBoard event files (scalars, sample grids, configuration) go here (default: RESULT_DIR/tensorboard).")
+    var tensorBoard: String?
+    @Flag(name: .customLong("no-tensorboard"), help: "Write no TensorBoard event files.") var noTensorBoard = false
     @Option(
         name: .customLong("stop-at"),
         help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
@@ -111,11 +123,15 @@ struct Train: ParsableCommand {
     var noGroupLoss = false
     @Option(
         name: .customLong("group-weight-d"),
-        help: "Weight of the discriminators' group classification loss on real images. Default \(Defaults.weights.groupD).")
+        help:
+            "Weight of the discriminators' group classification loss on real images. Default \(Defaults.weights.groupD)."
+    )
     var groupWeightD: Float?
     @Option(
         name: .customLong("group-weight-g"),
-        help: "Weight of the generators' group classification loss on translated images. Default \(Defaults.weights.groupG).")
+        help:
+            "Weight of the generators' group classification loss on translated images. Default \(Defaults.weights.groupG)."
+    )
     var groupWeightG: Float?
     @Flag(
         name: .customLong("group-heads-both-sides"),
@@ -133,15 +149,20 @@ struct Train: ParsableCommand {
     @Option(help: "Adaptive discriminator augmentation: adaptive (p follows r_t) or fixed (p stays --ada-p).")
     var ada: ADAConfig.Mode = .adaptive
     @Flag(name: .customLong("no-ada"), help: "No augmentation.") var noADA = false
-    @Option(name: .customLong("ada-p"), help: "Initial (adaptive) or constant (fixed) augmentation strength p. Default \(Defaults.ada.p).")
+    @Option(
+        name: .customLong("ada-p"),
+        help: "Initial (adaptive) or constant (fixed) augmentation strength p. Default \(Defaults.ada.p).")
     var adaP: Double?
     @Option(
         name: .customLong("ada-target"),
         help: "Target r_t: the mean sign(D(real) − 0.5) that ADA steers towards. Default \(Defaults.ada.target).")
     var adaTarget: Double?
-    @Option(name: .customLong("ada-interval"), help: "Steps between strength adjustments. Default \(Defaults.ada.interval).")
+    @Option(
+        name: .customLong("ada-interval"), help: "Steps between strength adjustments. Default \(Defaults.ada.interval)."
+    )
     var adaInterval: Int?
-    @Option(name: .customLong("ada-kimg"), help: "Thousands of images for p to move by 1. Default \(Defaults.ada.kimg).")
+    @Option(
+        name: .customLong("ada-kimg"), help: "Thousands of images for p to move by 1. Default \(Defaults.ada.kimg).")
     var adaKimg: Double?
     @Option(name: .customLong("ada-stats"), help: "Discriminator outputs feeding r_t: global, local or both.")
     var adaStats: ADAStats = .global
@@ -420,9 +441,10 @@ struct Train: ParsableCommand {
         if isRoot {
             trainer.sampleImages = try FolderBatches.sampleImages(
                 data: dataDir, imageSize: config.model.imageSize, n: 6, warnings: warnings)
-            trainer.writePNG = { path, grid in
-                try PNGCodec.write(RGBImage(width: grid.width, height: grid.height, pixels: grid.pixels), to: path)
+            trainer.encodePNG = { grid in
+                try PNGCodec.encode(RGBImage(width: grid.width, height: grid.height, pixels: grid.pixels))
             }
+            trainer.tensorBoardDirectory = noTensorBoard ? nil : (tensorBoard ?? "\(resultDir)/tensorboard")
         }
         trainer.printBanner()
         try trainer.run()

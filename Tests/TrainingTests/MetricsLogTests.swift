@@ -14,4 +14,18 @@ final class MetricsLogTests: XCTestCase {
         XCTAssertEqual(lines.count, 2, "no row dropped")
         XCTAssertEqual(String(lines[0]), #"{"d.loss":null,"g.loss":null,"lr":0.0001,"step":1}"#)
     }
+
+    /// A resumed run opens the log at its first step: later rows of the earlier run go (they are redone), and so
+    /// does a half-written last line of a crash; earlier rows stay as they were.
+    func testReopeningAtAStepDropsThatStepAndLaterAndATornLine() throws {
+        let path = NSTemporaryDirectory() + "f2w-metrics-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let text =
+            #"{"lr":1,"step":1}"# + "\n" + #"{"lr":2,"step":2}"# + "\n" + #"{"lr":3,"step":3}"# + "\n" + #"{"lr":4,"st"#
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let log = try MetricsLog(path: path, firstStep: 3)
+        try log.write(["step": 3, "lr": 30])
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines, [#"{"lr":1,"step":1}"#, #"{"lr":2,"step":2}"#, #"{"lr":30,"step":3}"#])
+    }
 }

@@ -1,0 +1,44 @@
+import Foundation
+import Monitoring
+
+/// What rank 0 records of a run: the rows of metrics.jsonl and, when on, the same scalars, the sample grids and the
+/// configuration in TensorBoard event files. Both follow one rule on resume: the steps from `firstStep` on are
+/// written anew and replace what an earlier run wrote there.
+final class RunLog {
+    let metrics: MetricsLog
+    let tensorBoard: TensorBoardWriter?
+
+    /// - Throws: `TrainingError.io` when metrics.jsonl or the TensorBoard directory cannot be written.
+    init(resultDir: String, tensorBoardDirectory: String?, firstStep: Int) throws {
+        metrics = try MetricsLog(path: "\(resultDir)/metrics.jsonl", firstStep: firstStep)
+        do {
+            tensorBoard = try tensorBoardDirectory.map { try TensorBoardWriter(directory: $0, firstStep: firstStep) }
+        } catch let e as MonitoringError {
+            throw TrainingError.io(path: tensorBoardDirectory ?? resultDir, reason: "\(e)")
+        }
+    }
+
+    /// One row of metrics.jsonl; every number in it except the step becomes a TensorBoard scalar of the same name.
+    func write(_ record: [String: Any], step: Int) throws {
+        try metrics.write(record)
+        guard let tensorBoard else { return }
+        var scalars: [(tag: String, value: Double)] = []
+        for (k, v) in record.sorted(by: { $0.key < $1.key }) where k != "step" {
+            if let d = v as? Double {
+                scalars.append((k, d))
+            } else if let f = v as? Float {
+                scalars.append((k, Double(f)))
+            } else if let i = v as? Int {
+                scalars.append((k, Double(i)))
+            }
+        }
+        tensorBoard.scalars(scalars, step: step)
+    }
+
+    func image(tag: String, png: [UInt8], width: Int, height: Int, step: Int) {
+        tensorBoard?.image(tag: tag, png: png, width: width, height: height, step: step)
+        tensorBoard?.flush()
+    }
+
+    func text(tag: String, _ markdown: String, step: Int) { tensorBoard?.text(tag: tag, markdown, step: step) }
+}
