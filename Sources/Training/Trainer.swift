@@ -164,6 +164,7 @@ public final class Trainer {
             : nil
         defer { runLog = nil }
         runLog?.text(tag: "config", configurationMarkdown(), step: state.step + 1)
+        if isRoot { try AtomicFile.write(Data(config.json().utf8), to: "\(resultDir)/config.json") }
         var skippedInARow = 0
         StopSignal.install()
         // every rank starts from rank 0's parameters and buffers (after any resume)

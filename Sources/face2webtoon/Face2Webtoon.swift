@@ -10,7 +10,7 @@ struct Face2Webtoon: ParsableCommand {
         abstract: "U-GAT-IT face-to-webtoon translation with group loss and ADA, trained data-parallel over MPI.",
         subcommands: [
             Train.self, Translate.self, ImportTorch.self, Merge.self, Export.self, Inspect.self, GroupEval.self,
-            Bench.self, KIDCommand.self,
+            Bench.self, KIDCommand.self, Report.self,
         ])
 
     static func main() {

@@ -86,5 +86,25 @@ final class TensorBoardTests: XCTestCase {
         let c = try ProcessRunner.run([python, script, dir, "--expect-images", "2"], timeout: 300)
         XCTAssertEqual(c.exitCode, 0, c.output)
         XCTAssertTrue(c.output.contains("check_tensorboard: ok"), c.output)
+
+        // the HTML report of the same run, rendered in headless Chromium (Scripts/checks/check_report.py)
+        let page = "\(work)/report.html"
+        let rep = try ProcessRunner.run([bin, "report", dir, "-o", page], timeout: 120)
+        XCTAssertEqual(rep.exitCode, 0, rep.output)
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "the page loads nothing")
+        XCTAssertEqual(html.components(separatedBy: "class=\"grid grid_A2B\"").count - 1, 2, "grids of steps 3 and 6")
+        XCTAssertTrue(html.contains("step_00000006"), "the checkpoint list")
+        let checker = URL(fileURLWithPath: script).deletingLastPathComponent().appendingPathComponent("check_report.py")
+        let shot = try ProcessRunner.run([python, checker.path, page, "--png", "\(work)/report.png"], timeout: 300)
+        XCTAssertEqual(shot.exitCode, 0, shot.output)
+        XCTAssertTrue(shot.output.contains("check_report: ok"), shot.output)
+    }
+
+    func testReportOfAFolderWithoutMetricsNamesTheFile() throws {
+        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary(), "face2webtoon not built")
+        let r = try ProcessRunner.run([bin, "report", work], timeout: 60)
+        XCTAssertNotEqual(r.exitCode, 0)
+        XCTAssertTrue(r.output.contains("\(work)/metrics.jsonl: no metrics.jsonl"), r.output)
     }
 }
