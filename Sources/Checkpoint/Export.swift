@@ -5,11 +5,12 @@ extension Checkpoints {
     /// (atomically), streaming chunk by chunk so memory stays at one chunk. Header layout and padding follow
     /// Engine's `SafeTensorsFile.encode`; dtypes keep their safetensors names (F32, F64, I64, U64).
     /// `metadata` defaults to the checkpoint's step, images seen, program version and config.
+    /// `progress(done, total)` in bytes written of the tensors' data, after each chunk.
     /// - Returns: the exported names, in manifest order. - Throws: read errors of the checkpoint, `.io`.
     @discardableResult
     public static func exportSafetensors(
         from reader: CheckpointReader, to path: String, include: (String) -> Bool,
-        metadata: [String: String]? = nil
+        metadata: [String: String]? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [String] {
         let m = reader.manifest
         let chosen = m.tensors.filter { include($0.name) }
@@ -31,7 +32,14 @@ extension Checkpoints {
             var n = ByteWriter()
             n.int(json.count)
             try w.write(n.bytes + json)
-            for e in chosen { try reader.stream(e) { raw, _ in try w.write(raw) } }
+            var done = 0
+            for e in chosen {
+                try reader.stream(e) { raw, _ in
+                    try w.write(raw)
+                    done += raw.count
+                    progress?(done, off)
+                }
+            }
         }
         return chosen.map(\.name)
     }
@@ -40,8 +48,9 @@ extension Checkpoints {
     @discardableResult
     public static func exportSafetensors(
         from checkpoint: String, to path: String, include: (String) -> Bool,
-        metadata: [String: String]? = nil
+        metadata: [String: String]? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [String] {
-        try exportSafetensors(from: open(checkpoint), to: path, include: include, metadata: metadata)
+        try exportSafetensors(
+            from: open(checkpoint), to: path, include: include, metadata: metadata, progress: progress)
     }
 }

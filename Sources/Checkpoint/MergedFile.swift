@@ -85,7 +85,10 @@ extension Checkpoints {
     /// - Throws: `.shardCountMismatch`, `.unsupportedSchema`, `.shardMissing`, checksum errors, `.io`, and
     ///   `.invalidArgument` if `source` is already a merged file.
     @discardableResult
-    public static func merge(from source: String, to output: String) throws -> Manifest {
+    /// `progress(done, total)` in raw (decompressed) bytes, after each chunk.
+    public static func merge(
+        from source: String, to output: String, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Manifest {
         let r = try open(source)
         guard r.manifest.layout == .sharded else {
             throw CheckpointError.invalidArgument("\(source) is already a merged file")
@@ -93,6 +96,8 @@ extension Checkpoints {
         var m = r.manifest
         var entries = m.tensors
         var dataHash = XXH64()
+        let total = entries.reduce(0) { $0 + $1.length }
+        var done = 0
         try FileSystem.writeAtomically(output) { w in
             try w.write([UInt8](repeating: 0, count: MergedFile.headerBytes))
             var rawBase = 0
@@ -105,9 +110,11 @@ extension Checkpoints {
                     entries[i].shard = 0
                     entries[i].offset = rawBase + e.offset
                     entries[i].storedOffset = w.written - MergedFile.headerBytes
-                    try r.stream(e) { _, frame in
+                    try r.stream(e) { raw, frame in
                         try w.write(frame)
                         dataHash.update(frame)
+                        done += raw.count
+                        progress?(done, total)
                     }
                 }
                 rawBase += m.shards[s].uncompressedBytes

@@ -62,13 +62,16 @@ public struct FolderScan: Equatable, Sendable {
     /// `skipped`. Links to places outside the data set are followed.
     /// - Throws: `DatasetError.missingFolder` (with what the nearest existing parent holds), `.notAFolder`,
     ///   `.emptyFolder` (no image file at all), `.mixedLayout`.
-    public init(folder: String, excluding: [String] = []) throws {
+    /// `progress(files)`: the image files found so far, after each folder of the walk (a large data set on a slow
+    /// file system takes minutes to list).
+    public init(folder: String, excluding: [String] = [], progress: ((Int) -> Void)? = nil) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) else {
             throw DatasetError.missing(folder)
         }
         guard isDir.boolValue else { throw DatasetError.notAFolder(folder) }
         var walk = Walk(excluded: excluding.compactMap { FolderScan.realPath($0) })
+        walk.progress = progress
         if let root = FolderScan.realPath(folder) {
             walk.visitedFolders[root] = ""
             walk.visit(folder: folder, prefix: "", ancestors: [root])
@@ -140,10 +143,13 @@ public struct FolderScan: Equatable, Sendable {
 
     /// The folder `DATA/<split><domain>` (domain "A" or "B"), whose links may not reach into the other domain's
     /// `train` and `test` folders.
-    public static func domain(data: String, _ domain: String, split: String = "train") throws -> FolderScan {
+    public static func domain(
+        data: String, _ domain: String, split: String = "train", progress: ((Int) -> Void)? = nil
+    ) throws -> FolderScan {
         let other = domain == "A" ? "B" : "A"
         return try FolderScan(
-            folder: "\(data)/\(split)\(domain)", excluding: ["\(data)/train\(other)", "\(data)/test\(other)"])
+            folder: "\(data)/\(split)\(domain)", excluding: ["\(data)/train\(other)", "\(data)/test\(other)"],
+            progress: progress)
     }
 
     /// The canonical path (symbolic links resolved), nil if it does not exist.
@@ -160,6 +166,7 @@ public struct FolderScan: Equatable, Sendable {
         var takenFiles: [String: String] = [:]
         var files: [String] = []
         var skipped: [Skip] = []
+        var progress: ((Int) -> Void)?
 
         static func isInside(_ path: String, _ folder: String) -> Bool {
             path == folder || path.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/")
@@ -205,8 +212,10 @@ public struct FolderScan: Equatable, Sendable {
                     }
                     takenFiles[target] = rel
                     files.append(rel)
+                    if files.count % 1000 == 0 { progress?(files.count) }
                 }
             }
+            progress?(files.count)
         }
     }
 }

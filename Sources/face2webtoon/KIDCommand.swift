@@ -2,6 +2,7 @@ import ArgumentParser
 import Dataset
 import Engine
 import Foundation
+import Monitoring
 import KID
 import Training
 import UGATIT
@@ -86,14 +87,17 @@ struct KIDCommand: ParsableCommand {
         let realFeatures: Tensor
         let fakeFeatures: Tensor
         if let real, let fake {
-            realFeatures = try net.features(folder: real, imageSize: imageSize, batchSize: batchSize, warn: warn)
+            realFeatures = try net.features(
+                folder: real, imageSize: imageSize, batchSize: batchSize, warn: warn, progress: progress("real"))
                 .features
-            fakeFeatures = try net.features(folder: fake, imageSize: imageSize, batchSize: batchSize, warn: warn)
+            fakeFeatures = try net.features(
+                folder: fake, imageSize: imageSize, batchSize: batchSize, warn: warn, progress: progress("fake"))
                 .features
         } else {
             let dir = data!
             let size = try imageSize ?? TrainingCheckpoint.peek(path: checkpoint!).0.model.imageSize
-            realFeatures = try net.features(folder: "\(dir)/testB", imageSize: size, batchSize: batchSize, warn: warn)
+            realFeatures = try net.features(
+                folder: "\(dir)/testB", imageSize: size, batchSize: batchSize, warn: warn, progress: progress("testB"))
                 .features
             fakeFeatures = try translatedFeatures(net, checkpoint: checkpoint!, folder: "\(dir)/testA", warn: warn)
         }
@@ -115,6 +119,21 @@ struct KIDCommand: ParsableCommand {
         print("kid_x1000=\(String(format: "%.4f", 1000 * r.kid))")
     }
 
+    /// Feature extraction progress on stderr (stdout carries the key=value results that scripts parse).
+    func progress(_ what: String) -> (Int, Int) -> Void {
+        var line: ProgressLine?
+        return { done, total in
+            let p =
+                line
+                ?? ProgressLine(
+                    label: "KID features of \(what)", total: total, terminal: isatty(2) != 0,
+                    write: { FileHandle.standardError.write(Data($0.utf8)) })
+            line = p
+            p.update(done)
+            if done == total { p.finish() }
+        }
+    }
+
     /// Features of DATA/testA translated by the checkpoint's genA2B (test transform, eval mode, one image at a time).
     func translatedFeatures(
         _ net: FIDInceptionV3, checkpoint: String, folder: String,
@@ -127,7 +146,8 @@ struct KIDCommand: ParsableCommand {
         let scan = try FolderScan(folder: folder)
         for skip in scan.skipped { warn("\(folder)/\(skip)") }
         let files = scan.files.map { (folder as NSString).appendingPathComponent($0) }
-        let f = net.features(count: files.count, batchSize: batchSize) { i -> RGBImage? in
+        let f = net.features(count: files.count, batchSize: batchSize, progress: progress("genA2B(testA)")) {
+            i -> RGBImage? in
             let image: RGBImage
             do { image = try ImageDecoder.decode(file: files[i]) } catch {
                 warn("skipping \(error)")

@@ -6,6 +6,7 @@ import Distributed
 import Engine
 import Foundation
 import KID
+import Monitoring
 import Training
 import UGATIT
 
@@ -347,8 +348,13 @@ struct Train: ParsableCommand {
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
         // groups: the selected labels (default every group folder), the head size K = the largest label + 1
         try DataLayout.check(root: dataDir)
-        let probeA = try FolderScan.domain(data: dataDir, "A")
-        let probeB = try FolderScan.domain(data: dataDir, "B")
+        func scanned(_ domain: String) throws -> FolderScan {
+            let line = isRoot ? ProgressLine(label: "scanning \(dataDir)/train\(domain)", total: nil, unit: "files") : nil
+            defer { line?.finish() }
+            return try FolderScan.domain(data: dataDir, domain, progress: line.map { l in { l.update($0) } })
+        }
+        let probeA = try scanned("A")
+        let probeB = try scanned("B")
         let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
         if grouped || groups != nil {
             let all = Array(0..<max(probeA.groupCount, probeB.groupCount))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dataset
 import Engine
 import Foundation
+import Monitoring
 import Training
 import UGATIT
 
@@ -49,7 +50,10 @@ struct Translate: ParsableCommand {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let s = config.model.imageSize
         var written = 0
-        for (path, name) in zip(files, names) {
+        let progress = ProgressLine(label: "translate", total: files.count)
+        defer { progress.finish() }
+        for (i, (path, name)) in zip(files, names).enumerated() {
+            defer { progress.update(i + 1) }
             let image: RGBImage
             do { image = try ImageDecoder.decode(file: path) } catch {
                 print("[face2webtoon] warning: skipping \(error)")

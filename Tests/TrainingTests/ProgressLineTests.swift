@@ -1,0 +1,34 @@
+import Monitoring
+import XCTest
+
+/// The progress line of long operations (translate, kid, merge, export, the data scan) on a pipe and a terminal.
+final class ProgressLineTests: XCTestCase {
+    func testAQuickOperationOnAPipeWritesOnlyItsLastLine() {
+        var lines: [String] = []
+        let p = ProgressLine(label: "translate", total: 5, terminal: false, write: { lines.append($0) })
+        for i in 1...5 { p.update(i) }
+        p.finish()
+        XCTAssertEqual(lines.count, 1, "\(lines)")
+        XCTAssertTrue(lines[0].hasPrefix("[face2webtoon] translate 5/5 images | "), lines[0])
+        XCTAssertTrue(lines[0].hasSuffix(" | ETA 0m00s\n"), lines[0])
+    }
+
+    func testATerminalLineIsRewrittenInPlaceAndEnded() {
+        var out = ""
+        let p = ProgressLine(label: "merge", total: 100, unit: "MB", terminal: true, write: { out += $0 })
+        p.update(100)  // the last value is always shown
+        p.finish()
+        XCTAssertTrue(out.hasPrefix("\r[face2webtoon] merge 100/100 MB | "), out)
+        XCTAssertTrue(out.hasSuffix("\u{1B}[K\n"), out)
+    }
+
+    func testWithoutATotalTheCountAndRateAreShown() {
+        var lines: [String] = []
+        let p = ProgressLine(label: "scanning trainA", total: nil, unit: "files", terminal: false) { lines.append($0) }
+        p.update(3400)
+        p.finish()
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertTrue(lines[0].hasPrefix("[face2webtoon] scanning trainA 3400 files | "), lines[0])
+        XCTAssertFalse(lines[0].contains("ETA"), lines[0])
+    }
+}
