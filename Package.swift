@@ -3,6 +3,7 @@
 //
 // Dependencies point one way (each arrow is a declared dependency; every import is declared):
 //   face2webtoon (CLI) -> Training -> {ADA, KID, Checkpoint, Dataset, Distributed, UGATIT, Monitoring}
+//   face2webtoon (CLI) -> ONNXExport -> {UGATIT, Monitoring} (the generator as an ONNX graph)
 //   Monitoring (TensorBoard event files, the HTML report, ONNX export's wire format) depends on Foundation only
 //   CheckpointFuzz -> Checkpoint
 //   ADA -> UGATIT (ADA plugs into the training step through UGATIT's DiscriminatorAugment and Domain)
@@ -50,6 +51,7 @@ let package = Package(
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
         .target(name: "Monitoring", swiftSettings: codegen),
+        .target(name: "ONNXExport", dependencies: ["Engine", "UGATIT", "Monitoring"], swiftSettings: codegen),
         .target(
             name: "Training",
             dependencies: ["UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "KID", "Monitoring"],
@@ -63,7 +65,7 @@ let package = Package(
             name: "face2webtoon",
             dependencies: [
                 "Engine", "UGATIT", "ADA", "Dataset", "Distributed", "Checkpoint", "Training", "KID", "Monitoring",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ONNXExport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: codegen),
         .executableTarget(name: "CheckpointFuzz", dependencies: ["Checkpoint", "Distributed", "Engine"]),

@@ -50,6 +50,13 @@ public struct ProtoWriter {
 
     public mutating func string(_ field: Int, _ v: String) { bytes(field, Array(v.utf8)) }
 
+    /// The key and length of a length-delimited field whose `count` bytes the caller appends (or writes) next:
+    /// a large embedded message is then not copied into its parent.
+    public mutating func lengthPrefix(_ field: Int, count: Int) {
+        key(field, .lengthDelimited)
+        varint(UInt64(count))
+    }
+
     /// An embedded message.
     public mutating func message(_ field: Int, _ build: (inout ProtoWriter) -> Void) {
         var m = ProtoWriter()

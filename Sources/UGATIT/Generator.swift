@@ -39,14 +39,15 @@ public struct GeneratorOutput {
 /// decoder, ILN up-sampling, tanh output. Parameter keys are UGATIT-pytorch's (`DownBlock.1.weight`, ...).
 public final class ResnetGenerator {
     public let config: GeneratorConfig
-    let down: [Conv]  // DownBlock.1, .5, .9 (7×7 s1, 3×3 s2, 3×3 s2; reflect pads fused)
-    let encoderBlocks: [(Conv, Conv)]  // DownBlock.{12...}.conv_block.{1,5}
-    let gapFC: Linear, gmpFC: Linear, conv1x1: Conv
-    let fc: [Linear]  // FC.0, FC.2
-    let gamma: Linear, beta: Linear
-    let decoderBlocks: [(Conv, AdaILN, Conv, AdaILN)]  // UpBlock1_k.{conv1, norm1, conv2, norm2}
-    let up: [(Conv, ILN)]  // UpBlock2.{2,3}, UpBlock2.{7,8}
-    let output: Conv  // UpBlock2.11
+    // The layers are readable so that exporters (ONNX) can walk the same structure as `callAsFunction`.
+    public let down: [Conv]  // DownBlock.1, .5, .9 (7×7 s1, 3×3 s2, 3×3 s2; reflect pads fused)
+    public let encoderBlocks: [(Conv, Conv)]  // DownBlock.{12...}.conv_block.{1,5}
+    public let gapFC: Linear, gmpFC: Linear, conv1x1: Conv
+    public let fc: [Linear]  // FC.0, FC.2
+    public let gamma: Linear, beta: Linear
+    public let decoderBlocks: [(Conv, AdaILN, Conv, AdaILN)]  // UpBlock1_k.{conv1, norm1, conv2, norm2}
+    public let up: [(Conv, ILN)]  // UpBlock2.{2,3}, UpBlock2.{7,8}
+    public let output: Conv  // UpBlock2.11
 
     /// The parameters of the encoder residual blocks (the "bottleneck" of selective backprop, spec C.3).
     public var encoderBlockParameters: [Parameter] { encoderBlocks.flatMap { [$0.0.weight, $0.1.weight] } }

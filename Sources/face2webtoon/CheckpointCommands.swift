@@ -2,7 +2,10 @@ import ArgumentParser
 import Checkpoint
 import Distributed
 import Foundation
+import Monitoring
+import ONNXExport
 import Training
+import UGATIT
 
 /// `face2webtoon merge CKPT -o FILE`: one self-contained, checksummed file from a sharded checkpoint.
 struct Merge: ParsableCommand {
@@ -14,34 +17,107 @@ struct Merge: ParsableCommand {
     @Option(name: .shortAndLong, help: "Merged file to write.") var output: String
 
     func run() throws {
-        let m = try Checkpoints.merge(from: checkpoint, to: output)
+        let line = ByteProgress(label: "merge")
+        let m = try Checkpoints.merge(from: checkpoint, to: output, progress: line.update)
+        line.finish()
         print(
             "[face2webtoon] merged step \(m.step) (\(m.worldSize) shard\(m.worldSize == 1 ? "" : "s"), \(m.tensors.count) tensors) into \(output)"
         )
     }
 }
 
-/// `face2webtoon export CKPT --format safetensors -o FILE`: generator weights with the official keys.
+/// `face2webtoon export CKPT --format safetensors|onnx -o FILE`: generator weights with the official keys, or one
+/// generator as an ONNX model.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Export weights with the official UGATIT-pytorch keys (genA2B.DownBlock.1.weight, ...) as safetensors.",
-        discussion: "Load them in PyTorch with Scripts/load_exported.py.")
-    enum Format: String, ExpressibleByArgument { case safetensors }
+            "Export weights with the official UGATIT-pytorch keys (genA2B.DownBlock.1.weight, ...) as safetensors, "
+            + "or one generator as an ONNX model.",
+        discussion: """
+            safetensors: load them in PyTorch with Scripts/load_exported.py.
+            onnx: opset \(GeneratorONNX.opset); input `image` [N, 3, S, S] (RGB, pixel v as v/127.5 - 1, the image \
+            resized to S x S with Pillow's bilinear filter), outputs `translation` [N, 3, S, S] in [-1, 1] and \
+            `cam_heatmap` [N, 1, S/4, S/4]; the preprocessing is also in the model's metadata. Checked against \
+            translate with onnxruntime by Scripts/checks/check_onnx.py.
+            """)
+    enum Format: String, ExpressibleByArgument { case safetensors, onnx }
     @Argument(help: "Checkpoint: root, step directory or merged file.") var checkpoint: String
     @Option(help: "Output format.") var format: Format = .safetensors
     @Option(name: .shortAndLong, help: "File to write.") var output: String
     @Flag(name: .customLong("with-discriminators"), help: "Also export the discriminators (and spectral-norm buffers).")
     var withDiscriminators = false
+    @Option(help: "onnx: the generator to export, A2B (face to webtoon) or B2A.") var direction: Translate.Direction =
+        .a2b
+    @Flag(name: .customLong("no-heatmap"), help: "onnx: leave out the cam_heatmap output.") var noHeatmap = false
+
+    func validate() throws {
+        if format == .onnx && withDiscriminators {
+            throw ValidationError("--with-discriminators: the ONNX export holds one generator only")
+        }
+    }
 
     func run() throws {
-        let names = try Checkpoints.exportSafetensors(
-            from: checkpoint, to: output,
-            include: { name in
-                !name.hasPrefix("optim.") && (name.hasPrefix("gen") || withDiscriminators)
-            }, metadata: ["source": checkpoint, "format": "pt"])
-        print("[face2webtoon] exported \(names.count) tensors to \(output)")
+        switch format {
+        case .safetensors:
+            let line = ByteProgress(label: "export")
+            let names = try Checkpoints.exportSafetensors(
+                from: checkpoint, to: output,
+                include: { name in
+                    !name.hasPrefix("optim.") && (name.hasPrefix("gen") || withDiscriminators)
+                }, metadata: ["source": checkpoint, "format": "pt"], progress: line.update)
+            line.finish()
+            print("[face2webtoon] exported \(names.count) tensors to \(output)")
+        case .onnx:
+            try exportONNX()
+        }
     }
+
+    func exportONNX() throws {
+        let (config, _) = try TrainingCheckpoint.peek(path: checkpoint)
+        let model = UGATITModel(config: config.model, seed: 0)
+        let state = try TrainingCheckpoint.load(path: checkpoint, into: model, step: nil)
+        let g = direction == .a2b ? model.genA2B : model.genB2A
+        let s = config.model.imageSize
+        let graph = GeneratorONNX.graph(g, heatmap: !noHeatmap)
+        let io = GeneratorONNX.signature(g, heatmap: !noHeatmap)
+        let m = config.model
+        let metadata: [(String, String)] = [
+            ("face2webtoon.direction", direction.rawValue),
+            ("face2webtoon.image_size", "\(s)"),
+            ("face2webtoon.input_range", "[-1, 1]"),
+            (
+                "face2webtoon.preprocessing",
+                "RGB, resized to \(s)x\(s) (bilinear, Pillow's filter), NCHW float32, pixel v in 0..255 as "
+                    + "(v / 255 - 0.5) / 0.5"
+            ),
+            ("face2webtoon.postprocessing", "pixel = clamp(round((y + 1) * 127.5), 0, 255)"),
+            ("face2webtoon.model", "img \(s) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full")"),
+            ("face2webtoon.step", "\(state.step)"),
+            ("face2webtoon.source", checkpoint),
+        ]
+        try graph.write(
+            to: output, inputs: io.inputs, outputs: io.outputs, metadata: metadata,
+            graphName: "gen\(direction.rawValue)", opset: GeneratorONNX.opset,
+            docString: "U-GAT-IT generator \(direction.rawValue) exported by face2webtoon")
+        print(
+            "[face2webtoon] exported gen\(direction.rawValue) (\(m.light ? "light" : "full"), img \(s), step "
+                + "\(state.step)) as ONNX opset \(GeneratorONNX.opset) to \(output)")
+    }
+}
+
+/// Progress of a checkpoint copy in MB, created at the first report (the total is known only then).
+final class ByteProgress {
+    let label: String
+    var line: ProgressLine?
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        let l = line ?? ProgressLine(label: label, total: total >> 20, unit: "MB")
+        line = l
+        l.update(done >> 20)
+    }
+
+    func finish() { line?.finish() }
 }
 
 /// `face2webtoon inspect CKPT [--json]`.
