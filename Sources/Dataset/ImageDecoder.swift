@@ -51,6 +51,24 @@ public enum ImageDecoder {
         return nil
     }
 
+    /// Runs a CImageShim decoder (`cis_png_decode_rgb8`, `cis_jpeg_decode_rgb8`) on `bytes`, checks its status, and
+    /// hands the decoded pixels and the raw result (for the JPEG EXIF payload) to `finish` before the C buffers are
+    /// released.
+    /// - Throws: `ImageDecodeError` naming `path`.
+    static func decode<T>(
+        _ bytes: [UInt8], path: String,
+        with decoder: (UnsafePointer<UInt8>?, Int, UInt64, UnsafeMutablePointer<cis_image>) -> Int32,
+        _ finish: (RGBImage, cis_image) throws -> T
+    ) throws -> T {
+        var img = cis_image()
+        let rc = bytes.withUnsafeBufferPointer { decoder($0.baseAddress, $0.count, UInt64(maxPixels), &img) }
+        defer { cis_image_release(&img) }
+        try check(rc, message: img.message, path: path)
+        let n = Int(img.width) * Int(img.height) * 3
+        let pixels = Array(UnsafeBufferPointer(start: img.pixels, count: n))
+        return try finish(RGBImage(width: Int(img.width), height: Int(img.height), pixels: pixels), img)
+    }
+
     /// Maps a CImageShim status and its message buffer (a C char array) to `ImageDecodeError`.
     static func check<M>(_ rc: Int32, message: M, path: String) throws {
         guard rc != CIS_OK else { return }

@@ -13,19 +13,11 @@ public enum JPEGCodec {
     /// - Throws: `ImageDecodeError` (`.corrupt` with libjpeg's message, including truncated files;
     ///   `.tooLarge` above `ImageDecoder.maxPixels`).
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> RGBImage {
-        var img = cis_image()
-        let rc = bytes.withUnsafeBufferPointer {
-            cis_jpeg_decode_rgb8($0.baseAddress, $0.count, UInt64(ImageDecoder.maxPixels), &img)
+        try ImageDecoder.decode(bytes, path: path, with: cis_jpeg_decode_rgb8) { raw, img in
+            guard let exif = img.exif else { return raw }
+            let tiff = Array(UnsafeBufferPointer(start: exif, count: img.exif_size))
+            return ExifOrientation.apply(ExifOrientation.parse(tiff: tiff), to: raw)
         }
-        defer { cis_image_release(&img) }
-        try ImageDecoder.check(rc, message: img.message, path: path)
-        let n = Int(img.width) * Int(img.height) * 3
-        let raw = RGBImage(
-            width: Int(img.width), height: Int(img.height),
-            pixels: Array(UnsafeBufferPointer(start: img.pixels, count: n)))
-        guard let exif = img.exif else { return raw }
-        let orientation = ExifOrientation.parse(tiff: Array(UnsafeBufferPointer(start: exif, count: img.exif_size)))
-        return ExifOrientation.apply(orientation, to: raw)
     }
 
     /// Encodes 8-bit samples as a baseline JPEG (4:2:0 for colour, libjpeg defaults otherwise).

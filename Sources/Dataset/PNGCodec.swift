@@ -21,16 +21,7 @@ public enum PNGCodec {
     /// - Throws: `ImageDecodeError` (`.notAnImage` without a PNG signature, `.corrupt` with libpng's
     ///   message, `.tooLarge` above `ImageDecoder.maxPixels`).
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> RGBImage {
-        var img = cis_image()
-        let rc = bytes.withUnsafeBufferPointer {
-            cis_png_decode_rgb8($0.baseAddress, $0.count, UInt64(ImageDecoder.maxPixels), &img)
-        }
-        defer { cis_image_release(&img) }
-        try ImageDecoder.check(rc, message: img.message, path: path)
-        let n = Int(img.width) * Int(img.height) * 3
-        return RGBImage(
-            width: Int(img.width), height: Int(img.height),
-            pixels: Array(UnsafeBufferPointer(start: img.pixels, count: n)))
+        try ImageDecoder.decode(bytes, path: path, with: cis_png_decode_rgb8) { image, _ in image }
     }
 
     /// Encodes an RGB8 image as a non-interlaced 8-bit RGB PNG (deterministic: no time stamp).

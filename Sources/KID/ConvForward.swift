@@ -7,7 +7,7 @@ import Engine
 // Method: the output pixels of the whole batch, P = N·Ho·Wo, in chunks of rows (~1 MiB of patches each). A 1×1 conv on a contiguous map
 // reads x itself as the [chunk, Cin] patch matrix; otherwise im2col copies each tap's channel vector (whole
 // kW·Cin runs when the row lies inside the image). The product y[chunk, Cout] = patches · Wᵀ + b runs in the
-// engine's sgemm (through `Tape.linear` on constant leaves: nothing is recorded for a backward pass), then ReLU
+// engine's sgemm (`denseForward`: no tape, nothing is recorded for a backward pass), then ReLU
 // scatters y into the destination slices, so Inception's concatenation costs no extra pass.
 
 extension ConvLayer {
@@ -45,9 +45,8 @@ extension ConvLayer {
             } else {
                 a = Tensor(view: x.at(p0), shape: [m, k], owner: x.tensor)
             }
-            let tape = Tape(training: false)  // per chunk, so that y is freed after the scatter
             let y = Profile.time(Profile.enabled ? "kid.gemm \(name)" : "") {
-                tape.linear(tape.constant(a), tape.constant(weight), tape.constant(bias)).value  // [m, cout]
+                denseForward(a, weight: weight, bias: bias)  // [m, cout], freed after the scatter
             }
             Profile.time("kid.relu_scatter") { scatterReLU(y, pixels: p0, count: m, into: outputs) }
         }

@@ -20,6 +20,20 @@ func sgemm(
         beta, c, Int32(ldc ?? n))
 }
 
+/// Forward-only dense layer for code outside the tape (KID's Inception convolutions): y = x·Wᵀ + b.
+/// x: [m, k] (any row-major view), weight: [n, k], bias: [n] or nil. Returns y [m, n]. Counted by `FlopCounter`.
+public func denseForward(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    precondition(x.rank == 2 && weight.rank == 2 && weight.shape[1] == x.shape[1], "denseForward: \(x.shape) · \(weight.shape)ᵀ")
+    let (m, k, n) = (x.shape[0], x.shape[1], weight.shape[0])
+    let y = Tensor(uninitialized: [m, n])
+    if let b = bias {
+        precondition(b.count == n, "denseForward: bias \(b.shape) for \(n) outputs")
+        for i in 0..<m { (y.data + i * n).update(from: b.data, count: n) }
+    }
+    sgemm(transB: true, m: m, n: n, k: k, x.data, weight.data, beta: bias == nil ? 0 : 1, y.data)
+    return y
+}
+
 /// Process-wide compute settings: OpenBLAS kernel selection and thread count.
 public enum Runtime {
     /// The OpenBLAS kernel in use (e.g. "SkylakeX", "Haswell", "Prescott").
