@@ -1,7 +1,6 @@
 import ADA
 import ArgumentParser
 import Checkpoint
-import Dataset
 import Distributed
 import Engine
 import Foundation
@@ -283,204 +282,73 @@ struct Train: ParsableCommand {
         return config
     }
 
-    /// Prints the memory estimate per rank and refuses (exit 69) a run whose ranks on this host would not fit.
-    func checkMemory(_ config: TrainConfig, isRoot: Bool, say: (String) -> Void) throws -> MemoryEstimate {
-        let estimate = MemoryEstimate(config: config)
-        let ranks = HostMemory.localRanks()
-        say("[face2webtoon] memory (estimate): \(estimate.summary)")
-        guard let (allowed, source) = HostMemory.allowance(localRanks: ranks, residentPerRank: estimate.runtimeBytes)
-        else { return estimate }
-        let need = estimate.total * ranks
-        func mb(_ b: Int) -> String { String(format: "%.0f MB", Double(b) / 1_048_576) }
-        if need > allowed {
-            let message =
-                "not enough memory: \(ranks) rank\(ranks == 1 ? "" : "s") on this host × \(mb(estimate.total)) = \(mb(need)), "
-                + "but \(source) allows \(mb(allowed)) (\(estimate.summary)). Lower --img-size, --ch or --batch-size, use --light, "
-                + "or start fewer ranks per host; --ignore-memory-limit starts anyway"
-            if !ignoreMemoryLimit { throw TrainingError.insufficientMemory(message) }
-            say("[face2webtoon] warning: \(message); starting anyway (--ignore-memory-limit)")
-        }
-        return estimate
-    }
-
-    func run() throws {
-        process.apply()
-        let comm = try makeCommunicator()
-        let parallel = DataParallel(
-            comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout,
-            stallWarning: stallWarning)
-        let isRoot = comm.rank == 0
-        func say(_ s: String) { if isRoot { print(s) } }
-        // resume: a checkpoint given, or the newest under RESULT_DIR/checkpoints (leftovers of an interrupted save swept)
-        let root = "\(resultDir)/checkpoints"
-        if isRoot && resume == nil, let swept = try? Checkpoints.sweep(root: root), !swept.isEmpty {
-            say(
-                "[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))"
-            )
-        }
-        try comm.barrier()
-        let reader = try openCheckpoint(root: root, say: say)
-        let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path) }
-        var config = try trainConfig(saved: resumed?.0.model)
-        let problems = config.problems()
-        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
-        let start = (resumed?.1.step ?? 0) + 1
-        // every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh)
-        var mine = Int64(start)
-        var starts = [Int64](repeating: 0, count: comm.worldSize)
-        try withUnsafeBytes(of: &mine) { m in try starts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) } }
-        if let r = starts.indices.first(where: { starts[$0] != starts[0] }) {
-            throw TrainingError.checkpoint(
-                path: resume ?? root,
-                reason: "rank \(r) would start at step \(starts[r]) but rank 0 at step "
-                    + "\(starts[0]): every rank must see the same checkpoint; use a shared result dir or copy the checkpoint to every host"
-            )
-        }
-        var dataDir = data ?? "\(resultDir)/demo-data"
-        if demo && isRoot && !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
-            say("[face2webtoon] drawing the demo data set into \(dataDir)")
-            try DemoData.generate(
-                to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: demoImages,
-                testPerDomain: demoTestImages, seed: 0)
-        }
-        try comm.barrier()  // the demo data exists before any rank reads it
-        dataDir = (dataDir as NSString).standardizingPath
-        let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
-        // groups: the selected labels (default every group folder), the head size K = the largest label + 1
-        try DataLayout.check(root: dataDir)
-        func scanned(_ domain: String) throws -> FolderScan {
-            let line = isRoot ? ProgressLine(label: "scanning \(dataDir)/train\(domain)", total: nil, unit: "files") : nil
-            defer { line?.finish() }
-            return try FolderScan.domain(data: dataDir, domain, progress: line.map { l in { l.update($0) } })
-        }
-        let probeA = try scanned("A")
-        let probeB = try scanned("B")
-        let grouped = probeA.isGrouped || probeB.isGrouped || labelsA != nil || labelsB != nil
-        if grouped || groups != nil {
-            let all = Array(0..<max(probeA.groupCount, probeB.groupCount))
-            let selected =
-                try groups.map { list -> [Int] in
-                    let v = list.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-                    guard !v.isEmpty, v.allSatisfy({ $0 >= 0 }), Set(v).count == v.count else {
-                        throw ValidationError("--groups \(list): expected distinct labels like 0,1,3")
-                    }
-                    return v.sorted()
-                } ?? all
-            config.groups = GroupConfig(selected: selected, sampling: groupSampling)
-            config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
-        }
-        let memory = try checkMemory(config, isRoot: isRoot, say: say)
-        let source = try FolderBatches(
-            data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
-            seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
-            iterations: config.iterations, groups: config.groups, labelsA: labelsA, labelsB: labelsB,
-            startCursors: resumed.flatMap { $0.1.dataCursors.isEmpty ? nil : $0.1.dataCursors }, warnings: warnings)
-        say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
-        for skip in source.skippedPaths { say("[face2webtoon] warning: \(skip)") }
-        let global = config.batchSize * comm.worldSize
-        if global > min(source.a.count, source.b.count) {
-            throw TrainingError.invalidConfig([
-                "the global batch (--batch-size \(config.batchSize) × \(comm.worldSize) ranks = \(global)) is larger "
-                    + "than the data set (trainA \(source.a.count), trainB \(source.b.count) images): lower --batch-size or use fewer ranks"
-            ])
-        }
-        if let g = config.groups {
-            for c in source.groupCounts {
-                say(
-                    "[face2webtoon]   group \(c.label): trainA \(c.a), trainB \(c.b)\(g.selected.contains(c.label) ? "" : " (not selected)")"
-                )
+    /// The session options (data, resume, groups, KID, hooks) from the command line.
+    /// - Throws: `ValidationError` for malformed --groups and debug hooks.
+    func sessionOptions() throws -> SessionOptions {
+        var o = SessionOptions(resultDir: resultDir)
+        o.data = data
+        o.demo = demo ? (demoImages, demoTestImages) : nil
+        o.resume = resume
+        o.resumeFallback = resumeFallback
+        o.initFrom = initFrom
+        o.groups = try groups.map { list -> [Int] in
+            let v = list.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !v.isEmpty, v.allSatisfy({ $0 >= 0 }), Set(v).count == v.count else {
+                throw ValidationError("--groups \(list): expected distinct labels like 0,1,3")
             }
-            say(
-                "[face2webtoon] groups \(g.selected) fed \(g.sampling.rawValue); group loss \(config.weights.useGroupLoss ? "on" : "off (logged only)"); "
-                    + "bottleneck update \(config.bottleneck.rawValue)")
+            return v.sorted()
         }
-        let trainer = try Trainer(config: config, resultDir: resultDir, source: source, parallel: parallel) {
-            print($0)
-        }
-        trainer.memoryEstimate = memory
-        trainer.debugDumpGradientsAt = debugDumpGradients
-        trainer.stopAt = stopAt
+        o.groupSampling = groupSampling
+        o.labelsA = labelsA
+        o.labelsB = labelsB
         if let every = kidEvery, every > 0 {
-            trainer.kid = (
-                every,
-                try KIDMonitor(
-                    data: dataDir, imageSize: config.model.imageSize, comm: comm,
-                    weights: kidWeights ?? FIDInceptionV3.defaultWeightsPath,
-                    subsets: kidSubsets, subsetSize: kidSubsetSize)
-            )
+            o.kid = (every, kidWeights ?? FIDInceptionV3.defaultWeightsPath, kidSubsets, kidSubsetSize)
         }
-        if let f = debugADAForceSign {
-            let signs = f.split(separator: ",").compactMap { Double($0) }
-            guard signs.count == comm.worldSize else {
-                throw ValidationError("--debug-ada-force-sign needs one sign per rank")
-            }
-            trainer.ada.forcedSign = signs[comm.rank]
-        }
+        o.tensorBoard = noTensorBoard ? nil : (tensorBoard ?? "\(resultDir)/tensorboard")
+        o.save = SaveOptions(
+            level: checkpointLevel, workers: checkpointThreads, keepLast: keepLast, keepEvery: keepEvery)
+        o.ignoreMemoryLimit = ignoreMemoryLimit
+        o.stopAt = stopAt
+        o.debugDumpGradientsAt = debugDumpGradients
+        if let f = debugADAForceSign { o.debugADAForcedSigns = f.split(separator: ",").compactMap { Double($0) } }
         if let d = debugStall {
             let parts = d.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("--debug-stall RANK:STEP") }
-            trainer.debugStall = (parts[0], parts[1])
+            o.debugStall = (parts[0], parts[1])
         }
         if let d = debugNaNGradients {
             let parts = d.split(separator: ":")
             guard parts.count == 2, let r = Int(parts[0]) else {
                 throw ValidationError("--debug-nan-gradients RANK:S1,S2,...")
             }
-            trainer.debugNaNGradients = (r, Set(parts[1].split(separator: ",").compactMap { Int($0) }))
+            o.debugNaNGradients = (r, Set(parts[1].split(separator: ",").compactMap { Int($0) }))
         }
-        trainer.checkpointOptions = SaveOptions(
-            level: checkpointLevel, workers: checkpointThreads, keepLast: keepLast, keepEvery: keepEvery)
-        if let reader {
-            try trainer.resume(from: reader)
-            say(
-                "[face2webtoon] checkpoint loaded: \(reader.path), step \(trainer.state.step), saved by \(trainer.state.worldSizeAtSave) "
-                    + "rank\(trainer.state.worldSizeAtSave == 1 ? "" : "s"), now \(comm.worldSize)")
-        } else {
-            say("[face2webtoon] no checkpoint in \(root): fresh start")
-            if let initFrom {
-                let fresh = try trainer.initialize(from: initFrom)
-                say(
-                    "[face2webtoon] initialised from \(initFrom); \(fresh.count) tensors new: "
-                        + fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }.joined(separator: ", "))
-            }
-        }
-        if isRoot {
-            trainer.sampleImages = try FolderBatches.sampleImages(
-                data: dataDir, imageSize: config.model.imageSize, n: 6, warnings: warnings)
-            trainer.encodePNG = { grid in
-                try PNGCodec.encode(RGBImage(width: grid.width, height: grid.height, pixels: grid.pixels))
-            }
-            trainer.tensorBoardDirectory = noTensorBoard ? nil : (tensorBoard ?? "\(resultDir)/tensorboard")
-        }
+        return o
+    }
+
+    func run() throws {
+        process.apply()
+        let options = try sessionOptions()
+        let comm = try makeCommunicator()
+        let parallel = DataParallel(
+            comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout,
+            stallWarning: stallWarning)
+        func say(_ s: String) { if comm.rank == 0 { print(s) } }
+        var scan: ProgressLine?
+        let trainer = try TrainingSession.prepare(
+            options, parallel: parallel, makeConfig: { try trainConfig(saved: $0) },
+            scanProgress: { domain, files, finished in
+                let line = scan ?? ProgressLine(label: "scanning train\(domain)", total: nil, unit: "files")
+                line.update(files)
+                if finished { line.finish() }
+                scan = finished ? nil : line
+            }, say: say)
         trainer.printBanner()
         try trainer.run()
         say(
             "[face2webtoon] done: \(trainer.checkpointRoot), samples in \(resultDir)/samples, metrics in \(resultDir)/metrics.jsonl"
         )
         try comm.finalize()
-    }
-
-    /// The checkpoint to resume: --resume, else the newest under `root`; nil for a fresh start.
-    /// - Throws: `CheckpointError` when --resume names no checkpoint, or when the checkpoint is invalid and
-    ///   --resume-fallback is not given (or finds no valid older one).
-    func openCheckpoint(root: String, say: (String) -> Void) throws -> CheckpointReader? {
-        do {
-            let r = try Checkpoints.open(resume ?? root)
-            try r.verify()
-            return r
-        } catch CheckpointError.noCheckpoint(let path) {
-            if resume != nil { throw CheckpointError.noCheckpoint(path: path) }
-            return nil
-        } catch {
-            guard resumeFallback, let valid = Checkpoints.newestValid(root: resume ?? root) else {
-                throw TrainingError.checkpoint(
-                    path: resume ?? root,
-                    reason: "present but invalid: \(error)\n"
-                        + "(--resume-fallback resumes from the newest valid older one)")
-            }
-            for (dir, why) in valid.skipped { say("[face2webtoon] skipping invalid checkpoint \(dir): \(why)") }
-            return valid.reader
-        }
     }
 }
 

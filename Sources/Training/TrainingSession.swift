@@ -1,0 +1,244 @@
+import Checkpoint
+import Dataset
+import Distributed
+import Foundation
+import KID
+import UGATIT
+
+/// What a training run is asked to do besides the model and optimisation settings (`TrainConfig`): where its data,
+/// results and checkpoint are, the groups, KID, TensorBoard, saving, and the debug hooks of the tests.
+public struct SessionOptions {
+    public var resultDir: String
+    /// The data root (trainA, trainB, testA, testB); nil with `demo`: RESULT_DIR/demo-data.
+    public var data: String?
+    /// Draw the built-in demo data set when the data root has none: images per domain for training and test.
+    public var demo: (train: Int, test: Int)?
+    /// A checkpoint to resume (root, step directory or merged file); nil: the newest under RESULT_DIR/checkpoints.
+    public var resume: String?
+    /// When the checkpoint to resume is invalid, resume from the newest valid older one instead of stopping.
+    public var resumeFallback = false
+    /// Start a fresh run from these weights (safetensors or checkpoint); tensors it lacks keep their initial values.
+    public var initFrom: String?
+    /// The group labels to train (nil: every group folder) and how they are fed.
+    public var groups: [Int]?
+    public var groupSampling = GroupSampling.roundRobin
+    /// CSV files of `file,label` relabelling trainA / trainB.
+    public var labelsA: String?
+    public var labelsB: String?
+    /// KID of genA2B(testA) against testB every `every` steps.
+    public var kid: (every: Int, weights: String, subsets: Int, subsetSize: Int)?
+    /// TensorBoard event directory (nil: none).
+    public var tensorBoard: String?
+    public var save = SaveOptions()
+    public var ignoreMemoryLimit = false
+    /// Stop (with a checkpoint) after this step, as a SIGTERM would.
+    public var stopAt: Int?
+    /// Test hooks: dump gradients at a step, stall a rank at a step, NaN gradients on a rank at steps, ADA sign per
+    /// rank.
+    public var debugDumpGradientsAt: Int?
+    public var debugStall: (rank: Int, step: Int)?
+    public var debugNaNGradients: (rank: Int, steps: Set<Int>)?
+    public var debugADAForcedSigns: [Double]?
+
+    public init(resultDir: String) { self.resultDir = resultDir }
+}
+
+/// Everything `face2webtoon train` does before the first step, in one call that tests can drive without the CLI:
+/// choose and check the checkpoint to resume (every rank must resume the same step), build the configuration,
+/// draw the demo data, scan the data and resolve the groups, check memory, and build the `Trainer` with its data,
+/// KID monitor, hooks and resumed or initial state.
+public enum TrainingSession {
+    /// - Parameters:
+    ///   - makeConfig: the run's configuration, given the model of the checkpoint to resume (nil for a fresh run),
+    ///     so that sizes left out come from it; it throws for options that conflict with that checkpoint.
+    ///   - scanProgress: progress of the data scan of each domain: (domain "A" or "B", image files found so far,
+    ///     whether that domain's scan is finished).
+    ///   - say: rank 0's log lines.
+    /// - Returns: the trainer, ready for `printBanner()` and `run()`.
+    /// - Throws: `TrainingError` (.checkpoint, .invalidConfig, .insufficientMemory), `CheckpointError`,
+    ///   `DatasetError`, `KIDError`, and what `makeConfig` throws.
+    public static func prepare(
+        _ o: SessionOptions, parallel: DataParallel, makeConfig: (ModelConfig?) throws -> TrainConfig,
+        scanProgress: ((String, Int, Bool) -> Void)? = nil, say: @escaping (String) -> Void
+    ) throws -> Trainer {
+        let comm = parallel.comm
+        let isRoot = comm.rank == 0
+        let root = "\(o.resultDir)/checkpoints"
+        if isRoot && o.resume == nil, let swept = try? Checkpoints.sweep(root: root), !swept.isEmpty {
+            say("[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))")
+        }
+        try comm.barrier()
+        let reader = try openCheckpoint(o, root: root, say: say)
+        let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path) }
+        var config = try makeConfig(resumed?.0.model)
+        let problems = config.problems()
+        if !problems.isEmpty { throw TrainingError.invalidConfig(problems) }
+        let start = (resumed?.1.step ?? 0) + 1
+        try checkSameStart(start, comm: comm, path: o.resume ?? root)
+
+        var dataDir = o.data ?? "\(o.resultDir)/demo-data"
+        if let demo = o.demo, isRoot, !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
+            say("[face2webtoon] drawing the demo data set into \(dataDir)")
+            try DemoData.generate(
+                to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: demo.train,
+                testPerDomain: demo.test, seed: 0)
+        }
+        try comm.barrier()  // the demo data exists before any rank reads it
+        dataDir = (dataDir as NSString).standardizingPath
+        try resolveGroups(&config, o, data: dataDir, progress: isRoot ? scanProgress : nil)
+        let memory = try checkMemory(config, ignoreLimit: o.ignoreMemoryLimit, say: say)
+        let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
+        let source = try FolderBatches(
+            data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
+            seed: config.seed, rank: comm.rank, worldSize: comm.worldSize, firstStep: start,
+            iterations: config.iterations, groups: config.groups, labelsA: o.labelsA, labelsB: o.labelsB,
+            startCursors: resumed.flatMap { $0.1.dataCursors.isEmpty ? nil : $0.1.dataCursors }, warnings: warnings)
+        say("[face2webtoon] data \(dataDir): trainA \(source.a.count) images, trainB \(source.b.count) images")
+        for skip in source.skippedPaths { say("[face2webtoon] warning: \(skip)") }
+        let global = config.batchSize * comm.worldSize
+        if global > min(source.a.count, source.b.count) {
+            throw TrainingError.invalidConfig([
+                "the global batch (--batch-size \(config.batchSize) × \(comm.worldSize) ranks = \(global)) is larger "
+                    + "than the data set (trainA \(source.a.count), trainB \(source.b.count) images): "
+                    + "lower --batch-size or use fewer ranks"
+            ])
+        }
+        if let g = config.groups {
+            for c in source.groupCounts {
+                let note = g.selected.contains(c.label) ? "" : " (not selected)"
+                say("[face2webtoon]   group \(c.label): trainA \(c.a), trainB \(c.b)\(note)")
+            }
+            say(
+                "[face2webtoon] groups \(g.selected) fed \(g.sampling.rawValue); group loss "
+                    + "\(config.weights.useGroupLoss ? "on" : "off (logged only)"); "
+                    + "bottleneck update \(config.bottleneck.rawValue)")
+        }
+
+        let trainer = try Trainer(config: config, resultDir: o.resultDir, source: source, parallel: parallel) {
+            print($0)
+        }
+        trainer.memoryEstimate = memory
+        trainer.debugDumpGradientsAt = o.debugDumpGradientsAt
+        trainer.stopAt = o.stopAt
+        trainer.debugStall = o.debugStall
+        trainer.debugNaNGradients = o.debugNaNGradients
+        if let signs = o.debugADAForcedSigns {
+            guard signs.count == comm.worldSize else {
+                throw TrainingError.invalidConfig(["--debug-ada-force-sign needs one sign per rank"])
+            }
+            trainer.ada.forcedSign = signs[comm.rank]
+        }
+        if let k = o.kid, k.every > 0 {
+            trainer.kid = (
+                k.every,
+                try KIDMonitor(
+                    data: dataDir, imageSize: config.model.imageSize, comm: comm, weights: k.weights,
+                    subsets: k.subsets, subsetSize: k.subsetSize)
+            )
+        }
+        trainer.checkpointOptions = o.save
+        if let reader {
+            try trainer.resume(from: reader)
+            let was = trainer.state.worldSizeAtSave
+            say(
+                "[face2webtoon] checkpoint loaded: \(reader.path), step \(trainer.state.step), saved by \(was) "
+                    + "rank\(was == 1 ? "" : "s"), now \(comm.worldSize)")
+        } else {
+            say("[face2webtoon] no checkpoint in \(root): fresh start")
+            if let initFrom = o.initFrom {
+                let fresh = try trainer.initialize(from: initFrom)
+                say(
+                    "[face2webtoon] initialised from \(initFrom); \(fresh.count) tensors new: "
+                        + fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }.joined(separator: ", "))
+            }
+        }
+        if isRoot {
+            trainer.sampleImages = try FolderBatches.sampleImages(
+                data: dataDir, imageSize: config.model.imageSize, n: 6, warnings: warnings)
+            trainer.encodePNG = { grid in
+                try PNGCodec.encode(RGBImage(width: grid.width, height: grid.height, pixels: grid.pixels))
+            }
+            trainer.tensorBoardDirectory = o.tensorBoard
+        }
+        return trainer
+    }
+
+    /// The checkpoint to resume: `resume`, else the newest under `root`; nil for a fresh start.
+    /// - Throws: `CheckpointError.noCheckpoint` when `resume` names none; `TrainingError.checkpoint` when the
+    ///   checkpoint is invalid and `resumeFallback` is off (or finds no valid older one).
+    static func openCheckpoint(_ o: SessionOptions, root: String, say: (String) -> Void) throws -> CheckpointReader? {
+        do {
+            let r = try Checkpoints.open(o.resume ?? root)
+            try r.verify()
+            return r
+        } catch CheckpointError.noCheckpoint(let path) {
+            if o.resume != nil { throw CheckpointError.noCheckpoint(path: path) }
+            return nil
+        } catch {
+            guard o.resumeFallback, let valid = Checkpoints.newestValid(root: o.resume ?? root) else {
+                throw TrainingError.checkpoint(
+                    path: o.resume ?? root,
+                    reason: "present but invalid: \(error)\n"
+                        + "(--resume-fallback resumes from the newest valid older one)")
+            }
+            for (dir, why) in valid.skipped { say("[face2webtoon] skipping invalid checkpoint \(dir): \(why)") }
+            return valid.reader
+        }
+    }
+
+    /// Every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh).
+    /// - Throws: `TrainingError.checkpoint` naming the first rank that differs from rank 0.
+    static func checkSameStart(_ start: Int, comm: Communicator, path: String) throws {
+        var mine = Int64(start)
+        var starts = [Int64](repeating: 0, count: comm.worldSize)
+        try withUnsafeBytes(of: &mine) { m in try starts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) } }
+        if let r = starts.indices.first(where: { starts[$0] != starts[0] }) {
+            throw TrainingError.checkpoint(
+                path: path,
+                reason: "rank \(r) would start at step \(starts[r]) but rank 0 at step \(starts[0]): every rank must "
+                    + "see the same checkpoint; use a shared result dir or copy the checkpoint to every host")
+        }
+    }
+
+    /// Groups: the selected labels (default every group folder) and the head size K = the largest label + 1 (at
+    /// least 2), when the data has group folders or labels, or groups were asked for.
+    static func resolveGroups(
+        _ config: inout TrainConfig, _ o: SessionOptions, data: String, progress: ((String, Int, Bool) -> Void)?
+    ) throws {
+        try DataLayout.check(root: data)
+        func scan(_ domain: String) throws -> FolderScan {
+            let s = try FolderScan.domain(data: data, domain, progress: progress.map { p in { p(domain, $0, false) } })
+            progress?(domain, s.files.count, true)
+            return s
+        }
+        let probeA = try scan("A")
+        let probeB = try scan("B")
+        let grouped = probeA.isGrouped || probeB.isGrouped || o.labelsA != nil || o.labelsB != nil
+        guard grouped || o.groups != nil else { return }
+        let all = Array(0..<max(probeA.groupCount, probeB.groupCount))
+        let selected = o.groups ?? all
+        config.groups = GroupConfig(selected: selected, sampling: o.groupSampling)
+        config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
+    }
+
+    /// Prints the memory estimate per rank and refuses a run whose ranks on this host would not fit.
+    /// - Throws: `TrainingError.insufficientMemory` (exit 69) unless `ignoreLimit`.
+    static func checkMemory(_ config: TrainConfig, ignoreLimit: Bool, say: (String) -> Void) throws -> MemoryEstimate {
+        let estimate = MemoryEstimate(config: config)
+        let ranks = HostMemory.localRanks()
+        say("[face2webtoon] memory (estimate): \(estimate.summary)")
+        guard let (allowed, source) = HostMemory.allowance(localRanks: ranks, residentPerRank: estimate.runtimeBytes)
+        else { return estimate }
+        let need = estimate.total * ranks
+        func mb(_ b: Int) -> String { String(format: "%.0f MB", Double(b) / 1_048_576) }
+        if need > allowed {
+            let message =
+                "not enough memory: \(ranks) rank\(ranks == 1 ? "" : "s") on this host × \(mb(estimate.total)) = "
+                + "\(mb(need)), but \(source) allows \(mb(allowed)) (\(estimate.summary)). Lower --img-size, --ch or "
+                + "--batch-size, use --light, or start fewer ranks per host; --ignore-memory-limit starts anyway"
+            if !ignoreLimit { throw TrainingError.insufficientMemory(message) }
+            say("[face2webtoon] warning: \(message); starting anyway (--ignore-memory-limit)")
+        }
+        return estimate
+    }
+}
