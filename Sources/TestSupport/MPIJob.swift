@@ -1,15 +1,15 @@
 import Foundation
 import XCTest
 
-/// Launches this test bundle under `mpirun` to run one worker test on several ranks.
-/// Shared by the test targets that run workers under mpirun (DistributedTests, CheckpointTests): `suite` names the
-/// worker class, e.g. "DistributedTests.MPIWorkerTests".
+/// Launches this test bundle under `mpirun` to run a worker on several ranks.
+/// Shared by the test targets that run workers under mpirun (DistributedTests, CheckpointTests).
 ///
 /// How it works: on Linux the XCTest bundle is a plain executable that accepts a test filter
-/// argument (`DistributedTests.MPIWorkerTests/testCollectivesWorker`). We start
-/// `mpirun -np N <this executable> <filter>` with `F2W_MPI_TEST_WORKER=<worker name>` set,
-/// which is what makes the worker test run instead of skipping. Workers print lines
-/// starting with `F2WMPI ` that the launching test parses.
+/// argument (`DistributedTests.MultiRankTests/testCollectivesOnTwoRanks`). A test starts
+/// `mpirun -np N <this executable> <its own name>` with `F2W_MPI_TEST_WORKER=<worker name>` set: in the ranks the
+/// same test finds `MPIJob.worker` set, runs that worker instead of launching, and returns. So no test exists only to
+/// be run by another one, and a skipped test always means something is missing. Workers print lines starting with
+/// `F2WMPI ` that the launching test parses.
 public enum MPIJob {
     /// Names the worker test that should run for real in the spawned ranks.
     public static let workerVariable = "F2W_MPI_TEST_WORKER"
@@ -32,6 +32,25 @@ public enum MPIJob {
         }
     }
 
+    /// The worker this process must run: set in the ranks (or the child process) a test started on itself, nil in
+    /// a normal test run.
+    public static var worker: String? { ProcessInfo.processInfo.environment[workerVariable] }
+
+    /// The filter that runs `testCase` alone: `Module.Class/testMethod`.
+    public static func filter(for testCase: XCTestCase) -> String {
+        let method = testCase.name.split(whereSeparator: { $0 == "." || $0 == " " || $0 == "[" || $0 == "]" })
+            .last.map(String.init) ?? testCase.name
+        return "\(String(reflecting: type(of: testCase)))/\(method)"
+    }
+
+    /// Runs `testCase` again on `processes` ranks with `worker` named in the environment (see above).
+    public static func run(
+        _ testCase: XCTestCase, worker: String, processes: Int, environment extra: [String: String] = [:],
+        timeout: Double = 60
+    ) throws -> Result {
+        try run(filter: filter(for: testCase), worker: worker, processes: processes, environment: extra, timeout: timeout)
+    }
+
     /// The `mpirun` on PATH, or nil.
     public static func findMPIRun() -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
@@ -49,10 +68,9 @@ public enum MPIJob {
         #endif
     }
 
-    /// Runs `<suite>/<worker>` on `processes` ranks and waits at most `timeout` seconds.
-    public static func run(
-        suite: String, worker: String, processes: Int, environment extra: [String: String] = [:],
-        timeout: Double = 60
+    /// Runs the test `filter` on `processes` ranks with `worker` set and waits at most `timeout` seconds.
+    static func run(
+        filter: String, worker: String, processes: Int, environment extra: [String: String], timeout: Double
     ) throws -> Result {
         guard let mpirun = findMPIRun() else {
             throw XCTSkip("mpirun not found on PATH (install openmpi-bin)")
@@ -78,7 +96,7 @@ public enum MPIJob {
                 "--mca", "btl_vader_single_copy_mechanism", "none",
                 "-x", workerVariable, "-x", processCountVariable,
             ] + extra.keys.sorted().flatMap { ["-x", $0] } + [
-                executable, "\(suite)/\(worker)",
+                executable, filter,
             ]
         var environment = ProcessInfo.processInfo.environment
         environment[workerVariable] = worker

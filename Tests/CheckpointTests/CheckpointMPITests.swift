@@ -6,21 +6,21 @@ import XCTest
 
 @testable import Checkpoint
 
-/// Real multi-rank saves and loads under `mpirun` (see `MPIJob`): the launching tests below start jobs
-/// whose ranks run the worker tests in `CheckpointMPIWorkerTests`.
+/// Real multi-rank saves and loads under `mpirun` (see `MPIJob`): each test starts jobs on itself whose ranks run
+/// the workers in `CheckpointMPIWorkers`.
 final class CheckpointMPITests: XCTestCase {
     private func job(_ worker: String, _ np: Int, root: String) throws -> MPIJob.Result {
         let result = try MPIJob.run(
-            suite: "CheckpointTests.CheckpointMPIWorkerTests", worker: worker, processes: np,
-            environment: [CheckpointMPIWorkerTests.rootVariable: root])
+            self, worker: worker, processes: np, environment: [CheckpointMPIWorkers.rootVariable: root])
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 0, result.output)
         return result
     }
 
     func testTwoRanksSaveOwnShardsThenLoadOnOneAndThreeRanks() throws {
+        if let w = MPIJob.worker { return try CheckpointMPIWorkers.run(w) }
         let root = makeTemporaryDirectory(self, "mpi")
-        let saved = try job("testSaveWorker", 2, root: root)
+        let saved = try job("save", 2, root: root)
         XCTAssertEqual(saved.workerLines.filter { $0.contains(" saved ") }.count, 2, saved.output)
 
         let r = try Checkpoints.open(root)
@@ -34,22 +34,23 @@ final class CheckpointMPITests: XCTestCase {
         }
         let raw = r.manifest.shards.map(\.uncompressedBytes)
         XCTAssertLessThanOrEqual(
-            raw.max()! - raw.min()!, CheckpointMPIWorkerTests.tensors().map(\.byteCount).max()!, "balanced: \(raw)")
+            raw.max()! - raw.min()!, CheckpointMPIWorkers.tensors().map(\.byteCount).max()!, "balanced: \(raw)")
         XCTAssertGreaterThan(raw.min()!, 0)
 
         // Single process, no MPI.
         try r.verify()
-        for t in CheckpointMPIWorkerTests.tensors() {
+        for t in CheckpointMPIWorkers.tensors() {
             XCTAssertEqual(try r.bytes(t.name), t.withBytes { Array($0) }, t.name)
         }
         // Three ranks, oversubscribed.
-        let loaded = try job("testLoadWorker", 3, root: root)
+        let loaded = try job("load", 3, root: root)
         XCTAssertEqual(Set(loaded.workerLines.filter { $0.hasSuffix("loaded ok step=1") }).count, 3, loaded.output)
     }
 
     func testOneRankFailingGivesBothRanksTheSameMapAndKeepsLatest() throws {
+        if let w = MPIJob.worker { return try CheckpointMPIWorkers.run(w) }
         let root = makeTemporaryDirectory(self, "mpi")
-        let result = try job("testFailureWorker", 2, root: root)
+        let result = try job("failure", 2, root: root)
         let errors = result.workerLines.filter { $0.contains(" error=") }
         XCTAssertEqual(errors.count, 2, result.output)
         let messages = Set(errors.map { $0.components(separatedBy: " error=")[1] })
@@ -65,8 +66,8 @@ final class CheckpointMPITests: XCTestCase {
     }
 }
 
-/// Code that runs on every rank of a job started by `CheckpointMPITests`; skips in a normal test run.
-final class CheckpointMPIWorkerTests: XCTestCase {
+/// Code that runs on every rank of a job that a `CheckpointMPITests` test started on itself.
+enum CheckpointMPIWorkers {
     static let rootVariable = "F2W_CKPT_MPI_ROOT"
 
     /// Tensors every rank holds (data parallel): the same values on every rank and in the launcher.
@@ -77,39 +78,39 @@ final class CheckpointMPIWorkerTests: XCTestCase {
         ]
     }
 
-    private func start(_ name: String = #function) throws -> (MPICommunicator, String) {
-        let env = ProcessInfo.processInfo.environment
-        guard env[MPIJob.workerVariable] == String(name.prefix { $0 != "(" }), MPIRuntime.isLaunchedByMPIRun(),
-            let root = env[Self.rootVariable]
-        else {
-            throw XCTSkip("runs only as a rank of an mpirun job started by CheckpointMPITests")
+    /// Runs the worker `name` in this rank.
+    static func run(_ name: String) throws {
+        guard MPIRuntime.isLaunchedByMPIRun(), let root = ProcessInfo.processInfo.environment[rootVariable] else {
+            return XCTFail("worker \(name): not started by mpirun with \(rootVariable)")
         }
-        return (try MPICommunicator(), root)
+        let comm = try MPICommunicator()
+        switch name {
+        case "save": try save(comm, root)
+        case "failure": try failure(comm, root)
+        case "load": try load(comm, root)
+        default: XCTFail("unknown worker \(name)")
+        }
     }
 
-    private func line(_ comm: Communicator, _ text: String) {
+    static func line(_ comm: Communicator, _ text: String) {
         fputs("\(MPIJob.linePrefix)rank=\(comm.rank) \(text)\n", stdout)
         fflush(stdout)
     }
 
-    func testSaveWorker() throws {
-        let (comm, root) = try start()
+    static func save(_ comm: MPICommunicator, _ root: String) throws {
         let r = try Checkpoints.save(
-            root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm,
-            options: smallChunks)
+            root: root, step: 1, tensors: tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
         line(comm, "saved raw=\(r.localRawBytes)")
         try comm.finalize()
     }
 
-    func testFailureWorker() throws {
-        let (comm, root) = try start()
+    static func failure(_ comm: MPICommunicator, _ root: String) throws {
         try Checkpoints.save(
-            root: root, step: 1, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm,
-            options: smallChunks)
+            root: root, step: 1, tensors: tensors(), manifestFields: sampleFields(), comm: comm, options: smallChunks)
         if comm.rank == 1 { FaultInjection.writeFault = { path, _, _ in path.hasSuffix(".shard.tmp") ? ENOSPC : nil } }
         do {
             try Checkpoints.save(
-                root: root, step: 2, tensors: Self.tensors(), manifestFields: sampleFields(), comm: comm,
+                root: root, step: 2, tensors: tensors(), manifestFields: sampleFields(), comm: comm,
                 options: smallChunks)
             line(comm, "saved step 2 unexpectedly")
         } catch {
@@ -118,11 +119,10 @@ final class CheckpointMPIWorkerTests: XCTestCase {
         try comm.finalize()
     }
 
-    func testLoadWorker() throws {
-        let (comm, root) = try start()
+    static func load(_ comm: MPICommunicator, _ root: String) throws {
         let r = try Checkpoints.open(root)
         try r.verify()
-        for t in Self.tensors() where try r.bytes(t.name) != t.withBytes({ Array($0) }) {
+        for t in tensors() where try r.bytes(t.name) != t.withBytes({ Array($0) }) {
             line(comm, "mismatch \(t.name)")
         }
         line(comm, "size=\(comm.worldSize) loaded ok step=\(r.manifest.step)")

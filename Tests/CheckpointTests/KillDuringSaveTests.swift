@@ -1,21 +1,19 @@
 import Distributed
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 
 @testable import Checkpoint
 
-/// SIGKILL in the middle of a save: the test re-launches this test bundle as a child that saves in a loop,
+/// SIGKILL in the middle of a save: the test re-launches itself as a child that saves in a loop,
 /// kills it with -9 while a shard is being written, then checks that sweep + open give the last complete
 /// checkpoint, intact.
 final class KillDuringSaveTests: XCTestCase {
     static let rootVariable = "F2W_CKPT_KILL_CHILD_ROOT"
 
-    /// The child: saves steps 1, 2, 3, ... under the root it is given, until killed. Skips in a normal run.
-    func testSaveLoopChild() throws {
-        guard let root = ProcessInfo.processInfo.environment[Self.rootVariable] else {
-            throw XCTSkip("runs only as the child of testSigkillDuringSaveKeepsPreviousCheckpoint")
-        }
+    /// The child: saves steps 1, 2, 3, ... under the root it is given, until killed.
+    static func saveLoop(root: String) throws {
         var rng = RandomGenerator(seed: 11)
         let tensors = (0..<6).map { CheckpointTensor("w\($0)", rng.normalTensor([1 << 18], std: 0.02)) }  // 6 MB
         for step in 1...10_000 {
@@ -26,13 +24,14 @@ final class KillDuringSaveTests: XCTestCase {
     }
 
     func testSigkillDuringSaveKeepsPreviousCheckpoint() throws {
+        if let root = ProcessInfo.processInfo.environment[Self.rootVariable] { return try Self.saveLoop(root: root) }
         let root = makeTemporaryDirectory(self)
         guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
             throw XCTSkip("needs /proc/self/exe (Linux)")
         }
         let child = Process()
         child.executableURL = URL(fileURLWithPath: exe)
-        child.arguments = ["CheckpointTests.KillDuringSaveTests/testSaveLoopChild"]
+        child.arguments = [MPIJob.filter(for: self)]  // this test, as the child (it finds rootVariable set)
         child.environment = ProcessInfo.processInfo.environment.merging([Self.rootVariable: root]) { $1 }
         child.standardOutput = FileHandle.nullDevice
         child.standardError = FileHandle.nullDevice

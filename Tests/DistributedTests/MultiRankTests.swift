@@ -3,19 +3,21 @@ import XCTest
 
 @testable import Distributed
 
-/// Real multi-rank runs: each test starts `mpirun` on this test bundle (see `MPIJob`).
+/// Real multi-rank runs: each test starts `mpirun` on itself (see `MPIJob`); in the ranks it runs its worker.
 final class MultiRankTests: XCTestCase {
     func testCollectivesOnTwoRanks() throws {
+        if let w = MPIJob.worker { return try MPIWorkers.run(w) }
         try checkCollectives(processes: 2)
     }
 
     func testCollectivesOnThreeRanksOversubscribed() throws {
+        if let w = MPIJob.worker { return try MPIWorkers.run(w) }
         try checkCollectives(processes: 3)
     }
 
     func testWatchdogAbortFromAnotherThreadEndsTheJob() throws {
-        let result = try MPIJob.run(
-            suite: "DistributedTests.MPIWorkerTests", worker: "testWatchdogAbortWorker", processes: 2)
+        if let w = MPIJob.worker { return try MPIWorkers.run(w) }
+        let result = try MPIJob.run(self, worker: "watchdog-abort", processes: 2)
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 42, "mpirun should exit with the abort code\n\(result.output)")
         XCTAssertLessThan(result.seconds, 20, "rank 1 sleeps 30 s; the abort must not wait for it")
@@ -25,8 +27,8 @@ final class MultiRankTests: XCTestCase {
     }
 
     func testAbortOnFailureEndsTheJob() throws {
-        let result = try MPIJob.run(
-            suite: "DistributedTests.MPIWorkerTests", worker: "testAbortOnFailureWorker", processes: 2)
+        if let w = MPIJob.worker { return try MPIWorkers.run(w) }
+        let result = try MPIJob.run(self, worker: "abort-on-failure", processes: 2)
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertEqual(result.exitCode, 13, result.output)
         XCTAssertTrue(
@@ -38,8 +40,7 @@ final class MultiRankTests: XCTestCase {
     }
 
     private func checkCollectives(processes: Int) throws {
-        let result = try MPIJob.run(
-            suite: "DistributedTests.MPIWorkerTests", worker: "testCollectivesWorker", processes: processes)
+        let result = try MPIJob.run(self, worker: "collectives", processes: processes)
         XCTAssertFalse(result.timedOut, "mpirun timed out\n\(result.output)")
         XCTAssertEqual(result.exitCode, 0, result.output)
         let lines = result.workerLines

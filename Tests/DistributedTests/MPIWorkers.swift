@@ -5,20 +5,23 @@ import XCTest
 
 @testable import Distributed
 
-/// Code that runs on every rank of an mpirun job started by `MultiRankTests`.
-/// In a normal `swift test` run each of these skips (see `MPIJob`).
-final class MPIWorkerTests: XCTestCase {
-    /// Skips unless this process is a rank launched for worker `name`.
-    private func startWorker(_ name: String = #function) throws -> MPICommunicator {
-        let selected = ProcessInfo.processInfo.environment[MPIJob.workerVariable]
-        guard selected == String(name.prefix { $0 != "(" }), MPIRuntime.isLaunchedByMPIRun() else {
-            throw XCTSkip("runs only as a rank of an mpirun job started by MultiRankTests")
+/// Code that runs on every rank of an mpirun job that a `MultiRankTests` test started on itself (see `MPIJob`).
+enum MPIWorkers {
+    /// Runs the worker `name` in this rank.
+    static func run(_ name: String) throws {
+        guard MPIRuntime.isLaunchedByMPIRun() else {
+            return XCTFail("\(MPIJob.workerVariable)=\(name) is set, but this process was not started by mpirun")
         }
-        return try MPICommunicator()
+        let comm = try MPICommunicator()
+        switch name {
+        case "collectives": try collectives(comm)
+        case "watchdog-abort": try watchdogAbort(comm)
+        case "abort-on-failure": try abortOnFailure(comm)
+        default: XCTFail("unknown worker \(name)")
+        }
     }
 
-    func testCollectivesWorker() throws {
-        let comm = try startWorker()
+    static func collectives(_ comm: MPICommunicator) throws {
         let report = WorkerReport(comm)
         CollectiveChecks(comm: comm, report: report).runAll()
         report.check("finalize") {
@@ -31,8 +34,7 @@ final class MPIWorkerTests: XCTestCase {
 
     /// Rank 0's training thread hangs in a barrier (rank 1 never arrives in time); a watchdog
     /// thread on rank 0 aborts the job while the main thread is still inside MPI.
-    func testWatchdogAbortWorker() throws {
-        let comm = try startWorker()
+    static func watchdogAbort(_ comm: MPICommunicator) throws {
         if comm.rank == 0 {
             let watchdog = Thread {
                 Thread.sleep(forTimeInterval: 0.3)
@@ -49,8 +51,7 @@ final class MPIWorkerTests: XCTestCase {
     }
 
     /// Rank 1 hits an error inside `abortOnFailure`, which must bring down rank 0 as well.
-    func testAbortOnFailureWorker() throws {
-        let comm = try startWorker()
+    static func abortOnFailure(_ comm: MPICommunicator) throws {
         if comm.rank == 1 {
             comm.abortOnFailure("gradient all-reduce", code: 13) {
                 throw MPIError(
