@@ -13,6 +13,15 @@ public struct ONNXGraph {
         case ints(String, [Int])
         case float(String, Float)
         case string(String, String)
+
+        var typeCode: Int {
+            switch self {
+            case .float: return 1
+            case .int: return 2
+            case .string: return 3
+            case .ints: return 7
+            }
+        }
     }
 
     /// ONNX `TensorProto.DataType` codes.
@@ -192,19 +201,16 @@ public struct ONNXGraph {
         case .float(let n, let v):
             p.string(1, n)
             p.float(2, v)
-            p.int(20, 1)
         case .int(let n, let v):
             p.string(1, n)
             p.int(3, v)
-            p.int(20, 2)
         case .string(let n, let v):
             p.string(1, n)
             p.string(4, v)
-            p.int(20, 3)
         case .ints(let n, let v):
             p.string(1, n)
             p.packedInts(8, v.map(Int64.init))
-            p.int(20, 7)
         }
+        p.int(20, a.typeCode)
     }
 }
