@@ -107,9 +107,13 @@ public final class DataParallel {
 
     private func collective(_ operation: String, _ buf: inout [Float], watch: Bool) {
         let bytes = 4 * buf.count
-        buf.withUnsafeMutableBufferPointer { p in
-            comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                try watchdog.guarded("allReduce(\(operation))", bytes: bytes, watch: watch) { try comm.allReduceSum(p) }
+        Breakdown.span(.communication) {
+            buf.withUnsafeMutableBufferPointer { p in
+                comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
+                    try watchdog.guarded("allReduce(\(operation))", bytes: bytes, watch: watch) {
+                        try comm.allReduceSum(p)
+                    }
+                }
             }
         }
     }

@@ -27,6 +27,9 @@ struct BenchTrain: ParsableCommand {
         help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
     var adaP: Double?
 
+    @Flag(name: .customLong("no-breakdown"), help: "Skip the extra steps that split the time by kind (time_*_s).")
+    var noBreakdown = false
+
     func run() throws {
         Runtime.configure(threads: threads)
         let comm = try makeCommunicator()
@@ -52,7 +55,7 @@ struct BenchTrain: ParsableCommand {
         try comm.barrier()
         let source = try FolderBatches(
             data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 3 * steps,
+            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 4 * steps,
             warnings: DataWarnings())
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
@@ -101,6 +104,18 @@ struct BenchTrain: ParsableCommand {
             oneThread = (OpBenchmarks.now() - t2) / Double(steps)
             Runtime.configure(threads: threads)
         }
+        // where the time goes, by kind, on the same number of further steps (Breakdown reads the clock at every op,
+        // so these steps are timed apart from the ones above)
+        var breakdown: (kinds: [TimeKind: Double], seconds: Double)?
+        if !noBreakdown {
+            let first = warmupSteps + (adaP != nil ? 2 : 1) * steps + (threads > 1 ? steps : 0) + 1
+            try comm.barrier()
+            let t3 = OpBenchmarks.now()
+            Breakdown.start()
+            for s in 0..<steps { try once(first + s) }
+            let kinds = Breakdown.stop()
+            breakdown = (kinds, OpBenchmarks.now() - t3)
+        }
         let n = comm.worldSize
         if comm.rank == 0 {
             print("blas_core=\(Runtime.blasCore)")
@@ -125,6 +140,14 @@ struct BenchTrain: ParsableCommand {
             if let oneThread {
                 print("seconds_per_iter_1_thread=\(fmt(oneThread))")
                 print("threads_speedup=\(fmt(oneThread / seconds))")
+            }
+            if let breakdown {
+                // per step; the kinds add up to time_step_s, the steps of this pass
+                for k in TimeKind.allCases { print("time_\(k.name)_s=\(fmt(breakdown.kinds[k]! / Double(steps)))") }
+                let perStep = breakdown.seconds / Double(steps)
+                print("time_step_s=\(fmt(perStep))")
+                print("time_named_fraction=\(fmt(1 - breakdown.kinds[.other]! / breakdown.seconds))")
+                print("breakdown_overhead=\(fmt(perStep / seconds - 1))")
             }
             print("seconds_per_iter=\(fmt(seconds))")
         }

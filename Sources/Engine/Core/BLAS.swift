@@ -13,11 +13,13 @@ func sgemm(
 ) {
     if m == 0 || n == 0 { return }
     FlopCounter.add(2 * m * n * k)
-    cblas_sgemm(
-        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-        Int32(m), Int32(n), Int32(k), alpha,
-        a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
-        beta, c, Int32(ldc ?? n))
+    Breakdown.span(.gemm) {
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
+            beta, c, Int32(ldc ?? n))
+    }
 }
 
 /// Forward-only dense layer for code outside the tape (KID's Inception convolutions): y = x·Wᵀ + b.

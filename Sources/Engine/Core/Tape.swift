@@ -14,6 +14,7 @@ public final class Tape {
         var grad: Tensor?
         var gradIsShared = false  // grad is borrowed from another node: copy before accumulating
         var backward: ((Tensor) -> Void)?
+        var kind = TimeKind.other  // what its forward and backward count as (`Breakdown`)
         let parameter: Parameter?
         init(value: Tensor, requiresGrad: Bool, parameter: Parameter?) {
             self.value = value
@@ -62,10 +63,15 @@ public final class Tape {
     @inline(__always) public func needsGrad(_ x: Var) -> Bool { nodes[x.id].requiresGrad }
 
     /// Records an op output. `backward` is kept only if some input needs a gradient; it receives the output's
-    /// gradient (never to be mutated) and must call `accumulate` for the inputs that need one.
-    public func record(_ value: Tensor, inputs: [Var], backward: @escaping (Tensor) -> Void) -> Var {
+    /// gradient (never to be mutated) and must call `accumulate` for the inputs that need one. `kind`: what the
+    /// op's time counts as in `Breakdown` (its forward ends here).
+    public func record(
+        _ value: Tensor, inputs: [Var], kind: TimeKind = .elementwise, backward: @escaping (Tensor) -> Void
+    ) -> Var {
+        Breakdown.end(kind)
         let req = inputs.contains { nodes[$0.id].requiresGrad }
         let n = Node(value: value, requiresGrad: req, parameter: nil)
+        n.kind = kind
         if req { n.backward = backward }
         return append(n)
     }
@@ -113,7 +119,9 @@ public final class Tape {
             let n = nodes[i]
             guard let g = n.grad, let bw = n.backward else { continue }
             n.backward = nil
+            Breakdown.end(.other)  // the tape's own bookkeeping
             bw(g)
+            Breakdown.end(n.kind)
             if n.parameter == nil && i != root.id { n.grad = nil }
         }
     }

@@ -52,14 +52,14 @@ public final class Tensor {
     deinit {
         if ownsMemory {
             TensorMemory.release(count)
-            free(data)
+            Breakdown.span(.alloc) { free(data) }
         }
     }
 
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
         var p: UnsafeMutableRawPointer?
         // 64-byte alignment: whole cache lines and aligned AVX-512 loads for the hot loops.
-        let rc = posix_memalign(&p, 64, max(n, 1) * MemoryLayout<Float>.stride)
+        let rc = Breakdown.span(.alloc) { posix_memalign(&p, 64, max(n, 1) * MemoryLayout<Float>.stride) }
         guard rc == 0, let raw = p else { fatalError("out of memory allocating \(n) floats") }
         TensorMemory.claim(n)
         return raw.bindMemory(to: Float.self, capacity: max(n, 1))

@@ -260,7 +260,7 @@ extension Tape {
             if let cols {
                 for p0 in Swift.stride(from: 0, to: p, by: pc) {
                     let cnt = min(pc, p - p0)
-                    Profile.time(tag + "im2col") { g.im2col(xn, pixels: p0, count: cnt, cols.data) }
+                    Profile.time(tag + "im2col", kind: .im2col) { g.im2col(xn, pixels: p0, count: cnt, cols.data) }
                     Profile.time(tag + "gemm_fwd") {
                         sgemm(transB: true, m: cout, n: cnt, k: k, wv.data, cols.data, beta: beta, yn + p0, ldc: p)
                     }
@@ -269,7 +269,7 @@ extension Tape {
                 sgemm(m: cout, n: p, k: k, wv.data, xn, beta: beta, yn)
             }
         }
-        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
+        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? []), kind: .other) { [unowned self] dy in
             let needX = self.needsGrad(x)
             let needW = self.needsGrad(weight)
             let needB = bias.map { self.needsGrad($0) } ?? false
@@ -293,7 +293,7 @@ extension Tape {
                     let cnt = min(pc, p - p0)
                     if let dw {
                         // dW[Cout, K] += dy[:, chunk] · cols[chunk, K]
-                        Profile.time(tag + "im2col") { g.im2col(xn, pixels: p0, count: cnt, work.data) }
+                        Profile.time(tag + "im2col", kind: .im2col) { g.im2col(xn, pixels: p0, count: cnt, work.data) }
                         Profile.time(tag + "gemm_dw") {
                             sgemm(m: cout, n: k, k: cnt, dyn + p0, lda: p, work.data, beta: 1, dw.data)
                         }
@@ -303,7 +303,7 @@ extension Tape {
                         Profile.time(tag + "gemm_dx") {
                             sgemm(transA: true, m: cnt, n: k, k: cout, dyn + p0, lda: p, wv.data, work.data)
                         }
-                        Profile.time(tag + "col2im") {
+                        Profile.time(tag + "col2im", kind: .im2col) {
                             g.col2im(work.data, pixels: p0, count: cnt, dx.data + n * d.c * d.plane)
                         }
                     }

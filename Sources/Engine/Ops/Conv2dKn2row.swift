@@ -92,9 +92,9 @@ extension Tape {
         let z = Tensor(uninitialized: [rows, q])
         let tag = Profile.enabled ? "conv kn2row co\(cout) ci\(cin) q\(q) " : ""
         for s in 0..<n {
-            Profile.time(tag + "pad") { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
+            Profile.time(tag + "pad", kind: .im2col) { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
             Profile.time(tag + "gemm_fwd") { sgemm(m: rows, n: q, k: cin, wT.data, xpad.data, z.data) }
-            Profile.time(tag + "shift_add") {
+            Profile.time(tag + "shift_add", kind: .im2col) {
                 let ys = y.data + s * cout * p
                 Parallel.forEach(0..<cout) { co in
                     let plane = ys + co * p
@@ -112,7 +112,7 @@ extension Tape {
                 }
             }
         }
-        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
+        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? []), kind: .other) { [unowned self] dy in
             let needX = self.needsGrad(x)
             let needW = self.needsGrad(weight)
             if let bias, self.needsGrad(bias) {
@@ -127,7 +127,7 @@ extension Tape {
             let xpad = needW ? Tensor(uninitialized: [cin, q]) : nil
             let dxpad = needX ? Tensor(uninitialized: [cin, q]) : nil
             for s in 0..<n {
-                Profile.time(tag + "shift_dy") {
+                Profile.time(tag + "shift_dy", kind: .im2col) {
                     let dys = dy.data + s * cout * p
                     Parallel.forEach(0..<rows) { r in
                         let (t, co) = (r / cout, r % cout)
@@ -145,7 +145,7 @@ extension Tape {
                     }
                 }
                 if let dwT, let xpad {
-                    Profile.time(tag + "pad") { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
+                    Profile.time(tag + "pad", kind: .im2col) { g.padInput(xv.data + s * cin * g.h * g.w, xpad.data) }
                     Profile.time(tag + "gemm_dw") {
                         sgemm(transB: true, m: rows, n: cin, k: q, d.data, xpad.data, beta: 1, dwT.data)
                     }
@@ -154,7 +154,7 @@ extension Tape {
                     Profile.time(tag + "gemm_dx") {
                         sgemm(transA: true, m: cin, n: q, k: rows, wT.data, d.data, dxpad.data)
                     }
-                    Profile.time(tag + "fold") { g.foldPadding(dxpad.data, dx.data + s * cin * g.h * g.w) }
+                    Profile.time(tag + "fold", kind: .im2col) { g.foldPadding(dxpad.data, dx.data + s * cin * g.h * g.w) }
                 }
             }
             if let dwT {

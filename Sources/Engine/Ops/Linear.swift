@@ -17,7 +17,7 @@ extension Tape {
         let y = Tensor(uninitialized: [n, fout])
         if let b = bias?.value { for i in 0..<n { (y.data + i * fout).update(from: b.data, count: fout) } }
         sgemm(transB: true, m: n, n: fout, k: fin, xv.data, wv.data, beta: bias == nil ? 0 : 1, y.data)
-        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { [unowned self] dy in
+        return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? []), kind: .other) { [unowned self] dy in
             if self.needsGrad(x) {
                 let dx = Tensor(uninitialized: xs)
                 sgemm(m: n, n: fin, k: fout, dy.data, wv.data, dx.data)

@@ -47,7 +47,7 @@ extension Tape {
             vaffine(xv.data + g * size, y.data + g * size, size, st.rstd[g], -st.mean[g] * st.rstd[g])
         }
         let dd = Float(unbiased ? size - 1 : size)
-        return record(y, inputs: [x]) { [unowned self] dy in
+        return record(y, inputs: [x], kind: .norm) { [unowned self] dy in
             let dx = Tensor(uninitialized: xv.shape)
             Parallel.forEach(0..<groups) { g in
                 let gy = dy.data + g * size
@@ -103,7 +103,7 @@ extension Tape {
         let di = Float(unbiased ? m - 1 : m)
         let ml = Float(c * m)
         let dl = Float(unbiased ? c * m - 1 : c * m)
-        return record(y, inputs: [x, rho, gamma, beta]) { [unowned self] dy in
+        return record(y, inputs: [x, rho, gamma, beta], kind: .norm) { [unowned self] dy in
             // per-plane sums: S1 = Σdy, S2 = Σdy·x_in, S3 = Σdy·x_ln, D23 = Σdy·(x_in − x_ln) (not S2 − S3: they can agree
             // to many digits, and ρ's gradient is their difference)
             var s1 = [Float](repeating: 0, count: nb * c)

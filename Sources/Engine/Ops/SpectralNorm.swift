@@ -32,7 +32,7 @@ extension Tape {
         let vc = v.copy()
         let y = Tensor(uninitialized: wv.shape)
         for i in 0..<wv.count { y[i] = wv[i] / sigma }
-        return record(y, inputs: [weight]) { [unowned self] dy in
+        return record(y, inputs: [weight], kind: .other) { [unowned self] dy in
             let k = vdot(dy.data, wv.data, wv.count) / (sigma * sigma)
             let dw = Tensor(uninitialized: wv.shape)
             for r in 0..<rows {

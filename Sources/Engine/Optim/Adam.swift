@@ -31,7 +31,9 @@ public final class Adam {
     }
 
     /// One update of every parameter that has a gradient.
-    public func step() {
+    public func step() { Breakdown.span(.adam) { update() } }
+
+    private func update() {
         for (i, p) in parameters.enumerated() where p.hasGrad {
             steps[i] += 1
             let t = Double(steps[i])
