@@ -111,9 +111,11 @@ func cblas_sgemv_wrapper(
     trans: Bool, rows: Int, cols: Int, _ a: UnsafePointer<Float>,
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>
 ) {
-    cblas_sgemv(
-        CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols),
-        x, 1, 0, y, 1)
+    Breakdown.span(.gemm) {
+        cblas_sgemv(
+            CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), 1, a, Int32(cols),
+            x, 1, 0, y, 1)
+    }
 }
 
 /// Counts the floating-point operations of the matrix products (2·m·n·k per GEMM), for benchmarks.

@@ -24,7 +24,7 @@ public final class Tensor {
     /// A zero-filled tensor of `shape`.
     public convenience init(zeros shape: [Int]) {
         self.init(uninitialized: shape)
-        data.initialize(repeating: 0, count: count)
+        Breakdown.span(.alloc) { data.initialize(repeating: 0, count: count) }  // zeroed memory is allocation work
     }
 
     /// A tensor filled with `value`.
@@ -100,7 +100,7 @@ public final class Tensor {
         precondition(other.count == count, "add: \(other.shape) into \(shape)")
         let a = data
         let b = other.data
-        for i in 0..<count { a[i] += b[i] }
+        Breakdown.span(.elementwise) { for i in 0..<count { a[i] += b[i] } }
     }
 }
 

@@ -254,7 +254,7 @@ extension Tape {
             let xn = xv.data + n * d.c * d.plane
             let yn = y.data + n * cout * p
             if let b = bias?.value {
-                for co in 0..<cout { (yn + co * p).update(repeating: b[co], count: p) }
+                Breakdown.span(.elementwise) { for co in 0..<cout { (yn + co * p).update(repeating: b[co], count: p) } }
             }
             let beta: Float = bias == nil ? 0 : 1
             if let cols {
@@ -281,7 +281,7 @@ extension Tape {
                 let dyn = dy.data + n * cout * p
                 let xn = xv.data + n * d.c * d.plane
                 if let db {
-                    for co in 0..<cout { db[co] += vsum(dyn + co * p, p) }
+                    Breakdown.span(.elementwise) { for co in 0..<cout { db[co] += vsum(dyn + co * p, p) } }
                 }
                 guard let work else {
                     // pointwise: cols are x itself
