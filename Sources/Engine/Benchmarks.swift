@@ -46,6 +46,14 @@ public enum OpBenchmarks {
 
     /// Best-of-`repeats` time of one conv2d forward + backward (dx, dW) with reflection padding k/2 and batch 1,
     /// and its GFLOP/s counting the three GEMMs (2·Cout·K·P each).
+    /// The shapes of 64-128 px steps: the generator bottleneck at ch 16 / 96² (64 channels at 24²) and at ch 32 / 128²
+    /// (128 channels at 32²), and an up-sampling conv of 128/32 (128→64 at 64²).
+    public static let smallConvShapes = [
+        ConvShape(name: "3x3_64to64_24", cin: 64, cout: 64, k: 3, side: 24),
+        ConvShape(name: "3x3_128to128_32", cin: 128, cout: 128, k: 3, side: 32),
+        ConvShape(name: "3x3_128to64_64", cin: 128, cout: 64, k: 3, side: 64),
+    ]
+
     public static func conv(_ s: ConvShape, repeats: Int) -> (seconds: Double, gflops: Double) {
         var rng = RandomGenerator(seed: 2)
         let x = rng.normalTensor([1, s.cin, s.side, s.side])

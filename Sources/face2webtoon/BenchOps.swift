@@ -17,6 +17,9 @@ struct BenchOps: ParsableCommand {
     @Flag(help: "Also measure the shapes that dominate a 256×256 ch 64 step (not part of the fraction).")
     var large = false
 
+    @Flag(help: "Also measure the shapes of 64-128 px steps (not part of the fraction).")
+    var small = false
+
     @Option(help: "Side of the square sgemm used for the peak.")
     var sgemmSize: Int = 2048
 
@@ -46,6 +49,7 @@ struct BenchOps: ParsableCommand {
         let geo = exp(fractions.map { log($0) }.reduce(0, +) / Double(fractions.count))
         print("conv_fraction_of_sgemm_peak=\(fmt(geo))")
         if large { for s in OpBenchmarks.largeConvShapes { _ = measure(s) } }
+        if small { for s in OpBenchmarks.smallConvShapes { _ = measure(s) } }
     }
 }
 
