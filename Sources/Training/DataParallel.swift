@@ -65,9 +65,21 @@ public final class DataParallel {
         }
     }
 
+    /// Gradient floats this rank contributed to all-reduces, and low-rank factor floats it contributed to
+    /// all-gathers, since the start (for `bench scaling`'s byte counts).
+    public private(set) var reducedElements = 0
+    public private(set) var gatheredElements = 0
+
     /// Averages `store`'s gradients over the ranks and `values` (loss values) with them.
+    ///
+    /// `lowRank`: parameters whose gradient this rank holds as factors (`LowRankGradient`, e.g. FC.0): they are left
+    /// out of the all-reduce; every rank all-gathers every rank's factors and forms the same average
+    /// (1/N)·Σ_r dY_rᵀ·X_r, in rank order. The same numbers as the dense path up to summation order.
     /// - Returns: false if any rank had a non-finite gradient (then every rank must skip this update).
-    public func average(_ store: ParameterStore, values: inout [Float], operation: String) -> Bool {
+    public func average(
+        _ store: ParameterStore, values: inout [Float], operation: String,
+        lowRank: [(Parameter, LowRankGradient)] = []
+    ) -> Bool {
         let t0 = ProcessInfo.processInfo.systemUptime
         defer { averageSeconds += ProcessInfo.processInfo.systemUptime - t0 }
         let g = store.grads
@@ -77,32 +89,86 @@ public final class DataParallel {
             finite = 0
             break
         }
+        for (_, f) in lowRank where !(f.x.allSatisfy(\.isFinite) && f.dy.allSatisfy(\.isFinite)) { finite = 0 }
         let extras = values + [1 - finite]
         let scale = 1 / Float(worldSize)
-        var off = 0
-        repeat {
-            let len = min(bucketElements, n - off)
-            let last = off + len >= n
-            if last {
+        let segments = DataParallel.segments(count: n, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) })
+        // buckets of at most bucketElements within each segment; the last carries the loss values and the flag
+        var pieces: [(offset: Int, count: Int)] = []
+        for (o, l) in segments {
+            var a = o
+            while a < o + l {
+                let len = min(bucketElements, o + l - a)
+                pieces.append((a, len))
+                a += len
+            }
+        }
+        if pieces.isEmpty { pieces = [(n, 0)] }
+        for (i, (off, len)) in pieces.enumerated() {
+            reducedElements += len
+            if i == pieces.count - 1 {
                 staging.removeAll(keepingCapacity: true)
                 staging.append(contentsOf: UnsafeBufferPointer(start: g.data + off, count: len))
                 staging.append(contentsOf: extras)
-                collective(operation, &staging, watch: off == 0)
+                collective(operation, &staging, watch: i == 0)
                 (g.data + off).update(from: staging, count: len)
                 for j in 0..<values.count { values[j] = staging[len + j] * scale }
                 finite = staging[len + values.count] == 0 ? 1 : 0
             } else {
                 let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
-                comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len, watch: off == 0) {
-                        try comm.allReduceSum(buf)
+                Breakdown.span(.communication) {
+                    comm.abortOnFailure(
+                        "all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue
+                    ) {
+                        try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len, watch: i == 0) {
+                            try comm.allReduceSum(buf)
+                        }
                     }
                 }
             }
-            off += len
-        } while off < n
-        if worldSize > 1 { for i in 0..<n { g[i] *= scale } }
+        }
+        if worldSize > 1 { for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } } }
+        for (p, f) in lowRank { exchange(f, into: p, operation: operation) }
         return finite == 1
+    }
+
+    /// [0, count) without the `excluding` ranges (offset, length), as (offset, length) segments in order.
+    static func segments(count n: Int, excluding: [(Int, Int)]) -> [(Int, Int)] {
+        var out: [(Int, Int)] = []
+        var at = 0
+        for (o, l) in excluding.sorted(by: { $0.0 < $1.0 }) {
+            if o > at { out.append((at, o - at)) }
+            at = max(at, o + l)
+        }
+        if at < n { out.append((at, n - at)) }
+        return out
+    }
+
+    /// All-gathers every rank's factors of one low-rank gradient and sets p.grad = (1/N)·Σ_r dY_rᵀ·X_r.
+    private func exchange(_ f: LowRankGradient, into p: Parameter, operation: String) {
+        let (fin, fout, rows) = (f.inFeatures, f.outFeatures, f.rows)
+        let per = rows * (fin + fout)
+        var mine = f.x + f.dy
+        var all = [Float](repeating: 0, count: per * worldSize)
+        gatheredElements += per
+        Breakdown.span(.communication) {
+            comm.abortOnFailure("all-gather of \(operation) low-rank factors", code: ExitStatus.peerFailure.rawValue) {
+                try watchdog.guarded("allGather(\(p.name) factors)", bytes: 4 * per * worldSize) {
+                    try mine.withUnsafeMutableBytes { m in
+                        try all.withUnsafeMutableBytes { try comm.allGather(UnsafeRawBufferPointer(m), into: $0) }
+                    }
+                }
+            }
+        }
+        p.grad.fill(0)
+        all.withUnsafeBufferPointer { b in
+            for r in 0..<worldSize {
+                let base = b.baseAddress! + r * per
+                LowRankGradient.accumulate(
+                    dy: base + rows * fin, x: base, rows: rows, scale: 1 / Float(worldSize), into: p.grad)
+            }
+        }
+        f.reset()
     }
 
     private func collective(_ operation: String, _ buf: inout [Float], watch: Bool) {

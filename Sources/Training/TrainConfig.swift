@@ -27,6 +27,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var bottleneck: BottleneckUpdate = .group0
     /// The base group whose steps update the bottleneck in `.group0` mode.
     public var baseGroup = 0
+    /// How the generators' FC.0 weight gradients travel between ranks (nil: `.auto`).
+    public var fcExchange: FCExchange?
 
     public init(
         model: ModelConfig, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig(),
@@ -56,6 +58,44 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return (try? String(data: e.encode(self), encoding: .utf8)) ?? "{}"
+    }
+}
+
+/// How FC.0's weight gradient is exchanged between ranks (`train --fc-exchange`).
+public enum FCExchange: String, Codable, Sendable, CaseIterable {
+    /// `lowrank` for the full generator when it moves fewer bytes than the all-reduce, else `dense`.
+    case auto
+    /// Part of the gradient all-reduce, as every other parameter.
+    case dense
+    /// Exact low-rank form: every rank all-gathers the inputs and output gradients of FC.0's calls
+    /// (`LowRankGradient`, `DataParallel.average(lowRank:)`).
+    case lowrank
+
+    /// FC.0 calls per generator in a G update, per image: translation, cycle and identity (spec B.2).
+    public static let callsPerImage = 3
+
+    /// Floats one rank sends per step for one generator's FC.0: a ring all-reduce of in·out floats moves
+    /// 2(N − 1)/N of them; an all-gather of rows·(in + out) factor floats moves (N − 1) times its own share.
+    public static func floatsPerRank(
+        lowRank: Bool, inFeatures fin: Int, outFeatures fout: Int, rows: Int, worldSize n: Int
+    ) -> Double {
+        let nn = Double(n)
+        return lowRank ? (nn - 1) * Double(rows * (fin + fout)) : 2 * (nn - 1) / nn * Double(fin * fout)
+    }
+
+    /// Whether FC.0 goes low-rank for this model, world size and batch per rank.
+    public func usesLowRank(model: ModelConfig, worldSize n: Int, batchPerRank b: Int) -> Bool {
+        switch self {
+        case .dense: return false
+        case .lowrank: return true
+        case .auto:
+            guard !model.light, n > 1 else { return false }
+            let d = 4 * model.ch
+            let fin = GeneratorConfig(ngf: model.ch, blocks: model.blocks, imageSize: model.imageSize).fullFCInput
+            let rows = FCExchange.callsPerImage * b
+            return FCExchange.floatsPerRank(lowRank: true, inFeatures: fin, outFeatures: d, rows: rows, worldSize: n)
+                < FCExchange.floatsPerRank(lowRank: false, inFeatures: fin, outFeatures: d, rows: rows, worldSize: n)
+        }
     }
 }
 

@@ -10,6 +10,8 @@ public final class Trainer {
     public let config: TrainConfig
     public let model: UGATITModel
     public let step: UGATITStep
+    /// The generators' FC.0 weights whose gradients go by the exact low-rank exchange (`FCExchange`), if any.
+    public private(set) var lowRank: [(Parameter, LowRankGradient)] = []
     /// Adaptive discriminator augmentation (strengths p_A, p_B and their statistics).
     public let ada: AdaptiveAugment
     public let resultDir: String
@@ -70,6 +72,15 @@ public final class Trainer {
         step = UGATITStep(model: model, weights: config.weights, optimizer: config.optimizer)
         ada = AdaptiveAugment(config: config.ada, seed: config.seed)
         step.augment = ada
+        let fcExchange = config.fcExchange ?? .auto
+        if fcExchange.usesLowRank(model: config.model, worldSize: parallel.worldSize, batchPerRank: config.batchSize) {
+            lowRank = [model.genA2B, model.genB2A].map { g in
+                let w = g.fcFirstWeight
+                let f = LowRankGradient(inFeatures: w.shape[1], outFeatures: w.shape[0])
+                g.fcLowRank = f
+                return (w, f)
+            }
+        }
         try parallel.checkAgreement(config: config, model: model)
         guard parallel.rank == 0 else { return }
         for d in [resultDir, "\(resultDir)/samples"] {
@@ -117,6 +128,12 @@ public final class Trainer {
             log(
                 "[face2webtoon] gradient all-reduce in buckets of up to \(parallel.bucketElements) floats: D \(buckets[0]), G \(buckets[1]) per step"
             )
+            log(
+                "[face2webtoon] FC.0 gradients: "
+                    + (lowRank.isEmpty
+                        ? "dense (in the all-reduce)"
+                        : "exact low-rank exchange (all-gather of \(FCExchange.callsPerImage * config.batchSize) rows of "
+                            + "inputs and output gradients per rank and generator)"))
         }
         log(
             "[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen"
@@ -306,7 +323,7 @@ public final class Trainer {
             if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 {
                 store.grads[0] = .nan
             }
-            let ok = parallel.average(store, values: &v, operation: p.tag)
+            let ok = parallel.average(store, values: &v, operation: p.tag, lowRank: p == .generator ? lowRank : [])
             switch SideChannel.incoming(p, averaged: Array(v.suffix(rider.count)), worldSize: n) {
             case .adaStatistics(let sums): ada.addGlobalStats(sums)
             case .stopRequest(let any): stopRequested = stopRequested || any

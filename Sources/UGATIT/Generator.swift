@@ -49,6 +49,13 @@ public final class ResnetGenerator {
     public let up: [(Conv, ILN)]  // UpBlock2.{2,3}, UpBlock2.{7,8}
     public let output: Conv  // UpBlock2.11
 
+    /// When set, FC.0's weight gradient is collected as factors for an exact low-rank exchange between ranks
+    /// (`LowRankGradient`) instead of being formed densely.
+    public var fcLowRank: LowRankGradient?
+
+    /// FC.0's weight [4c, in]: in = 4c (light) or S²c/4 (full).
+    public var fcFirstWeight: Parameter { fc[0].weight }
+
     /// The parameters of the encoder residual blocks (the "bottleneck" of selective backprop, spec C.3).
     public var encoderBlockParameters: [Parameter] { encoderBlocks.flatMap { [$0.0.weight, $0.1.weight] } }
 
@@ -151,7 +158,7 @@ public final class ResnetGenerator {
         let heatmap = t.sumChannels(x)
         let n = x.shape[0]
         var h = config.light ? t.globalAvgPool(x) : t.reshape(x, [n, x.value.count / n])
-        for layer in fc { h = t.relu(layer(t, h)) }
+        for (i, layer) in fc.enumerated() { h = t.relu(layer(t, h, lowRank: i == 0 ? fcLowRank : nil)) }
         let g = gamma(t, h)
         let b = beta(t, h)
         for (c1, n1, c2, n2) in decoderBlocks {

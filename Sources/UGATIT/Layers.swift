@@ -40,8 +40,10 @@ public struct Linear {
         self.bias = bias ? store.add("\(prefix).bias", Init.bias(fout, weightShape: [fout, fin], &rng)) : nil
     }
 
-    /// x: [N, fin] -> [N, fout].
-    public func callAsFunction(_ t: Tape, _ x: Var) -> Var { t.linear(x, t.param(weight), bias.map { t.param($0) }) }
+    /// x: [N, fin] -> [N, fout]. With `lowRank`, the weight gradient is kept as factors (`LowRankGradient`).
+    public func callAsFunction(_ t: Tape, _ x: Var, lowRank: LowRankGradient? = nil) -> Var {
+        t.linear(x, t.param(weight), bias.map { t.param($0) }, lowRank: lowRank)
+    }
 }
 
 /// The spectral-norm state of one weight: `weight_orig` (parameter), `weight_u`, `weight_v` (buffers),

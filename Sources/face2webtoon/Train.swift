@@ -91,6 +91,14 @@ struct Train: ParsableCommand {
     var tensorBoard: String?
     @Flag(name: .customLong("no-tensorboard"), help: "Write no TensorBoard event files.") var noTensorBoard = false
     @Option(
+        name: .customLong("fc-exchange"),
+        help: ArgumentHelp(
+            "How the generators' FC.0 weight gradients travel between ranks: dense (in the all-reduce), lowrank "
+                + "(all-gather of FC.0's inputs and output gradients: the same sum, far fewer bytes for --full), or "
+                + "auto (lowrank for --full when it moves fewer bytes).",
+            valueName: "auto|dense|lowrank"))
+    var fcExchange: FCExchange = .auto
+    @Option(
         name: .customLong("stop-at"),
         help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
     var stopAt: Int?
@@ -279,6 +287,7 @@ struct Train: ParsableCommand {
         config.model.groupHeadsOnBothSides = groupHeadsBothSides
         config.bottleneck = bottleneckUpdate
         config.baseGroup = baseGroup
+        config.fcExchange = fcExchange
         return config
     }
 
@@ -356,6 +365,7 @@ enum ADAStats: String, ExpressibleByArgument { case global, local, both }
 extension ADAConfig.Mode: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
 extension GroupSampling: ExpressibleByArgument {}
+extension FCExchange: ExpressibleByArgument {}
 extension BottleneckUpdate: ExpressibleByArgument {}
 
 /// The defaults of the training options, read from the configuration types that own them (one place each), for

@@ -102,6 +102,13 @@ public final class Tape {
         }
     }
 
+    /// Marks a parameter leaf as having a gradient this step without adding to it (its gradient is formed elsewhere,
+    /// e.g. from `LowRankGradient` factors).
+    public func markGradient(_ x: Var) {
+        guard nodes[x.id].requiresGrad, let p = nodes[x.id].parameter else { return }
+        p.hasGrad = true
+    }
+
     // MARK: - Backward
 
     /// Back-propagates from `root`, seeded with `seed` (default: 1 for a one-element root).

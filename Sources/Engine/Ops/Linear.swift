@@ -4,7 +4,9 @@
 
 extension Tape {
     /// PyTorch `F.linear`. Shapes in the file header.
-    public func linear(_ x: Var, _ weight: Var, _ bias: Var? = nil) -> Var {
+    ///   - lowRank: when given, the weight's gradient is not formed: backward appends (x, dy) to it and marks the
+    ///     weight as having a gradient; the caller forms dW later (`LowRankGradient`).
+    public func linear(_ x: Var, _ weight: Var, _ bias: Var? = nil, lowRank: LowRankGradient? = nil) -> Var {
         let xs = x.shape
         let ws = weight.shape
         precondition(
@@ -23,7 +25,11 @@ extension Tape {
                 sgemm(m: n, n: fin, k: fout, dy.data, wv.data, dx.data)
                 self.accumulate(x, dx)
             }
-            if self.needsGrad(weight) {
+            if let lowRank, self.needsGrad(weight) {
+                precondition(lowRank.inFeatures == fin && lowRank.outFeatures == fout, "low-rank factors of \(ws)")
+                lowRank.append(x: xv, dy: dy)
+                self.markGradient(weight)
+            } else if self.needsGrad(weight) {
                 let dw = Tensor(uninitialized: ws)
                 sgemm(transA: true, m: fout, n: fin, k: n, dy.data, xv.data, dw.data)
                 self.accumulate(weight, dw)
