@@ -99,6 +99,20 @@ public enum FCExchange: String, Codable, Sendable, CaseIterable {
     }
 }
 
+extension FCExchange {
+    /// Sets up the low-rank exchange on the generators' FC.0 when this mode uses it for `model`.
+    /// - Returns: the (weight, factors) pairs for `DataParallel.average(lowRank:)`; empty for the dense path.
+    public func attach(to model: UGATITModel, worldSize: Int, batchPerRank: Int) -> [(Parameter, LowRankGradient)] {
+        guard usesLowRank(model: model.config, worldSize: worldSize, batchPerRank: batchPerRank) else { return [] }
+        return [model.genA2B, model.genB2A].map { g in
+            let w = g.fcFirstWeight
+            let f = LowRankGradient(inFeatures: w.shape[1], outFeatures: w.shape[0])
+            g.fcLowRank = f
+            return (w, f)
+        }
+    }
+}
+
 /// Where training batches come from (a prefetching image loader, or generated data for benchmarks).
 public protocol BatchSource: AnyObject {
     /// The (A, B) batch for 1-based `step`.

@@ -72,15 +72,8 @@ public final class Trainer {
         step = UGATITStep(model: model, weights: config.weights, optimizer: config.optimizer)
         ada = AdaptiveAugment(config: config.ada, seed: config.seed)
         step.augment = ada
-        let fcExchange = config.fcExchange ?? .auto
-        if fcExchange.usesLowRank(model: config.model, worldSize: parallel.worldSize, batchPerRank: config.batchSize) {
-            lowRank = [model.genA2B, model.genB2A].map { g in
-                let w = g.fcFirstWeight
-                let f = LowRankGradient(inFeatures: w.shape[1], outFeatures: w.shape[0])
-                g.fcLowRank = f
-                return (w, f)
-            }
-        }
+        lowRank = (config.fcExchange ?? .auto).attach(
+            to: model, worldSize: parallel.worldSize, batchPerRank: config.batchSize)
         try parallel.checkAgreement(config: config, model: model)
         guard parallel.rank == 0 else { return }
         for d in [resultDir, "\(resultDir)/samples"] {

@@ -13,6 +13,10 @@ struct BenchScaling: ParsableCommand {
     @Option(help: "Ranks for the parallel run.") var ranks = 2
     @Option(help: "Timed steps per run.") var steps = 5
     @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
+    @Option(
+        name: .customLong("fc-exchange"),
+        help: ArgumentHelp("FC.0 gradient exchange, as train's option.", valueName: "auto|dense|lowrank"))
+    var fcExchange: FCExchange = .auto
 
     func run() throws {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -22,7 +26,7 @@ struct BenchScaling: ParsableCommand {
             m.light ? "--light" : "--full", "--global-layers", "\(m.globalLayers)", "--local-layers",
             "\(m.localLayers)",
             m.camUsesRawWeight ? "--d-cam-raw-weight" : "--no-d-cam-raw-weight",
-            "--threads", "1", "--steps", "\(steps)", "--no-peak",
+            "--threads", "1", "--steps", "\(steps)", "--no-peak", "--fc-exchange", fcExchange.rawValue,
         ]
         print(
             "img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
@@ -44,6 +48,11 @@ struct BenchScaling: ParsableCommand {
             "seconds_per_iter_1=\(fmt(one["seconds_per_iter"] ?? .nan)) seconds_per_iter_\(ranks)=\(fmt(many["seconds_per_iter"] ?? .nan))"
         )
         print("allreduce_fraction=\(fmt(many["allreduce_fraction"] ?? .nan))")
+        for key in [
+            "bytes_per_rank_per_step", "dense_bytes_per_rank_per_step", "comm_exposed_s", "comm_total_s", "peak_rss_mib",
+        ] {
+            print("\(key)=\(many[key].map { key.hasSuffix("_step") ? String(Int($0)) : fmt($0) } ?? "nan")")
+        }
         print("scaling_efficiency=\(fmt(iN / (Double(ranks) * i1)))")
     }
 

@@ -27,6 +27,10 @@ struct BenchTrain: ParsableCommand {
         help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
     var adaP: Double?
 
+    @Option(
+        name: .customLong("fc-exchange"),
+        help: ArgumentHelp("FC.0 gradient exchange, as train's option.", valueName: "auto|dense|lowrank"))
+    var fcExchange: FCExchange = .auto
     @Flag(name: .customLong("no-breakdown"), help: "Skip the extra steps that split the time by kind (time_*_s).")
     var noBreakdown = false
 
@@ -40,6 +44,7 @@ struct BenchTrain: ParsableCommand {
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
+        let lowRank = fcExchange.attach(to: m, worldSize: comm.worldSize, batchPerRank: batchSize)
         var cfg = ADAConfig()
         cfg.mode = .fixed
         cfg.p = adaP ?? 0
@@ -63,7 +68,7 @@ struct BenchTrain: ParsableCommand {
             var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0]
             if parallel.average(m.discriminators, values: &v, operation: "d") { step.applyDiscriminator() }
             v = [step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0]
-            if parallel.average(m.generators, values: &v, operation: "g") { step.applyGenerator() }
+            if parallel.average(m.generators, values: &v, operation: "g", lowRank: lowRank) { step.applyGenerator() }
         }
         for s in 0..<warmupSteps { try once(s + 1) }
         try comm.barrier()
@@ -72,6 +77,7 @@ struct BenchTrain: ParsableCommand {
         Profile.reset()
         let wait0 = source.waitSeconds
         let avg0 = parallel.averageSeconds
+        let (reduced0, gathered0) = (parallel.reducedElements, parallel.gatheredElements)
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmupSteps + s + 1) }
         try comm.barrier()
@@ -83,6 +89,13 @@ struct BenchTrain: ParsableCommand {
             Profile.enabled = false
         }
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
+        // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
+        // times this rank's block; "dense" is what the all-reduce of every gradient would send
+        let nn = Double(comm.worldSize)
+        let reducedPerStep = Double(parallel.reducedElements - reduced0) / Double(steps)
+        let gatheredPerStep = Double(parallel.gatheredElements - gathered0) / Double(steps)
+        let bytesPerRank = 4 * (2 * (nn - 1) / nn * reducedPerStep + (nn - 1) * gatheredPerStep)
+        let denseBytesPerRank = 4 * 2 * (nn - 1) / nn * Double(m.generators.grads.count + m.discriminators.grads.count)
         var augmented: Double?
         if adaP != nil {
             step.augment = ada
@@ -141,7 +154,14 @@ struct BenchTrain: ParsableCommand {
                 print("seconds_per_iter_1_thread=\(fmt(oneThread))")
                 print("threads_speedup=\(fmt(oneThread / seconds))")
             }
+            print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
+            print("bytes_per_rank_per_step=\(Int(bytesPerRank))")
+            print("dense_bytes_per_rank_per_step=\(Int(denseBytesPerRank))")
             if let breakdown {
+                // the gradient exchange runs after the backward pass, nothing overlaps it: all of it is exposed
+                let comm = breakdown.kinds[.communication]! / Double(steps)
+                print("comm_total_s=\(fmt(comm))")
+                print("comm_exposed_s=\(fmt(comm))")
                 // per step; the kinds add up to time_step_s, the steps of this pass
                 for k in TimeKind.allCases { print("time_\(k.name)_s=\(fmt(breakdown.kinds[k]! / Double(steps)))") }
                 let perStep = breakdown.seconds / Double(steps)
