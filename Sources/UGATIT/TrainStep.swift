@@ -144,6 +144,8 @@ public final class UGATITStep {
         let frozen: [ObjectIdentifier]
     }
     private var pendingTranslations: PendingTranslations?
+    /// Called during each phase's backward with every parameter whose gradient is final (`Tape.onGradientFinal`).
+    public var onGradientFinal: ((Parameter) -> Void)?
 
     public init(
         model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()
@@ -200,18 +202,22 @@ public final class UGATITStep {
         let fakeB2A = t.constant(b2a.image.value)
         let ra = judged(t, a, .a)
         let rb = judged(t, b, .b)
-        let realGA = m.disGA(t, ra)
-        let realLA = m.disLA(t, ra)
-        let realGB = m.disGB(t, rb)
-        let realLB = m.disLB(t, rb)
-        augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
-        augment?.observeReal(domain: .b, global: realGB.logit.value, local: realLB.logit.value)
         let fa = judged(t, fakeB2A, .a)
         let fb = judged(t, fakeA2B, .b)
+        // Each discriminator's real and fake calls side by side (real first, as the original; the networks are
+        // independent, so this order gives the same numbers as all reals then all fakes): backward then finishes the
+        // discriminators one at a time (LB, GB, LA, GA), and each one's gradient can be all-reduced while the others'
+        // backward runs (Tape.onGradientFinal).
+        let realGA = m.disGA(t, ra)
         let fakeGA = m.disGA(t, fa)
+        let realLA = m.disLA(t, ra)
         let fakeLA = m.disLA(t, fa)
+        let realGB = m.disGB(t, rb)
         let fakeGB = m.disGB(t, fb)
+        let realLB = m.disLB(t, rb)
         let fakeLB = m.disLB(t, fb)
+        augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
+        augment?.observeReal(domain: .b, global: realGB.logit.value, local: realLB.logit.value)
         var values: LossValues = [:]
         var terms: [(Float, Var)] = []
         for (name, real, fake) in [
@@ -229,6 +235,7 @@ public final class UGATITStep {
             prefix: "d", accuracyName: "acc_real", into: &values)
         let loss = t.weightedSum(terms)
         values[LossKey.dLoss] = loss.value[0]
+        t.onGradientFinal = onGradientFinal
         t.backward(loss)
         return values
     }
@@ -298,6 +305,7 @@ public final class UGATITStep {
             prefix: "g", accuracyName: "acc_fake", into: &values)
         let loss = t.weightedSum(terms)
         values[LossKey.gLoss] = loss.value[0]
+        t.onGradientFinal = onGradientFinal
         t.backward(loss)
         return values
     }

@@ -62,12 +62,34 @@ struct BenchTrain: ParsableCommand {
             data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
             worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 4 * steps,
             warnings: DataWarnings())
+        // when each phase's gradients become final, as seconds before the phase's gradient computation ends (how long
+        // an all-reduce started at that moment could run hidden behind the rest of the backward pass)
+        var readiness: [String: ReadinessLog] = [:]
+        func phase<T>(_ name: String, _ store: ParameterStore, _ body: () -> T) -> T {
+            guard let log = readiness[name] else { return body() }
+            let mine = Set(store.parameters.map(ObjectIdentifier.init))
+            var finals: [(Double, Int)] = []
+            step.onGradientFinal = { p in
+                if mine.contains(ObjectIdentifier(p)) { finals.append((OpBenchmarks.now(), p.value.count)) }
+            }
+            let t0 = OpBenchmarks.now()
+            let r = body()
+            log.add(start: t0, end: OpBenchmarks.now(), finals: finals)
+            step.onGradientFinal = nil
+            return r
+        }
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
-            var v: [Float] = [step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0]
+            var v: [Float] = [
+                phase("d", m.discriminators) { step.discriminatorGradients(realA: a.images, realB: b.images) }[
+                    LossKey.dLoss] ?? 0
+            ]
             if parallel.average(m.discriminators, values: &v, operation: "d") { step.applyDiscriminator() }
-            v = [step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0]
+            v = [
+                phase("g", m.generators) { step.generatorGradients(realA: a.images, realB: b.images) }[LossKey.gLoss]
+                    ?? 0
+            ]
             if parallel.average(m.generators, values: &v, operation: "g", lowRank: lowRank) { step.applyGenerator() }
         }
         for s in 0..<warmupSteps { try once(s + 1) }
@@ -123,6 +145,7 @@ struct BenchTrain: ParsableCommand {
         if !noBreakdown {
             let first = warmupSteps + (adaP != nil ? 2 : 1) * steps + (threads > 1 ? steps : 0) + 1
             try comm.barrier()
+            readiness = ["d": ReadinessLog(), "g": ReadinessLog()]
             let t3 = OpBenchmarks.now()
             Breakdown.start()
             for s in 0..<steps { try once(first + s) }
@@ -168,6 +191,7 @@ struct BenchTrain: ParsableCommand {
                 print("time_step_s=\(fmt(perStep))")
                 print("time_named_fraction=\(fmt(1 - breakdown.kinds[.other]! / breakdown.seconds))")
                 print("breakdown_overhead=\(fmt(perStep / seconds - 1))")
+                for name in ["d", "g"] { if let r = readiness[name] { print(r.summary(name)) } }
             }
             print("seconds_per_iter=\(fmt(seconds))")
         }
@@ -180,4 +204,36 @@ func peakRSSMiB() -> Double {
     var u = rusage()
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Double(u.ru_maxrss) / 1024
+}
+
+/// When a phase's gradient elements became final, relative to the end of the phase's gradient computation.
+final class ReadinessLog {
+    var phaseSeconds = 0.0
+    var lead: [(seconds: Double, elements: Int)] = []  // seconds before the phase's end, per parameter
+    var phases = 0
+
+    func add(start: Double, end: Double, finals: [(Double, Int)]) {
+        phaseSeconds += end - start
+        phases += 1
+        lead += finals.map { (end - $0.0, $0.1) }
+    }
+
+    /// `ready_<phase>_window_s`: the element-weighted mean of how long before the phase's end a gradient was final;
+    /// `ready_<phase>_final_half_s`: by how long before the end half of the elements were final.
+    func summary(_ name: String) -> String {
+        let total = lead.reduce(0) { $0 + $1.elements }
+        guard total > 0, phases > 0 else { return "ready_\(name)_window_s=nan" }
+        let mean = lead.reduce(0.0) { $0 + $1.seconds * Double($1.elements) } / Double(total)
+        var acc = 0
+        var half = 0.0
+        for l in lead.sorted(by: { $0.seconds > $1.seconds }) {
+            acc += l.elements
+            if 2 * acc >= total {
+                half = l.seconds
+                break
+            }
+        }
+        return "ready_\(name)_phase_s=\(fmt(phaseSeconds / Double(phases))) ready_\(name)_window_s=\(fmt(mean)) "
+            + "ready_\(name)_final_half_s=\(fmt(half))"
+    }
 }

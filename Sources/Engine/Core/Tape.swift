@@ -24,6 +24,11 @@ public final class Tape {
     }
 
     var nodes: [Node] = []
+    /// Each parameter's first leaf on this tape: its gradient is final once backward has passed that node.
+    var firstUse: [ObjectIdentifier: (node: Int, parameter: Parameter)] = [:]
+    /// Called during `backward` with every parameter this tape used, as soon as no node is left that could add to its
+    /// gradient (after the node of its first use), so that its all-reduce can start while backward goes on.
+    public var onGradientFinal: ((Parameter) -> Void)?
     /// Training mode: spectral norm advances its power iteration on every call (PyTorch's `module.train()`).
     public var training: Bool
 
@@ -46,7 +51,9 @@ public final class Tape {
 
     /// A parameter leaf. If `p.trainable`, backward adds into `p.grad` and marks `p.hasGrad`.
     public func param(_ p: Parameter) -> Var {
-        append(Node(value: p.value, requiresGrad: p.trainable, parameter: p))
+        let v = append(Node(value: p.value, requiresGrad: p.trainable, parameter: p))
+        if firstUse[ObjectIdentifier(p)] == nil { firstUse[ObjectIdentifier(p)] = (v.id, p) }
+        return v
     }
 
     /// The same value cut from the graph (PyTorch's `detach()`): no gradient flows back through it.
@@ -122,7 +129,14 @@ public final class Tape {
                 return Tensor(repeating: 1, shape: root.value.shape)
             }()
         accumulate(root, s, owned: false)
+        // parameters by first use, latest first: reported once backward has gone below that node
+        let final = onGradientFinal.map { _ in firstUse.values.sorted { $0.node > $1.node } } ?? []
+        var next = 0
         for i in stride(from: root.id, through: 0, by: -1) {
+            while next < final.count && final[next].node >= i {
+                onGradientFinal?(final[next].parameter)
+                next += 1
+            }
             let n = nodes[i]
             guard let g = n.grad, let bw = n.backward else { continue }
             n.backward = nil
@@ -130,6 +144,10 @@ public final class Tape {
             bw(g)
             Breakdown.end(n.kind)
             if n.parameter == nil && i != root.id { n.grad = nil }
+        }
+        while next < final.count {
+            onGradientFinal?(final[next].parameter)
+            next += 1
         }
     }
 

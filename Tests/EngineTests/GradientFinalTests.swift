@@ -1,0 +1,29 @@
+import XCTest
+
+@testable import Engine
+
+/// `Tape.onGradientFinal` reports each parameter once no node is left that adds to its gradient: a parameter used
+/// twice only after backward has passed its first use, and before the nodes recorded ahead of that use.
+final class GradientFinalTests: XCTestCase {
+    func testAParameterIsFinalAfterItsFirstUseOnly() {
+        var rng = RandomGenerator(seed: 1)
+        let a = Parameter(name: "a", value: rng.normalTensor([3, 3]))  // used first and last
+        let b = Parameter(name: "b", value: rng.normalTensor([3, 3]))  // used once, in the middle
+        let c = Parameter(name: "c", value: rng.normalTensor([3, 3]))  // used once, first of all
+        let t = Tape()
+        let x = t.input(rng.normalTensor([2, 3]))
+        let h0 = t.tanh(t.linear(x, t.param(c)))
+        let h1 = t.tanh(t.linear(h0, t.param(a)))
+        let h2 = t.tanh(t.linear(h1, t.param(b)))
+        let h3 = t.linear(h2, t.param(a))
+        var order: [String] = []
+        var gradAtReport: [String: [Float]] = [:]
+        t.onGradientFinal = { p in
+            order.append(p.name)
+            gradAtReport[p.name] = p.grad.array
+        }
+        t.backward(t.sum(h3))
+        XCTAssertEqual(order, ["b", "a", "c"])
+        for p in [a, b, c] { XCTAssertEqual(gradAtReport[p.name], p.grad.array, "\(p.name) changed after its report") }
+    }
+}
