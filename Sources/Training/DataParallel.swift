@@ -70,7 +70,8 @@ public final class DataParallel {
     public private(set) var reducedElements = 0
     public private(set) var gatheredElements = 0
 
-    /// Averages `store`'s gradients over the ranks and `values` (loss values) with them.
+    /// Averages `store`'s gradients over the ranks and `values` (loss values) with them, after the backward pass
+    /// (`begin(..., overlap: false)` then `finish`).
     ///
     /// `lowRank`: parameters whose gradient this rank holds as factors (`LowRankGradient`, e.g. FC.0): they are left
     /// out of the all-reduce; every rank all-gathers every rank's factors and forms the same average
@@ -80,56 +81,53 @@ public final class DataParallel {
         _ store: ParameterStore, values: inout [Float], operation: String,
         lowRank: [(Parameter, LowRankGradient)] = []
     ) -> Bool {
-        let t0 = ProcessInfo.processInfo.systemUptime
-        defer { averageSeconds += ProcessInfo.processInfo.systemUptime - t0 }
-        let g = store.grads
-        let n = g.count
-        var finite: Float = 1
-        for i in 0..<n where !g[i].isFinite {
-            finite = 0
-            break
-        }
-        for (_, f) in lowRank where !(f.x.allSatisfy(\.isFinite) && f.dy.allSatisfy(\.isFinite)) { finite = 0 }
-        let extras = values + [1 - finite]
-        let scale = 1 / Float(worldSize)
-        let segments = DataParallel.segments(count: n, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) })
-        // buckets of at most bucketElements within each segment; the last carries the loss values and the flag
-        var pieces: [(offset: Int, count: Int)] = []
-        for (o, l) in segments {
-            var a = o
-            while a < o + l {
-                let len = min(bucketElements, o + l - a)
-                pieces.append((a, len))
-                a += len
-            }
-        }
-        if pieces.isEmpty { pieces = [(n, 0)] }
-        for (i, (off, len)) in pieces.enumerated() {
-            reducedElements += len
-            if i == pieces.count - 1 {
-                staging.removeAll(keepingCapacity: true)
-                staging.append(contentsOf: UnsafeBufferPointer(start: g.data + off, count: len))
-                staging.append(contentsOf: extras)
-                collective(operation, &staging, watch: i == 0)
-                (g.data + off).update(from: staging, count: len)
-                for j in 0..<values.count { values[j] = staging[len + j] * scale }
-                finite = staging[len + values.count] == 0 ? 1 : 0
-            } else {
-                let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
-                Breakdown.span(.communication) {
-                    comm.abortOnFailure(
-                        "all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue
-                    ) {
-                        try watchdog.guarded("allReduce(\(operation))", bytes: 4 * len, watch: i == 0) {
-                            try comm.allReduceSum(buf)
-                        }
+        begin(store, operation: operation, lowRank: lowRank, overlap: false).finish(values: &values)
+    }
+
+    /// Starts averaging one phase's gradients. With `overlap`, a communication thread all-reduces each bucket as soon
+    /// as backward has made all its gradients final (report them with `PhaseAverage.gradientFinal`, e.g. through
+    /// `Tape.onGradientFinal`); without, `finish` does every all-reduce. Both run the same buckets in the same order
+    /// with the same contents, so they give bit-identical results.
+    ///
+    /// Buckets: at most `bucketElements` floats within the arena (less the low-rank exclusions), reduced from the
+    /// last to the first (the order in which backward finishes them, as DDP does); the first bucket carries the
+    /// loss values and the non-finite flag, so it goes last, once `finish` has them.
+    public func begin(
+        _ store: ParameterStore, operation: String, lowRank: [(Parameter, LowRankGradient)] = [], overlap: Bool
+    ) -> PhaseAverage {
+        PhaseAverage(self, store: store, operation: operation, lowRank: lowRank, overlap: overlap)
+    }
+
+    /// Per bucket of the last finished phase: when it was ready, started and done (seconds since `begin`).
+    public internal(set) var lastTimeline: [PhaseAverage.BucketTiming] = []
+    /// Seconds `finish` waited for the communication thread, summed over phases (the exposed communication).
+    public internal(set) var exposedSeconds: Double = 0
+    /// Seconds spent in gradient collectives, summed over phases.
+    public internal(set) var collectiveSeconds: Double = 0
+
+    func countReduced(_ n: Int) { reducedElements += n }
+
+    /// All-reduces one bucket in place; with `extras`, they ride at its end and are returned reduced.
+    func reduceBucket(_ buf: UnsafeMutableBufferPointer<Float>, extras: [Float]?, operation: String, watch: Bool)
+        -> [Float]
+    {
+        countReduced(buf.count)
+        guard let extras else {
+            Breakdown.span(.communication) {
+                comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
+                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * buf.count, watch: watch) {
+                        try comm.allReduceSum(buf)
                     }
                 }
             }
+            return []
         }
-        if worldSize > 1 { for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } } }
-        for (p, f) in lowRank { exchange(f, into: p, operation: operation) }
-        return finite == 1
+        staging.removeAll(keepingCapacity: true)
+        staging.append(contentsOf: buf)
+        staging.append(contentsOf: extras)
+        collective(operation, &staging, watch: watch)
+        _ = buf.update(fromContentsOf: staging[0..<buf.count])
+        return Array(staging[buf.count...])
     }
 
     /// [0, count) without the `excluding` ranges (offset, length), as (offset, length) segments in order.
@@ -145,7 +143,7 @@ public final class DataParallel {
     }
 
     /// All-gathers every rank's factors of one low-rank gradient and sets p.grad = (1/N)·Σ_r dY_rᵀ·X_r.
-    private func exchange(_ f: LowRankGradient, into p: Parameter, operation: String) {
+    func exchange(_ f: LowRankGradient, into p: Parameter, operation: String) {
         let (fin, fout, rows) = (f.inFeatures, f.outFeatures, f.rows)
         let per = rows * (fin + fout)
         var mine = f.x + f.dy

@@ -10,6 +10,8 @@ public final class Trainer {
     public let config: TrainConfig
     public let model: UGATITModel
     public let step: UGATITStep
+    /// Whether each phase's all-reduce overlaps its backward pass (`train --no-overlap` turns it off).
+    public var overlap = true
     /// The generators' FC.0 weights whose gradients go by the exact low-rank exchange (`FCExchange`), if any.
     public private(set) var lowRank: [(Parameter, LowRankGradient)] = []
     /// Adaptive discriminator augmentation (strengths p_A, p_B and their statistics).
@@ -309,14 +311,22 @@ public final class Trainer {
         let grouped = config.groups != nil
         let (la, lb) = grouped ? (a.groups, b.groups) : (nil, nil)
         step.frozenGenerator = frozenBottleneck(group: la?.first)
-        func phase(_ p: Phase, _ store: ParameterStore, _ values: LossValues, apply: () -> Void) -> LossValues {
+        func phase(
+            _ p: Phase, _ store: ParameterStore, _ compute: () -> LossValues, apply: () -> Void
+        ) -> LossValues {
+            // with overlap, each bucket's all-reduce starts while backward still runs (DataParallel.begin)
+            let averaging = parallel.begin(
+                store, operation: p.tag, lowRank: p == .generator ? lowRank : [], overlap: overlap && n > 1)
+            step.onGradientFinal = averaging.overlap ? averaging.gradientFinal : nil
+            let values = compute()
+            step.onGradientFinal = nil
             let keys = values.keys.sorted()
             let rider = SideChannel.outgoing(p, ada: ada)
             var v = keys.map { values[$0]! } + rider
             if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 {
                 store.grads[0] = .nan
             }
-            let ok = parallel.average(store, values: &v, operation: p.tag, lowRank: p == .generator ? lowRank : [])
+            let ok = averaging.finish(values: &v)
             switch SideChannel.incoming(p, averaged: Array(v.suffix(rider.count)), worldSize: n) {
             case .adaStatistics(let sums): ada.addGlobalStats(sums)
             case .stopRequest(let any): stopRequested = stopRequested || any
@@ -339,12 +349,12 @@ public final class Trainer {
         }
         var out = phase(
             .discriminator, model.discriminators,
-            step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)
+            { step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
         ) { step.applyDiscriminator() }
         out.merge(
             phase(
                 .generator, model.generators,
-                step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb)
+                { step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
             ) { step.applyGenerator() }
         ) { $1 }
         if let bad = nonFiniteParameter {

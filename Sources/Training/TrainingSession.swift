@@ -30,6 +30,8 @@ public struct SessionOptions {
     /// TensorBoard event directory (nil: none).
     public var tensorBoard: String?
     public var save = SaveOptions()
+    /// All-reduce each gradient bucket while backward still runs (off: after the backward pass).
+    public var overlap = true
     public var ignoreMemoryLimit = false
     /// Stop (with a checkpoint) after this step, as a SIGTERM would.
     public var stopAt: Int?
@@ -137,6 +139,7 @@ public enum TrainingSession {
             )
         }
         trainer.checkpointOptions = o.save
+        trainer.overlap = o.overlap
         if let reader {
             try trainer.resume(from: reader)
             let was = trainer.state.worldSizeAtSave

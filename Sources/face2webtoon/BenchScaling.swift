@@ -17,6 +17,8 @@ struct BenchScaling: ParsableCommand {
         name: .customLong("fc-exchange"),
         help: ArgumentHelp("FC.0 gradient exchange, as train's option.", valueName: "auto|dense|lowrank"))
     var fcExchange: FCExchange = .auto
+    @Flag(name: .customLong("no-overlap"), help: "All-reduce after each backward pass (train's --no-overlap).")
+    var noOverlap = false
 
     func run() throws {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -27,7 +29,7 @@ struct BenchScaling: ParsableCommand {
             "\(m.localLayers)",
             m.camUsesRawWeight ? "--d-cam-raw-weight" : "--no-d-cam-raw-weight",
             "--threads", "1", "--steps", "\(steps)", "--no-peak", "--fc-exchange", fcExchange.rawValue,
-        ]
+        ] + (noOverlap ? ["--no-overlap"] : [])
         print(
             "img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
                 + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")

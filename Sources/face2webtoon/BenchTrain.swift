@@ -31,6 +31,8 @@ struct BenchTrain: ParsableCommand {
         name: .customLong("fc-exchange"),
         help: ArgumentHelp("FC.0 gradient exchange, as train's option.", valueName: "auto|dense|lowrank"))
     var fcExchange: FCExchange = .auto
+    @Flag(name: .customLong("no-overlap"), help: "All-reduce after each backward pass (train's --no-overlap).")
+    var noOverlap = false
     @Flag(name: .customLong("no-breakdown"), help: "Skip the extra steps that split the time by kind (time_*_s).")
     var noBreakdown = false
 
@@ -65,32 +67,36 @@ struct BenchTrain: ParsableCommand {
         // when each phase's gradients become final, as seconds before the phase's gradient computation ends (how long
         // an all-reduce started at that moment could run hidden behind the rest of the backward pass)
         var readiness: [String: ReadinessLog] = [:]
-        func phase<T>(_ name: String, _ store: ParameterStore, _ body: () -> T) -> T {
-            guard let log = readiness[name] else { return body() }
+        var timelines: [String: [PhaseAverage.BucketTiming]] = [:]
+        // one phase as train runs it: gradients (with the all-reduce overlapped unless --no-overlap), then the update
+        func phase(
+            _ name: String, _ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)],
+            _ compute: () -> Float, apply: () -> Void
+        ) {
+            let avg = parallel.begin(store, operation: name, lowRank: lowRank, overlap: !noOverlap && comm.worldSize > 1)
+            let log = readiness[name]
             let mine = Set(store.parameters.map(ObjectIdentifier.init))
             var finals: [(Double, Int)] = []
             step.onGradientFinal = { p in
-                if mine.contains(ObjectIdentifier(p)) { finals.append((OpBenchmarks.now(), p.value.count)) }
+                avg.gradientFinal(p)
+                if log != nil && mine.contains(ObjectIdentifier(p)) { finals.append((OpBenchmarks.now(), p.value.count)) }
             }
             let t0 = OpBenchmarks.now()
-            let r = body()
-            log.add(start: t0, end: OpBenchmarks.now(), finals: finals)
+            var v = [compute()]
+            log?.add(start: t0, end: OpBenchmarks.now(), finals: finals)
             step.onGradientFinal = nil
-            return r
+            if avg.finish(values: &v) { apply() }
+            timelines[name] = avg.timeline
         }
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
-            var v: [Float] = [
-                phase("d", m.discriminators) { step.discriminatorGradients(realA: a.images, realB: b.images) }[
-                    LossKey.dLoss] ?? 0
-            ]
-            if parallel.average(m.discriminators, values: &v, operation: "d") { step.applyDiscriminator() }
-            v = [
-                phase("g", m.generators) { step.generatorGradients(realA: a.images, realB: b.images) }[LossKey.gLoss]
-                    ?? 0
-            ]
-            if parallel.average(m.generators, values: &v, operation: "g", lowRank: lowRank) { step.applyGenerator() }
+            phase("d", m.discriminators, lowRank: []) {
+                step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0
+            } apply: { step.applyDiscriminator() }
+            phase("g", m.generators, lowRank: lowRank) {
+                step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0
+            } apply: { step.applyGenerator() }
         }
         for s in 0..<warmupSteps { try once(s + 1) }
         try comm.barrier()
@@ -100,6 +106,7 @@ struct BenchTrain: ParsableCommand {
         let wait0 = source.waitSeconds
         let avg0 = parallel.averageSeconds
         let (reduced0, gathered0) = (parallel.reducedElements, parallel.gatheredElements)
+        let (exposed0, collective0) = (parallel.exposedSeconds, parallel.collectiveSeconds)
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmupSteps + s + 1) }
         try comm.barrier()
@@ -111,6 +118,8 @@ struct BenchTrain: ParsableCommand {
             Profile.enabled = false
         }
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
+        let commTotal = (parallel.collectiveSeconds - collective0) / Double(steps)
+        let commExposed = noOverlap ? commTotal : (parallel.exposedSeconds - exposed0) / Double(steps)
         // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
         // times this rank's block; "dense" is what the all-reduce of every gradient would send
         let nn = Double(comm.worldSize)
@@ -180,11 +189,17 @@ struct BenchTrain: ParsableCommand {
             print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
             print("bytes_per_rank_per_step=\(Int(bytesPerRank))")
             print("dense_bytes_per_rank_per_step=\(Int(denseBytesPerRank))")
+            print("overlap=\(!noOverlap && n > 1)")
+            print("comm_total_s=\(fmt(commTotal))")
+            print("comm_exposed_s=\(fmt(commExposed))")
+            for name in ["d", "g"] {
+                // the last step's buckets in the order they ran: ready/start/end in ms since the phase's averaging began
+                let t = (timelines[name] ?? []).reversed().map {
+                    String(format: "%.0f/%.0f/%.0f", 1000 * $0.ready, 1000 * $0.start, 1000 * $0.end)
+                }
+                print("bucket_timeline_\(name)_ms=\(t.joined(separator: ","))")
+            }
             if let breakdown {
-                // the gradient exchange runs after the backward pass, nothing overlaps it: all of it is exposed
-                let comm = breakdown.kinds[.communication]! / Double(steps)
-                print("comm_total_s=\(fmt(comm))")
-                print("comm_exposed_s=\(fmt(comm))")
                 // per step; the kinds add up to time_step_s, the steps of this pass
                 for k in TimeKind.allCases { print("time_\(k.name)_s=\(fmt(breakdown.kinds[k]! / Double(steps)))") }
                 let perStep = breakdown.seconds / Double(steps)

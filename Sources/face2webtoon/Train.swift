@@ -98,6 +98,10 @@ struct Train: ParsableCommand {
                 + "auto (lowrank for --full when it moves fewer bytes).",
             valueName: "auto|dense|lowrank"))
     var fcExchange: FCExchange = .auto
+    @Flag(
+        name: .customLong("no-overlap"),
+        help: "All-reduce the gradients after each backward pass instead of bucket by bucket while it runs.")
+    var noOverlap = false
     @Option(
         name: .customLong("stop-at"),
         help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
@@ -317,6 +321,7 @@ struct Train: ParsableCommand {
         o.save = SaveOptions(
             level: checkpointLevel, workers: checkpointThreads, keepLast: keepLast, keepEvery: keepEvery)
         o.ignoreMemoryLimit = ignoreMemoryLimit
+        o.overlap = !noOverlap
         o.stopAt = stopAt
         o.debugDumpGradientsAt = debugDumpGradients
         if let f = debugADAForceSign { o.debugADAForcedSigns = f.split(separator: ",").compactMap { Double($0) } }

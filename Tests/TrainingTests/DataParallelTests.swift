@@ -1,4 +1,6 @@
 import Distributed
+import Foundation
+import UGATIT
 import Engine
 import XCTest
 
@@ -32,5 +34,64 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(a.grad.array, [0.5, -1])
         XCTAssertEqual(w.grad.array, [1, 2, 3, -2, -4, -6])  // dyᵀ·x
         XCTAssertEqual(f.rows, 0, "factors are consumed")
+    }
+}
+
+/// A one-rank communicator whose all-reduces take `delay` seconds, as a slow network would.
+final class SlowCommunicator: Communicator, @unchecked Sendable {
+    let inner = SingleRankCommunicator()
+    let delay: Double
+    init(delay: Double) { self.delay = delay }
+    var rank: Int { 0 }
+    var worldSize: Int { 1 }
+    var processorName: String { inner.processorName }
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        Thread.sleep(forTimeInterval: delay)
+        try inner.allReduceSum(buffer)
+    }
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceSum(buffer) }
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(buffer, root: root) }
+    func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?, root: Int) throws {
+        try inner.gather(block, into: receive, root: root)
+    }
+    func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
+        try inner.allGather(block, into: receive)
+    }
+    func barrier() throws {}
+    func finalize() throws {}
+    func abort(code: Int32, message: String) -> Never { inner.abort(code: code, message: message) }
+}
+
+/// The overlapped all-reduce against a deliberately slow communicator: the first bucket starts while the
+/// discriminators' backward still runs, the buckets go from the last to the first, and the gradients equal the
+/// path without overlap bit for bit.
+final class OverlapTests: XCTestCase {
+    func testFirstBucketStartsDuringBackwardAndGradientsMatch() throws {
+        var grads: [[Float]] = []
+        for overlap in [true, false] {
+            let model = UGATITModel(
+                config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
+            let step = UGATITStep(model: model)
+            var rng = RandomGenerator(seed: 8)
+            let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
+            let parallel = DataParallel(comm: SlowCommunicator(delay: 0.02), bucketBytes: 4096)
+            let avg = parallel.begin(model.discriminators, operation: "d", overlap: overlap)
+            step.onGradientFinal = avg.overlap ? avg.gradientFinal : nil
+            var values = [step.discriminatorGradients(realA: a, realB: b)[LossKey.dLoss]!]
+            XCTAssertTrue(avg.finish(values: &values))
+            let t = avg.timeline
+            XCTAssertGreaterThanOrEqual(t.count, 8, "small buckets: several per discriminator")
+            let starts = t.map(\.start)
+            XCTAssertEqual(starts.indices.sorted { starts[$0] < starts[$1] }, Array(t.indices.reversed()))
+            for x in t { XCTAssertLessThanOrEqual(x.ready, x.start + 1e-9) }
+            if overlap {
+                XCTAssertLessThan(t.last!.start, avg.finishCalled, "the first bucket started during backward")
+                XCTAssertLessThan(t.last!.ready, avg.finishCalled)
+            } else {
+                XCTAssertGreaterThanOrEqual(t.last!.start, avg.finishCalled)
+            }
+            grads.append(model.discriminators.grads.array)
+        }
+        XCTAssertEqual(grads[0], grads[1])
     }
 }

@@ -1,0 +1,163 @@
+import Engine
+import Foundation
+
+/// One phase's gradient averaging (`DataParallel.begin`): buckets all-reduced in a fixed order, either on a
+/// communication thread as backward finishes them (overlap) or all at `finish`.
+///
+/// Threads: with overlap, the communication thread is the only one that calls MPI between `begin` and the end of
+/// `finish` (MPI runs at MPI_THREAD_SERIALIZED: calls from several threads are allowed, never at the same time);
+/// the training thread only computes and reports gradients. The hand-offs go through one condition variable.
+public final class PhaseAverage: @unchecked Sendable {
+    /// When a bucket's gradients were all final, when its all-reduce started and ended (seconds since `begin`).
+    public struct BucketTiming: Sendable {
+        public var elements: Int
+        public var ready = Double.nan, start = Double.nan, end = Double.nan
+    }
+
+    let parallel: DataParallel
+    let store: ParameterStore
+    let operation: String
+    let lowRank: [(Parameter, LowRankGradient)]
+    public let overlap: Bool
+    let segments: [(Int, Int)]
+    let pieces: [(offset: Int, count: Int)]
+    var pending: [Int]
+    let piecesOf: [ObjectIdentifier: [Int]]
+    var ready: [Bool]
+    var extras: [Float]?
+    var reducedExtras: [Float] = []
+    var localFinite = true
+    var done = false
+    public private(set) var timeline: [BucketTiming]
+    /// When `finish` was called (the end of backward), seconds since `begin`.
+    public private(set) var finishCalled = Double.nan
+    let cond = NSCondition()
+    let t0 = OpBenchmarks.now()
+    var thread: Thread?
+
+    init(
+        _ parallel: DataParallel, store: ParameterStore, operation: String, lowRank: [(Parameter, LowRankGradient)],
+        overlap: Bool
+    ) {
+        self.parallel = parallel
+        self.store = store
+        self.operation = operation
+        self.lowRank = lowRank
+        self.overlap = overlap
+        let n = store.grads.count
+        segments = DataParallel.segments(count: n, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) })
+        var pieces: [(offset: Int, count: Int)] = []
+        for (o, l) in segments {
+            var a = o
+            while a < o + l {
+                let len = min(parallel.bucketElements, o + l - a)
+                pieces.append((a, len))
+                a += len
+            }
+        }
+        if pieces.isEmpty { pieces = [(n, 0)] }
+        self.pieces = pieces
+        // which buckets each parameter's gradient lies in
+        var of: [ObjectIdentifier: [Int]] = [:]
+        var pending = [Int](repeating: 0, count: pieces.count)
+        let excluded = Set(lowRank.map { ObjectIdentifier($0.0) })
+        for p in store.parameters where !excluded.contains(ObjectIdentifier(p)) {
+            let (lo, hi) = (p.offset, p.offset + p.value.count)
+            let list = pieces.indices.filter { pieces[$0].offset < hi && lo < pieces[$0].offset + pieces[$0].count }
+            of[ObjectIdentifier(p)] = list
+            for b in list { pending[b] += 1 }
+        }
+        piecesOf = of
+        self.pending = pending
+        ready = pending.map { $0 == 0 }
+        timeline = pieces.map { BucketTiming(elements: $0.count) }
+        if overlap {
+            let t = Thread { [unowned self] in self.reduceAll() }
+            t.name = "f2w-allreduce"
+            thread = t
+            t.start()
+        }
+    }
+
+    /// Reports that `p`'s gradient will not change any more in this phase (training thread).
+    public func gradientFinal(_ p: Parameter) {
+        guard overlap, let list = piecesOf[ObjectIdentifier(p)] else { return }
+        cond.lock()
+        let now = OpBenchmarks.now() - t0
+        for b in list {
+            pending[b] -= 1
+            if pending[b] == 0 {
+                ready[b] = true
+                timeline[b].ready = now
+            }
+        }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Hands over the phase's loss values once backward is done, waits for the last bucket, scales every gradient
+    /// by 1/N and forms the low-rank gradients. `values` come back averaged over the ranks.
+    /// - Returns: false if any rank had a non-finite gradient (every rank skips the update).
+    public func finish(values: inout [Float]) -> Bool {
+        let factorsFinite = lowRank.allSatisfy { $0.1.x.allSatisfy(\.isFinite) && $0.1.dy.allSatisfy(\.isFinite) }
+        let tw = OpBenchmarks.now()
+        cond.lock()
+        finishCalled = tw - t0
+        for b in ready.indices where !ready[b] {  // parameters that backward never reached: final all the same
+            ready[b] = true
+            timeline[b].ready = tw - t0
+        }
+        extras = values + [factorsFinite ? 0 : 1]
+        cond.broadcast()
+        cond.unlock()
+        if overlap {
+            cond.lock()
+            while !done { cond.wait() }
+            cond.unlock()
+            parallel.exposedSeconds += OpBenchmarks.now() - tw
+        } else {
+            reduceAll()
+        }
+        let n = parallel.worldSize
+        let scale = 1 / Float(n)
+        let g = store.grads
+        if n > 1 { for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } } }
+        for (p, f) in lowRank { parallel.exchange(f, into: p, operation: operation) }
+        for j in 0..<values.count { values[j] = reducedExtras[j] * scale }
+        parallel.lastTimeline = timeline
+        parallel.collectiveSeconds += timeline.reduce(0) { $0 + ($1.end - $1.start) }
+        return reducedExtras[values.count] == 0 && localFinite
+    }
+
+    /// The buckets from the last to the first, each once it is ready (the first also waits for the loss values).
+    func reduceAll() {
+        let g = store.grads
+        for b in pieces.indices.reversed() {
+            cond.lock()
+            while !ready[b] || (b == 0 && extras == nil) { cond.wait() }
+            let ex = b == 0 ? extras : nil
+            cond.unlock()
+            let (off, len) = pieces[b]
+            let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
+            if localFinite, buf.contains(where: { !$0.isFinite }) { localFinite = false }
+            let start = OpBenchmarks.now() - t0
+            var extrasIn = ex
+            // the flag counts every non-finite gradient or factor of this rank (all other buckets are done by now)
+            if var e = extrasIn {
+                e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
+                extrasIn = e
+            }
+            let out = parallel.reduceBucket(buf, extras: extrasIn, operation: operation, watch: b == pieces.count - 1)
+            let end = OpBenchmarks.now() - t0
+            cond.lock()
+            timeline[b].start = start
+            timeline[b].end = end
+            if b == 0 {
+                reducedExtras = out
+                done = true
+                cond.broadcast()
+            }
+            cond.unlock()
+        }
+    }
+}
