@@ -13,12 +13,7 @@ struct BenchScaling: ParsableCommand {
     @Option(help: "Ranks for the parallel run.") var ranks = 2
     @Option(help: "Timed steps per run.") var steps = 5
     @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
-    @Option(
-        name: .customLong("fc-exchange"),
-        help: ArgumentHelp("FC.0 gradient exchange, as train's option.", valueName: "auto|dense|lowrank"))
-    var fcExchange: FCExchange = .auto
-    @Flag(name: .customLong("no-overlap"), help: "All-reduce after each backward pass (train's --no-overlap).")
-    var noOverlap = false
+    @OptionGroup var exchange: ExchangeOptions
 
     func run() throws {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -28,8 +23,8 @@ struct BenchScaling: ParsableCommand {
             m.light ? "--light" : "--full", "--global-layers", "\(m.globalLayers)", "--local-layers",
             "\(m.localLayers)",
             m.camUsesRawWeight ? "--d-cam-raw-weight" : "--no-d-cam-raw-weight",
-            "--threads", "1", "--steps", "\(steps)", "--no-peak", "--fc-exchange", fcExchange.rawValue,
-        ] + (noOverlap ? ["--no-overlap"] : [])
+            "--threads", "1", "--steps", "\(steps)", "--no-peak",
+        ] + exchange.arguments
         print(
             "img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
                 + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")

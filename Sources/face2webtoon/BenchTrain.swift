@@ -27,12 +27,7 @@ struct BenchTrain: ParsableCommand {
         help: "Also time the steps with augmentation at this fixed strength and print augment_fraction.")
     var adaP: Double?
 
-    @Option(
-        name: .customLong("fc-exchange"),
-        help: ArgumentHelp("FC.0 gradient exchange, as train's option.", valueName: "auto|dense|lowrank"))
-    var fcExchange: FCExchange = .auto
-    @Flag(name: .customLong("no-overlap"), help: "All-reduce after each backward pass (train's --no-overlap).")
-    var noOverlap = false
+    @OptionGroup var exchange: ExchangeOptions
     @Flag(name: .customLong("no-breakdown"), help: "Skip the extra steps that split the time by kind (time_*_s).")
     var noBreakdown = false
 
@@ -46,7 +41,7 @@ struct BenchTrain: ParsableCommand {
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
-        let lowRank = fcExchange.attach(to: m, worldSize: comm.worldSize, batchPerRank: batchSize)
+        let lowRank = exchange.fcExchange.attach(to: m, worldSize: comm.worldSize, batchPerRank: batchSize)
         var cfg = ADAConfig()
         cfg.mode = .fixed
         cfg.p = adaP ?? 0
@@ -73,7 +68,7 @@ struct BenchTrain: ParsableCommand {
             _ name: String, _ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)],
             _ compute: () -> Float, apply: () -> Void
         ) {
-            let avg = parallel.begin(store, operation: name, lowRank: lowRank, overlap: !noOverlap && comm.worldSize > 1)
+            let avg = parallel.begin(store, operation: name, lowRank: lowRank, overlap: !exchange.noOverlap && comm.worldSize > 1)
             let log = readiness[name]
             let mine = Set(store.parameters.map(ObjectIdentifier.init))
             var finals: [(Double, Int)] = []
@@ -119,7 +114,7 @@ struct BenchTrain: ParsableCommand {
         }
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
         let commTotal = (parallel.collectiveSeconds - collective0) / Double(steps)
-        let commExposed = noOverlap ? commTotal : (parallel.exposedSeconds - exposed0) / Double(steps)
+        let commExposed = exchange.noOverlap ? commTotal : (parallel.exposedSeconds - exposed0) / Double(steps)
         // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
         // times this rank's block; "dense" is what the all-reduce of every gradient would send
         let nn = Double(comm.worldSize)
@@ -189,7 +184,7 @@ struct BenchTrain: ParsableCommand {
             print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
             print("bytes_per_rank_per_step=\(Int(bytesPerRank))")
             print("dense_bytes_per_rank_per_step=\(Int(denseBytesPerRank))")
-            print("overlap=\(!noOverlap && n > 1)")
+            print("overlap=\(!exchange.noOverlap && n > 1)")
             print("comm_total_s=\(fmt(commTotal))")
             print("comm_exposed_s=\(fmt(commExposed))")
             for name in ["d", "g"] {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Training
 import UGATIT
 
 /// The generator's gamma/beta MLP input (spec A.3): the pooled bottleneck (light) or the whole map (full).
@@ -123,3 +124,24 @@ struct RunOptions: ParsableArguments {
         Runtime.configure(threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1)))
     }
 }
+
+/// How gradients travel between ranks: the options shared by `train`, `bench train` and `bench scaling`.
+struct ExchangeOptions: ParsableArguments {
+    @Option(
+        name: .customLong("fc-exchange"),
+        help: ArgumentHelp(
+            "How the generators' FC.0 weight gradients travel between ranks: dense (in the all-reduce), lowrank "
+                + "(all-gather of FC.0's inputs and output gradients: the same sum, far fewer bytes for --full), or "
+                + "auto (lowrank for --full when it moves fewer bytes).",
+            valueName: "auto|dense|lowrank"))
+    var fcExchange: FCExchange = .auto
+    @Flag(
+        name: .customLong("no-overlap"),
+        help: "All-reduce the gradients after each backward pass instead of bucket by bucket while it runs.")
+    var noOverlap = false
+
+    /// The same options as command-line arguments (for the runs `bench scaling` launches).
+    var arguments: [String] { ["--fc-exchange", fcExchange.rawValue] + (noOverlap ? ["--no-overlap"] : []) }
+}
+
+extension FCExchange: ExpressibleByArgument {}

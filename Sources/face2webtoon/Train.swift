@@ -90,18 +90,7 @@ struct Train: ParsableCommand {
             "TensorBoard event files (scalars, sample grids, configuration) go here (default: RESULT_DIR/tensorboard).")
     var tensorBoard: String?
     @Flag(name: .customLong("no-tensorboard"), help: "Write no TensorBoard event files.") var noTensorBoard = false
-    @Option(
-        name: .customLong("fc-exchange"),
-        help: ArgumentHelp(
-            "How the generators' FC.0 weight gradients travel between ranks: dense (in the all-reduce), lowrank "
-                + "(all-gather of FC.0's inputs and output gradients: the same sum, far fewer bytes for --full), or "
-                + "auto (lowrank for --full when it moves fewer bytes).",
-            valueName: "auto|dense|lowrank"))
-    var fcExchange: FCExchange = .auto
-    @Flag(
-        name: .customLong("no-overlap"),
-        help: "All-reduce the gradients after each backward pass instead of bucket by bucket while it runs.")
-    var noOverlap = false
+    @OptionGroup var exchange: ExchangeOptions
     @Option(
         name: .customLong("stop-at"),
         help: "Stop after this step with a checkpoint, as SIGTERM would; run the same command again to continue.")
@@ -291,7 +280,7 @@ struct Train: ParsableCommand {
         config.model.groupHeadsOnBothSides = groupHeadsBothSides
         config.bottleneck = bottleneckUpdate
         config.baseGroup = baseGroup
-        config.fcExchange = fcExchange
+        config.fcExchange = exchange.fcExchange
         return config
     }
 
@@ -321,7 +310,7 @@ struct Train: ParsableCommand {
         o.save = SaveOptions(
             level: checkpointLevel, workers: checkpointThreads, keepLast: keepLast, keepEvery: keepEvery)
         o.ignoreMemoryLimit = ignoreMemoryLimit
-        o.overlap = !noOverlap
+        o.overlap = !exchange.noOverlap
         o.stopAt = stopAt
         o.debugDumpGradientsAt = debugDumpGradients
         if let f = debugADAForceSign { o.debugADAForcedSigns = f.split(separator: ",").compactMap { Double($0) } }
@@ -370,7 +359,6 @@ enum ADAStats: String, ExpressibleByArgument { case global, local, both }
 extension ADAConfig.Mode: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
 extension GroupSampling: ExpressibleByArgument {}
-extension FCExchange: ExpressibleByArgument {}
 extension BottleneckUpdate: ExpressibleByArgument {}
 
 /// The defaults of the training options, read from the configuration types that own them (one place each), for
