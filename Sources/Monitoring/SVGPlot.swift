@@ -53,21 +53,24 @@ struct SVGPlot {
         let px = { (x: Double) in left + (x - x0) / xs * pw }
         let py = { (y: Double) in top + (1 - (ty(y) - ylo) / (yhi - ylo)) * ph }
         out += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(pw)\" height=\"\(ph)\" fill=\"none\" stroke=\"#999\"/>"
-        for i in 0...4 {
-            let f = Double(i) / 4
-            let yv = ylo + f * (yhi - ylo)
-            let yy = top + (1 - f) * ph
-            let label = logY ? fmt(pow(10, yv)) : fmt(yv)
-            out += "<line x1=\"\(left)\" x2=\"\(left + pw)\" y1=\"\(yy)\" y2=\"\(yy)\" stroke=\"#eee\"/>"
-            out += "<text x=\"\(left - 4)\" y=\"\(yy + 4)\" font-size=\"10\" text-anchor=\"end\">\(label)</text>"
-            let xv = x0 + f * xs
-            let xx = left + f * pw
-            out += "<text x=\"\(xx)\" y=\"\(top + ph + 14)\" font-size=\"10\" text-anchor=\"middle\">\(fmt(xv))</text>"
+        // grid lines and labels at round values: 1, 2 or 5 × 10^k apart (log axis: decades, or 1-2-5 within one)
+        let yTicks =
+            logY ? SVGPlot.logTicks(ylo, yhi).map { (log10($0), fmt($0)) } : SVGPlot.niceTicks(ylo, yhi).map { ($0, fmt($0)) }
+        for (yv, label) in yTicks {
+            let yy = top + (1 - (yv - ylo) / (yhi - ylo)) * ph
+            out += "<line x1=\"\(left)\" x2=\"\(left + pw)\" y1=\"\(r(yy))\" y2=\"\(r(yy))\" stroke=\"#eee\"/>"
+            out += "<text x=\"\(left - 4)\" y=\"\(r(yy + 4))\" font-size=\"10\" text-anchor=\"end\">\(label)</text>"
+        }
+        for xv in SVGPlot.niceTicks(x0, x1) {
+            let xx = left + (xv - x0) / xs * pw
+            out += "<text x=\"\(r(xx))\" y=\"\(top + ph + 14)\" font-size=\"10\" text-anchor=\"middle\">\(fmt(xv))</text>"
         }
         out +=
             "<text x=\"\(left + pw / 2)\" y=\"\(height - 6)\" font-size=\"11\" text-anchor=\"middle\">\(esc(xLabel))</text>"
         for (k, s) in series.enumerated() {
             let c = SVGPlot.colors[k % SVGPlot.colors.count]
+            // past the palette, the same colours come back dashed
+            let dash = k >= SVGPlot.colors.count ? " stroke-dasharray=\"5 3\"" : ""
             let pts = s.points.filter { $0.y.isFinite && (!logY || $0.y > 0) }
             guard !pts.isEmpty else { continue }
             let raw = pts.map { "\(r(px($0.x))),\(r(py($0.y)))" }.joined(separator: " ")
@@ -80,7 +83,7 @@ struct SVGPlot {
                     let yy = top + (1 - (ema - ylo) / (yhi - ylo)) * ph
                     return "\(r(px(p.x))),\(r(yy))"
                 }.joined(separator: " ")
-                out += "<polyline points=\"\(smooth)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.8\"/>"
+                out += "<polyline points=\"\(smooth)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.8\"\(dash)/>"
             } else {
                 out += "<polyline points=\"\(raw)\" fill=\"none\" stroke=\"\(c)\" stroke-width=\"1.8\"/>"
                 for p in pts { out += "<circle cx=\"\(r(px(p.x)))\" cy=\"\(r(py(p.y)))\" r=\"2.5\" fill=\"\(c)\"/>" }
@@ -92,13 +95,50 @@ struct SVGPlot {
                 }
             }
             let ly = top + 12 + Double(k) * 14
-            out += "<rect x=\"\(left + pw + 8)\" y=\"\(ly - 8)\" width=\"10\" height=\"3\" fill=\"\(c)\"/>"
+            out +=
+                "<line x1=\"\(left + pw + 6)\" x2=\"\(left + pw + 19)\" y1=\"\(ly - 7)\" y2=\"\(ly - 7)\" stroke=\"\(c)\" stroke-width=\"2.5\"\(dash)/>"
             out += "<text x=\"\(left + pw + 22)\" y=\"\(ly - 4)\" font-size=\"10\">\(esc(s.name))</text>"
         }
         return out + "</svg>"
     }
 
     func r(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// Round values in [lo, hi], 1, 2 or 5 × 10^k apart, about four intervals (at least the two ends when the range
+    /// is empty).
+    static func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        guard hi > lo else { return [lo] }
+        let raw = (hi - lo) / 4
+        let e = floor(log10(raw))
+        let p = pow(10, e)
+        let m = [1.0, 2, 5, 10].first { $0 * p >= raw } ?? 10
+        let step = m * p
+        // tick n is n·m·10^e, computed as an integer over a power of ten so that 0.6 prints as 0.6
+        let value = { (n: Double) in e < 0 ? n * m / pow(10, -e) : n * m * p }
+        var ticks: [Double] = []
+        var n = ceil(lo / step)
+        while value(n) <= hi + step * 1e-9 {
+            ticks.append(value(n) + 0)  // + 0 turns -0 into 0
+            n += 1
+        }
+        return ticks
+    }
+
+    /// Values for a log axis spanning log10 values [lo, hi]: the powers of ten inside, or 1, 2, 5 × 10^k when fewer
+    /// than two powers fall inside.
+    static func logTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        let decades = Array(Int(ceil(lo))...max(Int(ceil(lo)), Int(floor(hi))))
+            .map { pow(10, Double($0)) }.filter { log10($0) <= hi }
+        if decades.count >= 2 { return decades }
+        var out: [Double] = []
+        for k in Int(floor(lo))...Int(ceil(hi)) {
+            for m in [1.0, 2, 5] {
+                let v = m * pow(10, Double(k))
+                if log10(v) >= lo && log10(v) <= hi { out.append(v) }
+            }
+        }
+        return out
+    }
 }
 
 func fmt(_ v: Double) -> String {

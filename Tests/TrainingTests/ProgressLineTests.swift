@@ -1,4 +1,4 @@
-import Monitoring
+@testable import Monitoring
 import XCTest
 
 /// The progress line of long operations (translate, kid, merge, export, the data scan) on a pipe and a terminal.
@@ -30,5 +30,19 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertEqual(lines.count, 1)
         XCTAssertTrue(lines[0].hasPrefix("[face2webtoon] scanning trainA 3400 files | "), lines[0])
         XCTAssertFalse(lines[0].contains("ETA"), lines[0])
+    }
+}
+
+/// The report's plot axes are labelled at round values.
+final class PlotTickTests: XCTestCase {
+    func testTicksAreRoundValues() {
+        XCTAssertEqual(SVGPlot.niceTicks(1, 40), [10, 20, 30, 40])
+        XCTAssertEqual(SVGPlot.niceTicks(0.129, 0.9), [0.2, 0.4, 0.6, 0.8])
+        XCTAssertEqual(SVGPlot.niceTicks(-0.5, 0.5), [-0.5, 0, 0.5])
+        XCTAssertEqual(SVGPlot.niceTicks(0, 20000), [0, 5000, 10000, 15000, 20000])
+        XCTAssertEqual(SVGPlot.niceTicks(3, 3), [3])
+        XCTAssertEqual(SVGPlot.logTicks(log10(0.129), log10(15.8)), [1, 10])
+        XCTAssertEqual(SVGPlot.logTicks(log10(0.3), log10(0.9)), [0.5])
+        XCTAssertEqual(SVGPlot.logTicks(log10(0.127), log10(8621)), [1, 10, 100, 1000])
     }
 }
