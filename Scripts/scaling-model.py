@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Predicted step time and data-parallel efficiency at N machines (docs/distributed.md §9), from a profiled step.
+
+The model, per step and per rank (one rank per machine):
+- compute: t_c seconds (measured by `bench train`, or derived for another machine: --core-speedup);
+- each phase (D, then G) all-reduces its dense gradients with a ring: 2(N-1)/N * bytes / beta + 2(N-1) * alpha per
+  bucket;
+- with the low-rank FC.0 exchange (full generator), FC.0 leaves the G all-reduce and all-gathers
+  (N-1) * 3b * (in + out) * 4 bytes instead, plus (N-1) * alpha;
+- with overlap, a phase hides at most its readiness window (how long before the end of the phase's backward its
+  gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step) and never the bucket that
+  carries the loss values; the rest is exposed;
+- efficiency = t_c / (t_c + exposed communication).
+
+Usage:
+  Scripts/scaling-model.py --model light128 [--gbit 10] [--alpha-us 50] [--ranks 2,4,16,64,256] [--core-speedup 1]
+  Scripts/scaling-model.py --table            (the docs/distributed.md §9 tables)
+  Scripts/scaling-model.py --days             (machines for Face2Webtoon's 1M images per domain in 8 days / 1 day)
+Every input is a command-line default below, with the measurement it comes from; nothing is fitted.
+"""
+import argparse
+import math
+
+# Parameter counts from the train banner (docs/distributed.md §7); compute per step from bench train on the
+# 2-core machines of this project (§8.3, training.md); readiness windows from bench train's ready_* lines at
+# light 128/32 (§7.2), as fractions of the step, applied to every model (an assumption: same network shape).
+MODELS = {
+    "light128": dict(g=5_306_048, d=7_047_816, fc_in=128, fc_out=128, t_c=2.48, note="light 128/32, 1 core"),
+    "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=23.9, note="light 256/64, 2 cores"),
+    "full256": dict(g=557_919_616, d=112_851_720, fc_in=1_048_576, fc_out=256, t_c=36.6, note="full 256/64, 2 cores"),
+}
+WINDOW_D = 0.116 / 2.48  # seconds a D gradient byte is final before the D backward ends, per second of step
+WINDOW_G = 0.166 / 2.48
+BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
+
+
+def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1):
+    """(step seconds, exposed communication seconds) at n ranks."""
+    t_c = m["t_c"] / speedup
+    if n == 1:
+        return t_c, 0.0
+    beta = gbit * 1e9 / 8  # bytes/s, line rate
+    alpha = alpha_us * 1e-6
+    ring = 2 * (n - 1) / n
+
+    def allreduce(nbytes):
+        buckets = max(1, math.ceil(nbytes / BUCKET))
+        return ring * nbytes / beta + 2 * (n - 1) * alpha * buckets, buckets
+
+    fc = 2 * m["fc_in"] * m["fc_out"]  # both generators' FC.0 weights
+    rows = 3 * batch
+    # `--fc-exchange auto`: the full generator, when the all-gather sends fewer bytes than the ring all-reduce
+    use_lowrank = (lowrank and m["fc_in"] > m["fc_out"]
+                   and (n - 1) * rows * (m["fc_in"] + m["fc_out"]) < ring * m["fc_in"] * m["fc_out"])
+    g_dense = 4 * (m["g"] - (fc if use_lowrank else 0))
+    t_d, _ = allreduce(4 * m["d"])
+    t_g, g_buckets = allreduce(g_dense)
+    if use_lowrank:
+        t_g += (n - 1) * 2 * rows * (m["fc_in"] + m["fc_out"]) * 4 / beta + 2 * (n - 1) * alpha
+    exposed = t_d + t_g
+    if overlap:
+        # the last bucket of each phase (the one with the loss values) cannot hide
+        last_d = min(t_d, allreduce(min(4 * m["d"], BUCKET))[0])
+        last_g = min(t_g, allreduce(min(g_dense, BUCKET))[0])
+        hide_d = min(t_d - last_d, WINDOW_D * t_c)
+        hide_g = min(t_g - last_g, WINDOW_G * t_c)
+        exposed -= max(0.0, hide_d) + max(0.0, hide_g)
+    return t_c + exposed, exposed
+
+
+def row(m, n, gbit, alpha_us, speedup):
+    before, _ = step_time(m, n, gbit, alpha_us, lowrank=False, overlap=False, speedup=speedup)
+    after, _ = step_time(m, n, gbit, alpha_us, lowrank=True, overlap=True, speedup=speedup)
+    t_c = m["t_c"] / speedup
+    return before, t_c / before, after, t_c / after
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=sorted(MODELS), default="light128")
+    ap.add_argument("--gbit", type=float, default=10)
+    ap.add_argument("--alpha-us", type=float, default=50, help="per-message latency (assumed; probe it with netns-cluster)")
+    ap.add_argument("--ranks", default="2,4,16,64,256")
+    ap.add_argument("--core-speedup", type=float, default=1.0,
+                    help="compute speed relative to the measured machine (e.g. 12.8 for a 32-core machine, see --table)")
+    ap.add_argument("--table", action="store_true")
+    ap.add_argument("--days", action="store_true")
+    a = ap.parse_args()
+    # A 32-core machine: the measured 2-core step spread over 32 cores at an assumed 80 % threading efficiency
+    # (light 128/32 was measured on 1 core): speedup = cores / measured cores * 0.8.
+    fast = {"light128": 32 * 0.8, "light256": 16 * 0.8, "full256": 16 * 0.8}
+    if a.table:
+        for name, m in MODELS.items():
+            for label, sp in [("measured machine", 1.0), ("32-core machine (derived)", fast[name])]:
+                print(f"\n{m['note']}, {label}: t_c = {m['t_c'] / sp:.3g} s")
+                print("| N | 10 Gbit/s before | after | 100 Gbit/s before | after |")
+                print("|---|---|---|---|---|")
+                for n in [4, 16, 64, 256]:
+                    cells = []
+                    for gbit in (10, 100):
+                        b, eb, af, ea = row(m, n, gbit, a.alpha_us, sp)
+                        cells += [f"{b:.3g} s ({eb:.2f})", f"{af:.3g} s ({ea:.2f})"]
+                    print(f"| {n} | " + " | ".join(cells) + " |")
+        return
+    if a.days:
+        m = MODELS["full256"]
+        images = 1_000_000
+        print("full 256/64, 1M images per domain, global batch N at statistical efficiency 1.0 (assumed beyond the")
+        print("measured global batch 4 of docs/convergence.md), lowrank + overlap, 10 and 100 Gbit/s:")
+        for label, sp in [("2-core machines as measured", 1.0), ("32-core machines (derived)", fast["full256"])]:
+            for gbit in (10, 100):
+                out = []
+                for days in (8, 1):
+                    n = 1
+                    while n <= 100000:
+                        t, _ = step_time(m, n, gbit, a.alpha_us, True, True, sp)
+                        if images / n * t <= days * 86400:
+                            break
+                        n += 1
+                    out.append(f"below {days} day{'s' if days > 1 else ''}: {n if n <= 100000 else '>100000'}")
+                one = images * m["t_c"] / sp / 86400
+                print(f"  {label}, {gbit:g} Gbit/s: one machine {one:.0f} days; " + ", ".join(out))
+        return
+    m = MODELS[a.model]
+    print(f"{m['note']}: t_c = {m['t_c'] / a.core_speedup:.3g} s, {a.gbit:g} Gbit/s, alpha {a.alpha_us:g} us")
+    for n in [int(x) for x in a.ranks.split(",")]:
+        b, eb, af, ea = row(m, n, a.gbit, a.alpha_us, a.core_speedup)
+        print(f"N={n}: before {b:.3f} s/step (efficiency {eb:.2f}), lowrank+overlap {af:.3f} s/step ({ea:.2f})")
+
+
+if __name__ == "__main__":
+    main()
