@@ -111,9 +111,11 @@ public final class PhaseAverage: @unchecked Sendable {
         cond.broadcast()
         cond.unlock()
         if overlap {
-            cond.lock()
-            while !done { cond.wait() }
-            cond.unlock()
+            Breakdown.span(.communication) {  // the exposed part of the communication
+                cond.lock()
+                while !done { cond.wait() }
+                cond.unlock()
+            }
             parallel.exposedSeconds += OpBenchmarks.now() - tw
         } else {
             reduceAll()
