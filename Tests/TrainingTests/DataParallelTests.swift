@@ -76,7 +76,12 @@ final class OverlapTests: XCTestCase {
             let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
             let parallel = DataParallel(comm: SlowCommunicator(delay: 0.02), bucketBytes: 4096)
             let avg = parallel.begin(model.discriminators, operation: "d", overlap: overlap)
-            step.onGradientFinal = avg.overlap ? avg.gradientFinal : nil
+            // backward is slowed too (2 ms after each report), so that the communication thread's wake-up on a busy
+            // machine cannot decide the outcome
+            step.onGradientFinal = { p in
+                avg.gradientFinal(p)
+                Thread.sleep(forTimeInterval: 0.002)
+            }
             var values = [step.discriminatorGradients(realA: a, realB: b)[LossKey.dLoss]!]
             XCTAssertTrue(avg.finish(values: &values))
             let t = avg.timeline
