@@ -126,6 +126,57 @@ int cmpi_allreduce_sum_double(double *buf, int64_t count) {
     return allreduce_sum(buf, count, MPI_DOUBLE, sizeof(double));
 }
 
+/* bfloat16: the top 16 bits of an IEEE float32. Rounded to nearest even; NaN stays NaN. */
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* MPI user op: inout[i] = bf16(f32(in[i]) + f32(inout[i])): each pairwise sum in float32, rounded once. */
+static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *type) {
+    (void)type;
+    const uint16_t *a = (const uint16_t *)in;
+    uint16_t *b = (uint16_t *)inout;
+    for (int i = 0; i < *len; i++) b[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
+}
+
+static MPI_Op bf16_sum_op = MPI_OP_NULL;
+
+int cmpi_allreduce_sum_bf16(uint16_t *buf, int64_t count) {
+    int rc = check_args(buf, count);
+    if (rc != MPI_SUCCESS) return rc;
+    if (bf16_sum_op == MPI_OP_NULL) {
+        rc = MPI_Op_create(bf16_sum, 1, &bf16_sum_op);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    const int64_t chunk = chunk_limit();
+    for (int64_t done = 0; done < count; done += chunk) {
+        int64_t n = count - done < chunk ? count - done : chunk;
+        collective_calls++;
+        rc = MPI_Allreduce(MPI_IN_PLACE, buf + done, (int)n, MPI_UINT16_T, bf16_sum_op, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_SUCCESS;
+}
+
+void cmpi_float_to_bf16(const float *src, uint16_t *dst, int64_t count) {
+    for (int64_t i = 0; i < count; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+void cmpi_bf16_to_float(const uint16_t *src, float *dst, int64_t count) {
+    for (int64_t i = 0; i < count; i++) dst[i] = bf16_to_f32(src[i]);
+}
+
 int cmpi_bcast_bytes(void *buf, int64_t nbytes, int root) {
     int rc = check_args(buf, nbytes);
     if (rc != MPI_SUCCESS) return rc;

@@ -49,6 +49,10 @@ public final class MPICommunicator: Communicator {
             "allReduceSum(Double)")
     }
 
+    public func allReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) throws {
+        try check(cmpi_allreduce_sum_bf16(buffer.baseAddress, Int64(buffer.count)), "allReduceSum(bfloat16)")
+    }
+
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         try validateRoot(root, worldSize: worldSize, rank: rank, operation: "broadcast")
         try check(

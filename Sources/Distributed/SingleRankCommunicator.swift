@@ -31,6 +31,7 @@ public final class SingleRankCommunicator: Communicator, @unchecked Sendable {
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try live("allReduceSum") }
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try live("allReduceSum") }
+    public func allReduceSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>) throws { try live("allReduceSum") }
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         try live("broadcast")

@@ -68,6 +68,11 @@ public final class DataParallel {
     /// Gradient floats this rank contributed to all-reduces, and low-rank factor floats it contributed to
     /// all-gathers, since the start (for `bench scaling`'s byte counts).
     public private(set) var reducedElements = 0
+    /// Bytes this rank handed to gradient all-reduces (4 per float, 2 with the bfloat16 wire format).
+    public private(set) var reducedBytes = 0
+    /// The gradients' wire format in the all-reduce (`train --grad-wire`).
+    public var gradWire = GradWire.fp32
+    private var staging16: [UInt16] = []
     public private(set) var gatheredElements = 0
 
     /// Averages `store`'s gradients over the ranks and `values` (loss values) with them, after the backward pass
@@ -105,13 +110,37 @@ public final class DataParallel {
     /// Seconds spent in gradient collectives, summed over phases.
     public internal(set) var collectiveSeconds: Double = 0
 
-    func countReduced(_ n: Int) { reducedElements += n }
+    func countReduced(_ n: Int) {
+        reducedElements += n
+        reducedBytes += n * (gradWire == .bf16 ? 2 : 4)
+    }
 
     /// All-reduces one bucket in place; with `extras`, they ride at its end and are returned reduced.
     func reduceBucket(_ buf: UnsafeMutableBufferPointer<Float>, extras: [Float]?, operation: String, watch: Bool)
         -> [Float]
     {
         countReduced(buf.count)
+        if gradWire == .bf16 {
+            // the gradients as bfloat16 (half the bytes); loss values, flags and ADA counts stay exact in float32
+            staging16 = [UInt16](repeating: 0, count: buf.count)
+            staging16.withUnsafeMutableBufferPointer { h in
+                BFloat16.encode(UnsafeBufferPointer(buf), into: h)
+                Breakdown.span(.communication) {
+                    comm.abortOnFailure(
+                        "all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue
+                    ) {
+                        try watchdog.guarded("allReduce(\(operation), bfloat16)", bytes: 2 * h.count, watch: watch) {
+                            try comm.allReduceSumBF16(h)
+                        }
+                    }
+                }
+                BFloat16.decode(UnsafeBufferPointer(h), into: buf)
+            }
+            guard let extras else { return [] }
+            var e = extras
+            collective(operation, &e, watch: false)
+            return e
+        }
         guard let extras else {
             Breakdown.span(.communication) {
                 comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
@@ -328,4 +357,12 @@ func fnv1a(_ s: String) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
     for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
     return h
+}
+
+/// The gradients' format on the wire (`train --grad-wire`).
+public enum GradWire: String, Codable, Sendable, CaseIterable {
+    /// float32, exact sums (up to order).
+    case fp32
+    /// bfloat16: half the bytes; each pairwise sum in float32, rounded to bfloat16 (8 bits of mantissa).
+    case bf16
 }

@@ -29,6 +29,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var baseGroup = 0
     /// How the generators' FC.0 weight gradients travel between ranks (nil: `.auto`).
     public var fcExchange: FCExchange?
+    /// The gradients' wire format in the all-reduce (nil: fp32).
+    public var gradWire: GradWire?
 
     public init(
         model: ModelConfig, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig(),

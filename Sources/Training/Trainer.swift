@@ -74,6 +74,7 @@ public final class Trainer {
         step = UGATITStep(model: model, weights: config.weights, optimizer: config.optimizer)
         ada = AdaptiveAugment(config: config.ada, seed: config.seed)
         step.augment = ada
+        parallel.gradWire = config.gradWire ?? .fp32
         lowRank = (config.fcExchange ?? .auto).attach(
             to: model, worldSize: parallel.worldSize, batchPerRank: config.batchSize)
         try parallel.checkAgreement(config: config, model: model)

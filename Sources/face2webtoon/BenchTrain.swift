@@ -41,6 +41,7 @@ struct BenchTrain: ParsableCommand {
         if !model.problems().isEmpty { throw ValidationError(model.problems().joined(separator: "\n")) }
         let m = UGATITModel(config: model, seed: 0)
         let step = UGATITStep(model: m)
+        parallel.gradWire = exchange.gradWire
         let lowRank = exchange.fcExchange.attach(to: m, worldSize: comm.worldSize, batchPerRank: batchSize)
         var cfg = ADAConfig()
         cfg.mode = .fixed
@@ -100,7 +101,7 @@ struct BenchTrain: ParsableCommand {
         Profile.reset()
         let wait0 = source.waitSeconds
         let avg0 = parallel.averageSeconds
-        let (reduced0, gathered0) = (parallel.reducedElements, parallel.gatheredElements)
+        let (reduced0, gathered0) = (parallel.reducedBytes, parallel.gatheredElements)
         let (exposed0, collective0) = (parallel.exposedSeconds, parallel.collectiveSeconds)
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmupSteps + s + 1) }
@@ -118,9 +119,9 @@ struct BenchTrain: ParsableCommand {
         // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
         // times this rank's block; "dense" is what the all-reduce of every gradient would send
         let nn = Double(comm.worldSize)
-        let reducedPerStep = Double(parallel.reducedElements - reduced0) / Double(steps)
+        let reducedBytesPerStep = Double(parallel.reducedBytes - reduced0) / Double(steps)
         let gatheredPerStep = Double(parallel.gatheredElements - gathered0) / Double(steps)
-        let bytesPerRank = 4 * (2 * (nn - 1) / nn * reducedPerStep + (nn - 1) * gatheredPerStep)
+        let bytesPerRank = 2 * (nn - 1) / nn * reducedBytesPerStep + 4 * (nn - 1) * gatheredPerStep
         let denseBytesPerRank = 4 * 2 * (nn - 1) / nn * Double(m.generators.grads.count + m.discriminators.grads.count)
         var augmented: Double?
         if adaP != nil {

@@ -139,9 +139,19 @@ struct ExchangeOptions: ParsableArguments {
         name: .customLong("no-overlap"),
         help: "All-reduce the gradients after each backward pass instead of bucket by bucket while it runs.")
     var noOverlap = false
+    @Option(
+        name: .customLong("grad-wire"),
+        help: ArgumentHelp(
+            "The gradients' format in the all-reduce: fp32, or bf16 (half the bytes; sums in float32 rounded to "
+                + "bfloat16; docs/distributed.md §7.3 has its effect on the losses).",
+            valueName: "fp32|bf16"))
+    var gradWire: GradWire = .fp32
 
     /// The same options as command-line arguments (for the runs `bench scaling` launches).
-    var arguments: [String] { ["--fc-exchange", fcExchange.rawValue] + (noOverlap ? ["--no-overlap"] : []) }
+    var arguments: [String] {
+        ["--fc-exchange", fcExchange.rawValue, "--grad-wire", gradWire.rawValue] + (noOverlap ? ["--no-overlap"] : [])
+    }
 }
 
 extension FCExchange: ExpressibleByArgument {}
+extension GradWire: ExpressibleByArgument {}

@@ -281,6 +281,7 @@ struct Train: ParsableCommand {
         config.bottleneck = bottleneckUpdate
         config.baseGroup = baseGroup
         config.fcExchange = exchange.fcExchange
+        config.gradWire = exchange.gradWire == .fp32 ? nil : exchange.gradWire
         return config
     }
 

@@ -62,6 +62,14 @@ int cmpi_size(int *out);
 int cmpi_allreduce_sum_float(float *buf, int64_t count);
 int cmpi_allreduce_sum_double(double *buf, int64_t count);
 
+/* In-place sum of bfloat16 values (the top 16 bits of float32) with a user op that adds each pair in float32 and
+ * rounds the sum to bfloat16 (nearest even): half the bytes of a float32 all-reduce. */
+int cmpi_allreduce_sum_bf16(uint16_t *buf, int64_t count);
+
+/* float32 <-> bfloat16 conversions as the op above does them (round to nearest even; NaN stays NaN). */
+void cmpi_float_to_bf16(const float *src, uint16_t *dst, int64_t count);
+void cmpi_bf16_to_float(const uint16_t *src, float *dst, int64_t count);
+
 /* Broadcasts `nbytes` bytes at `buf` from `root` to every rank (same nbytes everywhere). */
 int cmpi_bcast_bytes(void *buf, int64_t nbytes, int root);
 
