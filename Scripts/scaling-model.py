@@ -9,7 +9,7 @@ The model, per step and per rank (one rank per machine):
   (N-1) * 3b * (in + out) * 4 bytes instead, plus (N-1) * alpha;
 - with overlap, a phase hides at most its readiness window (how long before the end of the phase's backward its
   gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step) and never the bucket that
-  carries the loss values; the rest is exposed;
+  carries the loss values, nor the FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
 - efficiency = t_c / (t_c + exposed communication).
 
 Usage:
@@ -55,9 +55,10 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1):
     g_dense = 4 * (m["g"] - (fc if use_lowrank else 0))
     t_d, _ = allreduce(4 * m["d"])
     t_g, g_buckets = allreduce(g_dense)
+    t_gather = 0.0
     if use_lowrank:
-        t_g += (n - 1) * 2 * rows * (m["fc_in"] + m["fc_out"]) * 4 / beta + 2 * (n - 1) * alpha
-    exposed = t_d + t_g
+        t_gather = (n - 1) * 2 * rows * (m["fc_in"] + m["fc_out"]) * 4 / beta + 2 * (n - 1) * alpha
+    exposed = t_d + t_g + t_gather  # the FC.0 all-gather runs after the G all-reduce: never hidden
     if overlap:
         # the last bucket of each phase (the one with the loss values) cannot hide
         last_d = min(t_d, allreduce(min(4 * m["d"], BUCKET))[0])
