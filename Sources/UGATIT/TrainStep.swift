@@ -205,15 +205,15 @@ public final class UGATITStep {
         let fa = judged(t, fakeB2A, .a)
         let fb = judged(t, fakeA2B, .b)
         // Each discriminator's real and fake calls side by side (real first, as the original; the networks are
-        // independent, so this order gives the same numbers as all reals then all fakes): backward then finishes the
-        // discriminators one at a time (LB, GB, LA, GA), and each one's gradient can be all-reduced while the others'
-        // backward runs (Tape.onGradientFinal).
+        // independent, so this order gives the same numbers as all reals then all fakes), in their parameter-arena
+        // order (GA, GB, LA, LB): backward then finishes them one at a time in reverse arena order (LB, LA, GB, GA),
+        // the order in which the overlapped all-reduce takes the buckets (Tape.onGradientFinal, PhaseAverage).
         let realGA = m.disGA(t, ra)
         let fakeGA = m.disGA(t, fa)
-        let realLA = m.disLA(t, ra)
-        let fakeLA = m.disLA(t, fa)
         let realGB = m.disGB(t, rb)
         let fakeGB = m.disGB(t, fb)
+        let realLA = m.disLA(t, ra)
+        let fakeLA = m.disLA(t, fa)
         let realLB = m.disLB(t, rb)
         let fakeLB = m.disLB(t, fb)
         augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
