@@ -122,8 +122,9 @@ public final class DataParallel {
         countReduced(buf.count)
         if gradWire == .bf16 {
             // the gradients as bfloat16 (half the bytes); loss values, flags and ADA counts stay exact in float32
-            staging16 = [UInt16](repeating: 0, count: buf.count)
-            staging16.withUnsafeMutableBufferPointer { h in
+            if staging16.count < buf.count { staging16 = [UInt16](repeating: 0, count: buf.count) }  // reused
+            staging16.withUnsafeMutableBufferPointer { whole in
+                let h = UnsafeMutableBufferPointer(rebasing: whole[0..<buf.count])
                 BFloat16.encode(UnsafeBufferPointer(buf), into: h)
                 Breakdown.span(.communication) {
                     comm.abortOnFailure(

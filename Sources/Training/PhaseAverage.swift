@@ -128,7 +128,7 @@ public final class PhaseAverage: @unchecked Sendable {
         for j in 0..<values.count { values[j] = reducedExtras[j] * scale }
         parallel.lastTimeline = timeline
         parallel.collectiveSeconds += timeline.reduce(0) { $0 + ($1.end - $1.start) }
-        return reducedExtras[values.count] == 0 && localFinite
+        return reducedExtras[values.count] == 0  // the summed flag already counts this rank's gradients
     }
 
     /// The buckets from the last to the first, each once it is ready (the first also waits for the loss values).
