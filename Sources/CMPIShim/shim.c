@@ -264,6 +264,71 @@ int cmpi_allgather_bytes(const void *send, void *recv, int64_t nbytes_each) {
     return gather_common(send, recv, nbytes_each, 0, 1);
 }
 
+/* counts (int64, one per rank) as MPI's int counts and displacements; false when a block exceeds INT_MAX. */
+static int block_counts(const int64_t *counts, int n, int *icounts, int *displs) {
+    int64_t at = 0;
+    for (int r = 0; r < n; r++) {
+        if (counts[r] < 0 || counts[r] > 0x7fffffff || at > 0x7fffffff) return 0;
+        icounts[r] = (int)counts[r];
+        displs[r] = (int)at;
+        at += counts[r];
+    }
+    return 1;
+}
+
+int cmpi_reduce_scatter_sum(void *buf, const int64_t *counts, int bf16) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    int n = 0, rank = 0, rc;
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (counts == NULL || n < 1) return CMPI_ERR_ARG;
+    int icounts[n], displs[n]; /* one int pair per rank, on the stack */
+    if (!block_counts(counts, n, icounts, displs)) return CMPI_ERR_COUNT;
+    if (buf == NULL && displs[n - 1] + (int64_t)icounts[n - 1] > 0) return CMPI_ERR_ARG;
+    MPI_Datatype type = bf16 ? MPI_UINT16_T : MPI_FLOAT;
+    MPI_Op op = MPI_SUM;
+    if (bf16) {
+        if (bf16_sum_op == MPI_OP_NULL) {
+            rc = MPI_Op_create(bf16_sum, 1, &bf16_sum_op);
+            if (rc != MPI_SUCCESS) return rc;
+        }
+        op = bf16_sum_op;
+    }
+    collective_calls++;
+    /* in place, MPI puts this rank's reduced block at the start of buf: move it to its own offset */
+    rc = MPI_Reduce_scatter(MPI_IN_PLACE, buf, icounts, type, op, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return rc;
+    size_t esize = bf16 ? 2 : 4;
+    if (displs[rank] > 0 && icounts[rank] > 0)
+        memmove((char *)buf + (size_t)displs[rank] * esize, buf, (size_t)icounts[rank] * esize);
+    return MPI_SUCCESS;
+}
+
+int cmpi_allgatherv_float(float *buf, const int64_t *counts) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    int n = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    if (counts == NULL || n < 1) return CMPI_ERR_ARG;
+    int icounts[n], displs[n]; /* one int pair per rank, on the stack */
+    if (!block_counts(counts, n, icounts, displs)) return CMPI_ERR_COUNT;
+    if (buf == NULL && displs[n - 1] + (int64_t)icounts[n - 1] > 0) return CMPI_ERR_ARG;
+    collective_calls++;
+    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, icounts, displs, MPI_FLOAT, MPI_COMM_WORLD);
+}
+
+int cmpi_gatherv_float(const float *send, float *recv, const int64_t *counts, int root) {
+    if (!is_live()) return CMPI_ERR_NOT_INIT;
+    int n = 0, rank = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (counts == NULL || n < 1 || root < 0 || root >= n) return CMPI_ERR_ARG;
+    int icounts[n], displs[n];
+    if (!block_counts(counts, n, icounts, displs)) return CMPI_ERR_COUNT;
+    if ((send == NULL && icounts[rank] > 0) || (rank == root && recv == NULL)) return CMPI_ERR_ARG;
+    collective_calls++;
+    return MPI_Gatherv(send, icounts[rank], MPI_FLOAT, recv, icounts, displs, MPI_FLOAT, root, MPI_COMM_WORLD);
+}
+
 int cmpi_barrier(void) {
     if (!is_live()) return CMPI_ERR_NOT_INIT;
     collective_calls++;

@@ -17,6 +17,8 @@ public struct CheckpointTensor {
     enum Storage {
         case tensor(Tensor)
         case bytes([UInt8])
+        /// Written by another rank (its float32 data is not on this one): only the name and shape are known here.
+        case elsewhere
     }
 
     public let name: String
@@ -30,6 +32,17 @@ public struct CheckpointTensor {
         dtype = .f32
         shape = tensor.shape
         storage = .tensor(tensor)
+    }
+
+    /// A float32 tensor of `shape` that another rank writes (the save plan, `ShardPlan`, gives it to that rank), for
+    /// state sharded over the ranks such as the Adam moments of `train --shard-optimizer`: every rank must pass the
+    /// same tensor list, but only the writer needs the data. Saving it on the rank the plan gives it to is a
+    /// programming error (precondition failure).
+    public init(elsewhere name: String, shape: [Int]) {
+        self.name = name
+        dtype = .f32
+        self.shape = shape
+        storage = .elsewhere
     }
 
     public init(_ name: String, float64 values: [Double], shape: [Int]? = nil) {
@@ -64,6 +77,7 @@ public struct CheckpointTensor {
         switch storage {
         case .tensor(let t): return t.count * 4
         case .bytes(let b): return b.count
+        case .elsewhere: return shape.reduce(4, *)
         }
     }
 
@@ -71,6 +85,7 @@ public struct CheckpointTensor {
         switch storage {
         case .tensor(let t): return try body(UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
         case .bytes(let b): return try b.withUnsafeBytes(body)
+        case .elsewhere: preconditionFailure("checkpoint tensor \(name) is written by another rank, not this one")
         }
     }
 }

@@ -45,6 +45,21 @@ public protocol Communicator: AnyObject, Sendable {
     /// `worldSize * block.count` bytes on every rank.
     func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws
 
+    /// Reduce-scatter (sum) in place, for the sharded optimizer (ZeRO stage 1): `buffer` is split into per-rank
+    /// blocks of `counts[r]` elements, back to back in rank order (`counts.count == worldSize`, the sum equal to
+    /// `buffer.count`, the same on every rank). Afterwards this rank's block, at its own offset, holds the sum over
+    /// all ranks; the other blocks are unspecified. The same bytes on the wire as half an all-reduce.
+    func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws
+    /// bfloat16 variant of `reduceScatterSum` (each pairwise sum in float32, rounded to bfloat16).
+    func reduceScatterSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>, counts: [Int]) throws
+    /// All-gather in place: every rank's block of `buffer` (blocks as in `reduceScatterSum`) is copied to every rank.
+    func allGather(inPlace buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws
+    /// Collects `counts[r]` floats from every rank r (`block.count == counts[rank]`) at `root`, back to back in rank
+    /// order, into `receive` (at least the sum of `counts` floats at `root`; ignored, may be nil, elsewhere).
+    func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, counts: [Int], root: Int
+    ) throws
+
     /// Returns once every rank has entered the barrier.
     func barrier() throws
 
@@ -93,6 +108,60 @@ extension Communicator {
         f.withUnsafeMutableBufferPointer { BFloat16.decode(UnsafeBufferPointer(buffer), into: $0) }
         try f.withUnsafeMutableBufferPointer { try allReduceSum($0) }
         f.withUnsafeBufferPointer { BFloat16.encode($0, into: buffer) }
+    }
+}
+
+extension Communicator {
+    // Defaults for communicators without the v-collectives (test doubles), built from the fixed-size ones.
+
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        try checkBlocks(counts, total: buffer.count)
+        try allReduceSum(buffer)
+    }
+
+    public func reduceScatterSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>, counts: [Int]) throws {
+        try checkBlocks(counts, total: buffer.count)
+        try allReduceSumBF16(buffer)
+    }
+
+    public func allGather(inPlace buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        try checkBlocks(counts, total: buffer.count)
+        let widest = counts.max() ?? 0
+        let offsets = counts.indices.map { counts[..<$0].reduce(0, +) }
+        var mine = [Float](repeating: 0, count: widest)
+        for i in 0..<counts[rank] { mine[i] = buffer[offsets[rank] + i] }
+        var all = [Float](repeating: 0, count: widest * worldSize)
+        try mine.withUnsafeBytes { m in try all.withUnsafeMutableBytes { try allGather(m, into: $0) } }
+        for r in 0..<worldSize { for i in 0..<counts[r] { buffer[offsets[r] + i] = all[r * widest + i] } }
+    }
+
+    public func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, counts: [Int], root: Int
+    ) throws {
+        guard counts.count == worldSize, block.count == counts[rank] else {
+            throw MPIError(
+                code: MPIError.invalidArgument, rank: rank, operation: "gather(counts)",
+                detail: "counts \(counts) for world size \(worldSize), block of \(block.count)")
+        }
+        let widest = counts.max() ?? 0
+        var mine = [Float](repeating: 0, count: widest)
+        for i in 0..<block.count { mine[i] = block[i] }
+        var all = [Float](repeating: 0, count: rank == root ? widest * worldSize : 0)
+        try mine.withUnsafeBytes { m in
+            try all.withUnsafeMutableBytes { try gather(m, into: rank == root ? $0 : nil, root: root) }
+        }
+        guard rank == root, let receive else { return }
+        var at = 0
+        for r in 0..<worldSize { for i in 0..<counts[r] { receive[at] = all[r * widest + i]; at += 1 } }
+    }
+
+    /// Throws unless `counts` has one non-negative entry per rank summing to `total`.
+    func checkBlocks(_ counts: [Int], total: Int) throws {
+        guard counts.count == worldSize, counts.allSatisfy({ $0 >= 0 }), counts.reduce(0, +) == total else {
+            throw MPIError(
+                code: MPIError.invalidArgument, rank: rank, operation: "v-collective",
+                detail: "block counts \(counts) do not split \(total) elements over \(worldSize) ranks")
+        }
     }
 }
 

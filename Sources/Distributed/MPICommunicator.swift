@@ -53,6 +53,41 @@ public final class MPICommunicator: Communicator {
         try check(cmpi_allreduce_sum_bf16(buffer.baseAddress, Int64(buffer.count)), "allReduceSum(bfloat16)")
     }
 
+    public func reduceScatterSum(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        try checkBlocks(counts, total: buffer.count)
+        let c = counts.map(Int64.init)
+        try check(cmpi_reduce_scatter_sum(buffer.baseAddress, c, 0), "reduceScatterSum(Float)")
+    }
+
+    public func reduceScatterSumBF16(_ buffer: UnsafeMutableBufferPointer<UInt16>, counts: [Int]) throws {
+        try checkBlocks(counts, total: buffer.count)
+        let c = counts.map(Int64.init)
+        try check(cmpi_reduce_scatter_sum(buffer.baseAddress, c, 1), "reduceScatterSum(bfloat16)")
+    }
+
+    public func allGather(inPlace buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        try checkBlocks(counts, total: buffer.count)
+        let c = counts.map(Int64.init)
+        try check(cmpi_allgatherv_float(buffer.baseAddress, c), "allGather(in place, Float)")
+    }
+
+    public func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, counts: [Int], root: Int
+    ) throws {
+        try validateRoot(root, worldSize: worldSize, rank: rank, operation: "gather(counts)")
+        guard counts.count == worldSize, block.count == counts[rank],
+            rank != root || (receive?.count ?? 0) >= counts.reduce(0, +)
+        else {
+            throw MPIError(
+                code: MPIError.invalidArgument, rank: rank, operation: "gather(counts)",
+                detail: "counts \(counts), block of \(block.count), receive of \(receive?.count ?? 0)")
+        }
+        let c = counts.map(Int64.init)
+        try check(
+            cmpi_gatherv_float(block.baseAddress, rank == root ? receive?.baseAddress : nil, c, Int32(root)),
+            "gather(counts)")
+    }
+
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         try validateRoot(root, worldSize: worldSize, rank: rank, operation: "broadcast")
         try check(

@@ -100,7 +100,55 @@ public final class DataParallel {
     public func begin(
         _ store: ParameterStore, operation: String, lowRank: [(Parameter, LowRankGradient)] = [], overlap: Bool
     ) -> PhaseAverage {
-        PhaseAverage(self, store: store, operation: operation, lowRank: lowRank, overlap: overlap)
+        PhaseAverage(
+            self, store: store, operation: operation, lowRank: lowRank, overlap: overlap,
+            shard: shards[ObjectIdentifier(store)])
+    }
+
+    /// The ZeRO-1 layouts of the sharded stores (`shardOptimizer`), by store.
+    private var shards: [ObjectIdentifier: ShardLayout] = [:]
+
+    /// Shards `optimizer`'s Adam moments over the ranks (ZeRO stage 1, `train --shard-optimizer`): from now on each
+    /// phase of `store` reduce-scatters its gradient buckets instead of all-reducing them, `optimizer` updates this
+    /// rank's blocks only, and `allGatherParameters(store)` hands every rank the updated values. `lowRank` parameters
+    /// keep whole moments on every rank (their gradient is formed on every rank; sharding their state would need an
+    /// all-gather of their updated values, the bytes the low-rank exchange saves). Call before the first step and
+    /// before loading a checkpoint; a no-op on one rank.
+    public func shardOptimizer(_ optimizer: Adam, store: ParameterStore, lowRank: [(Parameter, LowRankGradient)] = []) {
+        guard worldSize > 1 else { return }
+        let layout = ShardLayout(
+            arenaCount: store.grads.count, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) },
+            bucketElements: bucketElements, worldSize: worldSize)
+        shards[ObjectIdentifier(store)] = layout
+        optimizer.shard(layout, rank: rank)
+    }
+
+    /// Whether `store`'s optimizer state is sharded.
+    public func isSharded(_ store: ParameterStore) -> Bool { shards[ObjectIdentifier(store)] != nil }
+
+    /// After a sharded update: every rank's updated blocks to every rank, bucket by bucket (the second half of what
+    /// an all-reduce moves). A no-op for a store that is not sharded.
+    public func allGatherParameters(_ store: ParameterStore, operation: String) {
+        guard let layout = shards[ObjectIdentifier(store)] else { return }
+        let t0 = OpBenchmarks.now()
+        defer {  // not overlapped with anything: all of it is exposed
+            exposedSeconds += OpBenchmarks.now() - t0
+            collectiveSeconds += OpBenchmarks.now() - t0
+        }
+        let values = store.values
+        for b in layout.buckets.indices where layout.buckets[b].count > 0 {
+            let (off, len) = layout.buckets[b]
+            let buf = UnsafeMutableBufferPointer(start: values.data + off, count: len)
+            reducedBytes += 2 * len  // half of an fp32 all-reduce's count: see countReduced
+            reducedElements += len
+            Breakdown.span(.communication) {
+                comm.abortOnFailure("all-gather of \(operation) parameters", code: ExitStatus.peerFailure.rawValue) {
+                    try watchdog.guarded("allGather(\(operation) parameters)", bytes: 4 * len, watch: b == 0) {
+                        try comm.allGather(inPlace: buf, counts: layout.counts(b))
+                    }
+                }
+            }
+        }
     }
 
     /// Per bucket of the last finished phase: when it was ready, started and done (seconds since `begin`).
@@ -110,16 +158,22 @@ public final class DataParallel {
     /// Seconds spent in gradient collectives, summed over phases.
     public internal(set) var collectiveSeconds: Double = 0
 
-    func countReduced(_ n: Int) {
+    /// Counts `n` gradient floats handed to an all-reduce, or (`scatter`) to a reduce-scatter, which moves half of
+    /// what an all-reduce does (a ring all-reduce is a reduce-scatter then an all-gather): `reducedBytes` counts it
+    /// as half, so that 2(N − 1)/N · `reducedBytes` is what a rank sends either way.
+    func countReduced(_ n: Int, scatter: Bool = false) {
         reducedElements += n
-        reducedBytes += n * (gradWire == .bf16 ? 2 : 4)
+        reducedBytes += n * (gradWire == .bf16 ? 2 : 4) / (scatter ? 2 : 1)
     }
 
     /// All-reduces one bucket in place; with `extras`, they ride at its end and are returned reduced.
-    func reduceBucket(_ buf: UnsafeMutableBufferPointer<Float>, extras: [Float]?, operation: String, watch: Bool)
-        -> [Float]
-    {
-        countReduced(buf.count)
+    /// With `scatter` (the per-rank block counts of a sharded optimizer's bucket) it reduce-scatters the bucket
+    /// instead: only this rank's block holds the sum afterwards, and the extras travel in an all-reduce of their own.
+    func reduceBucket(
+        _ buf: UnsafeMutableBufferPointer<Float>, extras: [Float]?, operation: String, watch: Bool,
+        scatter: [Int]? = nil
+    ) -> [Float] {
+        countReduced(buf.count, scatter: scatter != nil)
         if gradWire == .bf16 {
             // the gradients as bfloat16 (half the bytes); loss values, flags and ADA counts stay exact in float32
             if staging16.count < buf.count { staging16 = [UInt16](repeating: 0, count: buf.count) }  // reused
@@ -131,7 +185,9 @@ public final class DataParallel {
                         "all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue
                     ) {
                         try watchdog.guarded("allReduce(\(operation), bfloat16)", bytes: 2 * h.count, watch: watch) {
-                            try comm.allReduceSumBF16(h)
+                            if let scatter { try comm.reduceScatterSumBF16(h, counts: scatter) } else {
+                                try comm.allReduceSumBF16(h)
+                            }
                         }
                     }
                 }
@@ -139,6 +195,18 @@ public final class DataParallel {
             }
             guard let extras else { return [] }
             var e = extras
+            collective(operation, &e, watch: false)
+            return e
+        }
+        if let scatter {
+            Breakdown.span(.communication) {
+                comm.abortOnFailure("reduce-scatter of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
+                    try watchdog.guarded("reduceScatter(\(operation))", bytes: 4 * buf.count, watch: watch) {
+                        try comm.reduceScatterSum(buf, counts: scatter)
+                    }
+                }
+            }
+            guard var e = extras else { return [] }
             collective(operation, &e, watch: false)
             return e
         }
@@ -158,18 +226,6 @@ public final class DataParallel {
         collective(operation, &staging, watch: watch)
         _ = buf.update(fromContentsOf: staging[0..<buf.count])
         return Array(staging[buf.count...])
-    }
-
-    /// [0, count) without the `excluding` ranges (offset, length), as (offset, length) segments in order.
-    static func segments(count n: Int, excluding: [(Int, Int)]) -> [(Int, Int)] {
-        var out: [(Int, Int)] = []
-        var at = 0
-        for (o, l) in excluding.sorted(by: { $0.0 < $1.0 }) {
-            if o > at { out.append((at, o - at)) }
-            at = max(at, o + l)
-        }
-        if at < n { out.append((at, n - at)) }
-        return out
     }
 
     /// All-gathers every rank's factors of one low-rank gradient and sets p.grad = (1/N)·Σ_r dY_rᵀ·X_r.

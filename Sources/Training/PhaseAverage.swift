@@ -19,6 +19,8 @@ public final class PhaseAverage: @unchecked Sendable {
     let operation: String
     let lowRank: [(Parameter, LowRankGradient)]
     public let overlap: Bool
+    /// The ZeRO-1 layout when the store's optimizer is sharded: buckets are reduce-scattered, not all-reduced.
+    let shard: ShardLayout?
     let segments: [(Int, Int)]
     let pieces: [(offset: Int, count: Int)]
     var pending: [Int]
@@ -37,31 +39,28 @@ public final class PhaseAverage: @unchecked Sendable {
 
     init(
         _ parallel: DataParallel, store: ParameterStore, operation: String, lowRank: [(Parameter, LowRankGradient)],
-        overlap: Bool
+        overlap: Bool, shard: ShardLayout?
     ) {
         self.parallel = parallel
         self.store = store
         self.operation = operation
         self.lowRank = lowRank
         self.overlap = overlap
+        self.shard = shard
         let n = store.grads.count
-        segments = DataParallel.segments(count: n, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) })
-        var pieces: [(offset: Int, count: Int)] = []
-        for (o, l) in segments {
-            var a = o
-            while a < o + l {
-                let len = min(parallel.bucketElements, o + l - a)
-                pieces.append((a, len))
-                a += len
-            }
-        }
-        if pieces.isEmpty { pieces = [(n, 0)] }
+        let excluded = lowRank.map { ($0.0.offset, $0.0.value.count) }
+        segments = ShardLayout.segments(count: n, excluding: excluded)
+        let pieces =
+            (shard
+            ?? ShardLayout(
+                arenaCount: n, excluding: excluded, bucketElements: parallel.bucketElements,
+                worldSize: parallel.worldSize)).buckets
         self.pieces = pieces
         // which buckets each parameter's gradient lies in
         var of: [ObjectIdentifier: [Int]] = [:]
         var pending = [Int](repeating: 0, count: pieces.count)
-        let excluded = Set(lowRank.map { ObjectIdentifier($0.0) })
-        for p in store.parameters where !excluded.contains(ObjectIdentifier(p)) {
+        let lowRankSet = Set(lowRank.map { ObjectIdentifier($0.0) })
+        for p in store.parameters where !lowRankSet.contains(ObjectIdentifier(p)) {
             let (lo, hi) = (p.offset, p.offset + p.value.count)
             let list = pieces.indices.filter { pieces[$0].offset < hi && lo < pieces[$0].offset + pieces[$0].count }
             of[ObjectIdentifier(p)] = list
@@ -123,7 +122,11 @@ public final class PhaseAverage: @unchecked Sendable {
         let n = parallel.worldSize
         let scale = 1 / Float(n)
         let g = store.grads
-        if n > 1 { for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } } }
+        if let shard {  // only this rank's blocks hold sums (and only they are read, by the sharded update)
+            for b in pieces.indices { for i in shard.block(b, rank: parallel.rank) { g[i] *= scale } }
+        } else if n > 1 {
+            for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } }
+        }
         for (p, f) in lowRank { parallel.exchange(f, into: p, operation: operation) }
         for j in 0..<values.count { values[j] = reducedExtras[j] * scale }
         parallel.lastTimeline = timeline
@@ -149,7 +152,8 @@ public final class PhaseAverage: @unchecked Sendable {
                 e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
                 extrasIn = e
             }
-            let out = parallel.reduceBucket(buf, extras: extrasIn, operation: operation, watch: b == pieces.count - 1)
+            let out = parallel.reduceBucket(
+                buf, extras: extrasIn, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
             let end = OpBenchmarks.now() - t0
             cond.lock()
             timeline[b].start = start

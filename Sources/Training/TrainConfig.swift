@@ -31,6 +31,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var fcExchange: FCExchange?
     /// The gradients' wire format in the all-reduce (nil: fp32).
     public var gradWire: GradWire?
+    /// ZeRO stage 1: each rank keeps the Adam moments of 1/N of the parameters (nil: false). Checkpoints store the
+    /// moments whole either way, so a run can resume with or without it at any world size.
+    public var shardOptimizer: Bool?
 
     public init(
         model: ModelConfig, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig(),

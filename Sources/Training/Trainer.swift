@@ -77,6 +77,10 @@ public final class Trainer {
         parallel.gradWire = config.gradWire ?? .fp32
         lowRank = (config.fcExchange ?? .auto).attach(
             to: model, worldSize: parallel.worldSize, batchPerRank: config.batchSize)
+        if config.shardOptimizer == true {
+            parallel.shardOptimizer(step.dOptimizer, store: model.discriminators)
+            parallel.shardOptimizer(step.gOptimizer, store: model.generators, lowRank: lowRank)
+        }
         try parallel.checkAgreement(config: config, model: model)
         guard parallel.rank == 0 else { return }
         for d in [resultDir, "\(resultDir)/samples"] {
@@ -130,6 +134,15 @@ public final class Trainer {
                         ? "dense (in the all-reduce)"
                         : "exact low-rank exchange (all-gather of \(FCExchange.callsPerImage * config.batchSize) rows of "
                             + "inputs and output gradients per rank and generator)"))
+            if parallel.isSharded(model.generators) {
+                let (g, d) = (step.gOptimizer, step.dOptimizer)
+                let kept = [g, d].reduce(0) { $0 + $1.m.reduce(0) { $0 + $1.count } }
+                let whole = model.generators.parameterCount + model.discriminators.parameterCount
+                log(
+                    "[face2webtoon] optimizer state sharded (ZeRO-1): this rank keeps Adam moments for \(kept) of "
+                        + "\(whole) parameters; gradients reduce-scattered, parameters all-gathered"
+                        + (lowRank.isEmpty ? "" : " (FC.0's moments whole on every rank: low-rank exchange)"))
+            }
         }
         log(
             "[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen"
@@ -338,6 +351,7 @@ public final class Trainer {
             }
             if ok {
                 apply()
+                parallel.allGatherParameters(store, operation: p.tag)  // sharded optimizer: the updated blocks
                 // an update can overflow even from finite gradients: the parameters are checked too
                 if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
                     nonFiniteParameter = "\(bad.name) (after the \(p.name) update)"

@@ -31,17 +31,69 @@ public enum TrainingCheckpoint {
         }
     }
 
-    static func tensors(_ model: UGATITModel, _ step: UGATITStep?) -> [CheckpointTensor] {
+    /// Every tensor of the checkpoint, as `Checkpoints.save` takes them (collective when the optimizer is sharded).
+    ///
+    /// Sharded Adam moments (`train --shard-optimizer`) are stored whole, under the same names, so that any world size
+    /// can resume them: each moment tensor is gathered (MPI_Gatherv of every rank's owned elements) at the rank the
+    /// save plan gives it to, which alone holds it whole; the others pass its name and shape. One tensor at a time,
+    /// so a rank holds at most its share of the plan in whole moments, plus one staging buffer.
+    /// - Throws: `MPIError` if a gather fails.
+    static func tensors(_ model: UGATITModel, _ step: UGATITStep?, comm: Communicator) throws -> [CheckpointTensor] {
         var out = model.namedTensors.map { CheckpointTensor($0.name, $0.value) }
-        if let step {
-            for (tag, opt) in [("G", step.gOptimizer), ("D", step.dOptimizer)] {
-                for (i, p) in opt.parameters.enumerated() {
-                    out.append(CheckpointTensor("optim.\(tag).exp_avg.\(p.name)", opt.m[i]))
-                    out.append(CheckpointTensor("optim.\(tag).exp_avg_sq.\(p.name)", opt.v[i]))
+        guard let step else { return out }
+        let optimizers = [("G", step.gOptimizer), ("D", step.dOptimizer)]
+        // the names and byte sizes first: the writer of each tensor follows from them, as the save computes it
+        var names = out.map(\.name)
+        var bytes = out.map(\.byteCount)
+        for (tag, opt) in optimizers {
+            for p in opt.parameters {
+                for kind in ["exp_avg", "exp_avg_sq"] {
+                    names.append("optim.\(tag).\(kind).\(p.name)")
+                    bytes.append(4 * p.value.count)
                 }
-                out.append(CheckpointTensor("optim.\(tag).steps", int64: opt.steps.map(Int64.init)))
             }
+            names.append("optim.\(tag).steps")
+            bytes.append(8 * opt.steps.count)
         }
+        let plan = ShardPlan(names: names, byteCounts: bytes, worldSize: comm.worldSize)
+        var staging: [Float] = []
+        for (tag, opt) in optimizers {
+            for (i, p) in opt.parameters.enumerated() {
+                for (kind, moments) in [("exp_avg", opt.m), ("exp_avg_sq", opt.v)] {
+                    let name = "optim.\(tag).\(kind).\(p.name)"
+                    guard !opt.keepsWhole(i) else {
+                        out.append(CheckpointTensor(name, moments[i]))
+                        continue
+                    }
+                    let writer = plan.rank[out.count]
+                    let ranges = (0..<comm.worldSize).map { opt.owned(i, rank: $0) }
+                    let counts = ranges.map { $0.reduce(0) { $0 + $1.count } }
+                    if comm.rank == writer && staging.count < p.value.count {
+                        staging = [Float](repeating: 0, count: p.value.count)
+                    }
+                    try staging.withUnsafeMutableBufferPointer { st in
+                        try comm.gather(
+                            UnsafeBufferPointer(start: moments[i].data, count: counts[comm.rank]),
+                            into: comm.rank == writer ? st : nil, counts: counts, root: writer)
+                    }
+                    guard comm.rank == writer else {
+                        out.append(CheckpointTensor(elsewhere: name, shape: p.value.shape))
+                        continue
+                    }
+                    let whole = Tensor(zeros: p.value.shape)
+                    staging.withUnsafeBufferPointer { st in
+                        var at = 0
+                        for r in ranges.joined() {
+                            (whole.data + r.lowerBound).update(from: st.baseAddress! + at, count: r.count)
+                            at += r.count
+                        }
+                    }
+                    out.append(CheckpointTensor(name, whole))
+                }
+            }
+            out.append(CheckpointTensor("optim.\(tag).steps", int64: opt.steps.map(Int64.init)))
+        }
+        precondition(out.map(\.name) == names, "checkpoint tensor list out of step with its plan")
         return out
     }
 
@@ -72,7 +124,7 @@ public enum TrainingCheckpoint {
         let fields = ManifestFields(
             programVersion: Version.string, config: config.json(), imagesSeen: state.imagesSeen, state: .object(st))
         return try Checkpoints.save(
-            root: root, step: state.step, tensors: tensors(model, step), manifestFields: fields,
+            root: root, step: state.step, tensors: try tensors(model, step, comm: comm), manifestFields: fields,
             comm: comm, options: options)
     }
 
@@ -123,9 +175,22 @@ public enum TrainingCheckpoint {
         for t in model.namedTensors { try r.read(t.name, into: t.value) }
         if let step {
             for (tag, opt) in [("G", step.gOptimizer), ("D", step.dOptimizer)] {
+                var whole: Tensor?  // reused for a sharded optimizer: its moments are stored whole
                 for (i, p) in opt.parameters.enumerated() {
-                    try r.read("optim.\(tag).exp_avg.\(p.name)", into: opt.m[i])
-                    try r.read("optim.\(tag).exp_avg_sq.\(p.name)", into: opt.v[i])
+                    for (kind, moments) in [("exp_avg", opt.m), ("exp_avg_sq", opt.v)] {
+                        let name = "optim.\(tag).\(kind).\(p.name)"
+                        guard !opt.keepsWhole(i) else {
+                            try r.read(name, into: moments[i])
+                            continue
+                        }
+                        if whole?.shape != p.value.shape { whole = Tensor(zeros: p.value.shape) }
+                        try r.read(name, into: whole!)
+                        var at = 0
+                        for k in opt.owned[i] {
+                            (moments[i].data + at).update(from: whole!.data + k.lowerBound, count: k.count)
+                            at += k.count
+                        }
+                    }
                 }
                 let counts = try r.int64s("optim.\(tag).steps")
                 guard counts.count == opt.steps.count else {

@@ -43,6 +43,10 @@ struct BenchTrain: ParsableCommand {
         let step = UGATITStep(model: m)
         parallel.gradWire = exchange.gradWire
         let lowRank = exchange.fcExchange.attach(to: m, worldSize: comm.worldSize, batchPerRank: batchSize)
+        if exchange.shardOptimizer {
+            parallel.shardOptimizer(step.dOptimizer, store: m.discriminators)
+            parallel.shardOptimizer(step.gOptimizer, store: m.generators, lowRank: lowRank)
+        }
         var cfg = ADAConfig()
         cfg.mode = .fixed
         cfg.p = adaP ?? 0
@@ -81,7 +85,10 @@ struct BenchTrain: ParsableCommand {
             var v = [compute()]
             log?.add(start: t0, end: OpBenchmarks.now(), finals: finals)
             step.onGradientFinal = nil
-            if avg.finish(values: &v) { apply() }
+            if avg.finish(values: &v) {
+                apply()
+                parallel.allGatherParameters(store, operation: name)
+            }
             timelines[name] = avg.timeline
         }
         func once(_ s: Int) throws {
@@ -183,6 +190,7 @@ struct BenchTrain: ParsableCommand {
                 print("threads_speedup=\(fmt(oneThread / seconds))")
             }
             print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
+            print("shard_optimizer=\(parallel.isSharded(m.generators))")
             print("bytes_per_rank_per_step=\(Int(bytesPerRank))")
             print("dense_bytes_per_rank_per_step=\(Int(denseBytesPerRank))")
             print("overlap=\(!exchange.noOverlap && n > 1)")

@@ -146,10 +146,18 @@ struct ExchangeOptions: ParsableArguments {
                 + "bfloat16; docs/distributed.md §7.3 has its effect on the losses).",
             valueName: "fp32|bf16"))
     var gradWire: GradWire = .fp32
+    @Flag(
+        name: .customLong("shard-optimizer"),
+        help: ArgumentHelp(
+            "ZeRO stage 1: each rank keeps the Adam moments of 1/N of the parameters (gradients reduce-scattered, "
+                + "parameters all-gathered: the bytes of an all-reduce). FC.0's moments stay whole under the "
+                + "low-rank exchange (docs/distributed.md §10)."))
+    var shardOptimizer = false
 
     /// The same options as command-line arguments (for the runs `bench scaling` launches).
     var arguments: [String] {
         ["--fc-exchange", fcExchange.rawValue, "--grad-wire", gradWire.rawValue] + (noOverlap ? ["--no-overlap"] : [])
+            + (shardOptimizer ? ["--shard-optimizer"] : [])
     }
 }
 

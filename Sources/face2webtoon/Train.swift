@@ -244,6 +244,11 @@ struct Train: ParsableCommand {
         c.real("--bucket-mb", bucketMB, 0...65536, open: true)
         c.real("--collective-timeout", collectiveTimeout, 0...1e7, open: true)
         c.real("--stall-warning", stallWarning, 0...1e7)
+        if exchange.shardOptimizer && debugDumpGradients != nil {
+            throw ValidationError(
+                "--debug-dump-gradients needs every averaged gradient on rank 0; with --shard-optimizer each rank "
+                    + "holds only its share: leave one of them out")
+        }
         try c.throwIfAny()
     }
 
@@ -282,6 +287,7 @@ struct Train: ParsableCommand {
         config.baseGroup = baseGroup
         config.fcExchange = exchange.fcExchange
         config.gradWire = exchange.gradWire == .fp32 ? nil : exchange.gradWire
+        config.shardOptimizer = exchange.shardOptimizer ? true : nil
         return config
     }
 

@@ -9,10 +9,10 @@ import XCTest
 /// The gradient all-reduce's bucket layout around parameters that go by the low-rank exchange.
 final class DataParallelTests: XCTestCase {
     func testSegmentsLeaveOutTheExcludedRanges() {
-        XCTAssertEqual(DataParallel.segments(count: 10, excluding: []).map { [$0.0, $0.1] }, [[0, 10]])
+        XCTAssertEqual(ShardLayout.segments(count: 10, excluding: []).map { [$0.0, $0.1] }, [[0, 10]])
         XCTAssertEqual(
-            DataParallel.segments(count: 10, excluding: [(6, 2), (0, 3)]).map { [$0.0, $0.1] }, [[3, 3], [8, 2]])
-        XCTAssertEqual(DataParallel.segments(count: 4, excluding: [(0, 4)]).map { [$0.0, $0.1] }, [])
+            ShardLayout.segments(count: 10, excluding: [(6, 2), (0, 3)]).map { [$0.0, $0.1] }, [[3, 3], [8, 2]])
+        XCTAssertEqual(ShardLayout.segments(count: 4, excluding: [(0, 4)]).map { [$0.0, $0.1] }, [])
     }
 
     /// On one rank, `average(lowRank:)` forms the factor product into the gradient and leaves the rest alone.

@@ -80,6 +80,18 @@ int cmpi_gather_bytes(const void *send, void *recv, int64_t nbytes_each, int roo
 /* Like cmpi_gather_bytes, but every rank receives all size * nbytes_each bytes. */
 int cmpi_allgather_bytes(const void *send, void *recv, int64_t nbytes_each);
 
+/* ZeRO-1 collectives over one bucket of `buf` elements split into per-rank blocks of `counts[r]` elements, back to back
+ * in rank order (every rank passes the same counts; each at most INT_MAX, else CMPI_ERR_COUNT).
+ * cmpi_reduce_scatter_sum: MPI_Reduce_scatter (sum) in place: afterwards this rank's block, at its own offset in `buf`,
+ * holds the sum over all ranks of that block; the other blocks are left unspecified. `bf16` selects bfloat16 elements
+ * (uint16, summed as cmpi_allreduce_sum_bf16 does) instead of float32.
+ * cmpi_allgatherv_float: MPI_Allgatherv in place: every rank's block of `buf` is copied to every rank.
+ * cmpi_gatherv_float: rank `root` receives every rank's `counts[r]` floats from `send`, back to back in rank order, in
+ * `recv` (ignored elsewhere). */
+int cmpi_reduce_scatter_sum(void *buf, const int64_t *counts, int bf16);
+int cmpi_allgatherv_float(float *buf, const int64_t *counts);
+int cmpi_gatherv_float(const float *send, float *recv, const int64_t *counts, int root);
+
 int cmpi_barrier(void);
 
 /* MPI_Abort(COMM_WORLD, code): brings down every rank of the job; mpirun exits with `code`.

@@ -5,15 +5,25 @@ import Foundation
 ///   θ ← θ − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps),   t counted per parameter.
 /// Parameters without a gradient this step (`hasGrad == false`) are skipped entirely: value, moments and
 /// step count stay as they were (PyTorch skips `.grad is None`; selective backprop relies on this).
+///
+/// Sharded (`shard`, ZeRO stage 1): the rank keeps the moments of, and updates, only the elements `ShardLayout` gives
+/// it; the same per-element arithmetic, so the values it computes are bit-identical to the unsharded ones. Step
+/// counts stay per parameter on every rank.
 public final class Adam {
     public var lr: Double
     public let beta1: Double, beta2: Double, eps: Double, weightDecay: Double
     public let parameters: [Parameter]
-    /// First and second moments, one tensor per parameter (same order as `parameters`).
+    /// First and second moments, one tensor per parameter (same order as `parameters`): the elements of `owned[i]`,
+    /// concatenated (all of them unless sharded).
     public private(set) var m: [Tensor]
     public private(set) var v: [Tensor]
     /// Per-parameter step counts.
     public var steps: [Int]
+    /// The element ranges of each parameter whose moments this rank keeps and whose values it updates, in increasing
+    /// order: the whole parameter unless sharded.
+    public private(set) var owned: [[Range<Int>]]
+    /// The ZeRO-1 layout and this rank, once sharded.
+    public private(set) var shard: (layout: ShardLayout, rank: Int)?
 
     public init(
         _ parameters: [Parameter], lr: Double, beta1: Double = 0.9, beta2: Double = 0.999,
@@ -28,6 +38,36 @@ public final class Adam {
         m = parameters.map { Tensor(zeros: $0.shape) }
         v = parameters.map { Tensor(zeros: $0.shape) }
         steps = [Int](repeating: 0, count: parameters.count)
+        owned = parameters.map { [0..<$0.value.count] }
+    }
+
+    /// Keeps only rank `rank`'s share of the moments (ZeRO stage 1): the elements of `layout`'s blocks of this rank;
+    /// parameters the layout does not cover (excluded from it) stay whole. The moments restart from zero: shard before
+    /// the first step or before loading a checkpoint.
+    public func shard(_ layout: ShardLayout, rank: Int) {
+        precondition(rank >= 0 && rank < layout.worldSize, "Adam.shard: rank \(rank) of \(layout.worldSize)")
+        shard = (layout, rank)
+        owned = parameters.map { p in
+            let r = p.offset..<(p.offset + p.value.count)
+            return layout.covers(r) ? layout.owned(r, rank: rank) : [0..<p.value.count]
+        }
+        m = owned.map { Tensor(zeros: [$0.reduce(0) { $0 + $1.count }]) }
+        v = owned.map { Tensor(zeros: [$0.reduce(0) { $0 + $1.count }]) }
+    }
+
+    /// Whether every rank keeps parameter i's moments whole (not sharded, or left out of the layout).
+    public func keepsWhole(_ i: Int) -> Bool {
+        guard let (layout, _) = shard else { return true }
+        let p = parameters[i]
+        return !layout.covers(p.offset..<(p.offset + p.value.count))
+    }
+
+    /// The element ranges of parameter i that rank r keeps (`owned` for this rank; any rank's for checkpoints).
+    public func owned(_ i: Int, rank r: Int) -> [Range<Int>] {
+        guard let (layout, me) = shard, r != me else { return owned[i] }
+        let p = parameters[i]
+        let range = p.offset..<(p.offset + p.value.count)
+        return layout.covers(range) ? layout.owned(range, rank: r) : [0..<p.value.count]
     }
 
     /// One update of every parameter that has a gradient.
@@ -46,17 +86,21 @@ public final class Adam {
             let b2 = Float(beta2)
             let w2 = Float(1 - beta2)
             let e = Float(eps)
-            let th = p.value.data
-            let g = p.grad.data
-            let mm = m[i].data
-            let vv = v[i].data
-            Parallel.forEach(0..<p.value.count, grain: 1 << 15) { j in
-                let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
-                // torch lerp: weight ≥ 0.5 computes end − (end − start)·(1 − weight)
-                mm[j] = w1 < 0.5 ? mm[j] + w1 * (gj - mm[j]) : gj - (gj - mm[j]) * (1 - w1)
-                vv[j] = vv[j] * b2 + w2 * (gj * gj)
-                let denom = vv[j].squareRoot() / bc2Sqrt + e
-                th[j] = th[j] - stepSize * (mm[j] / denom)
+            var at = 0  // into the owned moments
+            for r in owned[i] {
+                let th = p.value.data + r.lowerBound
+                let g = p.grad.data + r.lowerBound
+                let mm = m[i].data + at
+                let vv = v[i].data + at
+                at += r.count
+                Parallel.forEach(0..<r.count, grain: 1 << 15) { j in
+                    let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
+                    // torch lerp: weight ≥ 0.5 computes end − (end − start)·(1 − weight)
+                    mm[j] = w1 < 0.5 ? mm[j] + w1 * (gj - mm[j]) : gj - (gj - mm[j]) * (1 - w1)
+                    vv[j] = vv[j] * b2 + w2 * (gj * gj)
+                    let denom = vv[j].squareRoot() / bc2Sqrt + e
+                    th[j] = th[j] - stepSize * (mm[j] / denom)
+                }
             }
         }
     }
