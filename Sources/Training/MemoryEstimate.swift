@@ -5,7 +5,8 @@ import UGATIT
 /// Memory a rank will need for a training configuration, estimated before anything large is allocated.
 ///
 /// - parameters, gradients and Adam's two moments: 4 arenas of 4 bytes per parameter, from the closed-form
-///   parameter counts (spec A.5);
+///   parameter counts (spec A.5); with `--shard-optimizer` at world size N the moments take 8/N bytes per
+///   parameter, except the full generators' FC.0 under the low-rank exchange, whose moments stay whole;
 /// - activations: the tensor bytes of one D and one G step, measured once on a small calibration model
 ///   (`calibrationSize`, ch 4, batch 1, the same blocks, generator kind and discriminator depths) and scaled by
 ///   batch · ch · S² — every feature map, im2col buffer and gradient of this architecture is a channel multiple
@@ -31,8 +32,9 @@ public struct MemoryEstimate: Sendable {
     /// Activation bytes per (batch · ch · S²) from a calibration step, cached per architecture.
     nonisolated(unsafe) private static var perUnitCache: [String: Double] = [:]
 
-    /// - Parameter runtimeBytes: the resident memory now (default: this process's VmRSS).
-    public init(config: TrainConfig, runtimeBytes: Int? = nil) {
+    /// - Parameters: `worldSize`: ranks of the run (it divides the sharded optimizer state); `runtimeBytes`: the
+    ///   resident memory now (default: this process's VmRSS).
+    public init(config: TrainConfig, worldSize: Int = 1, runtimeBytes: Int? = nil) {
         let m = config.model
         let g = m.generator.parameterCount
         let d = [true, false].flatMap { global in
@@ -42,6 +44,12 @@ public struct MemoryEstimate: Sendable {
         parameterBytes = 4 * p
         gradientBytes = 4 * p
         optimizerBytes = 8 * p
+        if config.shardOptimizer == true && worldSize > 1 {
+            let whole =
+                (config.fcExchange ?? .auto).usesLowRank(model: m, worldSize: worldSize, batchPerRank: config.batchSize)
+                ? 2 * m.generator.fullFCInput * 4 * m.ch : 0
+            optimizerBytes = 8 * whole + 8 * (p - whole) / worldSize
+        }
         let unit = Double(config.batchSize * m.ch * m.imageSize * m.imageSize)
         activationBytes = Int(unit * MemoryEstimate.activationBytesPerUnit(m))
         // 3 prefetched batches per domain plus the one in use, and up to 8 sample images per domain

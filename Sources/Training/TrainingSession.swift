@@ -88,7 +88,7 @@ public enum TrainingSession {
         try comm.barrier()  // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
         try resolveGroups(&config, o, data: dataDir, progress: isRoot ? scanProgress : nil)
-        let memory = try checkMemory(config, ignoreLimit: o.ignoreMemoryLimit, say: say)
+        let memory = try checkMemory(config, worldSize: comm.worldSize, ignoreLimit: o.ignoreMemoryLimit, say: say)
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
         let source = try FolderBatches(
             data: dataDir, imageSize: config.model.imageSize, batchSize: config.batchSize,
@@ -224,10 +224,22 @@ public enum TrainingSession {
         config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
     }
 
+    /// ", or --shard-optimizer (...)" when sharding the optimizer state would save memory in this run.
+    static func shardingHint(_ config: TrainConfig, _ worldSize: Int, need: MemoryEstimate) -> String {
+        guard config.shardOptimizer != true, worldSize > 1 else { return "" }
+        var c = config
+        c.shardOptimizer = true
+        let saved = need.total - MemoryEstimate(config: c, worldSize: worldSize, runtimeBytes: need.runtimeBytes).total
+        return saved > 0
+            ? ", or --shard-optimizer (ZeRO-1: \(String(format: "%.0f MB", Double(saved) / 1_048_576)) less per rank)" : ""
+    }
+
     /// Prints the memory estimate per rank and refuses a run whose ranks on this host would not fit.
     /// - Throws: `TrainingError.insufficientMemory` (exit 69) unless `ignoreLimit`.
-    static func checkMemory(_ config: TrainConfig, ignoreLimit: Bool, say: (String) -> Void) throws -> MemoryEstimate {
-        let estimate = MemoryEstimate(config: config)
+    static func checkMemory(_ config: TrainConfig, worldSize: Int, ignoreLimit: Bool, say: (String) -> Void) throws
+        -> MemoryEstimate
+    {
+        let estimate = MemoryEstimate(config: config, worldSize: worldSize)
         let ranks = HostMemory.localRanks()
         say("[face2webtoon] memory (estimate): \(estimate.summary)")
         guard let (allowed, source) = HostMemory.allowance(localRanks: ranks, residentPerRank: estimate.runtimeBytes)
@@ -238,7 +250,8 @@ public enum TrainingSession {
             let message =
                 "not enough memory: \(ranks) rank\(ranks == 1 ? "" : "s") on this host × \(mb(estimate.total)) = "
                 + "\(mb(need)), but \(source) allows \(mb(allowed)) (\(estimate.summary)). Lower --img-size, --ch or "
-                + "--batch-size, use --light, or start fewer ranks per host; --ignore-memory-limit starts anyway"
+                + "--batch-size, use --light, or start fewer ranks per host\(shardingHint(config, worldSize, need: estimate))"
+                + "; --ignore-memory-limit starts anyway"
             if !ignoreLimit { throw TrainingError.insufficientMemory(message) }
             say("[face2webtoon] warning: \(message); starting anyway (--ignore-memory-limit)")
         }

@@ -84,3 +84,23 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertTrue(forced.output.contains("peak resident memory"), forced.output)
     }
 }
+
+extension MemoryEstimateTests {
+    /// `--shard-optimizer`: the Adam state per rank is 8/N bytes per parameter, except the full generators' FC.0
+    /// under the low-rank exchange (whole on every rank); counted by hand from the closed-form parameter counts.
+    func testShardedOptimizerStateIsDividedByTheWorldSize() {
+        var light = TrainConfig(model: ModelConfig(imageSize: 64, ch: 8, light: true), iterations: 1)
+        let p = MemoryEstimate(config: light).parameterBytes / 4
+        light.shardOptimizer = true
+        XCTAssertEqual(MemoryEstimate(config: light, worldSize: 1).optimizerBytes, 8 * p)
+        XCTAssertEqual(MemoryEstimate(config: light, worldSize: 4).optimizerBytes, 8 * p / 4)
+        var full = TrainConfig(model: ModelConfig(imageSize: 64, ch: 8, light: false), iterations: 1)
+        full.shardOptimizer = true
+        let q = MemoryEstimate(config: full).parameterBytes / 4
+        let fc0 = 2 * (16 * 16 * 8 * 4) * (4 * 8)  // two generators' [4·ch, (S/4)²·4·ch] weights
+        full.fcExchange = .lowrank
+        XCTAssertEqual(MemoryEstimate(config: full, worldSize: 4).optimizerBytes, 8 * fc0 + 8 * (q - fc0) / 4)
+        full.fcExchange = .dense
+        XCTAssertEqual(MemoryEstimate(config: full, worldSize: 4).optimizerBytes, 8 * q / 4)
+    }
+}
