@@ -10,11 +10,16 @@ The model, per step and per rank (one rank per machine):
 - with overlap, a phase hides at most its readiness window (how long before the end of the phase's backward its
   gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step) and never the bucket that
   carries the loss values, nor the FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
+- with the sharded optimizer (`--shard-optimizer`, ZeRO-1), each bucket is reduce-scattered instead of all-reduced
+  ((N-1)/N * bytes / beta + (N-1) * alpha, overlapped as the all-reduce), and after the update the sharded parameters
+  are all-gathered with the same cost, exposed (nothing runs beside it); FC.0 under the low-rank exchange is not
+  sharded;
 - efficiency = t_c / (t_c + exposed communication).
 
 Usage:
   Scripts/scaling-model.py --model light128 [--gbit 10] [--alpha-us 50] [--ranks 2,4,16,64,256] [--core-speedup 1]
   Scripts/scaling-model.py --table            (the docs/distributed.md §9 tables)
+  Scripts/scaling-model.py --shard-table      (full 256/64: sharded optimizer with and without the low-rank FC.0)
   Scripts/scaling-model.py --days             (machines for Face2Webtoon's 1M images per domain in 8 days / 1 day)
 Every input is a command-line default below, with the measurement it comes from; nothing is fitted.
 """
@@ -34,7 +39,7 @@ WINDOW_G = 0.166 / 2.48
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 
 
-def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1):
+def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shard=False):
     """(step seconds, exposed communication seconds) at n ranks."""
     t_c = m["t_c"] / speedup
     if n == 1:
@@ -45,6 +50,8 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1):
 
     def allreduce(nbytes):
         buckets = max(1, math.ceil(nbytes / BUCKET))
+        if shard:  # a reduce-scatter: half of the ring all-reduce
+            return ring / 2 * nbytes / beta + (n - 1) * alpha * buckets, buckets
         return ring * nbytes / beta + 2 * (n - 1) * alpha * buckets, buckets
 
     fc = 2 * m["fc_in"] * m["fc_out"]  # both generators' FC.0 weights
@@ -59,6 +66,8 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1):
     if use_lowrank:
         t_gather = (n - 1) * 2 * rows * (m["fc_in"] + m["fc_out"]) * 4 / beta + 2 * (n - 1) * alpha
     exposed = t_d + t_g + t_gather  # the FC.0 all-gather runs after the G all-reduce: never hidden
+    if shard:  # the parameter all-gather after each update: the other half of the ring, exposed
+        exposed += t_d + t_g
     if overlap:
         # the last bucket of each phase (the one with the loss values) cannot hide
         last_d = min(t_d, allreduce(min(4 * m["d"], BUCKET))[0])
@@ -86,6 +95,7 @@ def main():
                     help="compute speed relative to the measured machine (e.g. 12.8 for a 32-core machine, see --table)")
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--days", action="store_true")
+    ap.add_argument("--shard-table", action="store_true")
     a = ap.parse_args()
     # A 32-core machine: the measured 2-core step spread over 32 cores at an assumed 80 % threading efficiency
     # (light 128/32 was measured on 1 core): speedup = cores / measured cores * 0.8.
@@ -102,6 +112,21 @@ def main():
                         b, eb, af, ea = row(m, n, gbit, a.alpha_us, sp)
                         cells += [f"{b:.3g} s ({eb:.2f})", f"{af:.3g} s ({ea:.2f})"]
                     print(f"| {n} | " + " | ".join(cells) + " |")
+        return
+    if a.shard_table:
+        m = MODELS["full256"]
+        for label, sp in [("measured machine", 1.0), ("32-core machine (derived)", fast["full256"])]:
+            print(f"\n{m['note']}, {label}: t_c = {m['t_c'] / sp:.3g} s; overlap on; step seconds (efficiency)")
+            print("| N | Gbit/s | dense FC.0 | dense FC.0 + shard | low-rank FC.0 | low-rank FC.0 + shard |")
+            print("|---|---|---|---|---|---|")
+            for n in [4, 16, 64, 256]:
+                for gbit in (10, 100):
+                    cells = []
+                    for lowrank in (False, True):
+                        for shard in (False, True):
+                            t, _ = step_time(m, n, gbit, a.alpha_us, lowrank, True, speedup=sp, shard=shard)
+                            cells.append(f"{t:.3g} s ({m['t_c'] / sp / t:.2f})")
+                    print(f"| {n} | {gbit:g} | " + " | ".join(cells) + " |")
         return
     if a.days:
         m = MODELS["full256"]
