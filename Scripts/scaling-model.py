@@ -20,6 +20,7 @@ Usage:
   Scripts/scaling-model.py --model light128 [--gbit 10] [--alpha-us 50] [--ranks 2,4,16,64,256] [--core-speedup 1]
   Scripts/scaling-model.py --table            (the docs/distributed.md §9 tables)
   Scripts/scaling-model.py --shard-table      (full 256/64: sharded optimizer with and without the low-rank FC.0)
+  Scripts/scaling-model.py --validate BASELINE RUN...   (predicted against measured step times, docs/distributed.md §9.1)
   Scripts/scaling-model.py --days             (machines for Face2Webtoon's 1M images per domain in 8 days / 1 day)
 Every input is a command-line default below, with the measurement it comes from; nothing is fitted.
 """
@@ -78,6 +79,57 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
     return t_c + exposed, exposed
 
 
+def read_keys(path):
+    """key=value tokens of a captured `Scripts/netns-cluster --bench --probe` output."""
+    out = {}
+    for tok in open(path).read().split():
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+    return out
+
+
+def validate(baseline_path, run_paths):
+    """Predicts each shaped run's step time from its probed link and the unshaped baseline of the same host count.
+
+    From the baseline (same hosts, unshaped links): the compute per step t_c = seconds_per_iter_N - comm_exposed_s.
+    From each run: the link (link_mbit_s, link_rtt_ms / 2 as alpha), the phases' sizes and buckets, the readiness
+    windows. The prediction is t_c + the exposed communication of step_time's ring/overlap model, against the run's
+    measured seconds_per_iter_N."""
+    base = read_keys(baseline_path)
+    rows = []
+    for path in run_paths:
+        r = read_keys(path)
+        n = int(next(k for k in r if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
+        nb = int(next(k for k in base if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
+        assert n == nb, f"{path}: {n} hosts, baseline {nb}"
+        t_c = base[f"seconds_per_iter_{n}"] - base["comm_exposed_s"]
+        beta = r["link_mbit_s"] * 1e6 / 8
+        alpha = r["link_rtt_ms"] / 2 * 1e-3
+        ring = 2 * (n - 1) / n
+        cost = {}
+        for ph in ("d", "g"):
+            nbytes, buckets = 4 * r[f"params_{ph}"], r[f"buckets_{ph}"]
+            total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
+            last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
+            hide = min(total - last, r[f"ready_{ph}_window_s"]) if r.get("overlap", 1) else 0.0
+            cost[ph] = (total, max(0.0, hide))
+        exposed = sum(t - h for t, h in cost.values())
+        predicted = t_c + exposed
+        measured = r[f"seconds_per_iter_{n}"]
+        rows.append((path, n, r["link_mbit_s"], t_c, sum(t for t, _ in cost.values()), exposed, predicted, measured,
+                     r["seconds_per_iter_1"] / predicted, r["scaling_efficiency"]))
+    print("| run | hosts | link Mbit/s | t_c (baseline) | comm | exposed (model) | predicted s/step | measured | error "
+          "| efficiency predicted | measured |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for p, n, mb, t_c, tot, ex, pr, me, ep, em in rows:
+        print(f"| {p.rsplit('/', 1)[-1]} | {n} | {mb:.0f} | {t_c:.3f} | {tot:.3f} | {ex:.3f} | {pr:.3f} | {me:.3f} "
+              f"| {100 * (pr - me) / me:+.1f}% | {ep:.2f} | {em:.2f} |")
+
+
 def row(m, n, gbit, alpha_us, speedup):
     before, _ = step_time(m, n, gbit, alpha_us, lowrank=False, overlap=False, speedup=speedup)
     after, _ = step_time(m, n, gbit, alpha_us, lowrank=True, overlap=True, speedup=speedup)
@@ -96,7 +148,12 @@ def main():
     ap.add_argument("--table", action="store_true")
     ap.add_argument("--days", action="store_true")
     ap.add_argument("--shard-table", action="store_true")
+    ap.add_argument("--validate", nargs="+", metavar="FILE",
+                    help="the unshaped baseline output, then shaped runs with the same host count")
     a = ap.parse_args()
+    if a.validate:
+        validate(a.validate[0], a.validate[1:])
+        return
     # A 32-core machine: the measured 2-core step spread over 32 cores at an assumed 80 % threading efficiency
     # (light 128/32 was measured on 1 core): speedup = cores / measured cores * 0.8.
     fast = {"light128": 32 * 0.8, "light256": 16 * 0.8, "full256": 16 * 0.8}

@@ -14,7 +14,8 @@ struct CollectiveChecks {
 
     /// Names of the checks, in order, as printed by `runAll` (plus "finalize" by the worker).
     static let names = [
-        "world", "allreduce-float", "allreduce-double", "allreduce-buffer", "broadcast-root0",
+        "world", "allreduce-float", "allreduce-large", "allreduce-bf16-large", "reduce-scatter", "allgather-inplace",
+        "gather-counts", "allreduce-double", "allreduce-buffer", "broadcast-root0",
         "broadcast-root1", "broadcast-bytes", "gather", "allgather", "barrier",
         "chunked-allreduce", "chunked-broadcast", "chunked-gather", "errors-return",
     ]
@@ -22,6 +23,11 @@ struct CollectiveChecks {
     func runAll() {
         report.check("world", world)
         report.check("allreduce-float", allReduceFloat)
+        report.check("allreduce-large", allReduceLarge)
+        report.check("allreduce-bf16-large", allReduceBF16Large)
+        report.check("reduce-scatter", reduceScatter)
+        report.check("allgather-inplace", allGatherInPlace)
+        report.check("gather-counts", gatherCounts)
         report.check("allreduce-double", allReduceDouble)
         report.check("allreduce-buffer", allReduceBuffer)
         report.check("broadcast-root0") { try broadcastArray(root: 0) }
@@ -68,6 +74,66 @@ struct CollectiveChecks {
         var values = floatValues(count: 1001, rank: r)
         try comm.allReduceSum(&values)
         return values == expectedFloatSums(count: 1001) ? nil : "sums differ, first \(values.prefix(3))"
+    }
+
+    /// Above CMPI_RING_MIN_ELEMENTS the shim runs reduce-scatter + all-gather: the same exact sums on every rank,
+    /// with a count that does not divide by the world size.
+    func allReduceLarge() throws -> String? {
+        let count = Int(CMPI_RING_MIN_ELEMENTS) * 3 + 7
+        var values = floatValues(count: count, rank: r)
+        try comm.allReduceSum(&values)
+        return values == expectedFloatSums(count: count) ? nil : "sums differ, first \(values.prefix(3))"
+    }
+
+    /// bfloat16 above the threshold: small integers are exact in bfloat16 and their sums stay exact.
+    func allReduceBF16Large() throws -> String? {
+        let count = Int(CMPI_RING_MIN_ELEMENTS) + 5
+        let mine = (0..<count).map { Float(($0 % 7) * (r + 1)) }
+        var h = [UInt16](repeating: 0, count: count)
+        mine.withUnsafeBufferPointer { src in h.withUnsafeMutableBufferPointer { BFloat16.encode(src, into: $0) } }
+        try h.withUnsafeMutableBufferPointer { try comm.allReduceSumBF16($0) }
+        var out = [Float](repeating: 0, count: count)
+        h.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { BFloat16.decode(src, into: $0) } }
+        let expected = (0..<count).map { Float(($0 % 7) * n * (n + 1) / 2) }
+        return out == expected ? nil : "bfloat16 sums differ, first \(out.prefix(3))"
+    }
+
+    /// Blocks of 3, 0, 5, ... elements: each rank's own block holds the sum afterwards.
+    func blockCounts() -> [Int] { (0..<n).map { $0 == 1 ? 0 : 3 + 2 * $0 } }
+
+    func reduceScatter() throws -> String? {
+        let counts = blockCounts()
+        let total = counts.reduce(0, +)
+        var values = floatValues(count: total, rank: r)
+        try values.withUnsafeMutableBufferPointer { try comm.reduceScatterSum($0, counts: counts) }
+        let start = counts[..<r].reduce(0, +)
+        let mine = Array(values[start..<(start + counts[r])])
+        let expected = Array(expectedFloatSums(count: total)[start..<(start + counts[r])])
+        return mine == expected ? nil : "block of rank \(r): \(mine), expected \(expected)"
+    }
+
+    func allGatherInPlace() throws -> String? {
+        let counts = blockCounts()
+        let total = counts.reduce(0, +)
+        var values = [Float](repeating: -1, count: total)
+        let start = counts[..<r].reduce(0, +)
+        for i in 0..<counts[r] { values[start + i] = Float(r * 100 + i) }
+        try values.withUnsafeMutableBufferPointer { try comm.allGather(inPlace: $0, counts: counts) }
+        let expected = (0..<n).flatMap { q in (0..<counts[q]).map { Float(q * 100 + $0) } }
+        return values == expected ? nil : "\(values), expected \(expected)"
+    }
+
+    func gatherCounts() throws -> String? {
+        let counts = blockCounts()
+        let mine = (0..<counts[r]).map { Float(r * 100 + $0) }
+        let root = n - 1
+        var all = [Float](repeating: -1, count: r == root ? counts.reduce(0, +) : 0)
+        try mine.withUnsafeBufferPointer { b in
+            try all.withUnsafeMutableBufferPointer { try comm.gather(b, into: r == root ? $0 : nil, counts: counts, root: root) }
+        }
+        guard r == root else { return nil }
+        let expected = (0..<n).flatMap { q in (0..<counts[q]).map { Float(q * 100 + $0) } }
+        return all == expected ? nil : "\(all), expected \(expected)"
     }
 
     func allReduceDouble() throws -> String? {

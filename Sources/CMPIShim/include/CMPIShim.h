@@ -58,7 +58,9 @@ int cmpi_rank(int *out);
 int cmpi_size(int *out);
 
 /* In-place sum over all ranks of `count` elements at `buf` (MPI_Allreduce with MPI_IN_PLACE).
- * Every rank must pass the same count. Chunked so no single call exceeds the chunk size. */
+ * Every rank must pass the same count. Chunked so no single call exceeds the chunk size. Float32 and bfloat16 chunks
+ * of at least CMPI_RING_MIN_ELEMENTS go as MPI_Reduce_scatter then MPI_Allgatherv (shim.c says why). */
+#define CMPI_RING_MIN_ELEMENTS (1 << 16)
 int cmpi_allreduce_sum_float(float *buf, int64_t count);
 int cmpi_allreduce_sum_double(double *buf, int64_t count);
 
