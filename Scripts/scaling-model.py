@@ -92,12 +92,13 @@ def read_keys(path):
     return out
 
 
-def validate(baseline_path, run_paths):
+def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
     """Predicts each shaped run's step time from its probed link and the unshaped baseline of the same host count.
 
     From the baseline (same hosts, unshaped links): the compute per step t_c = seconds_per_iter_N - comm_exposed_s.
-    From each run: the link (link_mbit_s, link_rtt_ms / 2 as alpha), the phases' sizes and buckets, the readiness
-    windows. The prediction is t_c + the exposed communication of step_time's ring/overlap model, against the run's
+    From each run: the link (`bandwidth`: the MPI probe's all-reduce bus bandwidth of one 25 MB bucket,
+    allreduce_busbw_mbit_s, or the TCP stream's link_mbit_s; link_rtt_ms / 2 as alpha), the phases' sizes and
+    buckets, the readiness windows. The prediction is t_c + the exposed communication of step_time's ring/overlap model, against the run's
     measured seconds_per_iter_N."""
     base = read_keys(baseline_path)
     rows = []
@@ -107,7 +108,8 @@ def validate(baseline_path, run_paths):
         nb = int(next(k for k in base if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
         assert n == nb, f"{path}: {n} hosts, baseline {nb}"
         t_c = base[f"seconds_per_iter_{n}"] - base["comm_exposed_s"]
-        beta = r["link_mbit_s"] * 1e6 / 8
+        mbit = r.get(bandwidth, r["link_mbit_s"])
+        beta = mbit * 1e6 / 8
         alpha = r["link_rtt_ms"] / 2 * 1e-3
         ring = 2 * (n - 1) / n
         cost = {}
@@ -120,9 +122,10 @@ def validate(baseline_path, run_paths):
         exposed = sum(t - h for t, h in cost.values())
         predicted = t_c + exposed
         measured = r[f"seconds_per_iter_{n}"]
-        rows.append((path, n, r["link_mbit_s"], t_c, sum(t for t, _ in cost.values()), exposed, predicted, measured,
+        rows.append((path, n, mbit, t_c, sum(t for t, _ in cost.values()), exposed, predicted, measured,
                      r["seconds_per_iter_1"] / predicted, r["scaling_efficiency"]))
-    print("| run | hosts | link Mbit/s | t_c (baseline) | comm | exposed (model) | predicted s/step | measured | error "
+    print(f"bandwidth: {bandwidth}")
+    print("| run | hosts | Mbit/s | t_c (baseline) | comm | exposed (model) | predicted s/step | measured | error "
           "| efficiency predicted | measured |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for p, n, mb, t_c, tot, ex, pr, me, ep, em in rows:
@@ -152,7 +155,8 @@ def main():
                     help="the unshaped baseline output, then shaped runs with the same host count")
     a = ap.parse_args()
     if a.validate:
-        validate(a.validate[0], a.validate[1:])
+        for bw in ("allreduce_busbw_mbit_s", "link_mbit_s"):
+            validate(a.validate[0], a.validate[1:], bw)
         return
     # A 32-core machine: the measured 2-core step spread over 32 cores at an assumed 80 % threading efficiency
     # (light 128/32 was measured on 1 core): speedup = cores / measured cores * 0.8.
