@@ -6,7 +6,7 @@ import UGATIT
 /// Data-parallel synchronisation for the training loop: every rank runs the same step on its share of the global
 /// batch; gradients are averaged with all-reduce (sum, then ·1/N) in fixed-size buckets, in the same order on every
 /// rank (Horovod/DDP style, docs/reference.md §R.1). The phase's loss values and a non-finite flag
-/// ride in the last bucket, so a phase costs ⌈gradient bytes / bucket⌉ collectives and nothing more.
+/// follow in one small all-reduce, so a phase costs ⌈gradient bytes / bucket⌉ + 1 collectives.
 public final class DataParallel {
     public let comm: Communicator
     /// Elements per all-reduce bucket.
@@ -26,7 +26,7 @@ public final class DataParallel {
         watchdog = Watchdog(comm: comm, timeout: collectiveTimeout, stallWarning: stallWarning)
     }
 
-    /// All-reduce collectives for `elements` gradient values (the loss values ride in the last one).
+    /// All-reduce collectives for `elements` gradient values (the loss values take one more).
     public func bucketCount(elements: Int) -> Int { max(1, (elements + bucketElements - 1) / bucketElements) }
 
     public var rank: Int { comm.rank }
@@ -95,8 +95,8 @@ public final class DataParallel {
     /// with the same contents, so they give bit-identical results.
     ///
     /// Buckets: at most `bucketElements` floats within the arena (less the low-rank exclusions), reduced from the
-    /// last to the first (the order in which backward finishes them, as DDP does); the first bucket carries the
-    /// loss values and the non-finite flag, so it goes last, once `finish` has them.
+    /// last to the first (the order in which backward finishes them, as DDP does), each as soon as it is ready; the
+    /// loss values and the non-finite flag follow in a small all-reduce once `finish` has them.
     public func begin(
         _ store: ParameterStore, operation: String, lowRank: [(Parameter, LowRankGradient)] = [], overlap: Bool
     ) -> PhaseAverage {
@@ -226,6 +226,13 @@ public final class DataParallel {
         collective(operation, &staging, watch: watch)
         _ = buf.update(fromContentsOf: staging[0..<buf.count])
         return Array(staging[buf.count...])
+    }
+
+    /// All-reduces a phase's loss values and flags (float32, exact for the counts and flags they carry).
+    func reduceExtras(_ extras: [Float], operation: String) -> [Float] {
+        var e = extras
+        collective(operation, &e, watch: false)
+        return e
     }
 
     /// All-gathers every rank's factors of one low-rank gradient and sets p.grad = (1/N)·Σ_r dY_rᵀ·X_r.

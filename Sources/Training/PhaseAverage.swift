@@ -135,35 +135,39 @@ public final class PhaseAverage: @unchecked Sendable {
     }
 
     /// The buckets from the last to the first, each once it is ready (the first also waits for the loss values).
+    /// The buckets from the last to the first, each once it is ready; then, once `finish` has handed them over, the
+    /// loss values and the non-finite flag in a small all-reduce of their own, so that no bucket waits for the end
+    /// of the phase (with the D phase completed behind the G phase's forward passes, all of D's buckets can be on
+    /// the wire before the D update is needed).
     func reduceAll() {
         let g = store.grads
         for b in pieces.indices.reversed() {
             cond.lock()
-            while !ready[b] || (b == 0 && extras == nil) { cond.wait() }
-            let ex = b == 0 ? extras : nil
+            while !ready[b] { cond.wait() }
             cond.unlock()
             let (off, len) = pieces[b]
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
             if localFinite, buf.contains(where: { !$0.isFinite }) { localFinite = false }
             let start = OpBenchmarks.now() - t0
-            var extrasIn = ex
-            // the flag counts every non-finite gradient or factor of this rank (all other buckets are done by now)
-            if var e = extrasIn {
-                e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
-                extrasIn = e
-            }
-            let out = parallel.reduceBucket(
-                buf, extras: extrasIn, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
+            _ = parallel.reduceBucket(
+                buf, extras: nil, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
             let end = OpBenchmarks.now() - t0
             cond.lock()
             timeline[b].start = start
             timeline[b].end = end
-            if b == 0 {
-                reducedExtras = out
-                done = true
-                cond.broadcast()
-            }
             cond.unlock()
         }
+        cond.lock()
+        while extras == nil { cond.wait() }
+        var e = extras!
+        cond.unlock()
+        // the flag counts every non-finite gradient or factor of this rank (all buckets are checked by now)
+        e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
+        let out = parallel.reduceExtras(e, operation: operation)
+        cond.lock()
+        reducedExtras = out
+        done = true
+        cond.broadcast()
+        cond.unlock()
     }
 }

@@ -325,53 +325,68 @@ public final class Trainer {
         let grouped = config.groups != nil
         let (la, lb) = grouped ? (a.groups, b.groups) : (nil, nil)
         step.frozenGenerator = frozenBottleneck(group: la?.first)
-        func phase(
-            _ p: Phase, _ store: ParameterStore, _ compute: () -> LossValues, apply: () -> Void
-        ) -> LossValues {
-            // with overlap, each bucket's all-reduce starts while backward still runs (DataParallel.begin)
+        // A phase: gradients (each bucket's all-reduce starting while backward still runs, DataParallel.begin), then
+        // `complete` waits for the collectives and applies the update. The D phase is completed inside the G phase,
+        // once the generators' forward passes are done (UGATITStep.beforeJudging): its all-reduce runs behind them.
+        func start(_ p: Phase, _ store: ParameterStore, _ compute: () -> LossValues, apply: @escaping () -> Void)
+            -> () -> LossValues
+        {
             let averaging = parallel.begin(
                 store, operation: p.tag, lowRank: p == .generator ? lowRank : [], overlap: overlap && n > 1)
-            step.onGradientFinal = averaging.overlap ? averaging.gradientFinal : nil
+            // debug: a NaN in this rank's first gradient, put there before its bucket can be on the wire
+            let injectNaN = debugNaNGradients.map { $0.rank == parallel.rank && $0.steps.contains(s) } ?? false
+            if averaging.overlap {
+                step.onGradientFinal = { [store] q in
+                    if injectNaN && q.offset == 0 && store.grads.count > 0 { store.grads[0] = .nan }
+                    averaging.gradientFinal(q)
+                }
+            }
             let values = compute()
             step.onGradientFinal = nil
             let keys = values.keys.sorted()
             let rider = SideChannel.outgoing(p, ada: ada)
             var v = keys.map { values[$0]! } + rider
-            if let d = debugNaNGradients, d.rank == parallel.rank, d.steps.contains(s), store.grads.count > 0 {
-                store.grads[0] = .nan
-            }
-            let ok = averaging.finish(values: &v)
-            switch SideChannel.incoming(p, averaged: Array(v.suffix(rider.count)), worldSize: n) {
-            case .adaStatistics(let sums): ada.addGlobalStats(sums)
-            case .stopRequest(let any): stopRequested = stopRequested || any
-            }
-            v.removeLast(rider.count)
-            if debugDumpGradientsAt == s {
-                dump += store.parameters.map { ("\(p.tag)grad.\($0.name)", $0.grad.copy()) }
-            }
-            if ok {
-                apply()
-                parallel.allGatherParameters(store, operation: p.tag)  // sharded optimizer: the updated blocks
-                // an update can overflow even from finite gradients: the parameters are checked too
-                if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
-                    nonFiniteParameter = "\(bad.name) (after the \(p.name) update)"
+            if injectNaN && !averaging.overlap && store.grads.count > 0 { store.grads[0] = .nan }
+            return { [self] in
+                let ok = averaging.finish(values: &v)
+                switch SideChannel.incoming(p, averaged: Array(v.suffix(rider.count)), worldSize: n) {
+                case .adaStatistics(let sums): ada.addGlobalStats(sums)
+                case .stopRequest(let any): stopRequested = stopRequested || any
                 }
-            } else {
-                skipped = true
-                log("step \(s): non-finite \(p.name) gradients on some rank: update skipped on all ranks")
+                v.removeLast(rider.count)
+                if debugDumpGradientsAt == s {
+                    dump += store.parameters.map { ("\(p.tag)grad.\($0.name)", $0.grad.copy()) }
+                }
+                if ok {
+                    apply()
+                    parallel.allGatherParameters(store, operation: p.tag)  // sharded optimizer: the updated blocks
+                    // an update can overflow even from finite gradients: the parameters are checked too
+                    if let bad = store.parameters.first(where: { !$0.value.isFinite }) {
+                        nonFiniteParameter = "\(bad.name) (after the \(p.name) update)"
+                    }
+                } else {
+                    skipped = true
+                    log("step \(s): non-finite \(p.name) gradients on some rank: update skipped on all ranks")
+                }
+                return Dictionary(uniqueKeysWithValues: zip(keys, v))
             }
-            return Dictionary(uniqueKeysWithValues: zip(keys, v))
         }
-        var out = phase(
+        let completeD = start(
             .discriminator, model.discriminators,
             { step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
-        ) { step.applyDiscriminator() }
-        out.merge(
-            phase(
-                .generator, model.generators,
-                { step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
-            ) { step.applyGenerator() }
-        ) { $1 }
+        ) { [step] in step.applyDiscriminator() }
+        var out: LossValues = [:]
+        // without overlap (--no-overlap, or one rank) the D phase completes first, the original order
+        if overlap && n > 1 { step.beforeJudging = { out = completeD() } } else { out = completeD() }
+        let completeG = start(
+            .generator, model.generators,
+            { step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
+        ) { [step] in step.applyGenerator() }
+        if step.beforeJudging != nil {  // not reached (cannot happen today): complete D before G's update anyway
+            step.beforeJudging = nil
+            out = completeD()
+        }
+        out.merge(completeG()) { $1 }
         if let bad = nonFiniteParameter {
             throw TrainingError.nonFinite(
                 "stopping at step \(s): parameter \(bad) is not finite; no checkpoint was written, "

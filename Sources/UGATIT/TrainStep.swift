@@ -146,6 +146,11 @@ public final class UGATITStep {
     private var pendingTranslations: PendingTranslations?
     /// Called during each phase's backward with every parameter whose gradient is final (`Tape.onGradientFinal`).
     public var onGradientFinal: ((Parameter) -> Void)?
+    /// Called once in the G phase, after the generators' forward passes and before the first discriminator call, then
+    /// cleared: a data-parallel trainer finishes the D phase's all-reduce and update here, so that the generators'
+    /// forward passes run while the D gradients are on the wire (the G loss needs the updated discriminators, the
+    /// generators' forward passes do not).
+    public var beforeJudging: (() -> Void)?
 
     public init(
         model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()
@@ -269,6 +274,10 @@ public final class UGATITStep {
         let b2a2b = m.genA2B(t, b2a.image)
         let a2a = m.genB2A(t, a)
         let b2b = m.genA2B(t, b)
+        if let hook = beforeJudging {
+            beforeJudging = nil
+            hook()
+        }
         let fa = judged(t, b2a.image, .a)
         let fb = judged(t, a2b.image, .b)
         let fakeGA = m.disGA(t, fa)

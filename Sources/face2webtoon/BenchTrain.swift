@@ -34,7 +34,7 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         Runtime.configure(threads: threads)
         let comm = try makeCommunicator()
-        let parallel = DataParallel(comm: comm)
+        let parallel = DataParallel(comm: comm, bucketBytes: Int(exchange.bucketMB * 1_048_576))
         let peak = noPeak ? 0 : OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
         let model = try modelOptions.config(defaultSize: ModelOptions.defaultImageSize)
         let imgSize = model.imageSize
@@ -68,12 +68,15 @@ struct BenchTrain: ParsableCommand {
         // an all-reduce started at that moment could run hidden behind the rest of the backward pass)
         var readiness: [String: ReadinessLog] = [:]
         var timelines: [String: [PhaseAverage.BucketTiming]] = [:]
-        // one phase as train runs it: gradients (with the all-reduce overlapped unless --no-overlap), then the update
-        func phase(
+        // one phase as train runs it: gradients (with the all-reduce overlapped unless --no-overlap), then `complete`
+        // waits for it and applies the update; with overlap the D phase completes inside the G phase, after the
+        // generators' forward passes (UGATITStep.beforeJudging), as in train
+        let pipelined = !exchange.noOverlap && comm.worldSize > 1
+        func start(
             _ name: String, _ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)],
-            _ compute: () -> Float, apply: () -> Void
-        ) {
-            let avg = parallel.begin(store, operation: name, lowRank: lowRank, overlap: !exchange.noOverlap && comm.worldSize > 1)
+            _ compute: () -> Float, apply: @escaping () -> Void
+        ) -> () -> Void {
+            let avg = parallel.begin(store, operation: name, lowRank: lowRank, overlap: pipelined)
             let log = readiness[name]
             let mine = Set(store.parameters.map(ObjectIdentifier.init))
             var finals: [(Double, Int)] = []
@@ -85,21 +88,29 @@ struct BenchTrain: ParsableCommand {
             var v = [compute()]
             log?.add(start: t0, end: OpBenchmarks.now(), finals: finals)
             step.onGradientFinal = nil
-            if avg.finish(values: &v) {
-                apply()
-                parallel.allGatherParameters(store, operation: name)
+            return {
+                if avg.finish(values: &v) {
+                    apply()
+                    parallel.allGatherParameters(store, operation: name)
+                }
+                timelines[name] = avg.timeline
             }
-            timelines[name] = avg.timeline
         }
         func once(_ s: Int) throws {
             let (a, b) = try source.batch(step: s)
             ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
-            phase("d", m.discriminators, lowRank: []) {
+            let completeD = start("d", m.discriminators, lowRank: []) {
                 step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0
             } apply: { step.applyDiscriminator() }
-            phase("g", m.generators, lowRank: lowRank) {
+            if pipelined { step.beforeJudging = completeD } else { completeD() }
+            let completeG = start("g", m.generators, lowRank: lowRank) {
                 step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0
             } apply: { step.applyGenerator() }
+            if step.beforeJudging != nil {
+                step.beforeJudging = nil
+                completeD()
+            }
+            completeG()
         }
         for s in 0..<warmupSteps { try once(s + 1) }
         try comm.barrier()

@@ -153,11 +153,13 @@ struct ExchangeOptions: ParsableArguments {
                 + "parameters all-gathered: the bytes of an all-reduce). FC.0's moments stay whole under the "
                 + "low-rank exchange (docs/distributed.md §10)."))
     var shardOptimizer = false
+    @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MB (under mpirun).")
+    var bucketMB = 25.0
 
     /// The same options as command-line arguments (for the runs `bench scaling` launches).
     var arguments: [String] {
         ["--fc-exchange", fcExchange.rawValue, "--grad-wire", gradWire.rawValue] + (noOverlap ? ["--no-overlap"] : [])
-            + (shardOptimizer ? ["--shard-optimizer"] : [])
+            + (shardOptimizer ? ["--shard-optimizer"] : []) + ["--bucket-mb", "\(bucketMB)"]
     }
 }
 

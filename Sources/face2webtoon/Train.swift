@@ -167,8 +167,6 @@ struct Train: ParsableCommand {
     var adaKimg: Double?
     @Option(name: .customLong("ada-stats"), help: "Discriminator outputs feeding r_t: global, local or both.")
     var adaStats: ADAStats = .global
-    @Option(name: .customLong("bucket-mb"), help: "Gradient all-reduce bucket size in MB (under mpirun).")
-    var bucketMB = 25.0
     @Option(
         name: .customLong("collective-timeout"),
         help: "Abort the job when a collective takes longer than this many seconds.")
@@ -241,7 +239,7 @@ struct Train: ParsableCommand {
         c.real("--ada-target", adaTarget, 0...1, open: true)
         c.int("--ada-interval", adaInterval, 1...1_000_000)
         c.real("--ada-kimg", adaKimg, 0...1e9, open: true)
-        c.real("--bucket-mb", bucketMB, 0...65536, open: true)
+        c.real("--bucket-mb", exchange.bucketMB, 0...65536, open: true)
         c.real("--collective-timeout", collectiveTimeout, 0...1e7, open: true)
         c.real("--stall-warning", stallWarning, 0...1e7)
         if exchange.shardOptimizer && debugDumpGradients != nil {
@@ -341,7 +339,7 @@ struct Train: ParsableCommand {
         let options = try sessionOptions()
         let comm = try makeCommunicator()
         let parallel = DataParallel(
-            comm: comm, bucketBytes: Int(bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout,
+            comm: comm, bucketBytes: Int(exchange.bucketMB * 1_048_576), collectiveTimeout: collectiveTimeout,
             stallWarning: stallWarning)
         func say(_ s: String) { if comm.rank == 0 { print(s) } }
         var scan: ProgressLine?
