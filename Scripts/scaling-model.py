@@ -20,7 +20,7 @@ Usage:
   Scripts/scaling-model.py --model light128 [--gbit 10] [--alpha-us 50] [--ranks 2,4,16,64,256] [--core-speedup 1]
   Scripts/scaling-model.py --table            (the docs/distributed.md §9 tables)
   Scripts/scaling-model.py --shard-table      (full 256/64: sharded optimizer with and without the low-rank FC.0)
-  Scripts/scaling-model.py --validate BASELINE RUN...   (predicted against measured step times, docs/distributed.md §9.1)
+  Scripts/scaling-model.py --validate BASELINE RUN...   (predicted against measured step times, docs/distributed.md §8.7)
   Scripts/scaling-model.py --days             (machines for Face2Webtoon's 1M images per domain in 8 days / 1 day)
 Every input is a command-line default below, with the measurement it comes from; nothing is fitted.
 """

@@ -103,6 +103,13 @@ static int check_args(const void *buf, int64_t count) {
 }
 
 static int reduce_scatter_allgather(void *buf, int64_t n, int bf16);
+static int64_t ring_min_elements = CMPI_RING_MIN_ELEMENTS;
+
+int64_t cmpi_set_split_allreduce_min(int64_t n) {
+    int64_t old = ring_min_elements;
+    ring_min_elements = n;
+    return old;
+}
 
 /* MPI counts are int: loop over chunks of at most chunk_limit() elements. A float32 chunk of at least
  * CMPI_RING_MIN_ELEMENTS goes as a reduce-scatter then an all-gather (the two halves of a ring all-reduce): Open MPI
@@ -118,7 +125,7 @@ static int allreduce_sum(void *buf, int64_t count, MPI_Datatype type, size_t ele
     char *p = (char *)buf;
     for (int64_t done = 0; done < count; done += chunk) {
         int64_t n = count - done < chunk ? count - done : chunk;
-        if (type == MPI_FLOAT && size > 1 && n >= CMPI_RING_MIN_ELEMENTS) {
+        if (type == MPI_FLOAT && size > 1 && n >= ring_min_elements) {
             rc = reduce_scatter_allgather(p + done * (int64_t)elem_size, n, 0);
         } else {
             collective_calls++;
@@ -175,7 +182,7 @@ int cmpi_allreduce_sum_bf16(uint16_t *buf, int64_t count) {
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     for (int64_t done = 0; done < count; done += chunk) {
         int64_t n = count - done < chunk ? count - done : chunk;
-        if (size > 1 && n >= CMPI_RING_MIN_ELEMENTS) {
+        if (size > 1 && n >= ring_min_elements) {
             rc = reduce_scatter_allgather(buf + done, n, 1);  /* as the float32 path, above */
         } else {
             collective_calls++;

@@ -144,6 +144,9 @@ public final class Trainer {
                         + (lowRank.isEmpty ? "" : " (FC.0's moments whole on every rank: low-rank exchange)"))
             }
         }
+        if n == 1 && config.shardOptimizer == true {
+            log("[face2webtoon] --shard-optimizer: nothing to shard on one rank; the Adam state stays whole")
+        }
         log(
             "[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen"
         )

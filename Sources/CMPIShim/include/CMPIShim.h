@@ -61,6 +61,9 @@ int cmpi_size(int *out);
  * Every rank must pass the same count. Chunked so no single call exceeds the chunk size. Float32 and bfloat16 chunks
  * of at least CMPI_RING_MIN_ELEMENTS go as MPI_Reduce_scatter then MPI_Allgatherv (shim.c says why). */
 #define CMPI_RING_MIN_ELEMENTS (1 << 16)
+/* Sets the smallest chunk that goes as reduce-scatter + all-gather (default CMPI_RING_MIN_ELEMENTS; INT64_MAX: never,
+ * MPI_Allreduce always, for `bench allreduce`'s comparison). Returns the previous value. Not thread-safe. */
+int64_t cmpi_set_split_allreduce_min(int64_t n);
 int cmpi_allreduce_sum_float(float *buf, int64_t count);
 int cmpi_allreduce_sum_double(double *buf, int64_t count);
 
