@@ -7,30 +7,7 @@ import Training
 import XCTest
 
 /// Black-box tests of data-parallel training: the `face2webtoon` binary under mpirun against itself without.
-final class DistributedTrainingTests: XCTestCase {
-    static var dataDir: String = ""
-    var work: String = ""
-
-    override class func setUp() {
-        super.setUp()
-        dataDir = NSTemporaryDirectory() + "f2w-dist-data-\(getpid())"
-        // 16 images per domain at 40 px: enough for distinct samples per step
-        try? DemoData.generate(
-            to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 4, seed: 1)
-    }
-
-    override class func tearDown() {
-        try? FileManager.default.removeItem(atPath: dataDir)
-        super.tearDown()
-    }
-
-    override func setUpWithError() throws {
-        work = NSTemporaryDirectory() + "f2w-dist-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
-
+final class DistributedTrainingTests: DemoDataTestCase {
     func binary() throws -> String {
         try XCTUnwrap(
             ProcessRunner.face2webtoonBinary(),

@@ -8,29 +8,7 @@ import XCTest
 
 /// `train --shard-optimizer` (ZeRO stage 1) under mpirun against the replicated optimizer, and its checkpoints at
 /// other world sizes.
-final class ShardedOptimizerTests: XCTestCase {
-    static var dataDir = ""
-    var work = ""
-
-    override class func setUp() {
-        super.setUp()
-        dataDir = NSTemporaryDirectory() + "f2w-shard-data-\(getpid())"
-        try? DemoData.generate(
-            to: URL(fileURLWithPath: dataDir), size: 40, trainPerDomain: 16, testPerDomain: 4, seed: 1)
-    }
-
-    override class func tearDown() {
-        try? FileManager.default.removeItem(atPath: dataDir)
-        super.tearDown()
-    }
-
-    override func setUpWithError() throws {
-        work = NSTemporaryDirectory() + "f2w-shard-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: work) }
-
+final class ShardedOptimizerTests: DemoDataTestCase {
     /// Buckets of 2,500 floats, so that rank blocks cut through parameters and every phase has several buckets.
     func train(_ dir: String, ranks: Int, batch: Int = 1, iterations: Int, extra: [String] = []) throws
         -> ProcessRunner.Result
