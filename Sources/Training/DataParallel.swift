@@ -12,7 +12,6 @@ public final class DataParallel {
     /// Elements per all-reduce bucket.
     public let bucketElements: Int
     public let watchdog: Watchdog
-    private var staging: [Float] = []
     /// Seconds spent in gradient averaging (all-reduce, scaling, finiteness check), for benchmarks.
     public private(set) var averageSeconds: Double = 0
 
@@ -166,14 +165,11 @@ public final class DataParallel {
         reducedBytes += n * (gradWire == .bf16 ? 2 : 4) / (scatter ? 2 : 1)
     }
 
-    /// All-reduces one bucket in place; with `extras`, they ride at its end and are returned reduced.
-    /// With `scatter` (the per-rank block counts of a sharded optimizer's bucket) it reduce-scatters the bucket
-    /// instead: only this rank's block holds the sum afterwards, and the extras travel in an all-reduce of their own.
-    func reduceBucket(
-        _ buf: UnsafeMutableBufferPointer<Float>, extras: [Float]?, operation: String, watch: Bool,
-        scatter: [Int]? = nil
-    ) -> [Float] {
+    /// All-reduces one bucket of gradients in place; with `scatter` (the per-rank block counts of a sharded
+    /// optimizer's bucket) it reduce-scatters it instead, and only this rank's block holds the sum afterwards.
+    func reduceBucket(_ buf: UnsafeMutableBufferPointer<Float>, operation: String, watch: Bool, scatter: [Int]? = nil) {
         countReduced(buf.count, scatter: scatter != nil)
+        let (kind, name) = scatter == nil ? ("all-reduce", "allReduce") : ("reduce-scatter", "reduceScatter")
         if gradWire == .bf16 {
             // the gradients as bfloat16 (half the bytes); loss values, flags and ADA counts stay exact in float32
             if staging16.count < buf.count { staging16 = [UInt16](repeating: 0, count: buf.count) }  // reused
@@ -181,10 +177,8 @@ public final class DataParallel {
                 let h = UnsafeMutableBufferPointer(rebasing: whole[0..<buf.count])
                 BFloat16.encode(UnsafeBufferPointer(buf), into: h)
                 Breakdown.span(.communication) {
-                    comm.abortOnFailure(
-                        "all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue
-                    ) {
-                        try watchdog.guarded("allReduce(\(operation), bfloat16)", bytes: 2 * h.count, watch: watch) {
+                    comm.abortOnFailure("\(kind) of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
+                        try watchdog.guarded("\(name)(\(operation), bfloat16)", bytes: 2 * h.count, watch: watch) {
                             if let scatter { try comm.reduceScatterSumBF16(h, counts: scatter) } else {
                                 try comm.allReduceSumBF16(h)
                             }
@@ -193,39 +187,15 @@ public final class DataParallel {
                 }
                 BFloat16.decode(UnsafeBufferPointer(h), into: buf)
             }
-            guard let extras else { return [] }
-            var e = extras
-            collective(operation, &e, watch: false)
-            return e
+            return
         }
-        if let scatter {
-            Breakdown.span(.communication) {
-                comm.abortOnFailure("reduce-scatter of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("reduceScatter(\(operation))", bytes: 4 * buf.count, watch: watch) {
-                        try comm.reduceScatterSum(buf, counts: scatter)
-                    }
+        Breakdown.span(.communication) {
+            comm.abortOnFailure("\(kind) of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
+                try watchdog.guarded("\(name)(\(operation))", bytes: 4 * buf.count, watch: watch) {
+                    if let scatter { try comm.reduceScatterSum(buf, counts: scatter) } else { try comm.allReduceSum(buf) }
                 }
             }
-            guard var e = extras else { return [] }
-            collective(operation, &e, watch: false)
-            return e
         }
-        guard let extras else {
-            Breakdown.span(.communication) {
-                comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("allReduce(\(operation))", bytes: 4 * buf.count, watch: watch) {
-                        try comm.allReduceSum(buf)
-                    }
-                }
-            }
-            return []
-        }
-        staging.removeAll(keepingCapacity: true)
-        staging.append(contentsOf: buf)
-        staging.append(contentsOf: extras)
-        collective(operation, &staging, watch: watch)
-        _ = buf.update(fromContentsOf: staging[0..<buf.count])
-        return Array(staging[buf.count...])
     }
 
     /// All-reduces a phase's loss values and flags (float32, exact for the counts and flags they carry).

@@ -134,7 +134,6 @@ public final class PhaseAverage: @unchecked Sendable {
         return reducedExtras[values.count] == 0  // the summed flag already counts this rank's gradients
     }
 
-    /// The buckets from the last to the first, each once it is ready (the first also waits for the loss values).
     /// The buckets from the last to the first, each once it is ready; then, once `finish` has handed them over, the
     /// loss values and the non-finite flag in a small all-reduce of their own, so that no bucket waits for the end
     /// of the phase (with the D phase completed behind the G phase's forward passes, all of D's buckets can be on
@@ -149,8 +148,7 @@ public final class PhaseAverage: @unchecked Sendable {
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
             if localFinite, buf.contains(where: { !$0.isFinite }) { localFinite = false }
             let start = OpBenchmarks.now() - t0
-            _ = parallel.reduceBucket(
-                buf, extras: nil, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
+            parallel.reduceBucket(buf, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
             let end = OpBenchmarks.now() - t0
             cond.lock()
             timeline[b].start = start

@@ -47,10 +47,7 @@ public final class Adam {
     public func shard(_ layout: ShardLayout, rank: Int) {
         precondition(rank >= 0 && rank < layout.worldSize, "Adam.shard: rank \(rank) of \(layout.worldSize)")
         shard = (layout, rank)
-        owned = parameters.map { p in
-            let r = p.offset..<(p.offset + p.value.count)
-            return layout.covers(r) ? layout.owned(r, rank: rank) : [0..<p.value.count]
-        }
+        owned = parameters.indices.map { Self.ranges(parameters[$0], layout, rank: rank) }
         m = owned.map { Tensor(zeros: [$0.reduce(0) { $0 + $1.count }]) }
         v = owned.map { Tensor(zeros: [$0.reduce(0) { $0 + $1.count }]) }
     }
@@ -58,15 +55,20 @@ public final class Adam {
     /// Whether every rank keeps parameter i's moments whole (not sharded, or left out of the layout).
     public func keepsWhole(_ i: Int) -> Bool {
         guard let (layout, _) = shard else { return true }
-        let p = parameters[i]
-        return !layout.covers(p.offset..<(p.offset + p.value.count))
+        return !layout.covers(Self.arenaRange(parameters[i]))
     }
 
     /// The element ranges of parameter i that rank r keeps (`owned` for this rank; any rank's for checkpoints).
     public func owned(_ i: Int, rank r: Int) -> [Range<Int>] {
         guard let (layout, me) = shard, r != me else { return owned[i] }
-        let p = parameters[i]
-        let range = p.offset..<(p.offset + p.value.count)
+        return Self.ranges(parameters[i], layout, rank: r)
+    }
+
+    private static func arenaRange(_ p: Parameter) -> Range<Int> { p.offset..<(p.offset + p.value.count) }
+
+    /// Rank r's elements of `p` under `layout`: its blocks, or the whole parameter when the layout leaves it out.
+    private static func ranges(_ p: Parameter, _ layout: ShardLayout, rank r: Int) -> [Range<Int>] {
+        let range = arenaRange(p)
         return layout.covers(range) ? layout.owned(range, rank: r) : [0..<p.value.count]
     }
 
