@@ -30,9 +30,14 @@ struct BenchTrain: ParsableCommand {
     @OptionGroup var exchange: ExchangeOptions
     @Flag(name: .customLong("no-breakdown"), help: "Skip the extra steps that split the time by kind (time_*_s).")
     var noBreakdown = false
+    @Flag(
+        name: .customLong("no-winograd"),
+        help: "Run 3x3 stride-1 convs by im2col instead of Winograd F(2x2,3x3), for comparison.")
+    var noWinograd = false
 
     func run() throws {
         Runtime.configure(threads: threads)
+        ConvAlgorithms.winograd = !noWinograd
         let comm = try makeCommunicator()
         let parallel = DataParallel(comm: comm, bucketBytes: Int(exchange.bucketMB * 1_048_576))
         let peak = noPeak ? 0 : OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
@@ -132,6 +137,7 @@ struct BenchTrain: ParsableCommand {
             Profile.enabled = false
         }
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
+        let executedGflop = Double(FlopCounter.executed) / Double(steps) / 1e9
         let commTotal = (parallel.collectiveSeconds - collective0) / Double(steps)
         let commExposed = exchange.noOverlap ? commTotal : (parallel.exposedSeconds - exposed0) / Double(steps)
         // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
@@ -185,7 +191,9 @@ struct BenchTrain: ParsableCommand {
                     + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers) warmup_steps=\(warmupSteps) steps=\(steps)"
             )
             if !noPeak { print("sgemm_gflops=\(fmt(peak))") }
+            print("conv3x3=\(noWinograd ? "im2col" : "winograd")")
             print("gflop_per_iter=\(fmt(gflop))")
+            print("gemm_gflop_executed_per_iter=\(fmt(executedGflop))")
             print("achieved_gflops=\(fmt(gflop / seconds))")
             if !noPeak { print("fraction_of_sgemm_peak=\(fmt(gflop / seconds / peak))") }
             print("images_per_s=\(fmt(Double(batchSize * n) / seconds))")

@@ -28,6 +28,13 @@ final class ConvTests: XCTestCase {
         checkConv("k3 p1 bias, batch 3, 5x7", x: [3, 2, 5, 7], w: [3, 2, 3, 3], bias: true, padding: 1)
     }
 
+    func testConv3x3Pad1ByIm2colWhenWinogradIsOff() {
+        // 3×3 stride-1 convs run by Winograd (WinogradTests); bench train --no-winograd keeps this path
+        ConvAlgorithms.winograd = false
+        defer { ConvAlgorithms.winograd = true }
+        checkConv("k3 p1 im2col", x: [2, 3, 5, 6], w: [2, 3, 3, 3], bias: true, padding: 1, mode: .reflect)
+    }
+
     func testConv3x3NoPaddingBatch1() {
         checkConv("k3 p0, batch 1", x: [1, 3, 6, 5], w: [2, 3, 3, 3], bias: false)
     }
@@ -142,7 +149,11 @@ final class ConvTests: XCTestCase {
         XCTAssertGreaterThan(ho * wo, chunk, "\(name): the test must span more than one chunk", file: file, line: line)
         XCTAssertNotEqual(chunk % wo, 0, "\(name): a chunk boundary should split an output row", file: file, line: line)
         Runtime.configure(threads: threads)
-        defer { Runtime.configure(threads: 1) }
+        ConvAlgorithms.winograd = false  // these are im2col's chunks; WinogradTests chunk the 3×3 stride-1 path
+        defer {
+            Runtime.configure(threads: 1)
+            ConvAlgorithms.winograd = true
+        }
         var rng = testRNG(name)
         let x = rng.normalTensor(xs)
         let w = rng.normalTensor(ws, std: 0.2)

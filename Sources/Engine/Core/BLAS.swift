@@ -9,10 +9,10 @@ func sgemm(
     transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
     alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int? = nil,
     _ b: UnsafePointer<Float>, ldb: Int? = nil,
-    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, counted: Bool = true
 ) {
     if m == 0 || n == 0 { return }
-    FlopCounter.add(2 * m * n * k)
+    FlopCounter.add(2 * m * n * k, network: counted)
     Breakdown.span(.gemm) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -119,8 +119,18 @@ func cblas_sgemv_wrapper(
 }
 
 /// Counts the floating-point operations of the matrix products (2·m·n·k per GEMM), for benchmarks.
+///
+/// `total` is the network's: a conv run by Winograd counts what the direct convolution would do (2·Cout·Cin·9·P
+/// per pass), so that gflop_per_iter means the same whatever algorithm ran. `executed` is what sgemm really did.
 public enum FlopCounter {
     nonisolated(unsafe) public private(set) static var total = 0
-    @inline(__always) static func add(_ n: Int) { total &+= n }
-    public static func reset() { total = 0 }
+    nonisolated(unsafe) public private(set) static var executed = 0
+    @inline(__always) static func add(_ n: Int, network: Bool = true, executed: Bool = true) {
+        if network { total &+= n }
+        if executed { Self.executed &+= n }
+    }
+    public static func reset() {
+        total = 0
+        executed = 0
+    }
 }

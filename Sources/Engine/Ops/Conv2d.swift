@@ -6,7 +6,8 @@
 // then cblas_sgemm y[:, chunk] = W[Cout, K] · colsᵀ. 1×1 stride-1 convs use x itself as [K, P].
 // Backward recomputes cols chunk by chunk (no activation-sized buffer is kept):
 // dW += dy[:, chunk] · cols, dcols = dy[:, chunk]ᵀ · W, col2im(dcols) into dx.
-// Stride-1 convs with few output channels go to kn2row instead (Conv2dKn2row.swift).
+// Stride-1 convs with few output channels go to kn2row instead (Conv2dKn2row.swift), the other 3×3 stride-1 convs
+// to Winograd F(2×2, 3×3) (Conv2dWinograd.swift).
 
 /// Padding applied by `conv2d` before the convolution.
 public enum PaddingMode: Equatable {
@@ -243,6 +244,7 @@ extension Tape {
             cin: d.c, h: d.h, w: d.w, kh: ws[2], kw: ws[3], stride: stride, pad: padding,
             mode: mode)
         if g.prefersKn2row(cout: cout) { return conv2dKn2row(x, weight, bias, g, n: d.n, cout: cout) }
+        if g.prefersWinograd { return conv2dWinograd(x, weight, bias, g, n: d.n, cout: cout) }
         let (k, p) = (g.k, g.p)
         let y = Tensor(uninitialized: [d.n, cout, g.ho, g.wo])
         let xv = x.value

@@ -24,16 +24,19 @@ extension ConvGeometry {
     @inline(__always)
     func padSource(_ i: Int, _ n: Int) -> Int { Self.source(i - pad, n, mode) }
 
-    /// xpad[Cin, Hp, Wp] from one sample x[Cin, H, W].
-    func padInput(_ x: UnsafePointer<Float>, _ xpad: UnsafeMutablePointer<Float>) {
+    /// xpad[Cin, rows, columns] from one sample x[Cin, H, W]: x padded to Hp×Wp, then zeros up to rows×columns
+    /// (Winograd's whole tiles; rows ≥ Hp, columns ≥ Wp, both default to Hp and Wp).
+    func padInput(_ x: UnsafePointer<Float>, _ xpad: UnsafeMutablePointer<Float>, rows: Int? = nil, columns: Int? = nil) {
         let (hp, wp, pad, h, w) = (self.hp, self.wp, self.pad, self.h, self.w)
+        let (hq, wq) = (rows ?? hp, columns ?? wp)
+        precondition(hq >= hp && wq >= wp, "padInput: \(hq)x\(wq) is smaller than the padded \(hp)x\(wp)")
         Parallel.forEach(0..<cin) { ci in
             let plane = x + ci * h * w
-            for i in 0..<hp {
-                let dst = xpad + (ci * hp + i) * wp
-                let r = padSource(i, h)
+            for i in 0..<hq {
+                let dst = xpad + (ci * hq + i) * wq
+                let r = i < hp ? padSource(i, h) : -1
                 if r < 0 {
-                    dst.update(repeating: 0, count: wp)
+                    dst.update(repeating: 0, count: wq)
                     continue
                 }
                 let src = plane + r * w
@@ -46,19 +49,22 @@ extension ConvGeometry {
                     let c = padSource(j, w)
                     dst[j] = c < 0 ? 0 : src[c]
                 }
+                (dst + wp).update(repeating: 0, count: wq - wp)
             }
         }
     }
 
-    /// dx[Cin, H, W] += dxpad[Cin, Hp, Wp] folded back through the padding (the adjoint of `padInput`).
-    func foldPadding(_ dxpad: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+    /// dx[Cin, H, W] += dxpad[Cin, rows, columns] folded back through the padding (the adjoint of `padInput`;
+    /// what lies past Hp×Wp is dropped).
+    func foldPadding(_ dxpad: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int? = nil, columns: Int? = nil) {
         let (hp, wp, pad, h, w) = (self.hp, self.wp, self.pad, self.h, self.w)
+        let (hq, wq) = (rows ?? hp, columns ?? wp)
         Parallel.forEach(0..<cin) { ci in
             let plane = dx + ci * h * w
             for i in 0..<hp {
                 let r = padSource(i, h)
                 if r < 0 { continue }
-                let src = dxpad + (ci * hp + i) * wp
+                let src = dxpad + (ci * hq + i) * wq
                 let dst = plane + r * w
                 for j in 0..<pad {
                     let c = padSource(j, w)
