@@ -132,7 +132,7 @@ struct BenchTrain: ParsableCommand {
         let seconds = (OpBenchmarks.now() - t0) / Double(steps)
         if Profile.enabled && comm.rank == 0 {
             for (k, v) in Profile.seconds.sorted(by: { $0.value > $1.value }) {
-                print("profile \(k): \(fmt(v / Double(steps))) s")
+                print("profile \(k): \(fmt(v / Double(steps))) s, \(Profile.calls[k, default: 0] / steps) calls")
             }
             Profile.enabled = false
         }

@@ -4,6 +4,7 @@ import Foundation
 public enum Profile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) public static var seconds: [String: Double] = [:]
+    nonisolated(unsafe) public static var calls: [String: Int] = [:]
 
     /// Times `body` under `name` (when enabled) and, with a `kind`, charges it to that kind in `Breakdown`.
     @inline(__always)
@@ -13,10 +14,14 @@ public enum Profile {
         let t0 = OpBenchmarks.now()
         let r = body()
         seconds[name, default: 0] += OpBenchmarks.now() - t0
+        calls[name, default: 0] += 1
         return r
     }
 
-    public static func reset() { seconds = [:] }
+    public static func reset() {
+        seconds = [:]
+        calls = [:]
+    }
 }
 
 /// The kinds of work a training step's wall-clock is split into (bench train's `time_<kind>_s` lines).

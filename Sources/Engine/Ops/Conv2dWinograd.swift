@@ -58,6 +58,14 @@ struct WinogradPlan {
     var tw: Int { g.tileCols }
     var maxChunkTiles: Int { chunkRows * tw }
 
+    /// Floats from one of the 16 planes of V, M, dM or dV to the next, for `floats` floats per plane: rounded so
+    /// that consecutive planes start 64 bytes apart modulo 4 KiB. Planes a multiple of 4 KiB apart (64 channels
+    /// × 144 tiles at 96/16) put the transforms' 16 store streams into one L1 set, which has 12 ways.
+    static func planeStride(_ floats: Int) -> Int { (floats + 1023 - 16) / 1024 * 1024 + 16 }
+
+    /// A buffer for 16 planes of `channels` × the largest chunk's tiles.
+    func planes(_ channels: Int) -> Tensor { Tensor(uninitialized: [16 * Self.planeStride(channels * maxChunkTiles)]) }
+
     /// Calls body(firstTileRow, tileRowCount) for each chunk.
     func forEachChunk(_ body: (Int, Int) -> Void) {
         for i0 in stride(from: 0, to: g.tileRows, by: chunkRows) { body(i0, min(chunkRows, g.tileRows - i0)) }
@@ -70,10 +78,8 @@ struct WinogradPlan {
 
     // MARK: - Transforms (G, Bᵀ, Aᵀ of F(2×2, 3×3), Lavin & Gray eq. 7-8)
     //
-    // Each transform runs per channel (Parallel.forEach) as plain loops over the tiles of a tile row, which LLVM
-    // vectorises: the stride-2 reads and writes of neighbouring tiles become interleaved vector accesses, and the
-    // 16 planes of V and M are 16 contiguous streams. Written with per-tile SIMD4 values instead, the input
-    // transform took 1.6× as long as the im2col it replaces.
+    // Each runs per channel (Parallel.forEach); the data transforms go 8 tiles of a tile row at a time
+    // (WinogradTiles.swift).
 
     /// U[16, Cout, Cin] from the weights [Cout, Cin, 3, 3]: G·g·Gᵀ, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
     func transformWeights(_ w: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>) {
@@ -138,41 +144,20 @@ struct WinogradPlan {
         }
     }
 
-    /// V[16, Cin, n] for tile rows [i0, i0 + rows), n = rows·tw: Bᵀ·d·B of each tile of xq,
-    /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+    /// V[16, Cin, n] for tile rows [i0, i0 + rows), n = rows·tw: Bᵀ·d·B of each tile of xq (WinogradTiles.input).
     func transformInput(_ xq: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ v: UnsafeMutablePointer<Float>) {
         let (cin, hq, wq, tw) = (g.cin, hq, wq, tw)
         let n = rows * tw
-        let planeStride = cin * n
+        let stride = Self.planeStride(cin * n)
         Parallel.forEach(0..<cin) { ci in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tw) { buffer in
-                // c[(ρ·4 + ν)·tw + j]: row ρ of tile j times B (the column half of the transform)
-                let c = buffer.baseAddress!
-                for i in 0..<rows {
-                    for rho in 0..<4 {
-                        let x = xq + (ci * hq + 2 * (i0 + i) + rho) * wq
-                        let c0 = c + rho * 4 * tw, c1 = c0 + tw, c2 = c1 + tw, c3 = c2 + tw
-                        for j in 0..<tw {
-                            let x0 = x[2 &* j], x1 = x[2 &* j &+ 1], x2 = x[2 &* j &+ 2], x3 = x[2 &* j &+ 3]
-                            c0[j] = x0 - x2
-                            c1[j] = x1 + x2
-                            c2[j] = x2 - x1
-                            c3[j] = x1 - x3
-                        }
-                    }
-                    let out = v + ci * n + i * tw
-                    for nu in 0..<4 {
-                        let a0 = c + nu * tw, a1 = a0 + 4 * tw, a2 = a1 + 4 * tw, a3 = a2 + 4 * tw
-                        let o0 = out + nu * planeStride, o1 = o0 + 4 * planeStride
-                        let o2 = o1 + 4 * planeStride, o3 = o2 + 4 * planeStride
-                        for j in 0..<tw {
-                            o0[j] = a0[j] - a2[j]
-                            o1[j] = a1[j] + a2[j]
-                            o2[j] = a2[j] - a1[j]
-                            o3[j] = a1[j] - a3[j]
-                        }
-                    }
-                }
+            for i in 0..<rows {
+                let r0 = UnsafePointer(xq + (ci * hq + 2 * (i0 + i)) * wq)
+                let (r1, r2, r3) = (r0 + wq, r0 + 2 * wq, r0 + 3 * wq)
+                let out = v + ci * n + i * tw
+                func block<V: TileVector>(_ t: V.Type, _ j: Int) { WinogradTiles.input(t, r0, r1, r2, r3, j, out, stride) }
+                forEachTileBlock(
+                    tw, eight: { block(SIMD8<Float>.self, $0) }, four: { block(SIMD4<Float>.self, $0) },
+                    one: { block(Float.self, $0) })
             }
         }
     }
@@ -183,78 +168,50 @@ struct WinogradPlan {
     ) {
         let (cin, hq, wq, tw) = (g.cin, hq, wq, tw)
         let n = rows * tw
-        let planeStride = cin * n
+        let stride = Self.planeStride(cin * n)
         Parallel.forEach(0..<cin) { ci in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * tw) { buffer in
-                // u[(r·4 + ν)·tw + j] = (B·dV)[r][ν] of tile j
-                let u = buffer.baseAddress!
-                for i in 0..<rows {
-                    let src = dv + ci * n + i * tw
-                    for nu in 0..<4 {
-                        let e0 = src + nu * planeStride, e1 = e0 + 4 * planeStride
-                        let e2 = e1 + 4 * planeStride, e3 = e2 + 4 * planeStride
-                        let u0 = u + nu * tw, u1 = u0 + 4 * tw, u2 = u1 + 4 * tw, u3 = u2 + 4 * tw
-                        for j in 0..<tw {
-                            u0[j] = e0[j]
-                            u1[j] = e1[j] - e2[j] + e3[j]
-                            u2[j] = e1[j] + e2[j] - e0[j]
-                            u3[j] = -e3[j]
-                        }
-                    }
-                    for r in 0..<4 {
-                        let row = dxq + (ci * hq + 2 * (i0 + i) + r) * wq
-                        let w0 = u + r * 4 * tw, w1 = w0 + tw, w2 = w1 + tw, w3 = w2 + tw
-                        // columns 2j and 2j+1 of tile j, then 2j+2 and 2j+3 (which tile j+1's first two overlap)
-                        for j in 0..<tw {
-                            row[2 &* j] += w0[j]
-                            row[2 &* j &+ 1] += w1[j] - w2[j] + w3[j]
-                        }
-                        for j in 0..<tw {
-                            row[2 &* j &+ 2] += w1[j] + w2[j] - w0[j]
-                            row[2 &* j &+ 3] -= w3[j]
-                        }
-                    }
+            for i in 0..<rows {
+                let row = dxq + (ci * hq + 2 * (i0 + i)) * wq
+                let src = dv + ci * n + i * tw
+                func block<V: TileVector>(_ t: V.Type, _ j: Int) {
+                    WinogradTiles.inputGradient(t, src, stride, j, row, wq)
                 }
+                forEachTileBlock(
+                    tw, eight: { block(SIMD8<Float>.self, $0) }, four: { block(SIMD4<Float>.self, $0) },
+                    one: { block(Float.self, $0) })
             }
         }
     }
 
-    /// y[Cout, Ho, Wo] for tile rows [i0, i0 + rows) from M[16, Cout, n]: Aᵀ·m·A (+ bias), cropped to Ho×Wo,
-    /// Aᵀ = [1 1 1 0; 0 1 −1 −1].
+    /// y[Cout, Ho, Wo] for tile rows [i0, i0 + rows) from M[16, Cout, n]: Aᵀ·m·A (+ bias), cropped to Ho×Wo.
     func transformOutput(
         _ m: UnsafePointer<Float>, tileRow i0: Int, rows: Int, bias: UnsafePointer<Float>?,
         _ y: UnsafeMutablePointer<Float>
     ) {
         let (cout, ho, wo, tw) = (cout, g.ho, g.wo, tw)
         let n = rows * tw
-        let planeStride = cout * n
+        let stride = Self.planeStride(cout * n)
         let pairs = wo / 2  // tiles whose two output columns are both inside
         Parallel.forEach(0..<cout) { co in
             let b = bias?[co] ?? 0
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * tw) { buffer in
-                // s[(a·4 + ν)·tw + j] = (Aᵀ·M)[a][ν] of tile j
-                let s = buffer.baseAddress!
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 4) { scratch in
                 for i in 0..<rows {
+                    let oh = 2 * (i0 + i)
+                    let top = y + (co * ho + oh) * wo
+                    let bottom = oh + 1 < ho ? top + wo : nil
                     let src = m + co * n + i * tw
-                    for nu in 0..<4 {
-                        let e0 = src + nu * planeStride, e1 = e0 + 4 * planeStride
-                        let e2 = e1 + 4 * planeStride, e3 = e2 + 4 * planeStride
-                        let s0 = s + nu * tw, s1 = s0 + 4 * tw
-                        for j in 0..<tw {
-                            s0[j] = e0[j] + e1[j] + e2[j]
-                            s1[j] = e1[j] - e2[j] - e3[j]
-                        }
+                    func block<V: TileVector>(_ t: V.Type, _ j: Int) {
+                        WinogradTiles.output(t, src, stride, j, bias: b, top, bottom)
                     }
-                    for a in 0..<2 {
-                        let oh = 2 * (i0 + i) + a
-                        if oh >= ho { break }
-                        let row = y + (co * ho + oh) * wo
-                        let t0 = s + a * 4 * tw, t1 = t0 + tw, t2 = t1 + tw, t3 = t2 + tw
-                        for j in 0..<pairs {
-                            row[2 &* j] = t0[j] + t1[j] + t2[j] + b
-                            row[2 &* j &+ 1] = t1[j] - t2[j] - t3[j] + b
-                        }
-                        if pairs < tw { row[2 * pairs] = t0[pairs] + t1[pairs] + t2[pairs] + b }
+                    forEachTileBlock(
+                        pairs, eight: { block(SIMD8<Float>.self, $0) }, four: { block(SIMD4<Float>.self, $0) },
+                        one: { block(Float.self, $0) })
+                    if pairs < tw {
+                        // odd Wo: the last tile keeps its first column only
+                        let s = scratch.baseAddress!
+                        WinogradTiles.output(Float.self, src, stride, pairs, bias: b, s - 2 * pairs, s + 2 - 2 * pairs)
+                        top[2 * pairs] = s[0]
+                        bottom?[2 * pairs] = s[2]
                     }
                 }
             }
@@ -268,7 +225,7 @@ struct WinogradPlan {
     ) {
         let (cout, ho, wo, tw) = (cout, g.ho, g.wo, tw)
         let n = rows * tw
-        let planeStride = cout * n
+        let stride = Self.planeStride(cout * n)
         Parallel.forEach(0..<cout) { co in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * tw) { buffer in
                 // the tile row's two dy rows, zero-extended to 2·tw columns (and a zero row past Ho)
@@ -283,25 +240,13 @@ struct WinogradPlan {
                     } else {
                         bottom.update(repeating: 0, count: 2 * tw)
                     }
-                    // one ξ row (four store streams) per loop, as in transformWeights
-                    let o = dm + co * n + i * tw
-                    for xi in 0..<4 {
-                        let (o0, o1, o2, o3) = (
-                            o + 4 * xi * planeStride, o + (4 * xi + 1) * planeStride, o + (4 * xi + 2) * planeStride,
-                            o + (4 * xi + 3) * planeStride
-                        )
-                        // row ξ of A·e as a pair (p, q) over b: (e0, e0 + e1, e0 − e1, −e1) of the two dy rows
-                        let sa: Float = xi == 3 ? 0 : 1
-                        let sb: Float = xi == 0 ? 0 : (xi == 1 ? 1 : -1)
-                        for j in 0..<tw {
-                            let p = sa * top[2 &* j] + sb * bottom[2 &* j]
-                            let q = sa * top[2 &* j &+ 1] + sb * bottom[2 &* j &+ 1]
-                            o0[j] = p
-                            o1[j] = p + q
-                            o2[j] = p - q
-                            o3[j] = -q
-                        }
+                    let out = dm + co * n + i * tw
+                    func block<V: TileVector>(_ t: V.Type, _ j: Int) {
+                        WinogradTiles.outputGradient(t, top, bottom, j, out, stride)
                     }
+                    forEachTileBlock(
+                        tw, eight: { block(SIMD8<Float>.self, $0) }, four: { block(SIMD4<Float>.self, $0) },
+                        one: { block(Float.self, $0) })
                 }
             }
         }
@@ -322,8 +267,8 @@ extension Tape {
         Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
         let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
         let xq = Tensor(uninitialized: [cin, plan.hq, plan.wq])
-        let v = Tensor(uninitialized: [16, cin, plan.maxChunkTiles])
-        let m = Tensor(uninitialized: [16, cout, plan.maxChunkTiles])
+        let v = plan.planes(cin)
+        let m = plan.planes(cout)
         for s in 0..<n {
             FlopCounter.add(directFlops, executed: false)
             Profile.time(tag + "pad", kind: .im2col) { plan.pad(xv.data + s * cin * g.h * g.w, xq.data) }
@@ -334,8 +279,8 @@ extension Tape {
                 }
                 Profile.time(tag + "gemm_fwd") {
                     for e in 0..<16 {
-                        sgemm(m: cout, n: nt, k: cin, u.data + e * cout * cin, v.data + e * cin * nt,
-                              m.data + e * cout * nt, counted: false)
+                        sgemm(m: cout, n: nt, k: cin, u.data + e * cout * cin, v.data + e * WinogradPlan.planeStride(cin * nt),
+                              m.data + e * WinogradPlan.planeStride(cout * nt), counted: false)
                     }
                 }
                 Profile.time(tag + "transform_y", kind: .im2col) {
@@ -355,11 +300,11 @@ extension Tape {
                 self.accumulate(bias, db)
             }
             guard needX || needW else { return }
-            let dm = Tensor(uninitialized: [16, cout, plan.maxChunkTiles])
+            let dm = plan.planes(cout)
             let du = needW ? Tensor(zeros: [16, cout, cin]) : nil
-            let v = needW ? Tensor(uninitialized: [16, cin, plan.maxChunkTiles]) : nil
+            let v = needW ? plan.planes(cin) : nil
             let xq = needW ? Tensor(uninitialized: [cin, plan.hq, plan.wq]) : nil
-            let dv = needX ? Tensor(uninitialized: [16, cin, plan.maxChunkTiles]) : nil
+            let dv = needX ? plan.planes(cin) : nil
             let dxq = needX ? Tensor(uninitialized: [cin, plan.hq, plan.wq]) : nil
             let dx = needX ? Tensor(zeros: xv.shape) : nil
             for s in 0..<n {
@@ -376,8 +321,8 @@ extension Tape {
                         }
                         Profile.time(tag + "gemm_dw") {
                             for e in 0..<16 {
-                                sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * cout * nt,
-                                      v.data + e * cin * nt, beta: 1, du.data + e * cout * cin, counted: false)
+                                sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * WinogradPlan.planeStride(cout * nt),
+                                      v.data + e * WinogradPlan.planeStride(cin * nt), beta: 1, du.data + e * cout * cin, counted: false)
                             }
                         }
                     }
@@ -385,7 +330,7 @@ extension Tape {
                         Profile.time(tag + "gemm_dx") {
                             for e in 0..<16 {
                                 sgemm(transA: true, m: cin, n: nt, k: cout, u.data + e * cout * cin,
-                                      dm.data + e * cout * nt, dv.data + e * cin * nt, counted: false)
+                                      dm.data + e * WinogradPlan.planeStride(cout * nt), dv.data + e * WinogradPlan.planeStride(cin * nt), counted: false)
                             }
                         }
                         Profile.time(tag + "transform_dx", kind: .im2col) {

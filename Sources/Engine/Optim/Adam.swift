@@ -95,13 +95,30 @@ public final class Adam {
                 let mm = m[i].data + at
                 let vv = v[i].data + at
                 at += r.count
-                Parallel.forEach(0..<r.count, grain: 1 << 15) { j in
-                    let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
-                    // torch lerp: weight ≥ 0.5 computes end − (end − start)·(1 − weight)
-                    mm[j] = w1 < 0.5 ? mm[j] + w1 * (gj - mm[j]) : gj - (gj - mm[j]) * (1 - w1)
-                    vv[j] = vv[j] * b2 + w2 * (gj * gj)
-                    let denom = vv[j].squareRoot() / bc2Sqrt + e
-                    th[j] = th[j] - stepSize * (mm[j] / denom)
+                // blocks of 2^15 elements, each a plain loop that LLVM vectorises (a closure call per element
+                // did not vectorise: 3.3 ns per element at 96/16)
+                let grain = 1 << 15
+                Parallel.forEach(0..<(r.count + grain - 1) / grain) { b in
+                    let lo = b * grain
+                    let n = min(grain, r.count - lo)
+                    let (th, g, mm, vv) = (th + lo, g + lo, mm + lo, vv + lo)
+                    if w1 < 0.5 {
+                        for j in 0..<n {
+                            let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
+                            mm[j] = mm[j] + w1 * (gj - mm[j])
+                            vv[j] = vv[j] * b2 + w2 * (gj * gj)
+                            th[j] = th[j] - stepSize * (mm[j] / (vv[j].squareRoot() / bc2Sqrt + e))
+                        }
+                    } else {
+                        // torch lerp: weight ≥ 0.5 computes end − (end − start)·(1 − weight)
+                        let w1c = 1 - w1
+                        for j in 0..<n {
+                            let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
+                            mm[j] = gj - (gj - mm[j]) * w1c
+                            vv[j] = vv[j] * b2 + w2 * (gj * gj)
+                            th[j] = th[j] - stepSize * (mm[j] / (vv[j].squareRoot() / bc2Sqrt + e))
+                        }
+                    }
                 }
             }
         }
