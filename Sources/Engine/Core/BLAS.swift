@@ -9,10 +9,11 @@ func sgemm(
     transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
     alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int? = nil,
     _ b: UnsafePointer<Float>, ldb: Int? = nil,
-    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, counted: Bool = true
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, counted: Bool = true,
+    countExecuted: Bool = true
 ) {
     if m == 0 || n == 0 { return }
-    FlopCounter.add(2 * m * n * k, network: counted)
+    FlopCounter.add(2 * m * n * k, network: counted, executed: countExecuted)
     Breakdown.span(.gemm) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -38,6 +39,17 @@ public func denseForward(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 
 /// Process-wide compute settings: OpenBLAS kernel selection and thread count.
 public enum Runtime {
+    /// Runs `body` with OpenBLAS on one thread, for callers that spread independent GEMMs over `Parallel`'s
+    /// threads themselves (FlopCounter is not thread-safe: such GEMMs pass countExecuted: false and the caller
+    /// counts).
+    static func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
+        let n = Parallel.threads
+        guard n > 1 else { return body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(n)) }
+        return body()
+    }
+
     /// The OpenBLAS kernel in use (e.g. "SkylakeX", "Haswell", "Prescott").
     public static var blasCore: String {
         guard let p = openblas_get_corename() else { return "unknown" }

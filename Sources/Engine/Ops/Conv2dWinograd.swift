@@ -63,6 +63,18 @@ struct WinogradPlan {
     /// × 144 tiles at 96/16) put the transforms' 16 store streams into one L1 set, which has 12 ways.
     static func planeStride(_ floats: Int) -> Int { (floats + 1023 - 16) / 1024 * 1024 + 16 }
 
+    /// Runs gemm(e) for the 16 GEMMs of one pass (each m×n×k) and counts their FLOPs as executed. With several
+    /// threads they are split among the threads, each GEMM on one OpenBLAS thread: OpenBLAS's own threading of
+    /// GEMMs this small (64×64×144 at 96/16) made a step slower on 2 threads than on 1.
+    func sixteenGEMMs(m: Int, n: Int, k: Int, _ gemm: (Int) -> Void) {
+        FlopCounter.add(16 * 2 * m * n * k, network: false)
+        if Parallel.threads > 1 {
+            Runtime.withSingleThreadedBLAS { Parallel.forEach(0..<16, gemm) }
+        } else {
+            for e in 0..<16 { gemm(e) }
+        }
+    }
+
     /// A buffer for 16 planes of `channels` × the largest chunk's tiles.
     func planes(_ channels: Int) -> Tensor { Tensor(uninitialized: [16 * Self.planeStride(channels * maxChunkTiles)]) }
 
@@ -278,9 +290,10 @@ extension Tape {
                     plan.transformInput(xq.data, tileRow: i0, rows: rows, v.data)
                 }
                 Profile.time(tag + "gemm_fwd") {
-                    for e in 0..<16 {
-                        sgemm(m: cout, n: nt, k: cin, u.data + e * cout * cin, v.data + e * WinogradPlan.planeStride(cin * nt),
-                              m.data + e * WinogradPlan.planeStride(cout * nt), counted: false)
+                    let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
+                    plan.sixteenGEMMs(m: cout, n: nt, k: cin) { e in
+                        sgemm(m: cout, n: nt, k: cin, u.data + e * cout * cin, v.data + e * vs, m.data + e * ms,
+                              counted: false, countExecuted: false)
                     }
                 }
                 Profile.time(tag + "transform_y", kind: .im2col) {
@@ -320,17 +333,19 @@ extension Tape {
                             plan.transformInput(xq.data, tileRow: i0, rows: rows, v.data)
                         }
                         Profile.time(tag + "gemm_dw") {
-                            for e in 0..<16 {
-                                sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * WinogradPlan.planeStride(cout * nt),
-                                      v.data + e * WinogradPlan.planeStride(cin * nt), beta: 1, du.data + e * cout * cin, counted: false)
+                            let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
+                            plan.sixteenGEMMs(m: cout, n: cin, k: nt) { e in
+                                sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * ms, v.data + e * vs,
+                                      beta: 1, du.data + e * cout * cin, counted: false, countExecuted: false)
                             }
                         }
                     }
                     if let dv, let dxq {
                         Profile.time(tag + "gemm_dx") {
-                            for e in 0..<16 {
-                                sgemm(transA: true, m: cin, n: nt, k: cout, u.data + e * cout * cin,
-                                      dm.data + e * WinogradPlan.planeStride(cout * nt), dv.data + e * WinogradPlan.planeStride(cin * nt), counted: false)
+                            let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
+                            plan.sixteenGEMMs(m: cin, n: nt, k: cout) { e in
+                                sgemm(transA: true, m: cin, n: nt, k: cout, u.data + e * cout * cin, dm.data + e * ms,
+                                      dv.data + e * vs, counted: false, countExecuted: false)
                             }
                         }
                         Profile.time(tag + "transform_dx", kind: .im2col) {
