@@ -204,6 +204,7 @@ struct BenchTrain: ParsableCommand {
             }
             print("data_wait_fraction=\(fmt((source.waitSeconds - wait0) / Double(steps) / seconds))")
             print("peak_rss_mib=\(fmt(peakRSSMiB()))")
+            print("peak_tensor_mib=\(fmt(Double(TensorMemory.peakBytes) / 1_048_576))")
             if let oneThread {
                 print("seconds_per_iter_1_thread=\(fmt(oneThread))")
                 print("threads_speedup=\(fmt(oneThread / seconds))")

@@ -8,12 +8,12 @@ import XCTest
 final class WinogradTests: XCTestCase {
     override func setUp() {
         ConvAlgorithms.winograd = true
-        ConvAlgorithms.winogradChunkFloats = 1 << 20
+        ConvAlgorithms.winogradChunkFloats = 1 << 18
     }
 
     override func tearDown() {
         ConvAlgorithms.winograd = true
-        ConvAlgorithms.winogradChunkFloats = 1 << 20
+        ConvAlgorithms.winogradChunkFloats = 1 << 18
         Runtime.configure(threads: 1)
     }
 

@@ -24,17 +24,21 @@ extension ConvGeometry {
     @inline(__always)
     func padSource(_ i: Int, _ n: Int) -> Int { Self.source(i - pad, n, mode) }
 
-    /// xpad[Cin, rows, columns] from one sample x[Cin, H, W]: x padded to Hp×Wp, then zeros up to rows×columns
-    /// (Winograd's whole tiles; rows ≥ Hp, columns ≥ Wp, both default to Hp and Wp).
-    func padInput(_ x: UnsafePointer<Float>, _ xpad: UnsafeMutablePointer<Float>, rows: Int? = nil, columns: Int? = nil) {
+    /// xpad[Cin, rows, columns] from one sample x[Cin, H, W]: rows firstRow..<firstRow + rows of x padded to
+    /// Hp×Wp and then extended with zeros past Hp and Wp (Winograd's whole tiles, one chunk of tile rows at a time;
+    /// columns ≥ Wp). Defaults: the whole Hp×Wp.
+    func padInput(
+        _ x: UnsafePointer<Float>, _ xpad: UnsafeMutablePointer<Float>, rows: Int? = nil, columns: Int? = nil,
+        firstRow: Int = 0
+    ) {
         let (hp, wp, pad, h, w) = (self.hp, self.wp, self.pad, self.h, self.w)
         let (hq, wq) = (rows ?? hp, columns ?? wp)
-        precondition(hq >= hp && wq >= wp, "padInput: \(hq)x\(wq) is smaller than the padded \(hp)x\(wp)")
+        precondition(wq >= wp, "padInput: \(wq) columns is fewer than the padded \(wp)")
         Parallel.forEach(0..<cin) { ci in
             let plane = x + ci * h * w
             for i in 0..<hq {
                 let dst = xpad + (ci * hq + i) * wq
-                let r = i < hp ? padSource(i, h) : -1
+                let r = firstRow + i < hp ? padSource(firstRow + i, h) : -1
                 if r < 0 {
                     dst.update(repeating: 0, count: wq)
                     continue
@@ -54,15 +58,18 @@ extension ConvGeometry {
         }
     }
 
-    /// dx[Cin, H, W] += dxpad[Cin, rows, columns] folded back through the padding (the adjoint of `padInput`;
-    /// what lies past Hp×Wp is dropped).
-    func foldPadding(_ dxpad: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int? = nil, columns: Int? = nil) {
+    /// dx[Cin, H, W] += dxpad[Cin, rows, columns] folded back through the padding (the adjoint of `padInput` with
+    /// the same rows, columns and firstRow; what lies past Hp×Wp is dropped).
+    func foldPadding(
+        _ dxpad: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int? = nil, columns: Int? = nil,
+        firstRow: Int = 0
+    ) {
         let (hp, wp, pad, h, w) = (self.hp, self.wp, self.pad, self.h, self.w)
         let (hq, wq) = (rows ?? hp, columns ?? wp)
         Parallel.forEach(0..<cin) { ci in
             let plane = dx + ci * h * w
-            for i in 0..<hp {
-                let r = padSource(i, h)
+            for i in 0..<min(hq, hp - firstRow) {
+                let r = padSource(firstRow + i, h)
                 if r < 0 { continue }
                 let src = dxpad + (ci * hq + i) * wq
                 let dst = plane + r * w

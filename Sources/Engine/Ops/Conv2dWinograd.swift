@@ -5,7 +5,7 @@
 // the direct GEMM does 36 multiplications per 2×2 output tile; F(2×2, 3×3) reads each 4×4 input tile once and
 // does 16, so both the copying and the GEMM FLOPs shrink (the latter 2.25×).
 //
-// The padded input xq [Cin, Hq, Wq] is cut into 4×4 tiles d at stride 2 (tile t = (i, j) covers rows 2i..2i+3 and
+// The padded input xq [Cin, Hq, Wq] (Hq, Wq: zeros added to whole tiles) is cut into 4×4 tiles d at stride 2 (tile t = (i, j) covers rows 2i..2i+3 and
 // columns 2j..2j+3); each gives one 2×2 output tile. With the constant matrices below and ξ, ν ∈ 0..<4:
 //   weights  U[ξν][co, ci] = (G·g[co, ci]·Gᵀ)[ξ, ν]                     g: the 3×3 kernel
 //   input    V[ξν][ci, t]  = (Bᵀ·d[ci, t]·B)[ξ, ν]
@@ -17,15 +17,16 @@
 //   dV[ξν]  = U[ξν]ᵀ·dM[ξν],  dd = B·dV·Bᵀ scattered into dxq, then folded through the padding into dx
 // In exact arithmetic this is the convolution; in float32 its error is of the order of im2col's (ConvTests
 // compare both paths and gradient-check this one against the Float64 reference).
-// Tiles go in chunks of whole tile rows so that V and M stay near 4 MiB, as im2col's columns stay near 1 MiB.
+// Tiles go in chunks of whole tile rows so that V and M stay near 1 MiB, as im2col's columns do; xq is
+// padded and dxq folded one chunk's rows at a time.
 // gflop_per_iter keeps counting the direct convolution's FLOPs; the GEMMs' own go to FlopCounter.executed.
 
 /// The convolution algorithms `conv2d` may choose between (switches for benchmarks and tests).
 public enum ConvAlgorithms {
     /// Run 3×3 stride-1 convs by Winograd F(2×2, 3×3) instead of im2col (default on).
     nonisolated(unsafe) public static var winograd = true
-    /// Floats of V or M per tile chunk (whole tile rows, at least one).
-    nonisolated(unsafe) public static var winogradChunkFloats = 1 << 20
+    /// Floats of V or M per tile chunk (whole tile rows, at least one): 1 MiB, as im2col's column chunks.
+    nonisolated(unsafe) public static var winogradChunkFloats = 1 << 18
 }
 
 extension ConvGeometry {
@@ -41,15 +42,14 @@ extension ConvGeometry {
 struct WinogradPlan {
     let g: ConvGeometry
     let cout: Int
-    /// The padded input's rows and columns, extended with zeros to whole tiles: 2·tiles + 2.
-    let hq: Int, wq: Int
+    /// The padded input's columns, extended with zeros to whole tiles: 2·tiles + 2.
+    let wq: Int
     /// Tile rows per chunk.
     let chunkRows: Int
 
     init(_ g: ConvGeometry, cout: Int) {
         self.g = g
         self.cout = cout
-        hq = 2 * g.tileRows + 2
         wq = 2 * g.tileCols + 2
         let perRow = 16 * max(g.cin, cout) * g.tileCols
         chunkRows = max(1, min(g.tileRows, ConvAlgorithms.winogradChunkFloats / max(perRow, 1)))
@@ -83,9 +83,23 @@ struct WinogradPlan {
         for i0 in stride(from: 0, to: g.tileRows, by: chunkRows) { body(i0, min(chunkRows, g.tileRows - i0)) }
     }
 
-    /// xq[Cin, Hq, Wq] from one sample x[Cin, H, W]: padded (zeros or reflection), then zeros to whole tiles.
-    func pad(_ x: UnsafePointer<Float>, _ xq: UnsafeMutablePointer<Float>) {
-        g.padInput(x, xq, rows: hq, columns: wq)
+    /// The padded input rows that tile rows [i0, i0 + rows) read: 2·rows + 2 from row 2·i0 (neighbouring chunks
+    /// share two).
+    func inputRows(_ rows: Int) -> Int { 2 * rows + 2 }
+
+    /// A buffer for the padded input rows of the largest chunk, [Cin, inputRows, Wq].
+    func inputBuffer() -> Tensor { Tensor(uninitialized: [g.cin, inputRows(chunkRows), wq]) }
+
+    /// xq[Cin, inputRows(rows), Wq] for tile rows [i0, i0 + rows) from one sample x[Cin, H, W]: padded (zeros or
+    /// reflection), then zeros to whole tiles. Only a chunk's rows are padded: a whole padded copy of the input
+    /// was 34 MB at the 256/64 generator's last up-sampling conv.
+    func pad(_ x: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ xq: UnsafeMutablePointer<Float>) {
+        g.padInput(x, xq, rows: inputRows(rows), columns: wq, firstRow: 2 * i0)
+    }
+
+    /// dx[Cin, H, W] += the chunk's dxq[Cin, inputRows(rows), Wq] folded back through the padding.
+    func fold(_ dxq: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ dx: UnsafeMutablePointer<Float>) {
+        g.foldPadding(dxq, dx, rows: inputRows(rows), columns: wq, firstRow: 2 * i0)
     }
 
     // MARK: - Transforms (G, Bᵀ, Aᵀ of F(2×2, 3×3), Lavin & Gray eq. 7-8)
@@ -156,14 +170,15 @@ struct WinogradPlan {
         }
     }
 
-    /// V[16, Cin, n] for tile rows [i0, i0 + rows), n = rows·tw: Bᵀ·d·B of each tile of xq (WinogradTiles.input).
-    func transformInput(_ xq: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ v: UnsafeMutablePointer<Float>) {
-        let (cin, hq, wq, tw) = (g.cin, hq, wq, tw)
+    /// V[16, Cin, n] for a chunk of `rows` tile rows, n = rows·tw: Bᵀ·d·B of each tile of the chunk's xq
+    /// (WinogradTiles.input).
+    func transformInput(_ xq: UnsafePointer<Float>, rows: Int, _ v: UnsafeMutablePointer<Float>) {
+        let (cin, hq, wq, tw) = (g.cin, inputRows(rows), wq, tw)
         let n = rows * tw
         let stride = Self.planeStride(cin * n)
         Parallel.forEach(0..<cin) { ci in
             for i in 0..<rows {
-                let r0 = UnsafePointer(xq + (ci * hq + 2 * (i0 + i)) * wq)
+                let r0 = UnsafePointer(xq + (ci * hq + 2 * i) * wq)
                 let (r1, r2, r3) = (r0 + wq, r0 + 2 * wq, r0 + 3 * wq)
                 let out = v + ci * n + i * tw
                 func block<V: TileVector>(_ t: V.Type, _ j: Int) { WinogradTiles.input(t, r0, r1, r2, r3, j, out, stride) }
@@ -174,16 +189,15 @@ struct WinogradPlan {
         }
     }
 
-    /// dxq[Cin, Hq, Wq] += B·dV·Bᵀ of each tile, the adjoint of `transformInput` (tiles overlap by 2).
-    func transformInputGradient(
-        _ dv: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ dxq: UnsafeMutablePointer<Float>
-    ) {
-        let (cin, hq, wq, tw) = (g.cin, hq, wq, tw)
+    /// The chunk's dxq[Cin, inputRows(rows), Wq] += B·dV·Bᵀ of each tile, the adjoint of `transformInput`
+    /// (tiles overlap by 2).
+    func transformInputGradient(_ dv: UnsafePointer<Float>, rows: Int, _ dxq: UnsafeMutablePointer<Float>) {
+        let (cin, hq, wq, tw) = (g.cin, inputRows(rows), wq, tw)
         let n = rows * tw
         let stride = Self.planeStride(cin * n)
         Parallel.forEach(0..<cin) { ci in
             for i in 0..<rows {
-                let row = dxq + (ci * hq + 2 * (i0 + i)) * wq
+                let row = dxq + (ci * hq + 2 * i) * wq
                 let src = dv + ci * n + i * tw
                 func block<V: TileVector>(_ t: V.Type, _ j: Int) {
                     WinogradTiles.inputGradient(t, src, stride, j, row, wq)
@@ -270,25 +284,29 @@ extension Tape {
     func conv2dWinograd(_ x: Var, _ weight: Var, _ bias: Var?, _ g: ConvGeometry, n: Int, cout: Int) -> Var {
         precondition(g.kh == 3 && g.kw == 3 && g.stride == 1, "winograd: 3×3 stride 1 only")
         let plan = WinogradPlan(g, cout: cout)
-        let (cin, p) = (g.cin, g.p)
+        let (cin, p, plane) = (g.cin, g.p, g.cin * g.h * g.w)
         let xv = x.value
         let wv = weight.value
         let directFlops = 2 * cout * g.k * p  // one pass of the direct convolution, per sample
         let tag = Profile.enabled ? "conv wino co\(cout) ci\(cin) p\(p) " : ""
-        let u = Tensor(uninitialized: [16, cout, cin])
-        Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
+        // U is made again in backward rather than kept: kept, the 16 residual convs of 6 generator passes held
+        // 384 MB of it at 256/64 until their backward
+        func transformedWeights() -> Tensor {
+            let u = Tensor(uninitialized: [16, cout, cin])
+            Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
+            return u
+        }
+        let u = transformedWeights()
         let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
-        let xq = Tensor(uninitialized: [cin, plan.hq, plan.wq])
+        let xq = plan.inputBuffer()
         let v = plan.planes(cin)
         let m = plan.planes(cout)
         for s in 0..<n {
             FlopCounter.add(directFlops, executed: false)
-            Profile.time(tag + "pad", kind: .im2col) { plan.pad(xv.data + s * cin * g.h * g.w, xq.data) }
             plan.forEachChunk { i0, rows in
                 let nt = rows * plan.tw
-                Profile.time(tag + "transform_x", kind: .im2col) {
-                    plan.transformInput(xq.data, tileRow: i0, rows: rows, v.data)
-                }
+                Profile.time(tag + "pad", kind: .im2col) { plan.pad(xv.data + s * plane, tileRow: i0, rows: rows, xq.data) }
+                Profile.time(tag + "transform_x", kind: .im2col) { plan.transformInput(xq.data, rows: rows, v.data) }
                 Profile.time(tag + "gemm_fwd") {
                     let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
                     plan.sixteenGEMMs(m: cout, n: nt, k: cin) { e in
@@ -313,53 +331,53 @@ extension Tape {
                 self.accumulate(bias, db)
             }
             guard needX || needW else { return }
+            let u = needX ? transformedWeights() : nil
             let dm = plan.planes(cout)
             let du = needW ? Tensor(zeros: [16, cout, cin]) : nil
             let v = needW ? plan.planes(cin) : nil
-            let xq = needW ? Tensor(uninitialized: [cin, plan.hq, plan.wq]) : nil
+            let xq = needW ? plan.inputBuffer() : nil
             let dv = needX ? plan.planes(cin) : nil
-            let dxq = needX ? Tensor(uninitialized: [cin, plan.hq, plan.wq]) : nil
+            let dxq = needX ? plan.inputBuffer() : nil
             let dx = needX ? Tensor(zeros: xv.shape) : nil
             for s in 0..<n {
-                if let xq { Profile.time(tag + "pad", kind: .im2col) { plan.pad(xv.data + s * cin * g.h * g.w, xq.data) } }
-                if let dxq { Breakdown.span(.alloc) { dxq.data.update(repeating: 0, count: dxq.count) } }
                 plan.forEachChunk { i0, rows in
                     let nt = rows * plan.tw
+                    let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
                     Profile.time(tag + "transform_dy", kind: .im2col) {
                         plan.transformOutputGradient(dy.data + s * cout * p, tileRow: i0, rows: rows, dm.data)
                     }
                     if let du, let v, let xq {
+                        Profile.time(tag + "pad", kind: .im2col) {
+                            plan.pad(xv.data + s * plane, tileRow: i0, rows: rows, xq.data)
+                        }
                         Profile.time(tag + "transform_x", kind: .im2col) {
-                            plan.transformInput(xq.data, tileRow: i0, rows: rows, v.data)
+                            plan.transformInput(xq.data, rows: rows, v.data)
                         }
                         Profile.time(tag + "gemm_dw") {
-                            let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
                             plan.sixteenGEMMs(m: cout, n: cin, k: nt) { e in
                                 sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * ms, v.data + e * vs,
                                       beta: 1, du.data + e * cout * cin, counted: false, countExecuted: false)
                             }
                         }
                     }
-                    if let dv, let dxq {
+                    if let u, let dv, let dxq, let dx {
                         Profile.time(tag + "gemm_dx") {
-                            let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
                             plan.sixteenGEMMs(m: cin, n: nt, k: cout) { e in
                                 sgemm(transA: true, m: cin, n: nt, k: cout, u.data + e * cout * cin, dm.data + e * ms,
                                       dv.data + e * vs, counted: false, countExecuted: false)
                             }
                         }
                         Profile.time(tag + "transform_dx", kind: .im2col) {
-                            plan.transformInputGradient(dv.data, tileRow: i0, rows: rows, dxq.data)
+                            dxq.data.update(repeating: 0, count: cin * plan.inputRows(rows) * plan.wq)
+                            plan.transformInputGradient(dv.data, rows: rows, dxq.data)
+                        }
+                        Profile.time(tag + "fold", kind: .im2col) {
+                            plan.fold(dxq.data, tileRow: i0, rows: rows, dx.data + s * plane)
                         }
                     }
                 }
                 if du != nil { FlopCounter.add(directFlops, executed: false) }
-                if let dx, let dxq {
-                    FlopCounter.add(directFlops, executed: false)
-                    Profile.time(tag + "fold", kind: .im2col) {
-                        g.foldPadding(dxq.data, dx.data + s * cin * g.h * g.w, rows: plan.hq, columns: plan.wq)
-                    }
-                }
+                if dx != nil { FlopCounter.add(directFlops, executed: false) }
             }
             if let du {
                 let dw = Tensor(zeros: weight.shape)
