@@ -134,33 +134,3 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(FlopCounter.executed, 3 * 2 * 16 * 2 * cout * cin * tiles, "16 GEMMs per pass and sample")
     }
 }
-
-/// The transformed weights of a parameter are made once per tape, and again when the parameter changes.
-final class WinogradWeightCacheTests: XCTestCase {
-    func testTransformedWeightsAreMadeOncePerTapeAndFollowTheParameter() {
-        var rng = testRNG("wino cache")
-        let p = Parameter(name: "w", value: rng.normalTensor([4, 3, 3, 3]))
-        let x = rng.normalTensor([1, 3, 6, 6])
-        Profile.enabled = true
-        Profile.reset()
-        defer { Profile.enabled = false }
-        func transforms() -> Int { Profile.calls.filter { $0.key.hasSuffix("transform_w") }.values.reduce(0, +) }
-        let tape = Tape()
-        let y1 = tape.conv2d(tape.input(x), tape.param(p), padding: 1, mode: .reflect)
-        let y2 = tape.conv2d(tape.input(x), tape.param(p), padding: 1, mode: .reflect)
-        tape.backward(tape.add(y1, y2), seed: rng.normalTensor(y1.shape))
-        XCTAssertEqual(transforms(), 1, "two calls and their backward on one tape share U")
-        assertBitwiseEqual(y1.value, y2.value)
-        // an in-place change of the weights (never done while a tape lives in training) is noticed
-        p.value.data[p.value.count / 2] += 1
-        let y3 = tape.conv2d(tape.input(x), tape.param(p), padding: 1, mode: .reflect)
-        XCTAssertEqual(transforms(), 2)
-        let reference = Tape()
-        let y4 = reference.conv2d(reference.input(x), reference.input(p.value), padding: 1, mode: .reflect)
-        assertBitwiseEqual(y3.value, y4.value)
-        // a new tape makes its own
-        let other = Tape()
-        _ = other.conv2d(other.input(x), other.param(p), padding: 1, mode: .reflect)
-        XCTAssertEqual(transforms(), 4, "the input-leaf conv above made one without caching, the new tape one")
-    }
-}

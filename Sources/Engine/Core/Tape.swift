@@ -31,12 +31,6 @@ public final class Tape {
     public var onGradientFinal: ((Parameter) -> Void)?
     /// Training mode: spectral norm advances its power iteration on every call (PyTorch's `module.train()`).
     public var training: Bool
-    /// Tensors derived from a parameter's value, kept while this tape lives: parameters change only between tapes
-    /// (in the optimizer step), so a value derived once holds for every call on the tape. Each entry keeps its
-    /// parameter and the value it was derived from, and is used only while the parameter still holds that value.
-    /// A few of the source's elements are compared too, so that an in-place update while the tape lives (which
-    /// training never does) cannot go unnoticed.
-    private var derived: [String: (parameter: Parameter, source: Tensor, probe: [UInt32], value: Tensor)] = [:]
 
     public init(training: Bool = true) { self.training = training }
 
@@ -53,21 +47,6 @@ public final class Tape {
     /// A leaf whose gradient can be read with `grad(of:)` after `backward` (used by tests and gradient checks).
     public func input(_ t: Tensor, requiresGrad: Bool = true) -> Var {
         append(Node(value: t, requiresGrad: requiresGrad, parameter: nil))
-    }
-
-    /// `make()` of the parameter behind leaf `v` under `name`, made once per tape; nil when `v` is not a parameter
-    /// leaf (then the caller makes the value itself).
-    func derived(from v: Var, _ name: String, _ make: () -> Tensor) -> Tensor? {
-        guard v.tape === self, let p = nodes[v.id].parameter else { return nil }
-        let key = "\(ObjectIdentifier(p).hashValue) \(name)"
-        let t = v.value
-        let probe = t.count == 0 ? [] : [0, t.count / 3, t.count / 2, t.count - 1].map { t.data[$0].bitPattern }
-        if let d = derived[key], d.parameter === p, d.source === p.value, d.source === t, d.probe == probe {
-            return d.value
-        }
-        let value = make()
-        derived[key] = (p, t, probe, value)
-        return value
     }
 
     /// A parameter leaf. If `p.trainable`, backward adds into `p.grad` and marks `p.hasGrad`.

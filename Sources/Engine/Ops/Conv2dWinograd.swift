@@ -289,18 +289,14 @@ extension Tape {
         let wv = weight.value
         let directFlops = 2 * cout * g.k * p  // one pass of the direct convolution, per sample
         let tag = Profile.enabled ? "conv wino co\(cout) ci\(cin) p\(p) " : ""
-        // U of a parameter is made once per tape (the generator's 6 passes of a step and their backward share
-        // it) and held by the tape; U of any other weight is made again in backward rather than kept by each call
-        // (kept per call, the 16 residual convs of 6 generator passes held 384 MB of it at 256/64).
-        func transformedWeights(_ tape: Tape) -> Tensor {
-            func make() -> Tensor {
-                let u = Tensor(uninitialized: [16, cout, cin])
-                Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
-                return u
-            }
-            return tape.derived(from: weight, "winograd U", make) ?? make()
+        // U is made again in backward rather than kept: kept, the 16 residual convs of 6 generator passes held
+        // 384 MB of it at 256/64 until their backward
+        func transformedWeights() -> Tensor {
+            let u = Tensor(uninitialized: [16, cout, cin])
+            Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
+            return u
         }
-        let u = transformedWeights(self)
+        let u = transformedWeights()
         let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
         let xq = plan.inputBuffer()
         let v = plan.planes(cin)
@@ -335,7 +331,7 @@ extension Tape {
                 self.accumulate(bias, db)
             }
             guard needX || needW else { return }
-            let u = needX ? transformedWeights(self) : nil
+            let u = needX ? transformedWeights() : nil
             let dm = plan.planes(cout)
             let du = needW ? Tensor(zeros: [16, cout, cin]) : nil
             let v = needW ? plan.planes(cin) : nil
