@@ -69,7 +69,8 @@ struct WinogradPlan {
     func sixteenGEMMs(m: Int, n: Int, k: Int, _ gemm: (Int) -> Void) {
         FlopCounter.add(16 * 2 * m * n * k, network: false)
         if Parallel.threads > 1 {
-            Runtime.withSingleThreadedBLAS { Parallel.forEach(0..<16, gemm) }
+            // one span for the whole split: the caller's wait for the other threads' GEMMs is GEMM time too
+            Breakdown.span(.gemm) { Runtime.withSingleThreadedBLAS { Parallel.forEach(0..<16, gemm) } }
         } else {
             for e in 0..<16 { gemm(e) }
         }
@@ -235,7 +236,7 @@ struct WinogradPlan {
                     if pairs < tw {
                         // odd Wo: the last tile keeps its first column only
                         let s = scratch.baseAddress!
-                        WinogradTiles.output(Float.self, src, stride, pairs, bias: b, s - 2 * pairs, s + 2 - 2 * pairs)
+                        WinogradTiles.output(Float.self, src + pairs, stride, 0, bias: b, s, s + 2)
                         top[2 * pairs] = s[0]
                         bottom?[2 * pairs] = s[2]
                     }
