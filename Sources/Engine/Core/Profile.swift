@@ -22,6 +22,12 @@ public enum Profile {
         seconds = [:]
         calls = [:]
     }
+
+    /// Adds one call of `name` that took the seconds since `start` (for spans that cannot be a closure).
+    public static func add(_ name: String, since start: Double) {
+        seconds[name, default: 0] += OpBenchmarks.now() - start
+        calls[name, default: 0] += 1
+    }
 }
 
 /// The kinds of work a training step's wall-clock is split into (bench train's `time_<kind>_s` lines).

@@ -109,6 +109,22 @@ public final class Tape {
         }
     }
 
+    /// Adds a gradient that `add` writes as `g[i] += …` over x's element count: straight into the gradient buffer of a
+    /// parameter leaf, otherwise into zeros that are then accumulated as above. The sums are the same floats as
+    /// forming the gradient first and accumulating it.
+    public func accumulate(_ x: Var, adding add: (UnsafeMutablePointer<Float>) -> Void) {
+        let n = nodes[x.id]
+        guard n.requiresGrad else { return }
+        if let p = n.parameter {
+            add(p.grad.data)
+            p.hasGrad = true
+            return
+        }
+        let g = Tensor(zeros: n.value.shape)
+        add(g.data)
+        accumulate(x, g)
+    }
+
     /// Marks a parameter leaf as having a gradient this step without adding to it (its gradient is formed elsewhere,
     /// e.g. from `LowRankGradient` factors).
     public func markGradient(_ x: Var) {
