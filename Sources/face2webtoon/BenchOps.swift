@@ -23,18 +23,15 @@ struct BenchOps: ParsableCommand {
     @Option(help: "Side of the square sgemm used for the peak.")
     var sgemmSize: Int = 2048
 
-    @Flag(
-        name: .customLong("no-winograd"),
-        help: "Run 3x3 stride-1 convs by im2col instead of Winograd F(2x2,3x3), for comparison.")
-    var noWinograd = false
+    @OptionGroup var conv: ConvOptions
 
     func run() throws {
         Runtime.configure(threads: threads)
-        ConvAlgorithms.winograd = !noWinograd
+        let convLine = conv.apply()
         print("blas_core=\(Runtime.blasCore)")
         print("threads=\(threads)")
         // the GFLOP/s are the direct convolution's FLOPs over the time, so a Winograd conv can pass the peak
-        print("conv3x3=\(noWinograd ? "im2col" : "winograd")")
+        print(convLine)
         let peak = OpBenchmarks.sgemmGFLOPS(size: sgemmSize, repeats: repeats)
         print("sgemm_gflops=\(fmt(peak))")
         var fractions: [Double] = []

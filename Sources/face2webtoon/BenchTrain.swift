@@ -30,14 +30,11 @@ struct BenchTrain: ParsableCommand {
     @OptionGroup var exchange: ExchangeOptions
     @Flag(name: .customLong("no-breakdown"), help: "Skip the extra steps that split the time by kind (time_*_s).")
     var noBreakdown = false
-    @Flag(
-        name: .customLong("no-winograd"),
-        help: "Run 3x3 stride-1 convs by im2col instead of Winograd F(2x2,3x3), for comparison.")
-    var noWinograd = false
+    @OptionGroup var conv: ConvOptions
 
     func run() throws {
         Runtime.configure(threads: threads)
-        ConvAlgorithms.winograd = !noWinograd
+        let convLine = conv.apply()
         let comm = try makeCommunicator()
         let parallel = DataParallel(comm: comm, bucketBytes: Int(exchange.bucketMB * 1_048_576))
         let peak = noPeak ? 0 : OpBenchmarks.sgemmGFLOPS(size: 2048, repeats: 3)
@@ -191,7 +188,7 @@ struct BenchTrain: ParsableCommand {
                     + "global_layers=\(model.globalLayers) local_layers=\(model.localLayers) warmup_steps=\(warmupSteps) steps=\(steps)"
             )
             if !noPeak { print("sgemm_gflops=\(fmt(peak))") }
-            print("conv3x3=\(noWinograd ? "im2col" : "winograd")")
+            print(convLine)
             print("gflop_per_iter=\(fmt(gflop))")
             print("gemm_gflop_executed_per_iter=\(fmt(executedGflop))")
             print("achieved_gflops=\(fmt(gflop / seconds))")

@@ -125,6 +125,20 @@ struct RunOptions: ParsableArguments {
     }
 }
 
+/// The convolution algorithm switch shared by `bench train` and `bench ops`.
+struct ConvOptions: ParsableArguments {
+    @Flag(
+        name: .customLong("no-winograd"),
+        help: "Run 3x3 stride-1 convs by im2col instead of Winograd F(2x2,3x3), for comparison.")
+    var noWinograd = false
+
+    /// Sets `ConvAlgorithms` and returns the conv3x3= line the benches print.
+    func apply() -> String {
+        ConvAlgorithms.winograd = !noWinograd
+        return "conv3x3=\(noWinograd ? "im2col" : "winograd")"
+    }
+}
+
 /// How gradients travel between ranks: the options shared by `train`, `bench train` and `bench scaling`.
 struct ExchangeOptions: ParsableArguments {
     @Option(

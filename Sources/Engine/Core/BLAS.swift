@@ -9,11 +9,10 @@ func sgemm(
     transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
     alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int? = nil,
     _ b: UnsafePointer<Float>, ldb: Int? = nil,
-    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, counted: Bool = true,
-    countExecuted: Bool = true
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int? = nil, counted: Bool = true
 ) {
     if m == 0 || n == 0 { return }
-    FlopCounter.add(2 * m * n * k, network: counted, executed: countExecuted)
+    if counted { FlopCounter.add(2 * m * n * k) }
     Breakdown.span(.gemm) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -40,7 +39,7 @@ public func denseForward(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 /// Process-wide compute settings: OpenBLAS kernel selection and thread count.
 public enum Runtime {
     /// Runs `body` with OpenBLAS on one thread, for callers that spread independent GEMMs over `Parallel`'s
-    /// threads themselves (FlopCounter is not thread-safe: such GEMMs pass countExecuted: false and the caller
+    /// threads themselves (FlopCounter is not thread-safe: such GEMMs pass counted: false and the caller
     /// counts).
     static func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
         let n = Parallel.threads

@@ -13,8 +13,7 @@ public enum Profile {
         guard enabled else { return body() }
         let t0 = OpBenchmarks.now()
         let r = body()
-        seconds[name, default: 0] += OpBenchmarks.now() - t0
-        calls[name, default: 0] += 1
+        add(name, since: t0)
         return r
     }
 

@@ -312,7 +312,7 @@ extension Tape {
                     let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
                     plan.sixteenGEMMs(m: cout, n: nt, k: cin) { e in
                         sgemm(m: cout, n: nt, k: cin, u.data + e * cout * cin, v.data + e * vs, m.data + e * ms,
-                              counted: false, countExecuted: false)
+                              counted: false)
                     }
                 }
                 Profile.time(tag + "transform_y", kind: .im2col) {
@@ -357,7 +357,7 @@ extension Tape {
                         Profile.time(tag + "gemm_dw") {
                             plan.sixteenGEMMs(m: cout, n: cin, k: nt) { e in
                                 sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * ms, v.data + e * vs,
-                                      beta: 1, du.data + e * cout * cin, counted: false, countExecuted: false)
+                                      beta: 1, du.data + e * cout * cin, counted: false)
                             }
                         }
                     }
@@ -365,7 +365,7 @@ extension Tape {
                         Profile.time(tag + "gemm_dx") {
                             plan.sixteenGEMMs(m: cin, n: nt, k: cout) { e in
                                 sgemm(transA: true, m: cin, n: nt, k: cout, u.data + e * cout * cin, dm.data + e * ms,
-                                      dv.data + e * vs, counted: false, countExecuted: false)
+                                      dv.data + e * vs, counted: false)
                             }
                         }
                         Profile.time(tag + "transform_dx", kind: .im2col) {
