@@ -134,23 +134,51 @@ public final class UGATITStep {
     /// so Adam leaves value, moments and step count untouched; gradients still flow through them.
     public var frozenGenerator: [Parameter] = []
 
-    /// genA2B(realA) and genB2A(realB) recorded by the D phase on a tape that the G phase continues: valid while the
-    /// generators are unchanged (cleared by `applyGenerator`) and for the same input tensors and frozen set.
+    /// genA2B(realA) and genB2A(realB) recorded by the D phase on the tapes that the G phase continues: valid while
+    /// the generators are unchanged (cleared by `applyGenerator`) and for the same input tensors and frozen set.
     private struct PendingTranslations {
-        let tape: Tape
+        let chains: Chains
         let realA: Tensor, realB: Tensor
-        let a: Var, b: Var
-        let a2b: GeneratorOutput, b2a: GeneratorOutput
         let frozen: [ObjectIdentifier]
     }
     private var pendingTranslations: PendingTranslations?
-    /// Called during each phase's backward with every parameter whose gradient is final (`Tape.onGradientFinal`).
+    /// Called during each phase's backward with every parameter whose gradient is final (`Tape.onGradientFinal`),
+    /// from the thread of either chain (see `Chains`).
     public var onGradientFinal: ((Parameter) -> Void)?
     /// Called once in the G phase, after the generators' forward passes and before the first discriminator call, then
     /// cleared: a data-parallel trainer finishes the D phase's all-reduce and update here, so that the generators'
     /// forward passes run while the D gradients are on the wire (the G loss needs the updated discriminators, the
     /// generators' forward passes do not).
     public var beforeJudging: (() -> Void)?
+
+    /// The G phase as two mirror-image chains, each on its own tape, run side by side by `Parallel.pair`:
+    /// A: realA → genA2B → fakeA2B → (genB2A → fakeA2B2A, D_B), and genB2A(realA);
+    /// B: realB → genB2A → fakeB2A → (genA2B → fakeB2A2B, D_A), and genA2B(realB).
+    /// Every G loss term lies in one chain, so each chain back-propagates its own part of G_loss; both chains use
+    /// both generators, so the B tape keeps its generator gradients apart until they are summed
+    /// (`Tape.backward(_:_:)`). Results do not depend on the thread count.
+    private struct Chains {
+        let tapeA: Tape, tapeB: Tape
+        let a: Var, b: Var
+        let a2b: GeneratorOutput, b2a: GeneratorOutput
+    }
+
+    /// The chains' first calls: genA2B(realA) on A's tape, genB2A(realB) on B's.
+    private func translate(realA: Tensor, realB: Tensor) -> Chains {
+        let m = model
+        let tapeA = Tape()
+        let tapeB = Tape(separateGradients: true)
+        let ((a, a2b), (b, b2a)) = Parallel.pair(
+            { () -> (Var, GeneratorOutput) in
+                let a = tapeA.constant(realA)
+                return (a, m.genA2B(tapeA, a))
+            },
+            { () -> (Var, GeneratorOutput) in
+                let b = tapeB.constant(realB)
+                return (b, m.genB2A(tapeB, b))
+            })
+        return Chains(tapeA: tapeA, tapeB: tapeB, a: a, b: b, a2b: a2b, b2a: b2a)
+    }
 
     public init(
         model: UGATITModel, weights: LossWeights = LossWeights(), optimizer: OptimizerConfig = OptimizerConfig()
@@ -180,6 +208,9 @@ public final class UGATITStep {
     private func judged(_ t: Tape, _ x: Var, _ domain: Domain) -> Var { augment?.augment(t, x, domain: domain) ?? x }
 
     /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
+    ///
+    /// The two domains' discriminators (GA, LA judge A; GB, LB judge B) share nothing, so each domain has its own tape
+    /// and the two run side by side (`Parallel.pair`); augmentations are drawn before, in the original order.
     @discardableResult
     public func discriminatorGradients(
         realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil
@@ -187,65 +218,60 @@ public final class UGATITStep {
         let m = model
         let w = weights
         // The translations judged here are exactly the first two of the G phase (the D update does not touch the
-        // generators): record them on the G phase's tape, with its trainable flags, so that it does not recompute them.
+        // generators): record them on the G phase's tapes, with its trainable flags, so that it does not recompute them.
         setGeneratorTrainable()
-        let gt = Tape()
-        let ga = gt.constant(realA)
-        let gb = gt.constant(realB)
-        let a2b = m.genA2B(gt, ga)
-        let b2a = m.genB2A(gt, gb)
+        let chains = translate(realA: realA, realB: realB)
         pendingTranslations = PendingTranslations(
-            tape: gt, realA: realA, realB: realB, a: ga, b: gb, a2b: a2b, b2a: b2a,
-            frozen: frozenGenerator.map(ObjectIdentifier.init))
+            chains: chains, realA: realA, realB: realB, frozen: frozenGenerator.map(ObjectIdentifier.init))
         m.discriminators.zeroGrad()
         m.discriminators.setTrainable(true)
         m.generators.setTrainable(false)
-        let t = Tape()
-        let a = t.constant(realA)
-        let b = t.constant(realB)
-        let fakeA2B = t.constant(a2b.image.value)
-        let fakeB2A = t.constant(b2a.image.value)
-        let ra = judged(t, a, .a)
-        let rb = judged(t, b, .b)
-        let fa = judged(t, fakeB2A, .a)
-        let fb = judged(t, fakeA2B, .b)
-        // Each discriminator's real and fake calls side by side (real first, as the original; the networks are
-        // independent, so this order gives the same numbers as all reals then all fakes), in their parameter-arena
-        // order (GA, GB, LA, LB): backward then finishes them one at a time in reverse arena order (LB, LA, GB, GA),
-        // the order in which the overlapped all-reduce takes the buckets (Tape.onGradientFinal, PhaseAverage).
-        let realGA = m.disGA(t, ra)
-        let fakeGA = m.disGA(t, fa)
-        let realGB = m.disGB(t, rb)
-        let fakeGB = m.disGB(t, fb)
-        let realLA = m.disLA(t, ra)
-        let fakeLA = m.disLA(t, fa)
-        let realLB = m.disLB(t, rb)
-        let fakeLB = m.disLB(t, fb)
-        augment?.observeReal(domain: .a, global: realGA.logit.value, local: realLA.logit.value)
-        augment?.observeReal(domain: .b, global: realGB.logit.value, local: realLB.logit.value)
-        var values: LossValues = [:]
-        var terms: [(Float, Var)] = []
-        for (name, real, fake) in [
-            ("GA", realGA, fakeGA), ("LA", realLA, fakeLA), ("GB", realGB, fakeGB), ("LB", realLB, fakeLB),
-        ] {
-            let adv = t.add(t.mse(real.logit, 1), t.mse(fake.logit, 0))
-            let cam = t.add(t.mse(real.camLogit, 1), t.mse(fake.camLogit, 0))
-            values["d.adv_\(name)"] = adv.value[0]
-            values["d.cam_\(name)"] = cam.value[0]
-            terms += [(w.adv, adv), (w.adv, cam)]
+        let (tapeA, tapeB) = (Tape(), Tape())
+        let ra = judged(tapeA, tapeA.constant(realA), .a)
+        let rb = judged(tapeB, tapeB.constant(realB), .b)
+        let fa = judged(tapeA, tapeA.constant(chains.b2a.image.value), .a)
+        let fb = judged(tapeB, tapeB.constant(chains.a2b.image.value), .b)
+        /// One domain's D loss terms: each discriminator's real call then its fake call (real first, as the
+        /// original), global then local; backward then finishes the local one first (reverse arena order, the order
+        /// in which the overlapped all-reduce takes the buckets: Tape.onGradientFinal, PhaseAverage).
+        func domain(
+            _ t: Tape, _ real: Var, _ fake: Var, _ name: String, global: Discriminator, local: Discriminator,
+            labels: [Int]?
+        ) -> (values: LossValues, real: (DiscriminatorOutput, DiscriminatorOutput)) {
+            let realG = global(t, real)
+            let fakeG = global(t, fake)
+            let realL = local(t, real)
+            let fakeL = local(t, fake)
+            var values: LossValues = [:]
+            var terms: [(Float, Var)] = []
+            for (d, r, f) in [("G" + name, realG, fakeG), ("L" + name, realL, fakeL)] {
+                let adv = t.add(t.mse(r.logit, 1), t.mse(f.logit, 0))
+                let cam = t.add(t.mse(r.camLogit, 1), t.mse(f.camLogit, 0))
+                values["d.adv_\(d)"] = adv.value[0]
+                values["d.cam_\(d)"] = cam.value[0]
+                terms += [(w.adv, adv), (w.adv, cam)]
+            }
+            // group classification of real images (heads on the B side, and the A side if configured)
+            terms += groupTerms(
+                t, [(name, realG, realL, labels)], weight: w.groupD, prefix: "d", accuracyName: "acc_real",
+                into: &values)
+            let loss = t.weightedSum(terms)
+            values[LossKey.dLoss] = loss.value[0]
+            t.onGradientFinal = onGradientFinal
+            t.backward(loss)
+            return (values, (realG, realL))
         }
-        // group classification of real images (heads on the B side, and the A side if configured)
-        terms += groupTerms(
-            t, [("B", realGB, realLB, labelsB), ("A", realGA, realLA, labelsA)], weight: w.groupD,
-            prefix: "d", accuracyName: "acc_real", into: &values)
-        let loss = t.weightedSum(terms)
-        values[LossKey.dLoss] = loss.value[0]
-        t.onGradientFinal = onGradientFinal
-        t.backward(loss)
+        let (byA, byB) = Parallel.pair(
+            { domain(tapeA, ra, fa, "A", global: m.disGA, local: m.disLA, labels: labelsA) },
+            { domain(tapeB, rb, fb, "B", global: m.disGB, local: m.disLB, labels: labelsB) })
+        augment?.observeReal(domain: .a, global: byA.real.0.logit.value, local: byA.real.1.logit.value)
+        augment?.observeReal(domain: .b, global: byB.real.0.logit.value, local: byB.real.1.logit.value)
+        var values = byA.values.merging(byB.values) { $1 }
+        values[LossKey.dLoss] = byA.values[LossKey.dLoss]! + byB.values[LossKey.dLoss]!
         return values
     }
 
-    /// G phase: zeroes G gradients and back-propagates G_loss into them.
+    /// G phase: zeroes G gradients and back-propagates G_loss into them (the two chains of `Chains`).
     @discardableResult
     public func generatorGradients(
         realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil
@@ -255,67 +281,75 @@ public final class UGATITStep {
         m.generators.zeroGrad()
         setGeneratorTrainable()
         m.discriminators.setTrainable(false)
-        let t: Tape
-        let a: Var
-        let b: Var
-        let a2b: GeneratorOutput
-        let b2a: GeneratorOutput
+        let c: Chains
         if let p = pendingTranslations, p.realA === realA, p.realB === realB,
             p.frozen == frozenGenerator.map(ObjectIdentifier.init)
         {
-            (t, a, b, a2b, b2a) = (p.tape, p.a, p.b, p.a2b, p.b2a)
+            c = p.chains
         } else {
-            t = Tape()
-            (a, b) = (t.constant(realA), t.constant(realB))
-            (a2b, b2a) = (m.genA2B(t, a), m.genB2A(t, b))
+            c = translate(realA: realA, realB: realB)
         }
         pendingTranslations = nil
-        let a2b2a = m.genB2A(t, a2b.image)
-        let b2a2b = m.genA2B(t, b2a.image)
-        let a2a = m.genB2A(t, a)
-        let b2b = m.genA2B(t, b)
+        let (tapeA, tapeB) = (c.tapeA, c.tapeB)
+        let ((a2b2a, a2a), (b2a2b, b2b)) = Parallel.pair(
+            { (m.genB2A(tapeA, c.a2b.image), m.genB2A(tapeA, c.a)) },
+            { (m.genA2B(tapeB, c.b2a.image), m.genA2B(tapeB, c.b)) })
         if let hook = beforeJudging {
             beforeJudging = nil
             hook()
         }
-        let fa = judged(t, b2a.image, .a)
-        let fb = judged(t, a2b.image, .b)
-        let fakeGA = m.disGA(t, fa)
-        let fakeLA = m.disLA(t, fa)
-        let fakeGB = m.disGB(t, fb)
-        let fakeLB = m.disLB(t, fb)
-        var values: LossValues = [:]
-        var terms: [(Float, Var)] = []
-        for (name, fake) in [("GA", fakeGA), ("LA", fakeLA), ("GB", fakeGB), ("LB", fakeLB)] {
-            let adv = t.mse(fake.logit, 1)
-            let cam = t.mse(fake.camLogit, 1)
-            values["g.adv_\(name)"] = adv.value[0]
-            values["g.cam_adv_\(name)"] = cam.value[0]
-            terms += [(w.adv, adv), (w.adv, cam)]
+        // augmentations drawn in the original order (A's fakes, then B's), each on the tape of the chain it judges
+        let fa = judged(tapeB, c.b2a.image, .a)
+        let fb = judged(tapeA, c.a2b.image, .b)
+        /// One chain's terms of G_loss: the adversarial terms of the fakes it made, its cycle and identity terms, and
+        /// the CAM terms of its generator calls.
+        func chain(
+            _ t: Tape, fake: Var, _ judge: String, global: Discriminator, local: Discriminator, labels: [Int]?,
+            real: Var, cycle: GeneratorOutput, identity: GeneratorOutput, translation: GeneratorOutput
+        ) -> (values: LossValues, loss: Var, camSource: Var, camIdentity: Var) {
+            let fakeG = global(t, fake)
+            let fakeL = local(t, fake)
+            var values: LossValues = [:]
+            var terms: [(Float, Var)] = []
+            for (d, f) in [("G" + judge, fakeG), ("L" + judge, fakeL)] {
+                let adv = t.mse(f.logit, 1)
+                let cam = t.mse(f.camLogit, 1)
+                values["g.adv_\(d)"] = adv.value[0]
+                values["g.cam_adv_\(d)"] = cam.value[0]
+                terms += [(w.adv, adv), (w.adv, cam)]
+            }
+            let rec = t.l1(cycle.image, real)
+            let idt = t.l1(identity.image, real)
+            // camA = BCE(genB2A(realB) cam, 1) + BCE(genB2A(realA) cam, 0): its first part lies in chain B, its second
+            // in chain A (and likewise camB)
+            let camSource = t.bceWithLogits(translation.camLogit, 1)
+            let camIdentity = t.bceWithLogits(identity.camLogit, 0)
+            terms += [(w.cycle, rec), (w.identity, idt), (w.cam, camSource), (w.cam, camIdentity)]
+            let source = judge == "B" ? "A" : "B"
+            values["g.rec_\(source)"] = rec.value[0]
+            values["g.idt_\(source)"] = idt.value[0]
+            // a translated face of group g should be classified as group g (and a translated webtoon face likewise)
+            terms += groupTerms(
+                t, [(judge, fakeG, fakeL, labels)], weight: w.groupG, prefix: "g", accuracyName: "acc_fake",
+                into: &values)
+            return (values, t.weightedSum(terms), camSource, camIdentity)
         }
-        let recA = t.l1(a2b2a.image, a)
-        let recB = t.l1(b2a2b.image, b)
-        let idtA = t.l1(a2a.image, a)
-        let idtB = t.l1(b2b.image, b)
-        let camA = t.add(t.bceWithLogits(b2a.camLogit, 1), t.bceWithLogits(a2a.camLogit, 0))
-        let camB = t.add(t.bceWithLogits(a2b.camLogit, 1), t.bceWithLogits(b2b.camLogit, 0))
-        for (key, v) in [
-            (LossKey.recA, recA), (LossKey.recB, recB), (LossKey.idtA, idtA), (LossKey.idtB, idtB), ("g.cam_A", camA),
-            ("g.cam_B", camB),
-        ] {
-            values[key] = v.value[0]
-        }
-        terms += [
-            (w.cycle, recA), (w.cycle, recB), (w.identity, idtA), (w.identity, idtB), (w.cam, camA), (w.cam, camB),
-        ]
-        // a translated face of group g should be classified as group g (and a translated webtoon face likewise)
-        terms += groupTerms(
-            t, [("B", fakeGB, fakeLB, labelsA), ("A", fakeGA, fakeLA, labelsB)], weight: w.groupG,
-            prefix: "g", accuracyName: "acc_fake", into: &values)
-        let loss = t.weightedSum(terms)
-        values[LossKey.gLoss] = loss.value[0]
-        t.onGradientFinal = onGradientFinal
-        t.backward(loss)
+        let (byA, byB) = Parallel.pair(
+            {
+                chain(
+                    tapeA, fake: fb, "B", global: m.disGB, local: m.disLB, labels: labelsA, real: c.a, cycle: a2b2a,
+                    identity: a2a, translation: c.a2b)
+            },
+            {
+                chain(
+                    tapeB, fake: fa, "A", global: m.disGA, local: m.disLA, labels: labelsB, real: c.b, cycle: b2a2b,
+                    identity: b2b, translation: c.b2a)
+            })
+        var values = byA.values.merging(byB.values) { $1 }
+        values["g.cam_A"] = byB.camSource.value[0] + byA.camIdentity.value[0]
+        values["g.cam_B"] = byA.camSource.value[0] + byB.camIdentity.value[0]
+        values[LossKey.gLoss] = byA.loss.value[0] + byB.loss.value[0]
+        Tape.backward(byA.loss, byB.loss, onGradientFinal: onGradientFinal)
         return values
     }
 

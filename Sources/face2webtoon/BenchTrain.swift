@@ -82,9 +82,13 @@ struct BenchTrain: ParsableCommand {
             let log = readiness[name]
             let mine = Set(store.parameters.map(ObjectIdentifier.init))
             var finals: [(Double, Int)] = []
+            let lock = NSLock()  // reports come from both chains' threads (UGATITStep)
             step.onGradientFinal = { p in
                 avg.gradientFinal(p)
-                if log != nil && mine.contains(ObjectIdentifier(p)) { finals.append((OpBenchmarks.now(), p.value.count)) }
+                guard log != nil && mine.contains(ObjectIdentifier(p)) else { return }
+                lock.lock()
+                finals.append((OpBenchmarks.now(), p.value.count))
+                lock.unlock()
             }
             let t0 = OpBenchmarks.now()
             var v = [compute()]

@@ -1,6 +1,7 @@
 import CMalloc
 import COpenBLAS
 import Foundation
+import Synchronization
 
 /// Row-major single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, with op(A) [m, k] and op(B) [k, n].
 /// `lda`, `ldb`, `ldc` default to the packed row lengths.
@@ -38,15 +39,29 @@ public func denseForward(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 
 /// Process-wide compute settings: OpenBLAS kernel selection and thread count.
 public enum Runtime {
+    /// OpenBLAS's thread count as last set here (`configure`, `withBLASThreads`).
+    nonisolated(unsafe) static var blasThreads = 1
+
+    /// Runs `body` with OpenBLAS on `n` threads, then restores the previous count. Not to be nested inside another
+    /// thread's call (the count is process-wide): `Parallel.pair` calls it once around both halves.
+    static func withBLASThreads<T>(_ n: Int, _ body: () -> T) -> T {
+        let old = blasThreads
+        guard n != old else { return body() }
+        openblas_set_num_threads(Int32(n))
+        blasThreads = n
+        defer {
+            openblas_set_num_threads(Int32(old))
+            blasThreads = old
+        }
+        return body()
+    }
+
     /// Runs `body` with OpenBLAS on one thread, for callers that spread independent GEMMs over `Parallel`'s
     /// threads themselves (FlopCounter is not thread-safe: such GEMMs pass counted: false and the caller
-    /// counts).
+    /// counts). Inside a `Parallel.pair` half OpenBLAS is on one thread already and is left alone.
     static func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
-        let n = Parallel.threads
-        guard n > 1 else { return body() }
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(n)) }
-        return body()
+        guard Parallel.threads > 1, blasThreads > 1 else { return body() }
+        return withBLASThreads(1, body)
     }
 
     /// The OpenBLAS kernel in use (e.g. "SkylakeX", "Haswell", "Prescott").
@@ -58,8 +73,9 @@ public enum Runtime {
     /// Sets the compute threads used by OpenBLAS and `Parallel.forEach` (default: all cores).
     public static func configure(threads: Int? = nil) {
         let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        Parallel.threads = n
+        Parallel.configured = n
         openblas_set_num_threads(Int32(n))
+        blasThreads = n
         keepFreedMemory()
     }
 
@@ -134,14 +150,17 @@ func cblas_sgemv_wrapper(
 /// `total` is the network's: a conv run by Winograd counts what the direct convolution would do (2·Cout·Cin·9·P
 /// per pass), so that gflop_per_iter means the same whatever algorithm ran. `executed` is what sgemm really did.
 public enum FlopCounter {
-    nonisolated(unsafe) public private(set) static var total = 0
-    nonisolated(unsafe) public private(set) static var executed = 0
+    // atomics: the two halves of `Parallel.pair` count at the same time
+    static let totalCount = Atomic<Int>(0)
+    static let executedCount = Atomic<Int>(0)
+    public static var total: Int { totalCount.load(ordering: .relaxed) }
+    public static var executed: Int { executedCount.load(ordering: .relaxed) }
     @inline(__always) static func add(_ n: Int, network: Bool = true, executed: Bool = true) {
-        if network { total &+= n }
-        if executed { Self.executed &+= n }
+        if network { totalCount.wrappingAdd(n, ordering: .relaxed) }
+        if executed { executedCount.wrappingAdd(n, ordering: .relaxed) }
     }
     public static func reset() {
-        total = 0
-        executed = 0
+        totalCount.store(0, ordering: .relaxed)
+        executedCount.store(0, ordering: .relaxed)
     }
 }

@@ -1,8 +1,25 @@
+import COpenBLAS
 import Dispatch
+import Foundation
 
-/// The number of compute threads used by `parallelFor` and by OpenBLAS (see `Runtime.configure`).
+/// The number of compute threads used by `parallelFor` and by OpenBLAS (see `Runtime.configure`), and `pair`, which
+/// runs two independent halves of a step side by side.
 public enum Parallel {
-    nonisolated(unsafe) public internal(set) static var threads = 1
+    /// The threads set by `Runtime.configure`.
+    nonisolated(unsafe) static var configured = 1
+    /// Per-thread override of `threads` inside a `pair` half (0: none). A pthread key, not a Swift global, because
+    /// the two halves run at the same time and each must see its own share.
+    nonisolated(unsafe) static let widthKey: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// The threads this thread may use: `Runtime.configure`'s count, or its share inside one half of a `pair`.
+    public static var threads: Int {
+        let w = Int(bitPattern: pthread_getspecific(widthKey))
+        return w > 0 ? w : configured
+    }
 
     /// Runs `body(i)` for every `i` in `range`, split into at most `threads` contiguous chunks.
     /// Small ranges (fewer than `grain` items per extra thread) run inline: dispatch costs ~5 µs.
@@ -14,12 +31,68 @@ public enum Parallel {
             for i in range { body(i) }
             return
         }
+        let width = threads
         withoutActuallyEscaping(body) { body in
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                let lo = range.lowerBound + n * k / chunks
-                let hi = range.lowerBound + n * (k + 1) / chunks
-                for i in lo..<hi { body(i) }
+                // a worker inherits its caller's share, so that a loop inside a `pair` half stays inside it
+                withWidth(max(1, width / chunks)) {
+                    let lo = range.lowerBound + n * k / chunks
+                    let hi = range.lowerBound + n * (k + 1) / chunks
+                    for i in lo..<hi { body(i) }
+                }
             }
         }
+    }
+
+    /// Runs `body` with `threads` reading `width` on this thread, and restores the previous value.
+    @usableFromInline
+    static func withWidth<T>(_ width: Int, _ body: () -> T) -> T {
+        let old = pthread_getspecific(widthKey)
+        pthread_setspecific(widthKey, UnsafeRawPointer(bitPattern: width))
+        defer { pthread_setspecific(widthKey, old) }
+        return body()
+    }
+
+    /// Whether `pair` runs its halves at the same time (this thread has at least 2 threads to give).
+    public static var pairsRunConcurrently: Bool { threads > 1 }
+
+    /// Runs `first` and `second`, two computations that share no mutable state, and returns both results.
+    ///
+    /// With `threads` T > 1 they run at the same time: `first` on this thread with ⌈T/2⌉ threads, `second` on a
+    /// worker with ⌊T/2⌋, and OpenBLAS on one thread per call meanwhile (two callers each on one OpenBLAS thread
+    /// measured faster than OpenBLAS's own threading of these small GEMMs, and is safe: OpenBLAS's single-threaded
+    /// path keeps no shared state). With T = 1 they run one after the other, `first` first. Either way each half
+    /// computes the same floats, so a result does not depend on T.
+    ///
+    /// Why: a U-GAT-IT step is two mirror-image chains (A→B→A and B→A→B) of the same cost; splitting them gives
+    /// each core a whole chain of large ops, where splitting every op across cores (OpenBLAS threading, `forEach`)
+    /// stalls on many small GEMMs and reductions (docs/training.md, "Threads").
+    public static func pair<A, B>(_ first: () -> A, _ second: () -> B) -> (A, B) {
+        let t = threads
+        guard t > 1 else {
+            let a = first()
+            return (a, second())
+        }
+        var a: A?
+        var b: B?
+        let caller = pthread_self()
+        let claim = NSLock()
+        var firstTaken = false
+        var secondTaken = false
+        Runtime.withBLASThreads(1) {
+            withoutActuallyEscaping(first) { first in
+                withoutActuallyEscaping(second) { second in
+                    DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                        // the first half on the calling thread (the one `Breakdown` measures) where it takes part
+                        claim.lock()
+                        let runFirst = !firstTaken && (secondTaken || pthread_equal(pthread_self(), caller) != 0)
+                        if runFirst { firstTaken = true } else { secondTaken = true }
+                        claim.unlock()
+                        if runFirst { a = withWidth((t + 1) / 2, first) } else { b = withWidth(t / 2, second) }
+                    }
+                }
+            }
+        }
+        return (a!, b!)
     }
 }

@@ -17,14 +17,22 @@ public enum Profile {
         return r
     }
 
+    // the two halves of `Parallel.pair` record at the same time
+    static let lock = NSLock()
+
     public static func reset() {
+        lock.lock()
         seconds = [:]
         calls = [:]
+        lock.unlock()
     }
 
     /// Adds one call of `name` that took the seconds since `start` (for spans that cannot be a closure).
     public static func add(_ name: String, since start: Double) {
-        seconds[name, default: 0] += OpBenchmarks.now() - start
+        let t = OpBenchmarks.now() - start
+        lock.lock()
+        defer { lock.unlock() }
+        seconds[name, default: 0] += t
         calls[name, default: 0] += 1
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reverse-mode automatic differentiation over a recorded sequence of ops (a tape).
 ///
 /// Model code only writes forward computations on `Var`s. Every op appends one node holding its output and,
@@ -31,8 +33,14 @@ public final class Tape {
     public var onGradientFinal: ((Parameter) -> Void)?
     /// Training mode: spectral norm advances its power iteration on every call (PyTorch's `module.train()`).
     public var training: Bool
+    /// Where parameter gradients go when not straight into `Parameter.grad` (the second tape of `backward(_:_:)`).
+    public let separate: SeparateGradients?
 
-    public init(training: Bool = true) { self.training = training }
+    /// - Parameter separateGradients: keep this tape's parameter gradients apart (see `backward(_:_:)`).
+    public init(training: Bool = true, separateGradients: Bool = false) {
+        self.training = training
+        separate = separateGradients ? SeparateGradients() : nil
+    }
 
     /// The number of recorded nodes.
     public var count: Int { nodes.count }
@@ -90,8 +98,8 @@ public final class Tape {
         guard n.requiresGrad else { return }
         precondition(g.count == n.value.count, "gradient \(g.shape) for value \(n.value.shape)")
         if let p = n.parameter {
-            p.grad.add(g)
-            p.hasGrad = true
+            if let separate { separate.buffer(p).add(g) } else { p.grad.add(g) }
+            marked(p)
             return
         }
         if let existing = n.grad {
@@ -116,8 +124,8 @@ public final class Tape {
         let n = nodes[x.id]
         guard n.requiresGrad else { return }
         if let p = n.parameter {
-            add(p.grad.data)
-            p.hasGrad = true
+            add((separate?.buffer(p) ?? p.grad).data)
+            marked(p)
             return
         }
         let g = Tensor(zeros: n.value.shape)
@@ -129,7 +137,17 @@ public final class Tape {
     /// e.g. from `LowRankGradient` factors).
     public func markGradient(_ x: Var) {
         guard nodes[x.id].requiresGrad, let p = nodes[x.id].parameter else { return }
-        p.hasGrad = true
+        marked(p)
+    }
+
+    /// Records that `p` got a gradient this step (`Parameter.hasGrad`, or the separate gradients' own record).
+    private func marked(_ p: Parameter) {
+        if let separate { separate.mark(p) } else { p.hasGrad = true }
+    }
+
+    /// Appends a call's factors to a low-rank gradient (`Tape.linear`); a tape with separate gradients stages them.
+    func appendLowRank(_ lowRank: LowRankGradient, x: Tensor, dy: Tensor) {
+        if let separate { separate.stage(lowRank, x: x, dy: dy) } else { lowRank.append(x: x, dy: dy) }
     }
 
     // MARK: - Backward
@@ -167,6 +185,37 @@ public final class Tape {
         }
     }
 
+    /// Back-propagates two tapes that may share parameters, side by side (`Parallel.pair`): `first`'s tape adds into
+    /// `Parameter.grad` as `backward` does, `second`'s tape (made with `separateGradients: true`) into buffers of its
+    /// own, and each parameter's two parts are summed (first + second) as soon as neither tape can add to it any more.
+    /// Then `onGradientFinal` is called with it, from either thread. Low-rank factors of the second tape follow the
+    /// first's. The sums are the same floats whether the halves ran one after the other or at the same time.
+    public static func backward(_ first: Var, _ second: Var, onGradientFinal: ((Parameter) -> Void)? = nil) {
+        let (a, b) = (first.tape, second.tape)
+        guard let separate = b.separate else { preconditionFailure("Tape.backward(_:_:): the second tape needs separateGradients") }
+        precondition(a.separate == nil && a !== b, "Tape.backward(_:_:): two tapes, the first without separate gradients")
+        // how many of the two tapes have yet to report each parameter final
+        var pending: [ObjectIdentifier: Int] = [:]
+        for t in [a, b] { for id in t.firstUse.keys { pending[id, default: 0] += 1 } }
+        let lock = NSLock()
+        let report: (Parameter) -> Void = { p in
+            lock.lock()
+            let id = ObjectIdentifier(p)
+            pending[id]! -= 1
+            let last = pending[id] == 0
+            lock.unlock()
+            guard last else { return }
+            separate.merge(p)
+            onGradientFinal?(p)
+        }
+        a.onGradientFinal = report
+        b.onGradientFinal = report
+        _ = Parallel.pair({ a.backward(first) }, { b.backward(second) })
+        a.onGradientFinal = nil
+        b.onGradientFinal = nil
+        separate.mergeLowRank()
+    }
+
     /// The gradient accumulated for an `input` leaf (nil if none reached it).
     public func grad(of x: Var) -> Tensor? { nodes[x.id].grad }
 }
@@ -178,4 +227,53 @@ public struct Var {
     public let id: Int
     public var value: Tensor { tape.nodes[id].value }
     public var shape: [Int] { value.shape }
+}
+
+/// A tape's parameter gradients kept apart from `Parameter.grad` while another tape adds into it at the same time
+/// (`Tape.backward(_:_:)`), summed into it once a parameter is final. Buffers are made on first use and released at
+/// the merge, so at most the second tape's parameters are held twice.
+public final class SeparateGradients {
+    private let lock = NSLock()  // the buffers are made on the second tape's thread and merged on either
+    private var buffers: [ObjectIdentifier: Tensor] = [:]
+    private var marks: Set<ObjectIdentifier> = []
+    private var lowRank: [(LowRankGradient, Tensor, Tensor)] = []
+
+    /// p's gradient buffer, zero on first use.
+    func buffer(_ p: Parameter) -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let g = buffers[ObjectIdentifier(p)] { return g }
+        let g = Tensor(zeros: p.shape)
+        buffers[ObjectIdentifier(p)] = g
+        return g
+    }
+
+    func mark(_ p: Parameter) {
+        lock.lock()
+        marks.insert(ObjectIdentifier(p))
+        lock.unlock()
+    }
+
+    func stage(_ l: LowRankGradient, x: Tensor, dy: Tensor) {
+        lock.lock()
+        lowRank.append((l, x, dy))
+        lock.unlock()
+    }
+
+    /// p.grad += p's buffer, and p.hasGrad if this tape gave it a gradient; the buffer is released.
+    func merge(_ p: Parameter) {
+        let id = ObjectIdentifier(p)
+        lock.lock()
+        let g = buffers.removeValue(forKey: id)
+        let marked = marks.remove(id) != nil
+        lock.unlock()
+        if let g { p.grad.add(g) }
+        if marked { p.hasGrad = true }
+    }
+
+    /// Appends the staged low-rank factors, in the order this tape produced them.
+    func mergeLowRank() {
+        for (l, x, dy) in lowRank { l.append(x: x, dy: dy) }
+        lowRank = []
+    }
 }

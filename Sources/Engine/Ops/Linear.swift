@@ -27,7 +27,7 @@ extension Tape {
             }
             if let lowRank, self.needsGrad(weight) {
                 precondition(lowRank.inFeatures == fin && lowRank.outFeatures == fout, "low-rank factors of \(ws)")
-                lowRank.append(x: xv, dy: dy)
+                self.appendLowRank(lowRank, x: xv, dy: dy)
                 self.markGradient(weight)
             } else if self.needsGrad(weight) {
                 let dw = Tensor(uninitialized: ws)
