@@ -79,6 +79,7 @@ public enum Parallel {
         let claim = NSLock()
         var firstTaken = false
         var secondTaken = false
+        var finished: Double?
         Runtime.withBLASThreads(1) {
             withoutActuallyEscaping(first) { first in
                 withoutActuallyEscaping(second) { second in
@@ -89,6 +90,17 @@ public enum Parallel {
                         if runFirst { firstTaken = true } else { secondTaken = true }
                         claim.unlock()
                         if runFirst { a = withWidth((t + 1) / 2, first) } else { b = withWidth(t / 2, second) }
+                        // bench: how long each half waited for the other (the pair's imbalance)
+                        if Profile.enabled {
+                            claim.lock()
+                            // the half that ended first waited from then until now
+                            if let ended = finished {
+                                Profile.add(runFirst ? "pair.second_waits" : "pair.first_waits", since: ended)
+                            } else {
+                                finished = OpBenchmarks.now()
+                            }
+                            claim.unlock()
+                        }
                     }
                 }
             }
