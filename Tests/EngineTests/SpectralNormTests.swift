@@ -48,6 +48,38 @@ final class SpectralNormTests: XCTestCase {
         }
     }
 
+    func testInverseSigmaTimesWeightIsWOverSigma() {
+        // W·(1/σ) through inverseSpectralNorm is the function spectralNorm computes, value and gradient (the part
+        // through σ from inverseSpectralNorm, the part through W from the product)
+        var rng = testRNG("sn inverse")
+        for shape in [[4, 3, 2, 2], [1, 6], [5, 2, 3, 1]] {
+            let w = rng.normalTensor(shape)
+            let rows = shape[0]
+            let cols = w.count / rows
+            let u = unit(rows, &rng)
+            let v = unit(cols, &rng)
+            let it = Ref.powerIteration(DTensor(w), u: DTensor(u), v: DTensor(v))
+            gradCheck(
+                [w], reference: { Ref.spectralNorm($0[0], u: it.u, v: it.v) },
+                op: { $0.mul($1[0], $0.inverseSpectralNorm($1[0], u: u, v: v)) }, "\(shape)")
+            assertClose(u, it.u, atol: 1e-6, rtol: 1e-5, "u after one iteration")
+            assertClose(v, it.v, atol: 1e-6, rtol: 1e-5, "v after one iteration")
+        }
+    }
+
+    func testScaleAndBiasInPlaceGradCheck() {
+        var rng = testRNG("scale bias")
+        let (y, s, b) = (rng.normalTensor([2, 3, 4, 5]), Tensor(repeating: 0.7, shape: [1]), rng.normalTensor([3]))
+        gradCheck(
+            [y, s, b],
+            reference: { v in
+                let (plane, c) = (20, 3)
+                return DTensor(shape: [2, 3, 4, 5], v[0].data.indices.map { v[0].data[$0] * v[1].data[0] + v[2].data[$0 / plane % c] })
+            },
+            // the op overwrites its input: give it a fresh op output, as SNConv gives it the conv's
+            op: { t, v in t.scaleAndBiasInPlace(t.scale(v[0], 1), scale: v[1], bias: v[2]) })
+    }
+
     func testEveryTrainingCallAdvancesTheIteration() {
         var rng = testRNG("sn calls")
         let w = rng.normalTensor([3, 4])
