@@ -26,7 +26,18 @@ public final class DataParallel {
     }
 
     /// All-reduce collectives for `elements` gradient values (the loss values take one more).
-    public func bucketCount(elements: Int) -> Int { max(1, (elements + bucketElements - 1) / bucketElements) }
+    /// The gradient buckets of `store`: at most `bucketElements` floats, none across a network boundary
+    /// (`ParameterStore.networkStarts`), the `lowRank` parameters left out. PhaseAverage and the sharded optimizer
+    /// both use it.
+    public func layout(_ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)] = []) -> ShardLayout {
+        ShardLayout(
+            arenaCount: store.grads.count, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) },
+            splitAt: store.networkStarts, bucketElements: bucketElements, worldSize: worldSize)
+    }
+
+    public func bucketCount(_ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)] = []) -> Int {
+        layout(store, lowRank: lowRank).buckets.count
+    }
 
     public var rank: Int { comm.rank }
     public var worldSize: Int { comm.worldSize }
@@ -115,9 +126,7 @@ public final class DataParallel {
     /// before loading a checkpoint; a no-op on one rank.
     public func shardOptimizer(_ optimizer: Adam, store: ParameterStore, lowRank: [(Parameter, LowRankGradient)] = []) {
         guard worldSize > 1 else { return }
-        let layout = ShardLayout(
-            arenaCount: store.grads.count, excluding: lowRank.map { ($0.0.offset, $0.0.value.count) },
-            bucketElements: bucketElements, worldSize: worldSize)
+        let layout = layout(store, lowRank: lowRank)
         shards[ObjectIdentifier(store)] = layout
         optimizer.shard(layout, rank: rank)
     }

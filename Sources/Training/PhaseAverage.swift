@@ -50,11 +50,7 @@ public final class PhaseAverage: @unchecked Sendable {
         let n = store.grads.count
         let excluded = lowRank.map { ($0.0.offset, $0.0.value.count) }
         segments = ShardLayout.segments(count: n, excluding: excluded)
-        let pieces =
-            (shard
-            ?? ShardLayout(
-                arenaCount: n, excluding: excluded, bucketElements: parallel.bucketElements,
-                worldSize: parallel.worldSize)).buckets
+        let pieces = (shard ?? parallel.layout(store, lowRank: lowRank)).buckets
         self.pieces = pieces
         // which buckets each parameter's gradient lies in
         var of: [ObjectIdentifier: [Int]] = [:]

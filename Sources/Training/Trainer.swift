@@ -122,9 +122,7 @@ public final class Trainer {
         let n = parallel.worldSize
         log("[face2webtoon] world size \(n), batch per rank \(config.batchSize), global batch \(n * config.batchSize)")
         if n > 1 {
-            let buckets = [model.discriminators, model.generators].map {
-                parallel.bucketCount(elements: $0.grads.count)
-            }
+            let buckets = [parallel.bucketCount(model.discriminators), parallel.bucketCount(model.generators, lowRank: lowRank)]
             log(
                 "[face2webtoon] gradient all-reduce in buckets of up to \(parallel.bucketElements) floats: D \(buckets[0]), G \(buckets[1]) per step"
             )

@@ -155,7 +155,7 @@ public final class UGATITStep {
     /// A: realA → genA2B → fakeA2B → (genB2A → fakeA2B2A, D_B), and genB2A(realA);
     /// B: realB → genB2A → fakeB2A → (genA2B → fakeB2A2B, D_A), and genA2B(realB).
     /// Every G loss term lies in one chain, so each chain back-propagates its own part of G_loss; both chains use
-    /// both generators, so the B tape keeps its generator gradients apart until they are summed
+    /// both generators, so the A tape keeps its generator gradients apart until they are summed
     /// (`Tape.backward(_:_:)`). Results do not depend on the thread count.
     private struct Chains {
         let tapeA: Tape, tapeB: Tape
@@ -166,8 +166,8 @@ public final class UGATITStep {
     /// The chains' first calls: genA2B(realA) on A's tape, genB2A(realB) on B's.
     private func translate(realA: Tensor, realB: Tensor) -> Chains {
         let m = model
-        let tapeA = Tape()
-        let tapeB = Tape(separateGradients: true)
+        let tapeA = Tape(separateGradients: true)
+        let tapeB = Tape()
         let ((a, a2b), (b, b2a)) = Parallel.pair(
             { () -> (Var, GeneratorOutput) in
                 let a = tapeA.constant(realA)
@@ -261,9 +261,10 @@ public final class UGATITStep {
             t.backward(loss)
             return (values, (realG, realL))
         }
-        let (byA, byB) = Parallel.pair(
-            { domain(tapeA, ra, fa, "A", global: m.disGA, local: m.disLA, labels: labelsA) },
-            { domain(tapeB, rb, fb, "B", global: m.disGB, local: m.disLB, labels: labelsB) })
+        // domain B first: on one thread its discriminators' gradients (LB the last in the arena, GB) are final first
+        let (byB, byA) = Parallel.pair(
+            { domain(tapeB, rb, fb, "B", global: m.disGB, local: m.disLB, labels: labelsB) },
+            { domain(tapeA, ra, fa, "A", global: m.disGA, local: m.disLA, labels: labelsA) })
         augment?.observeReal(domain: .a, global: byA.real.0.logit.value, local: byA.real.1.logit.value)
         augment?.observeReal(domain: .b, global: byB.real.0.logit.value, local: byB.real.1.logit.value)
         var values = byA.values.merging(byB.values) { $1 }
@@ -349,7 +350,10 @@ public final class UGATITStep {
         values["g.cam_A"] = byB.camSource.value[0] + byA.camIdentity.value[0]
         values["g.cam_B"] = byA.camSource.value[0] + byB.camIdentity.value[0]
         values[LossKey.gLoss] = byA.loss.value[0] + byB.loss.value[0]
-        Tape.backward(byA.loss, byB.loss, onGradientFinal: onGradientFinal)
+        // B's chain first: on one thread, genB2A's gradients (the last in the arena) are then final once A's chain
+        // has passed genB2A(fakeA2B), and their all-reduce runs behind genA2B(realA)'s backward (PhaseAverage takes
+        // the buckets last to first)
+        Tape.backward(byB.loss, byA.loss, onGradientFinal: onGradientFinal)
         return values
     }
 

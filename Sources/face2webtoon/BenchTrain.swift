@@ -213,7 +213,7 @@ struct BenchTrain: ParsableCommand {
             print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
             print("shard_optimizer=\(parallel.isSharded(m.generators))")
             print("params_g=\(m.generators.parameterCount) params_d=\(m.discriminators.parameterCount)")
-            print("buckets_g=\(parallel.bucketCount(elements: m.generators.grads.count - lowRank.reduce(0) { $0 + $1.0.value.count })) buckets_d=\(parallel.bucketCount(elements: m.discriminators.grads.count))")
+            print("buckets_g=\(parallel.bucketCount(m.generators, lowRank: lowRank)) buckets_d=\(parallel.bucketCount(m.discriminators))")
             print("bytes_per_rank_per_step=\(Int(bytesPerRank))")
             print("dense_bytes_per_rank_per_step=\(Int(denseBytesPerRank))")
             print("overlap=\(!exchange.noOverlap && n > 1)")

@@ -23,6 +23,19 @@ final class ShardLayoutTests: XCTestCase {
         XCTAssertEqual((0..<3).map(l.ownedCount(rank:)).reduce(0, +), 19)
     }
 
+    func testBucketsEndAtNetworkBoundaries() {
+        // a split at 12 (where the second network begins) and one inside the excluded range, which changes nothing
+        let l = ShardLayout(arenaCount: 23, excluding: [(5, 4)], splitAt: [12, 6], bucketElements: 6, worldSize: 2)
+        XCTAssertEqual(l.buckets.map { [$0.offset, $0.count] }, [[0, 5], [9, 3], [12, 6], [18, 5]])
+        let store = ParameterStore()
+        store.add("genA2B.a", Tensor(zeros: [3]))
+        store.add("genA2B.b", Tensor(zeros: [2]))
+        store.add("genB2A.a", Tensor(zeros: [3]))
+        store.add("genB2A.b", Tensor(zeros: [1]))
+        store.finalize()
+        XCTAssertEqual(store.networkStarts, [5])
+    }
+
     func testOwnedRangesOfAParameterCoverItOnce() {
         let l = ShardLayout(arenaCount: 100, bucketElements: 30, worldSize: 4)
         let param = 25..<70  // spans three buckets

@@ -71,6 +71,17 @@ public final class ParameterStore {
 
     public subscript(name: String) -> Parameter? { byName[name].map { parameters[$0] } }
 
+    /// Arena offsets where another network begins (the first component of the parameter names changes, e.g.
+    /// `genA2B.` → `genB2A.`), after the first.
+    public var networkStarts: [Int] {
+        var out: [Int] = []
+        for (p, q) in zip(parameters, parameters.dropFirst())
+        where p.name.split(separator: ".").first != q.name.split(separator: ".").first {
+            out.append(q.offset)
+        }
+        return out
+    }
+
     /// Total number of parameter elements.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 

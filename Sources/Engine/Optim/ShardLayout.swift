@@ -14,12 +14,16 @@ public struct ShardLayout: Sendable {
     public let buckets: [(offset: Int, count: Int)]
     public let worldSize: Int
 
-    /// - Parameters: `arenaCount`: elements in the arena; `excluding`: (offset, count) ranges left out;
-    ///   `bucketElements` ≥ 1.
-    public init(arenaCount n: Int, excluding: [(Int, Int)] = [], bucketElements: Int, worldSize: Int) {
+    /// - Parameters: `arenaCount`: elements in the arena; `excluding`: (offset, count) ranges left out; `splitAt`:
+    ///   offsets where a bucket must end (network boundaries, so that one network's gradients do not wait in a
+    ///   bucket for another's); `bucketElements` ≥ 1.
+    public init(
+        arenaCount n: Int, excluding: [(Int, Int)] = [], splitAt: [Int] = [], bucketElements: Int, worldSize: Int
+    ) {
         precondition(bucketElements >= 1 && worldSize >= 1, "ShardLayout: bucket \(bucketElements), world \(worldSize)")
         var out: [(offset: Int, count: Int)] = []
-        for (o, l) in Self.segments(count: n, excluding: excluding) {
+        // a split is an empty exclusion: segments end there
+        for (o, l) in Self.segments(count: n, excluding: excluding + splitAt.map { ($0, 0) }) where l > 0 {
             var a = o
             while a < o + l {
                 let len = min(bucketElements, o + l - a)
