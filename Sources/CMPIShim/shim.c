@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int64_t chunk_elements = CMPI_DEFAULT_CHUNK_ELEMENTS;
@@ -300,6 +301,93 @@ static int block_counts(const int64_t *counts, int n, int *icounts, int *displs)
     return 1;
 }
 
+/* --- The ring over point-to-point messages, waited on asleep.
+ * Why: a blocking collective spins in Open MPI's progress loop for as long as the transfer takes, and the training
+ * step's communication thread runs beside its compute thread: spinning, it takes a core from the compute while the
+ * bytes are on the wire (2 ranks on 2 vCPUs over an emulated 1 Gbit/s link: the compute slowed by 0.2-0.3 s per
+ * 1.2 s step, docs/distributed.md §8.7). Open MPI 4.1's nonblocking collectives were tried and moved 40% fewer
+ * bytes per second; its point-to-point messages reach the line rate. So the reduce-scatter and the all-gather are
+ * the ring's N − 1 steps each, every step an MPI_Irecv and an MPI_Isend tested every poll_us microseconds, asleep
+ * in between (the kernel keeps moving the bytes through the socket buffers meanwhile). F2W_MPI_POLL_US=0 selects
+ * MPI's own blocking MPI_Reduce_scatter and MPI_Allgatherv instead. */
+static long poll_us = -1;
+enum { RING_TAG = 0x7247 };
+
+static long poll_interval_us(void) {
+    if (poll_us < 0) {
+        const char *e = getenv("F2W_MPI_POLL_US");
+        long v = e ? strtol(e, NULL, 10) : 50;
+        poll_us = v < 0 ? 0 : v;
+    }
+    return poll_us;
+}
+
+/* Waits for both requests, testing every poll_us, asleep in between. */
+static int wait_asleep(MPI_Request req[2]) {
+    struct timespec nap = {0, poll_interval_us() * 1000};
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Testall(2, req, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS || done) return rc;
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* One ring step: send `scount` elements at `send` to the next rank, receive `rcount` at `recv` from the previous. */
+static int ring_step(const void *send, int scount, void *recv, int rcount, MPI_Datatype type, int next, int prev) {
+    MPI_Request req[2];
+    int rc = MPI_Irecv(recv, rcount, type, prev, RING_TAG, MPI_COMM_WORLD, &req[0]);
+    if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_Isend(send, scount, type, next, RING_TAG, MPI_COMM_WORLD, &req[1]);
+    if (rc != MPI_SUCCESS) {
+        MPI_Cancel(&req[0]);
+        MPI_Request_free(&req[0]);
+        return rc;
+    }
+    return wait_asleep(req);
+}
+
+/* Rank r ends with the sum over ranks of block r (block b: icounts[b] elements at displs[b]). Block b is summed along
+ * the ring from rank b + 1 to rank b, one path per block, so its sum does not depend on who computes it. */
+static int ring_reduce_scatter(char *buf, const int *icounts, const int *displs, int bf16, int n, int r) {
+    size_t es = bf16 ? 2 : 4;
+    MPI_Datatype type = bf16 ? MPI_UINT16_T : MPI_FLOAT;
+    int most = 0;
+    for (int b = 0; b < n; b++) most = icounts[b] > most ? icounts[b] : most;
+    void *tmp = malloc((size_t)(most > 0 ? most : 1) * es);
+    if (tmp == NULL) return CMPI_ERR_ARG;
+    int next = (r + 1) % n, prev = (r + n - 1) % n, rc = MPI_SUCCESS;
+    for (int k = 0; k < n - 1 && rc == MPI_SUCCESS; k++) {
+        int sb = ((r - k - 1) % n + 2 * n) % n; /* the partial sum passed on */
+        int rb = ((r - k - 2) % n + 2 * n) % n; /* the partial sum that arrives, added to ours */
+        rc = ring_step(buf + (size_t)displs[sb] * es, icounts[sb], tmp, icounts[rb], type, next, prev);
+        if (rc != MPI_SUCCESS) break;
+        if (bf16) {
+            int len = icounts[rb];
+            bf16_sum(tmp, buf + (size_t)displs[rb] * es, &len, NULL);
+        } else {
+            float *dst = (float *)(buf + (size_t)displs[rb] * es);
+            const float *src = (const float *)tmp;
+            for (int i = 0; i < icounts[rb]; i++) dst[i] = src[i] + dst[i];
+        }
+    }
+    free(tmp);
+    return rc;
+}
+
+/* Every rank ends with every block: block b starts on rank b and travels the ring. */
+static int ring_allgather(char *buf, const int *icounts, const int *displs, size_t es, MPI_Datatype type, int n,
+                          int r) {
+    int next = (r + 1) % n, prev = (r + n - 1) % n;
+    for (int k = 0; k < n - 1; k++) {
+        int sb = ((r - k) % n + n) % n, rb = ((r - k - 1) % n + 2 * n) % n;
+        int rc = ring_step(buf + (size_t)displs[sb] * es, icounts[sb], buf + (size_t)displs[rb] * es, icounts[rb],
+                           type, next, prev);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    return MPI_SUCCESS;
+}
+
 int cmpi_reduce_scatter_sum(void *buf, const int64_t *counts, int bf16) {
     if (!is_live()) return CMPI_ERR_NOT_INIT;
     int n = 0, rank = 0, rc;
@@ -319,6 +407,7 @@ int cmpi_reduce_scatter_sum(void *buf, const int64_t *counts, int bf16) {
         op = bf16_sum_op;
     }
     collective_calls++;
+    if (poll_interval_us() > 0 && n > 1) return ring_reduce_scatter((char *)buf, icounts, displs, bf16, n, rank);
     /* in place, MPI puts this rank's reduced block at the start of buf: move it to its own offset */
     rc = MPI_Reduce_scatter(MPI_IN_PLACE, buf, icounts, type, op, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return rc;
@@ -337,6 +426,11 @@ static int allgatherv_inplace(void *buf, const int64_t *counts, MPI_Datatype typ
     if (!block_counts(counts, n, icounts, displs)) return CMPI_ERR_COUNT;
     if (buf == NULL && displs[n - 1] + (int64_t)icounts[n - 1] > 0) return CMPI_ERR_ARG;
     collective_calls++;
+    if (poll_interval_us() > 0 && n > 1) {
+        int rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        return ring_allgather((char *)buf, icounts, displs, type == MPI_FLOAT ? 4 : 2, type, n, rank);
+    }
     return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, icounts, displs, type, MPI_COMM_WORLD);
 }
 
