@@ -111,8 +111,8 @@ public final class FIDInceptionV3 {
     /// With T = `Parallel.threads` > 1 and N > 1 the batch is split into min(T, N) parts that run at the same time,
     /// one thread each (OpenBLAS and `Parallel` are switched to 1 thread meanwhile and restored after): independent
     /// single-threaded GEMMs need no synchronisation between cores, which measured faster than T-thread GEMMs,
-    /// above all on a machine shared with other jobs (docs/kid.md). Not split while `Profile` is enabled (its timers
-    /// are not thread-safe). Not to be called concurrently with other engine work.
+    /// above all on a machine shared with other jobs (docs/kid.md). Not split while `Profile` is enabled (its per-name
+    /// times would add up the parts' overlapping spans). Not to be called concurrently with other engine work.
     public func features(nhwc input: Tensor) -> Tensor {
         precondition(input.rank == 4, "FIDInceptionV3 expects [N, 299, 299, 3], got \(input.shape)")
         let n = input.shape[0]

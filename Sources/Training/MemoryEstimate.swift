@@ -5,8 +5,9 @@ import UGATIT
 /// Memory a rank will need for a training configuration, estimated before anything large is allocated.
 ///
 /// - parameters, gradients and Adam's two moments: 4 arenas of 4 bytes per parameter, from the closed-form
-///   parameter counts (spec A.5); with `--shard-optimizer` at world size N the moments take 8/N bytes per
-///   parameter, except the full generators' FC.0 under the low-rank exchange, whose moments stay whole;
+///   parameter counts (spec A.5), and one generator's gradients more (held apart by a chain of the step); with
+///   `--shard-optimizer` at world size N the moments take 8/N bytes per parameter, except the full generators'
+///   FC.0 under the low-rank exchange, whose moments stay whole;
 /// - activations: the tensor bytes of one D and one G step, measured once on a small calibration model
 ///   (`calibrationSize`, ch 4, batch 1, the same blocks, generator kind and discriminator depths) and scaled by
 ///   batch · ch · S² — every feature map, im2col buffer and gradient of this architecture is a channel multiple
@@ -42,7 +43,8 @@ public struct MemoryEstimate: Sendable {
         }.reduce(0, +)
         let p = 2 * g + d
         parameterBytes = 4 * p
-        gradientBytes = 4 * p
+        // and one generator's gradients held apart by one of the step's two chains (UGATITStep, SeparateGradients)
+        gradientBytes = 4 * p + 4 * g
         optimizerBytes = 8 * p
         if config.shardOptimizer == true && worldSize > 1 {
             let whole =

@@ -74,7 +74,8 @@ public final class PhaseAverage: @unchecked Sendable {
         }
     }
 
-    /// Reports that `p`'s gradient will not change any more in this phase (training thread).
+    /// Reports that `p`'s gradient will not change any more in this phase (from the thread of either chain of the
+    /// step: `Tape.backward(_:_:)`, `UGATITStep`).
     public func gradientFinal(_ p: Parameter) {
         guard overlap, let list = piecesOf[ObjectIdentifier(p)] else { return }
         cond.lock()

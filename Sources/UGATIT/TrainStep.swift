@@ -261,7 +261,8 @@ public final class UGATITStep {
             t.backward(loss)
             return (values, (realG, realL))
         }
-        // domain B first: on one thread its discriminators' gradients (LB the last in the arena, GB) are final first
+        // domain B first: on one thread LB's gradients, whose bucket PhaseAverage takes first (the last in the arena),
+        // are final before any of A's (the order of finals is then LB, GB, LA, GA; the buckets go LB, LA, GB, GA)
         let (byB, byA) = Parallel.pair(
             { domain(tapeB, rb, fb, "B", global: m.disGB, local: m.disLB, labels: labelsB) },
             { domain(tapeA, ra, fa, "A", global: m.disGA, local: m.disLA, labels: labelsA) })

@@ -18,6 +18,7 @@ final class MemoryEstimateTests: XCTestCase {
             XCTAssertEqual(
                 e.parameterBytes, 4 * (m.generators.parameterCount + m.discriminators.parameterCount), "light \(light)")
             XCTAssertEqual(e.optimizerBytes, 2 * e.parameterBytes)
+            XCTAssertEqual(e.gradientBytes, e.parameterBytes + 4 * m.generators.parameterCount / 2, "one generator more")
         }
     }
 

@@ -57,8 +57,7 @@ public enum Runtime {
     }
 
     /// Runs `body` with OpenBLAS on one thread, for callers that spread independent GEMMs over `Parallel`'s
-    /// threads themselves (FlopCounter is not thread-safe: such GEMMs pass counted: false and the caller
-    /// counts). Inside a `Parallel.pair` half OpenBLAS is on one thread already and is left alone.
+    /// threads themselves (such GEMMs pass counted: false and the caller counts them once). Inside a `Parallel.pair` half OpenBLAS is on one thread already and is left alone.
     static func withSingleThreadedBLAS<T>(_ body: () -> T) -> T {
         guard Parallel.threads > 1, blasThreads > 1 else { return body() }
         return withBLASThreads(1, body)

@@ -189,7 +189,8 @@ public final class Tape {
     /// `Parameter.grad` as `backward` does, `second`'s tape (made with `separateGradients: true`) into buffers of its
     /// own, and each parameter's two parts are summed (first + second) as soon as neither tape can add to it any more.
     /// Then `onGradientFinal` is called with it, from either thread. Low-rank factors of the second tape follow the
-    /// first's. The sums are the same floats whether the halves ran one after the other or at the same time.
+    /// first's, appended after both tapes are done: a parameter with a `LowRankGradient` is reported before its
+    /// factors are complete (its gradient is formed from them after the phase, `PhaseAverage.finish`). The sums are the same floats whether the halves ran one after the other or at the same time.
     public static func backward(_ first: Var, _ second: Var, onGradientFinal: ((Parameter) -> Void)? = nil) {
         let (a, b) = (first.tape, second.tape)
         guard let separate = b.separate else { preconditionFailure("Tape.backward(_:_:): the second tape needs separateGradients") }
