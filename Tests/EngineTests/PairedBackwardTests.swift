@@ -60,6 +60,29 @@ final class PairedBackwardTests: XCTestCase {
         }
     }
 
+    func testLargeGEMMsSplitInsideAHalfGiveTheSameFloats() {
+        // with 4 threads each half has 2 and OpenBLAS 1: sgemm splits a large product by columns (n ≥ 32) or rows
+        var rng = RandomGenerator(seed: 8)
+        let cases = [(rng.normalTensor([64, 256]), rng.normalTensor([512, 256])), (rng.normalTensor([4096, 64]), rng.normalTensor([24, 64]))]
+        func run(threads: Int) -> [[Float]] {
+            Runtime.configure(threads: threads)
+            defer { Runtime.configure(threads: 1) }
+            return cases.flatMap { (x, w) -> [[Float]] in
+                let (a, b) = Parallel.pair(
+                    { () -> [[Float]] in
+                        let t = Tape()
+                        let (xv, wv) = (t.input(x), t.input(w))
+                        let y = t.linear(xv, wv)
+                        t.backward(y, seed: Tensor(repeating: 0.5, shape: y.shape))
+                        return [y.value.array, t.grad(of: xv)!.array, t.grad(of: wv)!.array]
+                    }, { () -> [[Float]] in [] })
+                XCTAssertTrue(b.isEmpty)
+                return a
+            }
+        }
+        XCTAssertEqual(run(threads: 4), run(threads: 1))
+    }
+
     func testPairRunsHalvesWithTheirShareOfThreads() {
         Runtime.configure(threads: 3)
         defer { Runtime.configure(threads: 1) }

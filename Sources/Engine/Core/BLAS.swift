@@ -14,12 +14,29 @@ func sgemm(
 ) {
     if m == 0 || n == 0 { return }
     if counted { FlopCounter.add(2 * m * n * k) }
-    Breakdown.span(.gemm) {
+    let (lda, ldb, ldc) = (lda ?? (transA ? m : k), ldb ?? (transB ? k : n), ldc ?? n)
+    func gemm(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(lda ?? (transA ? m : k)), b, Int32(ldb ?? (transB ? k : n)),
-            beta, c, Int32(ldc ?? n))
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    Breakdown.span(.gemm) {
+        // Inside a `Parallel.pair` half with more than one thread OpenBLAS is on one thread per call: split a large
+        // GEMM over the half's threads by blocks of C's columns (or rows), one OpenBLAS call each. Each element of C
+        // is still one call's dot product over the same k, so the floats do not change.
+        let parts = Parallel.threads
+        guard parts > 1, Runtime.blasThreads == 1, m * n * k >= 1 << 21 else { return gemm(m, n, a, b, c) }
+        if n >= 16 * parts {
+            Parallel.forEach(0..<parts) { i in
+                let (lo, hi) = (n * i / parts / 16 * 16, i == parts - 1 ? n : n * (i + 1) / parts / 16 * 16)
+                gemm(m, hi - lo, a, b + (transB ? lo * ldb : lo), c + lo)
+            }
+        } else {
+            Parallel.forEach(0..<parts) { i in
+                let (lo, hi) = (m * i / parts, m * (i + 1) / parts)
+                if hi > lo { gemm(hi - lo, n, a + (transA ? lo : lo * lda), b, c + lo * ldc) }
+            }
+        }
     }
 }
 
