@@ -60,6 +60,32 @@ final class PairedBackwardTests: XCTestCase {
         }
     }
 
+    func testALargeLinearWeightOfTheSecondTapeIsDeferredToTheMerge() {
+        // a 1024 × 1024 weight (≥ SeparateGradients.deferredWeightFloats) used on both tapes, twice on the second
+        var rng = RandomGenerator(seed: 9)
+        let w = Parameter(name: "w", value: rng.normalTensor([1024, 1024], std: 0.03))
+        let (x1, x2, x3) = (rng.normalTensor([2, 1024]), rng.normalTensor([1, 1024]), rng.normalTensor([3, 1024]))
+        func run(threads: Int, paired: Bool) -> [Float] {
+            Runtime.configure(threads: threads)
+            defer { Runtime.configure(threads: 1) }
+            w.grad.fill(0)
+            w.hasGrad = false
+            let first = Tape()
+            let second = paired ? Tape(separateGradients: true) : first
+            let y1 = first.sum(first.tanh(first.linear(first.input(x1), first.param(w))))
+            let y2 = second.sum(second.tanh(second.linear(second.input(x2), second.param(w))))
+            let y3 = second.sum(second.linear(second.input(x3), second.param(w)))
+            let y23 = second.add(y2, y3)
+            if paired { Tape.backward(y1, y23) } else { first.backward(first.add(y1, y23)) }
+            XCTAssertTrue(w.hasGrad)
+            return w.grad.array
+        }
+        let (one, two, reference) = (run(threads: 1, paired: true), run(threads: 2, paired: true), run(threads: 1, paired: false))
+        XCTAssertEqual(one, two, "bit for bit on 1 and 2 threads")
+        XCTAssertLessThan(zip(one, reference).map { abs($0 - $1) }.max()!, 1e-5)
+        XCTAssertGreaterThan(one.map(abs).max()!, 0.1)
+    }
+
     func testLargeGEMMsSplitInsideAHalfGiveTheSameFloats() {
         // with 4 threads each half has 2 and OpenBLAS 1: sgemm splits a large product by columns (n ≥ 32) or rows
         var rng = RandomGenerator(seed: 8)

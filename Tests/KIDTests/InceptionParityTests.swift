@@ -9,6 +9,7 @@ import XCTest
 /// The Swift FID Inception-v3 against PyTorch (fixtures from Scripts/golden/make_inception_golden.py).
 final class InceptionParityTests: XCTestCase {
     override class func setUp() { Runtime.configure(threads: 2) }
+    override class func tearDown() { Runtime.configure(threads: 1) }  // the thread count is process-wide
 
     /// The synthetic images and their 299×299 resize are the script's, byte for byte (metadata checksums).
     func testSyntheticImagesAndResizeMatchScript() throws {

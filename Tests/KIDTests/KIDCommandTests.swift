@@ -56,6 +56,7 @@ final class KIDCommandTests: XCTestCase {
         XCTAssertEqual(x1000, 1000 * kid, accuracy: 1e-3)
 
         Runtime.configure(threads: 2)
+        defer { Runtime.configure(threads: 1) }
         let net = try FIDInceptionV3(weightsPath: weights)
         let real = try net.features(folder: "\(root)/real").features
         let fake = try net.features(folder: "\(root)/fake").features

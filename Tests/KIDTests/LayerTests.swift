@@ -8,6 +8,7 @@ import XCTest
 /// The forward-only NHWC kernels against direct Float64 loops, and the weight loading errors.
 final class LayerTests: XCTestCase {
     override class func setUp() { Runtime.configure(threads: 2) }
+    override class func tearDown() { Runtime.configure(threads: 1) }  // the thread count is process-wide
 
     /// A [n, h, w, c] map of uniform values in [-1, 1).
     func randomMap(_ n: Int, _ h: Int, _ w: Int, _ c: Int, seed: UInt64) -> FeatureMap {

@@ -133,6 +133,23 @@ public final class Tape {
         accumulate(x, g)
     }
 
+    /// dW += dyᵀ·x for a linear layer's weight W [out, in], with dy [rows, out] and x [rows, in]: one GEMM into the
+    /// gradient, no dense dW formed (1 GB per call for the full generator's FC.0). On a tape with separate gradients a
+    /// large weight's product is deferred to the merge (`SeparateGradients`), so that no second copy of it is held.
+    func accumulateLinearWeight(_ weight: Var, dy: Tensor, x: Tensor) {
+        let n = nodes[weight.id]
+        guard n.requiresGrad else { return }
+        let (fout, fin, rows) = (n.value.shape[0], n.value.shape[1], dy.count / max(n.value.shape[0], 1))
+        if let separate, let p = n.parameter, n.value.count >= SeparateGradients.deferredWeightFloats {
+            separate.deferLinear(p, dy: dy, x: x)
+            marked(p)
+            return
+        }
+        accumulate(weight) { grad in
+            sgemm(transA: true, m: fout, n: fin, k: rows, dy.data, x.data, beta: 1, grad)
+        }
+    }
+
     /// Marks a parameter leaf as having a gradient this step without adding to it (its gradient is formed elsewhere,
     /// e.g. from `LowRankGradient` factors).
     public func markGradient(_ x: Var) {
@@ -238,6 +255,9 @@ public final class SeparateGradients {
     private var buffers: [ObjectIdentifier: Tensor] = [:]
     private var marks: Set<ObjectIdentifier> = []
     private var lowRank: [(LowRankGradient, Tensor, Tensor)] = []
+    private var deferred: [ObjectIdentifier: [(dy: Tensor, x: Tensor)]] = [:]
+    /// Linear weights of at least this many floats get their gradient products deferred to the merge.
+    static let deferredWeightFloats = 1 << 20
 
     /// p's gradient buffer, zero on first use.
     func buffer(_ p: Parameter) -> Tensor {
@@ -261,14 +281,26 @@ public final class SeparateGradients {
         lock.unlock()
     }
 
-    /// p.grad += p's buffer, and p.hasGrad if this tape gave it a gradient; the buffer is released.
+    func deferLinear(_ p: Parameter, dy: Tensor, x: Tensor) {
+        lock.lock()
+        deferred[ObjectIdentifier(p), default: []].append((dy, x))
+        lock.unlock()
+    }
+
+    /// p.grad += p's buffer, then += dyᵀ·x for each deferred linear call in order, and p.hasGrad if this tape gave
+    /// it a gradient; the buffer and factors are released.
     func merge(_ p: Parameter) {
         let id = ObjectIdentifier(p)
         lock.lock()
         let g = buffers.removeValue(forKey: id)
+        let calls = deferred.removeValue(forKey: id) ?? []
         let marked = marks.remove(id) != nil
         lock.unlock()
         if let g { p.grad.add(g) }
+        let (fout, fin) = (p.shape[0], p.shape.count > 1 ? p.shape[1] : 1)
+        for (dy, x) in calls {
+            sgemm(transA: true, m: fout, n: fin, k: dy.count / fout, dy.data, x.data, beta: 1, p.grad.data)
+        }
         if marked { p.hasGrad = true }
     }
 

@@ -30,9 +30,7 @@ extension Tape {
                 self.appendLowRank(lowRank, x: xv, dy: dy)
                 self.markGradient(weight)
             } else if self.needsGrad(weight) {
-                let dw = Tensor(uninitialized: ws)
-                sgemm(transA: true, m: fout, n: fin, k: n, dy.data, xv.data, dw.data)
-                self.accumulate(weight, dw)
+                self.accumulateLinearWeight(weight, dy: dy, x: xv)
             }
             if let bias, self.needsGrad(bias) {
                 let db = Tensor(zeros: [fout])
