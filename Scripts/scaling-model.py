@@ -31,12 +31,17 @@ import math
 # 2-core machines of this project (§8.3, training.md); readiness windows from bench train's ready_* lines at
 # light 128/32 (§7.2), as fractions of the step, applied to every model (an assumption: same network shape).
 MODELS = {
-    "light128": dict(g=5_306_048, d=7_047_816, fc_in=128, fc_out=128, t_c=2.48, note="light 128/32, 1 core"),
-    "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=23.9, note="light 256/64, 2 cores"),
-    "full256": dict(g=557_919_616, d=112_851_720, fc_in=1_048_576, fc_out=256, t_c=36.6, note="full 256/64, 2 cores"),
+    # t_c measured on 2026-12-06 (2-vCPU Intel Xeon, SkylakeX kernel): light 128/32 at default depths on 1 core, the
+    # median seconds_per_iter_1 of the six netns-scaling-runs baselines (docs/experiments/netns/ring-5627aab);
+    # light 256/64 on 2 threads from bench-vs-pytorch (81c2130); full 256/64 on 2 threads from bench train --full
+    # (commit after 5627aab). Before the two-chain step and Winograd: 2.48, 23.9 and 36.6 s.
+    "light128": dict(g=5_306_048, d=7_047_816, fc_in=128, fc_out=128, t_c=1.28, note="light 128/32, 1 core"),
+    "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=7.67, note="light 256/64, 2 cores"),
+    "full256": dict(g=557_919_616, d=112_851_720, fc_in=1_048_576, fc_out=256, t_c=14.39, note="full 256/64, 2 cores"),
 }
-WINDOW_D = 0.116 / 2.48  # seconds a D gradient byte is final before the D backward ends, per second of step
-WINDOW_G = 0.166 / 2.48
+# ready_d_window_s and ready_g_window_s of the same baselines (0.072-0.077 and 0.130-0.157 s of a 1.2-1.3 s step)
+WINDOW_D = 0.075 / 1.28  # seconds a D gradient byte is final before the D backward ends, per second of step
+WINDOW_G = 0.14 / 1.28
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 
 
