@@ -30,41 +30,33 @@ final class SpectralNormTests: XCTestCase {
         }
     }
 
-    func testTrainingModeGradCheck() {
-        var rng = testRNG("sn train")
+    /// Training mode: the iteration is computed once from the unperturbed W, then held fixed (no gradient through
+    /// u, v); `op` must compute W/σ from W and advance u, v once.
+    private func checkTrainingMode(_ label: String, op: @escaping (Tape, Var, Tensor, Tensor) -> Var) {
+        var rng = testRNG(label)
         for shape in [[4, 3, 2, 2], [1, 6], [5, 2, 3, 1]] {
             let w = rng.normalTensor(shape)
             let rows = shape[0]
             let cols = w.count / rows
             let u = unit(rows, &rng)
             let v = unit(cols, &rng)
-            // the iteration is computed once from the unperturbed W, then held fixed (no gradient through u, v)
             let it = Ref.powerIteration(DTensor(w), u: DTensor(u), v: DTensor(v))
             gradCheck(
-                [w], reference: { Ref.spectralNorm($0[0], u: it.u, v: it.v) },
-                op: { $0.spectralNorm($1[0], u: u, v: v) }, "\(shape)")
+                [w], reference: { Ref.spectralNorm($0[0], u: it.u, v: it.v) }, op: { op($0, $1[0], u, v) },
+                "\(label) \(shape)")
             assertClose(u, it.u, atol: 1e-6, rtol: 1e-5, "u after one iteration")
             assertClose(v, it.v, atol: 1e-6, rtol: 1e-5, "v after one iteration")
         }
     }
 
+    func testTrainingModeGradCheck() {
+        checkTrainingMode("sn train") { t, w, u, v in t.spectralNorm(w, u: u, v: v) }
+    }
+
     func testInverseSigmaTimesWeightIsWOverSigma() {
         // W·(1/σ) through inverseSpectralNorm is the function spectralNorm computes, value and gradient (the part
         // through σ from inverseSpectralNorm, the part through W from the product)
-        var rng = testRNG("sn inverse")
-        for shape in [[4, 3, 2, 2], [1, 6], [5, 2, 3, 1]] {
-            let w = rng.normalTensor(shape)
-            let rows = shape[0]
-            let cols = w.count / rows
-            let u = unit(rows, &rng)
-            let v = unit(cols, &rng)
-            let it = Ref.powerIteration(DTensor(w), u: DTensor(u), v: DTensor(v))
-            gradCheck(
-                [w], reference: { Ref.spectralNorm($0[0], u: it.u, v: it.v) },
-                op: { $0.mul($1[0], $0.inverseSpectralNorm($1[0], u: u, v: v)) }, "\(shape)")
-            assertClose(u, it.u, atol: 1e-6, rtol: 1e-5, "u after one iteration")
-            assertClose(v, it.v, atol: 1e-6, rtol: 1e-5, "v after one iteration")
-        }
+        checkTrainingMode("sn inverse") { t, w, u, v in t.mul(w, t.inverseSpectralNorm(w, u: u, v: v)) }
     }
 
     func testScaleAndBiasInPlaceGradCheck() {
