@@ -53,9 +53,6 @@ public enum Parallel {
         return body()
     }
 
-    /// Whether `pair` runs its halves at the same time (this thread has at least 2 threads to give).
-    public static var pairsRunConcurrently: Bool { threads > 1 }
-
     /// Runs `first` and `second`, two computations that share no mutable state, and returns both results.
     ///
     /// With `threads` T > 1 they run at the same time: `first` on this thread with ⌈T/2⌉ threads, `second` on a
