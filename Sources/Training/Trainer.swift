@@ -37,6 +37,8 @@ public final class Trainer {
     public var kid: (every: Int, monitor: KIDMonitor)?
     /// Global batch of the run that wrote the checkpoint resumed from (nil: fresh start, or unknown).
     public private(set) var resumedGlobalBatch: Int?
+    /// The optimizer settings the checkpoint was trained with (the banner says when the lr rule changed).
+    public private(set) var resumedOptimizer: OptimizerConfig?
     /// Images per domain per step, over all ranks.
     public var globalBatch: Int { config.batchSize * parallel.worldSize }
     /// Stop after this step with a checkpoint (a time-boxed run; the same command continues it).
@@ -106,6 +108,7 @@ public final class Trainer {
         state = try TrainingCheckpoint.load(r, into: model, step: step)
         if let a = state.ada { ada.state = a }
         resumedGlobalBatch = state.globalBatchAtSave ?? saved.batchSize * state.worldSizeAtSave
+        resumedOptimizer = saved.optimizer
     }
 
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
@@ -155,14 +158,17 @@ public final class Trainer {
     func learningRateBanner() -> [String] {
         let o = config.optimizer
         let b = globalBatch
+        let kb = o.scalingBatch(b)
+        let capped = kb < b ? ", capped at --lr-scaling-max-batch \(o.lrScalingMaxBatch)" : ""
         let rule: String
         switch o.lrScaling {
         case .none: rule = "lr \(o.lr) (--lr-scaling none)"
         case .sqrt:
-            rule = "lr \(o.lr) × √\(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling sqrt, global batch \(b))"
+            rule =
+                "lr \(o.lr) × √\(kb) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling sqrt, global batch \(b)\(capped))"
         case .linear:
             rule =
-                "lr \(o.lr) × \(b) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling linear, global batch \(b))"
+                "lr \(o.lr) × \(kb) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling linear, global batch \(b)\(capped))"
         }
         let next = min(state.step + 1, config.iterations)
         let lr = o.learningRate(
@@ -173,6 +179,15 @@ public final class Trainer {
                     ? "linear decay to 0 over steps \(config.iterations / 2 + 1)...\(config.iterations)" : "no decay")
                 + "; effective lr at step \(next): \(lr)"
         ]
+        if let saved = resumedOptimizer,
+            saved.lrScaling != o.lrScaling || saved.lrScalingMaxBatch != o.lrScalingMaxBatch
+        {
+            let cap = { (c: OptimizerConfig) in c.lrScalingMaxBatch > 0 ? "max batch \(c.lrScalingMaxBatch)" : "no cap" }
+            out.append(
+                "the checkpoint was trained with --lr-scaling \(saved.lrScaling) (\(cap(saved))), this run uses "
+                    + "\(o.lrScaling) (\(cap(o))): pass --lr-scaling \(saved.lrScaling) --lr-scaling-max-batch "
+                    + "\(saved.lrScalingMaxBatch) to keep the checkpoint's rule")
+        }
         if let before = resumedGlobalBatch, before != b {
             out.append(
                 "global batch \(before) at the checkpoint, \(b) now: the base lr follows the new global batch "

@@ -39,11 +39,16 @@ public enum LRScaling: String, Codable, Sendable, CaseIterable {
 /// The lr of global step s (1-based) of I steps, with B_s the global batch of the run doing step s and n_s the
 /// images per domain seen after it (n_s = n_{s−1} + B_s, stored in checkpoints as images_seen):
 ///
-///     lr(s) = lr0 · k(B_s) · min(1, n_s / N_warm) · d(s),   d(s) = 1 for s ≤ I/2, else max(0, 1 − (s − I/2)/(I/2))
+///     lr(s) = lr0 · k(min(B_s, B_max)) · min(1, n_s / N_warm) · d(s),
+///     d(s) = 1 for s ≤ I/2, else max(0, 1 − (s − I/2)/(I/2))
 ///
-/// k = 1, √B or B (`lrScaling`); the warm-up factor is 1 when N_warm = 0. The decay counts global steps and the
-/// warm-up counts images, so both continue where they were when a run resumes at another world size; only k
-/// changes, to the new global batch (with `linear`, lr per image stays lr0).
+/// k = 1, √B or B (`lrScaling`), B_max = `lrScalingMaxBatch` (0: no cap); the warm-up factor is 1 when N_warm = 0.
+/// The decay counts global steps and the warm-up counts images, so both continue where they were when a run resumes
+/// at another world size; only k changes, to the new global batch (with `linear` up to B_max, lr per image stays lr0).
+///
+/// The defaults, `linear` capped at global batch 8, come from the convergence study (docs/convergence.md): linear
+/// reached batch 1's final KID in 0.24-0.60× the images at global batch 4 and 8, sqrt and none needed 0.76-1.50×;
+/// nothing above global batch 8 was measured, hence the cap. At global batch 1 every rule is lr0.
 public struct OptimizerConfig: Codable, Equatable, Sendable {
     public var lr: Double = 1e-4
     public var beta1: Double = 0.5
@@ -52,14 +57,19 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     /// Linear decay to 0 over the second half of `iterations`.
     public var decay = true
     /// Batch scaling rule k(B) of the base lr.
-    public var lrScaling: LRScaling = .none
+    public var lrScaling: LRScaling = .linear
+    /// The global batch above which k(B) stops growing (0: no cap).
+    public var lrScalingMaxBatch = 8
     /// Linear warm-up from 0 over the first N images per domain (0: none).
     public var warmupImages = 0
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case lr, beta1, beta2, weightDecay, decay, lrScaling, warmupImages }
+    enum CodingKeys: String, CodingKey {
+        case lr, beta1, beta2, weightDecay, decay, lrScaling, lrScalingMaxBatch, warmupImages
+    }
 
-    /// Checkpoints written before `lrScaling` and `warmupImages` existed decode as `none` and 0.
+    /// Configurations written before these fields existed keep their meaning: `lrScaling` absent is `none` (the only
+    /// rule then), `lrScalingMaxBatch` absent is no cap, `warmupImages` absent is 0.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         lr = try c.decode(Double.self, forKey: .lr)
@@ -68,11 +78,17 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
         weightDecay = try c.decode(Double.self, forKey: .weightDecay)
         decay = try c.decode(Bool.self, forKey: .decay)
         lrScaling = try c.decodeIfPresent(LRScaling.self, forKey: .lrScaling) ?? .none
+        lrScalingMaxBatch = try c.decodeIfPresent(Int.self, forKey: .lrScalingMaxBatch) ?? 0
         warmupImages = try c.decodeIfPresent(Int.self, forKey: .warmupImages) ?? 0
     }
 
-    /// The base lr at global batch B: lr0 · k(B).
-    public func scaledLearningRate(globalBatch b: Int) -> Double { lr * lrScaling.factor(globalBatch: b) }
+    /// The global batch the scaling rule sees: min(B, B_max), or B without a cap.
+    public func scalingBatch(_ b: Int) -> Int { lrScalingMaxBatch > 0 ? min(b, lrScalingMaxBatch) : b }
+
+    /// The base lr at global batch B: lr0 · k(min(B, B_max)).
+    public func scaledLearningRate(globalBatch b: Int) -> Double {
+        lr * lrScaling.factor(globalBatch: scalingBatch(b))
+    }
 
     /// The decay factor d(s) in closed form (the original subtracts lr0/(I/2) once per step, which drifts to
     /// −1.95e−16; spec B.3 and G.22).

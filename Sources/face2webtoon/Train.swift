@@ -34,10 +34,17 @@ struct Train: ParsableCommand {
         Double?
     @Option(
         name: .customLong("lr-scaling"),
-        help:
-            "How the lr grows with the global batch B (all ranks): none (×1), sqrt (×√B) or linear (×B). See docs/convergence.md."
-    )
-    var lrScaling: LRScaling = .none
+        help: ArgumentHelp(
+            "How the lr grows with the global batch B (all ranks): none (×1), sqrt (×√B) or linear (×B), up to "
+                + "--lr-scaling-max-batch. The default, linear, is what the convergence study measured best at B = 4 "
+                + "and 8 (docs/convergence.md)."))
+    var lrScaling: LRScaling = Defaults.optimizer.lrScaling
+    @Option(
+        name: .customLong("lr-scaling-max-batch"),
+        help: ArgumentHelp(
+            "The global batch above which --lr-scaling stops raising the lr (0: no cap). The default is the largest "
+                + "global batch the convergence study measured."))
+    var lrScalingMaxBatch = Defaults.optimizer.lrScalingMaxBatch
     @Option(
         name: .customLong("warmup-images"),
         help: "Linear lr warm-up from 0 over the first N images per domain (0: none).")
@@ -216,6 +223,7 @@ struct Train: ParsableCommand {
         c.int("--batch-size", batchSize, 1...4096)
         c.real("--lr", lr, 0...1, open: true)
         c.int("--warmup-images", warmupImages, 0...1_000_000_000_000)
+        c.int("--lr-scaling-max-batch", lrScalingMaxBatch, 0...1_000_000_000)
         c.real("--weight-decay", weightDecay, 0...1)
         for (name, w) in [
             ("--adv-weight", advWeight), ("--cycle-weight", cycleWeight), ("--identity-weight", identityWeight),
@@ -265,6 +273,7 @@ struct Train: ParsableCommand {
         o.weightDecay = weightDecay ?? o.weightDecay
         o.decay = !noDecay
         o.lrScaling = lrScaling
+        o.lrScalingMaxBatch = lrScalingMaxBatch
         o.warmupImages = warmupImages
         let its = iterations ?? (demo ? 1000 : 20000)
         var config = TrainConfig(

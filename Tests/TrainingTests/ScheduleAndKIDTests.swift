@@ -65,6 +65,32 @@ final class ScheduleAndKIDTests: XCTestCase {
         XCTAssertEqual(column(try rows("two"), "images_seen"), [2, 4, 6, 8, 10, 12])
     }
 
+    /// No lr flags on 2 ranks: the default rule, linear capped at 8, gives 2e-4 · d(s) with d = 1, 1, 1/2, 0 over 4
+    /// steps; `--lr-scaling-max-batch 1` holds the same run at 1e-4 · d(s), and the banner says it is capped.
+    func testDefaultRuleAndItsCapOnTwoRanks() throws {
+        let plain = try train("default", ranks: 2, iterations: 4, extra: [])
+        XCTAssertTrue(plain.output.contains("lr 0.0001 × 2 = 0.0002 (--lr-scaling linear, global batch 2)"), plain.output)
+        for (a, b) in zip(column(try rows("default"), "lr"), [2e-4, 2e-4, 1e-4, 0]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        let capped = try train("capped", ranks: 2, iterations: 4, extra: ["--lr-scaling-max-batch", "1"])
+        XCTAssertTrue(capped.output.contains("capped at --lr-scaling-max-batch 1"), capped.output)
+        let lr = column(try rows("capped"), "lr")
+        XCTAssertEqual(lr.count, 4)
+        for (a, b) in zip(lr, [1e-4, 1e-4, 0.5e-4, 0]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        XCTAssertFalse(capped.output.contains("the checkpoint was trained with"), capped.output)
+    }
+
+    /// A run saved with `--lr-scaling none` and resumed without lr flags: the banner names both rules and how to keep
+    /// the checkpoint's; the resumed steps follow the rule given now (2 ranks, linear: 2e-4 · d(s)).
+    func testResumeWithAnotherLRRuleSaysSo() throws {
+        _ = try train("rule", ranks: 2, iterations: 4, extra: ["--lr-scaling", "none", "--stop-at", "1"])
+        let r = try train("rule", ranks: 2, iterations: 4, extra: [])
+        XCTAssertTrue(
+            r.output.contains(
+                "the checkpoint was trained with --lr-scaling none (max batch 8), this run uses linear (max batch 8)"),
+            r.output)
+        for (a, b) in zip(column(try rows("rule"), "lr"), [1e-4, 2e-4, 1e-4, 0]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+    }
+
     /// 1 rank with batch 1 for 2 steps, then resumed on 2 ranks (B = 2), linear, warm-up over 6 images, 8 steps:
     /// steps 1-2: 1e-4 · n/6 with n = 1, 2; steps 3-: 2e-4 · min(1, n/6) · d(s) with n = 4, 6, 8, ... and d(5) = 3/4,
     /// d(6) = 1/2, d(7) = 1/4, d(8) = 0. The banner says what changed; elapsed_seconds continues from the checkpoint.
