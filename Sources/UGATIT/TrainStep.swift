@@ -392,13 +392,18 @@ public final class UGATITStep {
     }
 
     /// Adam step on the discriminators.
-    public func applyDiscriminator() { dOptimizer.step() }
+    /// (Both updates end with `TensorMemory.releaseFreedMemory()`: the phase's activations have just been freed.)
+    public func applyDiscriminator() {
+        dOptimizer.step()
+        TensorMemory.releaseFreedMemory()
+    }
 
     /// Adam step on the generators, then rho clipped to [0, 1].
     public func applyGenerator() {
         pendingTranslations = nil
         gOptimizer.step()
         model.clipRho()
+        TensorMemory.releaseFreedMemory()
     }
 
     /// A whole single-process step: D gradients, D update, G gradients, G update.

@@ -14,8 +14,9 @@ struct Face2Webtoon: ParsableCommand {
         ])
 
     static func main() {
-        // Before anything else: OpenBLAS must run its best kernel for this CPU (may re-exec this process once).
-        Runtime.ensureFastBLASKernel()
+        // Before anything else: OpenBLAS's best kernel for this CPU and malloc's huge pages, both read before main
+        // (may re-exec this process once).
+        Runtime.ensureStartupEnvironment()
         // Line-buffered stdout, so progress reaches a log file or a pipe (Slurm, mpirun) as it happens.
         setvbuf(stdout, nil, _IOLBF, 0)
         do {

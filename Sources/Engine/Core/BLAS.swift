@@ -132,21 +132,44 @@ public enum Runtime {
         }
     }
 
-    /// Makes sure OpenBLAS runs its fastest kernel for this CPU without the user setting anything.
-    ///
-    /// OpenBLAS reads `OPENBLAS_CORETYPE` in a library constructor before `main`, so setting it later has no
-    /// effect; when the running kernel is weaker than the CPU allows, this sets the variable and re-executes the
-    /// program once (same PID, same arguments and environment, so it also works under mpirun). Respects an
-    /// explicit `OPENBLAS_CORETYPE`. Returns only if no re-exec was needed or it failed.
-    public static func ensureFastBLASKernel() {
+    /// Sets what must be in the environment before `main` and re-executes the program once if anything was missing
+    /// (same PID, arguments and environment otherwise, so it also works under mpirun and Slurm):
+    /// - `OPENBLAS_CORETYPE`, when the kernel OpenBLAS chose is weaker than the CPU allows (`preferredBLASCore`).
+    ///   OpenBLAS reads it in a library constructor, before `main`. An explicit value is respected.
+    /// - `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, when the kernel gives transparent huge pages only on request
+    ///   (`madvise` mode, Debian's default): malloc then asks for them for its heap and large blocks. glibc reads
+    ///   tunables at start-up only. Why: at 256/64 the step faulted 1.95M 4 KiB pages in two steps; with huge
+    ///   pages 34K, and the step took about 5% less (docs/training.md "Huge pages"). A `glibc.malloc.hugetlb` the
+    ///   user set is respected; `F2W_HUGE_PAGES=0` turns this off.
+    /// Returns only if no re-exec was needed or it failed (then the program runs on as it is).
+    public static func ensureStartupEnvironment() {
         let env = ProcessInfo.processInfo.environment
-        guard env["OPENBLAS_CORETYPE"] == nil, env["F2W_BLAS_REEXEC"] == nil,
-            let best = preferredBLASCore(), level(ofCore: best) > level(ofCore: blasCore)
-        else { return }
-        setenv("OPENBLAS_CORETYPE", best, 1)
-        setenv("F2W_BLAS_REEXEC", "1", 1)  // guards against a loop if the kernel is still not taken
+        guard env["F2W_REEXEC"] == nil else { return }  // guards against a loop
+        var changed = false
+        if env["OPENBLAS_CORETYPE"] == nil, let best = preferredBLASCore(), level(ofCore: best) > level(ofCore: blasCore) {
+            setenv("OPENBLAS_CORETYPE", best, 1)
+            changed = true
+        }
+        if let tunables = hugePageTunables(current: env["GLIBC_TUNABLES"], optOut: env["F2W_HUGE_PAGES"] == "0",
+            transparentHugePages: try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8))
+        {
+            setenv("GLIBC_TUNABLES", tunables, 1)
+            changed = true
+        }
+        guard changed else { return }
+        setenv("F2W_REEXEC", "1", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // execv returned: keep running on the slower kernel rather than fail.
+        // execv returned: keep running as we are rather than fail.
+    }
+
+    /// The `GLIBC_TUNABLES` value that turns on malloc's huge pages, or nil when nothing needs to change: the
+    /// kernel's mode (the contents of /sys/kernel/mm/transparent_hugepage/enabled, e.g. "always [madvise] never")
+    /// is not `madvise`, the user set `glibc.malloc.hugetlb` already, or opted out.
+    static func hugePageTunables(current: String?, optOut: Bool, transparentHugePages mode: String?) -> String? {
+        guard !optOut, let mode, mode.contains("[madvise]") else { return nil }
+        let current = current ?? ""
+        if current.contains("glibc.malloc.hugetlb") { return nil }
+        return current.isEmpty ? "glibc.malloc.hugetlb=1" : current + ":glibc.malloc.hugetlb=1"
     }
 }
 

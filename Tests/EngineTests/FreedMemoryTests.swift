@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+@testable import Engine
+
+/// `TensorMemory.releaseFreedMemory`: free heap blocks between live ones keep their pages until more than the kept
+/// amount is free; then the pages go back to the kernel and the blocks stay usable.
+final class FreedMemoryTests: XCTestCase {
+    func residentMiB() -> Double {
+        let statm = try! String(contentsOfFile: "/proc/self/statm", encoding: .utf8).split(separator: " ")
+        return Double(Int(statm[1])! * Int(sysconf(Int32(_SC_PAGESIZE)))) / 1_048_576
+    }
+
+    func testFreedHeapBlocksAreReturnedOnlyAboveTheKeptAmount() {
+        Runtime.keepFreedMemory()  // 4 MiB blocks come from the heap, and the heap keeps what is freed
+        // 32 holes of 4 MiB (128 MiB) between live 4 MiB blocks, so that neither free nor the heap top returns them
+        var holes: [Tensor] = [], live: [Tensor] = []
+        for _ in 0..<32 {
+            holes.append(Tensor(zeros: [1 << 20]))
+            live.append(Tensor(zeros: [1 << 20]))
+        }
+        holes.removeAll()
+        let free = TensorMemory.freedHeapBytes  // the holes, and whatever earlier tests left free
+        XCTAssertGreaterThanOrEqual(free, 128 << 20)
+        let before = residentMiB()
+        XCTAssertFalse(TensorMemory.releaseFreedMemory(above: free), "not more than `above` free: kept")
+        XCTAssertEqual(residentMiB(), before, accuracy: 8, "nothing released")
+        XCTAssertTrue(TensorMemory.releaseFreedMemory(above: free - (64 << 20)))
+        XCTAssertLessThan(residentMiB(), before - 100, "the holes' pages were released")
+        // the released blocks are reused and work
+        let again = Tensor(zeros: [1 << 20])
+        again.fill(2)
+        XCTAssertEqual(again.buffer.reduce(0, +), 2 * Float(1 << 20))
+        XCTAssertEqual(live.count, 32)
+    }
+}
+
+/// `Runtime.hugePageTunables`: malloc's huge pages are asked for only in the kernel's `madvise` mode, and what the
+/// user set wins.
+final class HugePageTunablesTests: XCTestCase {
+    func testOnlyInMadviseModeAndNeverOverTheUsersChoice() {
+        let madvise = "always [madvise] never\n"
+        XCTAssertEqual(Runtime.hugePageTunables(current: nil, optOut: false, transparentHugePages: madvise),
+            "glibc.malloc.hugetlb=1")
+        XCTAssertEqual(
+            Runtime.hugePageTunables(current: "glibc.malloc.arena_max=2", optOut: false, transparentHugePages: madvise),
+            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1")
+        XCTAssertNil(Runtime.hugePageTunables(current: "glibc.malloc.hugetlb=0", optOut: false, transparentHugePages: madvise))
+        XCTAssertNil(Runtime.hugePageTunables(current: nil, optOut: true, transparentHugePages: madvise))
+        XCTAssertNil(Runtime.hugePageTunables(current: nil, optOut: false, transparentHugePages: "[always] madvise never"))
+        XCTAssertNil(Runtime.hugePageTunables(current: nil, optOut: false, transparentHugePages: "always madvise [never]"))
+        XCTAssertNil(Runtime.hugePageTunables(current: nil, optOut: false, transparentHugePages: nil))
+    }
+}
