@@ -184,6 +184,10 @@ public final class UGATITStep {
         let m = model
         let tapeA = Tape(separateGradients: true)
         let tapeB = Tape()
+        // the generators do not change while these tapes live (the same condition as `PendingTranslations`)
+        let shared = WinogradWeightCache()
+        tapeA.winogradWeights = shared
+        tapeB.winogradWeights = shared
         let ((a, a2b), (b, b2a)) = Parallel.pair(
             { () -> (Var, GeneratorOutput) in
                 let a = tapeA.constant(realA)

@@ -119,6 +119,39 @@ final class WinogradTests: XCTestCase {
     }
 
     /// gflop_per_iter counts the direct convolution's FLOPs whatever algorithm runs; `executed` counts the GEMMs.
+    /// A weight used by several convs on two tapes that share a `WinogradWeightCache`: values and gradients are the
+    /// same floats as without it, U is made once per weight, and a U above `maxBytes` is not kept.
+    func testSharedWeightTransformsChangeNothingAndAreMadeOnce() {
+        var rng = testRNG("wino cache")
+        let x = rng.normalTensor([1, 8, 10, 10])
+        let small = Parameter(name: "small", value: rng.normalTensor([8, 8, 3, 3], std: 0.3))
+        let big = Parameter(name: "big", value: rng.normalTensor([128, 136, 3, 3], std: 0.05))  // U 1.06 MiB
+        let bigIn = rng.normalTensor([1, 136, 4, 4])
+        func run(_ cache: WinogradWeightCache?) -> [Tensor] {
+            small.grad.fill(0)
+            big.grad.fill(0)
+            var out: [Tensor] = []
+            let tapes = [Tape(), Tape()]
+            for t in tapes {
+                t.winogradWeights = cache
+                let w = t.param(small)
+                // the same weight twice on one tape and once more on the other
+                let y = t.conv2d(t.conv2d(t.input(x), w, nil, stride: 1, padding: 1, mode: .reflect), w, nil,
+                                 stride: 1, padding: 1, mode: .reflect)
+                let z = t.conv2d(t.input(bigIn), t.param(big), nil, stride: 1, padding: 1, mode: .zeros)
+                out += [y.value, z.value]
+                t.backward(t.add(t.mean(t.mul(y, y)), t.mean(t.mul(z, z))))
+            }
+            return out + [small.grad.copy(), big.grad.copy()]
+        }
+        let plain = run(nil)
+        let cache = WinogradWeightCache()
+        let shared = run(cache)
+        for (a, b) in zip(plain, shared) { XCTAssertEqual(a.array, b.array) }
+        XCTAssertEqual(cache.count, 1, "one U for `small`; `big`'s 1.06 MiB U is over maxBytes and not kept")
+        XCTAssertEqual(cache.reused, 7, "`small`: 4 forward and 4 backward calls, one transform")
+    }
+
     func testFlopCounterCountsTheDirectConvolution() {
         var rng = testRNG("wino flops")
         let (cin, cout, h, w) = (16, 8, 12, 10)

@@ -35,6 +35,9 @@ public final class Tape {
     public var training: Bool
     /// Where parameter gradients go when not straight into `Parameter.grad` (the second tape of `backward(_:_:)`).
     public let separate: SeparateGradients?
+    /// Winograd weight transforms shared by the tapes of one phase whose weights do not change meanwhile (nil: each
+    /// conv call makes its own, in forward and again in backward).
+    public var winogradWeights: WinogradWeightCache?
 
     /// - Parameter separateGradients: keep this tape's parameter gradients apart (see `backward(_:_:)`).
     public init(training: Bool = true, separateGradients: Bool = false) {

@@ -178,17 +178,26 @@ public enum TensorMemory {
     /// `Runtime.keepFreedMemory` keeps at the top of the heap.
     public static let freedMemoryKept = 1 << 30
 
-    /// Returns the pages of free heap blocks to the kernel (glibc's malloc_trim) when more than `keep` bytes of the
-    /// heap are free; the blocks stay free and are faulted in again when reused. Returns whether it trimmed.
+    /// The heap's size (glibc's mallinfo2 arena) at the last `releaseFreedMemory`.
+    nonisolated(unsafe) static var heapSeen = 0
+
+    /// Returns the pages of free heap blocks to the kernel (glibc's malloc_trim, which also merges the small free
+    /// blocks) when the heap has grown since the last call, or when more than `keep` bytes of it are free; the
+    /// blocks stay free and are faulted in again when reused. Returns whether it trimmed. Call it where a phase's
+    /// temporaries have just been freed (`UGATITStep` does after each update), from one thread at a time.
     ///
-    /// Why: `Runtime.keepFreedMemory` keeps freed blocks in the heap, but at 256/64 blocks of one size often do not fit
-    /// the holes that others left, and the heap grew by about 1 GB per step: 2.3-3.3 GB of it free at the end of an
-    /// update, and a peak RSS of 5,384 MiB for 4,806 MiB of tensors (5,204 MiB when trimmed after each update). At
-    /// 128/32 and below under 0.45 GB is free and nothing is trimmed: there, faulting the pages back in would cost
-    /// 20-30% of a step (measured at 96/16).
+    /// Why: `Runtime.keepFreedMemory` keeps freed blocks in the heap, but at 256/64 blocks of one size often did not
+    /// fit the holes that others left: after the first step 2-3 GB of the heap was free at the end of each update,
+    /// and peak RSS was 5,340-5,384 MiB for a 4,806 MiB tensor peak. Trimming (and merging) while the heap still
+    /// grows lays the next phase out more tightly (docs/training.md "Huge pages"). Once it stops growing, a model
+    /// whose free heap stays under `keep` (128/32 and below) is not trimmed again: there, faulting the pages back in
+    /// every update cost 20-30% of a step (measured at 96/16).
     @discardableResult
     public static func releaseFreedMemory(above keep: Int = freedMemoryKept) -> Bool {
-        guard freedHeapBytes > keep else { return false }
+        let info = mallinfo2()
+        let (heap, free) = (Int(info.arena), Int(info.fordblks))
+        defer { heapSeen = max(heapSeen, heap) }
+        guard heap > heapSeen || free > keep else { return false }
         return malloc_trim(0) == 1
     }
 }

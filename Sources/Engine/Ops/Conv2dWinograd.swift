@@ -21,6 +21,8 @@
 // padded and dxq folded one chunk's rows at a time.
 // gflop_per_iter keeps counting the direct convolution's FLOPs; the GEMMs' own go to FlopCounter.executed.
 
+import Foundation
+
 /// The convolution algorithms `conv2d` may choose between (switches for benchmarks and tests).
 public enum ConvAlgorithms {
     /// Run 3×3 stride-1 convs by Winograd F(2×2, 3×3) instead of im2col (default on).
@@ -280,6 +282,46 @@ struct WinogradPlan {
     }
 }
 
+/// The Winograd weight transforms U = G·g·Gᵀ of the weights a group of tapes uses, made once and shared by every
+/// forward and backward call on those tapes (`Tape.winogradWeights`). Valid only while those weights do not change:
+/// a trainer makes one per generator phase (`UGATITStep`), from the D phase's translations to the G update.
+///
+/// Why: each generator runs 3 times per step, forward and backward, so at 96/16 its 16 residual convs made U 192
+/// times a step where 16 would do: 0.019 s of a 0.32 s step. Only U of at most `maxBytes` is kept, so that the
+/// 4 MiB transforms of the 256-channel convs at 256/64 are not held for a whole phase (memory is what limits there).
+/// Thread-safe: both chains of a step use it.
+public final class WinogradWeightCache: @unchecked Sendable {
+    public static let maxBytes = 1 << 20
+    private let lock = NSLock()
+    /// Keyed by the weight tensor's identity; the entry keeps the tensor alive, so the key cannot be reused.
+    private var entries: [ObjectIdentifier: (weights: Tensor, u: Tensor)] = [:]
+
+    public init() {}
+
+    /// The number of transforms held.
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.count
+    }
+    /// How many calls got a kept transform instead of making one.
+    public private(set) var reused = 0
+
+    /// U of `weights` [Cout, Cin, 3, 3]: the kept one, or `make()`'s result (kept if small enough).
+    func transformed(_ weights: Tensor, bytes: Int, _ make: () -> Tensor) -> Tensor {
+        guard bytes <= Self.maxBytes else { return make() }
+        lock.lock()
+        defer { lock.unlock() }
+        if let e = entries[ObjectIdentifier(weights)] {
+            reused += 1
+            return e.u
+        }
+        let u = make()
+        entries[ObjectIdentifier(weights)] = (weights, u)
+        return u
+    }
+}
+
 extension Tape {
     /// conv2d by Winograd F(2×2, 3×3); same contract as `conv2d` (which calls it when `prefersWinograd`).
     func conv2dWinograd(_ x: Var, _ weight: Var, _ bias: Var?, _ g: ConvGeometry, n: Int, cout: Int) -> Var {
@@ -290,12 +332,16 @@ extension Tape {
         let wv = weight.value
         let directFlops = 2 * cout * g.k * p  // one pass of the direct convolution, per sample
         let tag = Profile.enabled ? "conv wino co\(cout) ci\(cin) p\(p) " : ""
-        // U is made again in backward rather than kept: kept, the 16 residual convs of 6 generator passes held
-        // 384 MB of it at 256/64 until their backward
+        // Without a shared cache, U is made again in backward rather than kept: kept, the 16 residual convs of 6
+        // generator passes held 384 MB of it at 256/64 until their backward
+        let cache = winogradWeights
         func transformedWeights() -> Tensor {
-            let u = Tensor(uninitialized: [16, cout, cin])
-            Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
-            return u
+            func make() -> Tensor {
+                let u = Tensor(uninitialized: [16, cout, cin])
+                Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
+                return u
+            }
+            return cache?.transformed(wv, bytes: 64 * cout * cin, make) ?? make()
         }
         let u = transformedWeights()
         let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
