@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import TestSupport
 import XCTest
 
@@ -133,5 +133,31 @@ final class AdamTests: XCTestCase {
         assertBitwiseEqual(s1.value, l1.value, "w")
         assertBitwiseEqual(s2.value, l2.value, "b")
         assertBitwiseEqual(store.values, Tensor(shape: [10], l1.value.array + l2.value.array), "arena holds the values")
+    }
+
+    /// `AdamKernel.update` (16 lanes, then the tail) gives exactly the floats of the scalar update, for both of torch's
+    /// lerp branches and with and without weight decay; n = 37 covers two SIMD blocks and a tail of 5.
+    func testKernelLanesAndTailEqualTheScalarUpdate() {
+        var rng = RandomGenerator(seed: 11)
+        let n = 37
+        for (w1, wd) in [(Float(0.5), Float(1e-4)), (0.1, 0), (0.9, 1e-2)] {
+            let th = rng.normalTensor([n]), g = rng.normalTensor([n]), m = rng.normalTensor([n], std: 0.1)
+            let v = rng.normalTensor([n], std: 0.1)
+            for j in 0..<n { v[j] = abs(v[j]) }
+            let (b2, w2, step, bc2, eps): (Float, Float, Float, Float, Float) = (0.999, 0.001, 3e-4, 0.0447, 1e-8)
+            var (eth, em, ev) = (th.array, m.array, v.array)
+            for j in 0..<n {
+                let gj = wd != 0 ? g[j] + wd * eth[j] : g[j]
+                em[j] = w1 < 0.5 ? em[j] + w1 * (gj - em[j]) : gj - (gj - em[j]) * (1 - w1)
+                ev[j] = ev[j] * b2 + w2 * (gj * gj)
+                eth[j] = eth[j] - step * (em[j] / (ev[j].squareRoot() / bc2 + eps))
+            }
+            AdamKernel.update(
+                n, theta: th.data, grad: g.data, m: m.data, v: v.data, weightDecay: wd, w1: w1, b2: b2, w2: w2,
+                stepSize: step, bc2Sqrt: bc2, eps: eps)
+            XCTAssertEqual(th.array, eth, "theta, w1 \(w1) wd \(wd)")
+            XCTAssertEqual(m.array, em, "m, w1 \(w1) wd \(wd)")
+            XCTAssertEqual(v.array, ev, "v, w1 \(w1) wd \(wd)")
+        }
     }
 }

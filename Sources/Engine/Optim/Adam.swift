@@ -95,32 +95,66 @@ public final class Adam {
                 let mm = m[i].data + at
                 let vv = v[i].data + at
                 at += r.count
-                // blocks of 2^15 elements, each a plain loop that LLVM vectorises (a closure call per element
-                // did not vectorise: 3.3 ns per element at 96/16)
+                // blocks of 2^15 elements, 16 at a time with explicit SIMD (LLVM left the plain loop scalar:
+                // vsqrtss/vdivss, 3-3.8 ns per element at 96/16), in the same operations and order as PyTorch's
+                // adam, so the floats do not change
                 let grain = 1 << 15
                 Parallel.forEach(0..<(r.count + grain - 1) / grain) { b in
                     let lo = b * grain
                     let n = min(grain, r.count - lo)
                     let (th, g, mm, vv) = (th + lo, g + lo, mm + lo, vv + lo)
-                    if w1 < 0.5 {
-                        for j in 0..<n {
-                            let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
-                            mm[j] = mm[j] + w1 * (gj - mm[j])
-                            vv[j] = vv[j] * b2 + w2 * (gj * gj)
-                            th[j] = th[j] - stepSize * (mm[j] / (vv[j].squareRoot() / bc2Sqrt + e))
-                        }
-                    } else {
-                        // torch lerp: weight ≥ 0.5 computes end − (end − start)·(1 − weight)
-                        let w1c = 1 - w1
-                        for j in 0..<n {
-                            let gj = wd != 0 ? g[j] + wd * th[j] : g[j]
-                            mm[j] = gj - (gj - mm[j]) * w1c
-                            vv[j] = vv[j] * b2 + w2 * (gj * gj)
-                            th[j] = th[j] - stepSize * (mm[j] / (vv[j].squareRoot() / bc2Sqrt + e))
-                        }
-                    }
+                    AdamKernel.update(
+                        n, theta: th, grad: g, m: mm, v: vv, weightDecay: wd, w1: w1, b2: b2, w2: w2,
+                        stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
                 }
             }
+        }
+    }
+}
+
+/// Adam's elementwise update of n parameters, 16 lanes at a time then one by one; every lane computes the scalar
+/// expressions below, in the same order (torch.optim.Adam, foreach=False, with coupled weight decay):
+///
+///     g' = g + wd·θ;  m ← lerp(m, g', w1);  v ← v·β2 + (1 − β2)·g'²;  θ ← θ − stepSize·m / (√v / √bc2 + ε)
+///
+/// lerp as torch computes it: m + w1·(g' − m) for w1 < 0.5, else g' − (g' − m)·(1 − w1).
+enum AdamKernel {
+    typealias V = SIMD16<Float>
+
+    @inline(__always)
+    static func update(
+        _ n: Int, theta: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, weightDecay wd: Float, w1: Float, b2: Float,
+        w2: Float, stepSize: Float, bc2Sqrt: Float, eps: Float
+    ) {
+        let low = w1 < 0.5
+        let w1c = 1 - w1
+        @inline(__always) func load(_ p: UnsafeMutablePointer<Float>, _ j: Int) -> V {
+            UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
+        }
+        @inline(__always) func store(_ x: V, _ p: UnsafeMutablePointer<Float>, _ j: Int) {
+            UnsafeMutableRawPointer(p + j).storeBytes(of: x, as: V.self)
+        }
+        var j = 0
+        let (vw1, vw1c, vb2, vw2) = (V(repeating: w1), V(repeating: w1c), V(repeating: b2), V(repeating: w2))
+        let (vstep, vbc2, veps, vwd) = (V(repeating: stepSize), V(repeating: bc2Sqrt), V(repeating: eps), V(repeating: wd))
+        while j + 16 <= n {
+            let th = load(theta, j)
+            let gj = wd != 0 ? load(grad, j) + vwd * th : load(grad, j)
+            let m0 = load(m, j)
+            let mj = low ? m0 + vw1 * (gj - m0) : gj - (gj - m0) * vw1c
+            let vj = load(v, j) * vb2 + vw2 * (gj * gj)
+            store(mj, m, j)
+            store(vj, v, j)
+            store(th - vstep * (mj / (vj.squareRoot() / vbc2 + veps)), theta, j)
+            j += 16
+        }
+        while j < n {
+            let gj = wd != 0 ? grad[j] + wd * theta[j] : grad[j]
+            m[j] = low ? m[j] + w1 * (gj - m[j]) : gj - (gj - m[j]) * w1c
+            v[j] = v[j] * b2 + w2 * (gj * gj)
+            theta[j] = theta[j] - stepSize * (m[j] / (v[j].squareRoot() / bc2Sqrt + eps))
+            j += 1
         }
     }
 }
