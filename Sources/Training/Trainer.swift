@@ -179,9 +179,8 @@ public final class Trainer {
                     ? "linear decay to 0 over steps \(config.iterations / 2 + 1)...\(config.iterations)" : "no decay")
                 + "; effective lr at step \(next): \(lr)"
         ]
-        if let saved = resumedOptimizer,
-            saved.lrScaling != o.lrScaling || saved.lrScalingMaxBatch != o.lrScalingMaxBatch
-        {
+        // only where the two rules give another lr at this global batch (a cap above it, or none's cap, changes nothing)
+        if let saved = resumedOptimizer, saved.scaledLearningRate(globalBatch: b) != o.scaledLearningRate(globalBatch: b) {
             let cap = { (c: OptimizerConfig) in c.lrScalingMaxBatch > 0 ? "max batch \(c.lrScalingMaxBatch)" : "no cap" }
             out.append(
                 "the checkpoint was trained with --lr-scaling \(saved.lrScaling) (\(cap(saved))), this run uses "
@@ -191,7 +190,8 @@ public final class Trainer {
         if let before = resumedGlobalBatch, before != b {
             out.append(
                 "global batch \(before) at the checkpoint, \(b) now: the base lr follows the new global batch "
-                    + "(\(o.scaledLearningRate(globalBatch: before)) → \(o.scaledLearningRate(globalBatch: b))); the warm-up "
+                    + "(\((resumedOptimizer ?? o).scaledLearningRate(globalBatch: before)) → "
+                    + "\(o.scaledLearningRate(globalBatch: b))); the warm-up "
                     + "continues from \(state.imagesSeen) images seen and the decay from global step \(state.step)")
         }
         return out

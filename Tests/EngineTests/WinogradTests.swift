@@ -118,7 +118,6 @@ final class WinogradTests: XCTestCase {
         assertClose(a.dw, b.dw, atol: 1e-4, rtol: 1e-4, "dw")
     }
 
-    /// gflop_per_iter counts the direct convolution's FLOPs whatever algorithm runs; `executed` counts the GEMMs.
     /// A weight used by several convs on two tapes that share a `WinogradWeightCache`: values and gradients are the
     /// same floats as without it, U is made once per weight, and a U above `maxBytes` is not kept.
     func testSharedWeightTransformsChangeNothingAndAreMadeOnce() {
@@ -152,6 +151,7 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(cache.reused, 7, "`small`: 4 forward and 4 backward calls, one transform")
     }
 
+    /// gflop_per_iter counts the direct convolution's FLOPs whatever algorithm runs; `executed` counts the GEMMs.
     func testFlopCounterCountsTheDirectConvolution() {
         var rng = testRNG("wino flops")
         let (cin, cout, h, w) = (16, 8, 12, 10)

@@ -184,7 +184,9 @@ public enum TensorMemory {
     /// Returns the pages of free heap blocks to the kernel (glibc's malloc_trim, which also merges the small free
     /// blocks) when the heap has grown since the last call, or when more than `keep` bytes of it are free; the
     /// blocks stay free and are faulted in again when reused. Returns whether it trimmed. Call it where a phase's
-    /// temporaries have just been freed (`UGATITStep` does after each update), from one thread at a time.
+    /// temporaries have just been freed, from one thread at a time: `UGATITStep` does after each update (under
+    /// mpirun with overlap the D update runs inside the G phase, before judging, so that trim also sees the
+    /// generators' live activations; the 256/64 figures below are from one process).
     ///
     /// Why: `Runtime.keepFreedMemory` keeps freed blocks in the heap, but at 256/64 blocks of one size often did not
     /// fit the holes that others left: after the first step 2-3 GB of the heap was free at the end of each update,
