@@ -20,8 +20,10 @@ import PackageDescription
 let targetCPU = Context.environment["F2W_TARGET_CPU"] ?? "native"
 #if arch(x86_64)
     let codegen: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+    let cTargetCPU = ["-march=\(targetCPU)"]
 #else
     let codegen: [SwiftSetting] = []
+    let cTargetCPU: [String] = []
 #endif
 
 let package = Package(
@@ -42,10 +44,14 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CMalloc"),
         .target(name: "CMPIShim", dependencies: ["CMPI"]),
+        // -ffp-contract=off: no fused multiply-adds, so the vectorised loops give the scalar expressions' floats
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"] + cTargetCPU)]),
         .target(name: "CImageShim", dependencies: ["CJPEG", "CPNG"]),
 
         // MARK: - Libraries
-        .target(name: "Engine", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: codegen),
+        .target(name: "Engine", dependencies: ["COpenBLAS", "CMalloc", "CKernels"], swiftSettings: codegen),
         .target(name: "UGATIT", dependencies: ["Engine"], swiftSettings: codegen),
         .target(name: "ADA", dependencies: ["Engine", "UGATIT"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Adam exactly as `torch.optim.Adam` (single-tensor path, Kingma & Ba 2015 with PyTorch's conventions):
@@ -95,9 +96,7 @@ public final class Adam {
                 let mm = m[i].data + at
                 let vv = v[i].data + at
                 at += r.count
-                // blocks of 2^15 elements, 16 at a time with explicit SIMD (LLVM left the plain loop scalar:
-                // vsqrtss/vdivss, 3-3.8 ns per element at 96/16), in the same operations and order as PyTorch's
-                // adam, so the floats do not change
+                // blocks of 2^15 elements, each by the vectorised kernel below
                 let grain = 1 << 15
                 Parallel.forEach(0..<(r.count + grain - 1) / grain) { b in
                     let lo = b * grain
@@ -112,49 +111,22 @@ public final class Adam {
     }
 }
 
-/// Adam's elementwise update of n parameters, 16 lanes at a time then one by one; every lane computes the scalar
-/// expressions below, in the same order (torch.optim.Adam, foreach=False, with coupled weight decay):
+/// Adam's elementwise update of n parameters, in C (`f2w_adam_update`, CKernels) so that it vectorises: Swift left
+/// the loop scalar (vsqrtss/vdivss, 3-3.8 ns per element at 96/16), and SIMD16 in Swift still took its square roots
+/// one lane at a time (2 ns). Every element computes these scalar expressions, in this order (torch.optim.Adam,
+/// foreach=False, with coupled weight decay), and the C target is built without FMA contraction, so the floats are
+/// the scalar formula's:
 ///
 ///     g' = g + wd·θ;  m ← lerp(m, g', w1);  v ← v·β2 + (1 − β2)·g'²;  θ ← θ − stepSize·m / (√v / √bc2 + ε)
 ///
 /// lerp as torch computes it: m + w1·(g' − m) for w1 < 0.5, else g' − (g' − m)·(1 − w1).
 enum AdamKernel {
-    typealias V = SIMD16<Float>
-
     @inline(__always)
     static func update(
         _ n: Int, theta: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, weightDecay wd: Float, w1: Float, b2: Float,
         w2: Float, stepSize: Float, bc2Sqrt: Float, eps: Float
     ) {
-        let low = w1 < 0.5
-        let w1c = 1 - w1
-        @inline(__always) func load(_ p: UnsafeMutablePointer<Float>, _ j: Int) -> V {
-            UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
-        }
-        @inline(__always) func store(_ x: V, _ p: UnsafeMutablePointer<Float>, _ j: Int) {
-            UnsafeMutableRawPointer(p + j).storeBytes(of: x, as: V.self)
-        }
-        var j = 0
-        let (vw1, vw1c, vb2, vw2) = (V(repeating: w1), V(repeating: w1c), V(repeating: b2), V(repeating: w2))
-        let (vstep, vbc2, veps, vwd) = (V(repeating: stepSize), V(repeating: bc2Sqrt), V(repeating: eps), V(repeating: wd))
-        while j + 16 <= n {
-            let th = load(theta, j)
-            let gj = wd != 0 ? load(grad, j) + vwd * th : load(grad, j)
-            let m0 = load(m, j)
-            let mj = low ? m0 + vw1 * (gj - m0) : gj - (gj - m0) * vw1c
-            let vj = load(v, j) * vb2 + vw2 * (gj * gj)
-            store(mj, m, j)
-            store(vj, v, j)
-            store(th - vstep * (mj / (vj.squareRoot() / vbc2 + veps)), theta, j)
-            j += 16
-        }
-        while j < n {
-            let gj = wd != 0 ? grad[j] + wd * theta[j] : grad[j]
-            m[j] = low ? m[j] + w1 * (gj - m[j]) : gj - (gj - m[j]) * w1c
-            v[j] = v[j] * b2 + w2 * (gj * gj)
-            theta[j] = theta[j] - stepSize * (m[j] / (v[j].squareRoot() / bc2Sqrt + eps))
-            j += 1
-        }
+        f2w_adam_update(n, theta, grad, m, v, wd, w1, b2, w2, stepSize, bc2Sqrt, eps)
     }
 }
