@@ -160,16 +160,11 @@ public final class Trainer {
         let b = globalBatch
         let kb = o.scalingBatch(b)
         let capped = kb < b ? ", capped at --lr-scaling-max-batch \(o.lrScalingMaxBatch)" : ""
-        let rule: String
-        switch o.lrScaling {
-        case .none: rule = "lr \(o.lr) (--lr-scaling none)"
-        case .sqrt:
-            rule =
-                "lr \(o.lr) × √\(kb) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling sqrt, global batch \(b)\(capped))"
-        case .linear:
-            rule =
-                "lr \(o.lr) × \(kb) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling linear, global batch \(b)\(capped))"
-        }
+        let factor = o.lrScaling == .sqrt ? "√\(kb)" : "\(kb)"
+        let rule =
+            o.lrScaling == .none
+            ? "lr \(o.lr) (--lr-scaling none)"
+            : "lr \(o.lr) × \(factor) = \(o.scaledLearningRate(globalBatch: b)) (--lr-scaling \(o.lrScaling), global batch \(b)\(capped))"
         let next = min(state.step + 1, config.iterations)
         let lr = o.learningRate(
             step: next, iterations: config.iterations, globalBatch: b, imagesSeen: state.imagesSeen + b)

@@ -96,37 +96,19 @@ public final class Adam {
                 let mm = m[i].data + at
                 let vv = v[i].data + at
                 at += r.count
-                // blocks of 2^15 elements, each by the vectorised kernel below
+                // blocks of 2^15 elements, each by a C loop that clang vectorises (f2w_adam_update, CKernels):
+                // Swift left this loop scalar (vsqrtss/vdivss, 3-3.8 ns per element at 96/16) and SIMD16 in Swift
+                // still took its square roots one lane at a time (2 ns). The C target is built without FMA
+                // contraction, so every element gets the floats of the expressions in this type's comment.
                 let grain = 1 << 15
                 Parallel.forEach(0..<(r.count + grain - 1) / grain) { b in
                     let lo = b * grain
                     let n = min(grain, r.count - lo)
                     let (th, g, mm, vv) = (th + lo, g + lo, mm + lo, vv + lo)
-                    AdamKernel.update(
-                        n, theta: th, grad: g, m: mm, v: vv, weightDecay: wd, w1: w1, b2: b2, w2: w2,
-                        stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+                    f2w_adam_update(n, th, g, mm, vv, wd, w1, b2, w2, stepSize, bc2Sqrt, e)
                 }
             }
         }
     }
 }
 
-/// Adam's elementwise update of n parameters, in C (`f2w_adam_update`, CKernels) so that it vectorises: Swift left
-/// the loop scalar (vsqrtss/vdivss, 3-3.8 ns per element at 96/16), and SIMD16 in Swift still took its square roots
-/// one lane at a time (2 ns). Every element computes these scalar expressions, in this order (torch.optim.Adam,
-/// foreach=False, with coupled weight decay), and the C target is built without FMA contraction, so the floats are
-/// the scalar formula's:
-///
-///     g' = g + wd·θ;  m ← lerp(m, g', w1);  v ← v·β2 + (1 − β2)·g'²;  θ ← θ − stepSize·m / (√v / √bc2 + ε)
-///
-/// lerp as torch computes it: m + w1·(g' − m) for w1 < 0.5, else g' − (g' − m)·(1 − w1).
-enum AdamKernel {
-    @inline(__always)
-    static func update(
-        _ n: Int, theta: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>,
-        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, weightDecay wd: Float, w1: Float, b2: Float,
-        w2: Float, stepSize: Float, bc2Sqrt: Float, eps: Float
-    ) {
-        f2w_adam_update(n, theta, grad, m, v, wd, w1, b2, w2, stepSize, bc2Sqrt, eps)
-    }
-}
