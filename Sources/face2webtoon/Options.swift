@@ -125,17 +125,29 @@ struct RunOptions: ParsableArguments {
     }
 }
 
-/// The convolution algorithm switch shared by `bench train` and `bench ops`.
+/// The convolution algorithm switches shared by `bench train` and `bench ops`.
 struct ConvOptions: ParsableArguments {
     @Flag(
         name: .customLong("no-winograd"),
-        help: "Run 3x3 stride-1 convs by im2col instead of Winograd F(2x2,3x3), for comparison.")
+        help: "Run 3x3 stride-1 convs by im2col instead of Winograd, for comparison.")
     var noWinograd = false
+
+    @Option(
+        name: .customLong("winograd-tile"),
+        help: "Winograd output tile: 2 for F(2x2,3x3), 4 for F(4x4,3x3), auto for 4 on outputs of 16x16 or more.")
+    var winogradTile = "auto"
+
+    func validate() throws {
+        guard ["auto", "2", "4"].contains(winogradTile) else {
+            throw ValidationError("--winograd-tile must be auto, 2 or 4, not '\(winogradTile)'")
+        }
+    }
 
     /// Sets `ConvAlgorithms` and returns the conv3x3= line the benches print.
     func apply() -> String {
         ConvAlgorithms.winograd = !noWinograd
-        return "conv3x3=\(noWinograd ? "im2col" : "winograd")"
+        ConvAlgorithms.winogradTile = Int(winogradTile)
+        return noWinograd ? "conv3x3=im2col" : "conv3x3=winograd winograd_tile=\(winogradTile)"
     }
 }
 

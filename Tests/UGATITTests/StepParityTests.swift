@@ -117,6 +117,15 @@ final class StepParityTests: XCTestCase {
 
     func testLightStepMatchesPyTorch() throws { try checkCase("step_light") }
     func testFullStepMatchesPyTorch() throws { try checkCase("step_full") }
+
+    /// At S 32 the generators' 3×3 convs are at most 16 × 16 and run by Winograd F(2×2, 3×3) or im2col; forced to
+    /// F(4×4, 3×3), which the larger images take, both steps still match.
+    func testStepsMatchPyTorchWithWinogradF4x4() throws {
+        ConvAlgorithms.winogradTile = 4
+        defer { ConvAlgorithms.winogradTile = nil }
+        try checkCase("step_light")
+        try checkCase("step_full")
+    }
 }
 
 extension StepParityTests {

@@ -1,5 +1,11 @@
-// conv2d by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-// Networks", CVPR 2016, section 4.1) for 3×3 stride-1 convs: the generator's residual and up-sampling blocks.
+// conv2d by Winograd's minimal filtering F(2×2, 3×3) or F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", CVPR 2016, sections 4.1-4.2) for 3×3 stride-1 convs: the generator's residual and
+// up-sampling blocks. What follows is written for F(2×2, 3×3); F(4×4, 3×3) (Conv2dWinograd4x4.swift) is the same
+// with 6×6 input tiles at stride 4, 36 GEMMs and 4×4 output tiles: 36 multiplications per 16 outputs instead of
+// 64, 1.78× fewer GEMM FLOPs again, for a larger rounding error (its transforms' coefficients reach 5 and 8): at most
+// 1-6e-5 of the result's RMS against F(2×2)'s 1-3e-6 (WinogradTests), and whole steps still match PyTorch to 1e-4.
+// It needs wide images to pay (`defaultTile`): its tiles are 4 outputs wide, and rows of fewer than 8 tiles leave
+// the transforms' 8-lane vectors partly idle and the GEMMs narrow.
 //
 // Why: im2col copies 9 floats per input pixel and channel (34% of a 96/16 step went to im2col and col2im), and
 // the direct GEMM does 36 multiplications per 2×2 output tile; F(2×2, 3×3) reads each 4×4 input tile once and
@@ -25,39 +31,63 @@ import Foundation
 
 /// The convolution algorithms `conv2d` may choose between (switches for benchmarks and tests).
 public enum ConvAlgorithms {
-    /// Run 3×3 stride-1 convs by Winograd F(2×2, 3×3) instead of im2col (default on).
+    /// Run 3×3 stride-1 convs by Winograd instead of im2col (default on).
     nonisolated(unsafe) public static var winograd = true
+    /// The Winograd output tile side: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3), nil to choose per conv
+    /// (`WinogradPlan.defaultTile`).
+    nonisolated(unsafe) public static var winogradTile: Int? = nil
     /// Floats of V or M per tile chunk (whole tile rows, at least one): 1 MiB, as im2col's column chunks.
     nonisolated(unsafe) public static var winogradChunkFloats = 1 << 18
+    /// Tiles per chunk at least, where the image has them, whatever `winogradChunkFloats` says.
+    nonisolated(unsafe) public static var winogradMinChunkTiles = 64
 }
 
 extension ConvGeometry {
-    /// Whether `conv2d` runs this geometry by Winograd F(2×2, 3×3).
+    /// Whether `conv2d` runs this geometry by Winograd.
     var prefersWinograd: Bool { ConvAlgorithms.winograd && kh == 3 && kw == 3 && stride == 1 }
-
-    /// Output tiles down and across (2×2 outputs each).
-    var tileRows: Int { (ho + 1) / 2 }
-    var tileCols: Int { (wo + 1) / 2 }
 }
 
 /// Shapes and chunking of one Winograd conv, and the tile transforms.
 struct WinogradPlan {
     let g: ConvGeometry
     let cout: Int
-    /// The padded input's columns, extended with zeros to whole tiles: 2·tiles + 2.
+    /// The output tile side m: F(m×m, 3×3) reads (m + 2)×(m + 2) input tiles at stride m.
+    let tile: Int
+    /// Output tiles down and across.
+    let tileRows: Int, tileCols: Int
+    /// The padded input's columns, extended with zeros to whole tiles: m·tiles + 2, and 2 more for F(4×4, 3×3),
+    /// whose vector loads and stores of a tile's columns 4 and 5 reach 2 floats past its last tile.
     let wq: Int
     /// Tile rows per chunk.
     let chunkRows: Int
 
-    init(_ g: ConvGeometry, cout: Int) {
+    /// F(4×4, 3×3) where its tiles are no bigger a share of the output than F(2×2, 3×3)'s at 8×8 (`bench ops`
+    /// and `bench train` A/B on the 96/16, 128/32 and 256/64 generators: docs/training.md).
+    static func defaultTile(_ g: ConvGeometry) -> Int { min(g.ho, g.wo) >= 32 ? 4 : 2 }
+
+    init(_ g: ConvGeometry, cout: Int, tile: Int? = ConvAlgorithms.winogradTile) {
         self.g = g
         self.cout = cout
-        wq = 2 * g.tileCols + 2
-        let perRow = 16 * max(g.cin, cout) * g.tileCols
-        chunkRows = max(1, min(g.tileRows, ConvAlgorithms.winogradChunkFloats / max(perRow, 1)))
+        let m = tile ?? Self.defaultTile(g)
+        precondition(m == 2 || m == 4, "winograd: output tile \(m) is neither 2 nor 4")
+        self.tile = m
+        tileRows = (g.ho + m - 1) / m
+        tileCols = (g.wo + m - 1) / m
+        wq = m * tileCols + (m == 2 ? 2 : 4)
+        // As many chunks as the size limit needs, of equal rows, and at least `minChunkTiles` tiles each where the
+        // image has them: the GEMMs are [Cout, Cin]·[Cin, tiles], and at 16 tiles (F(4×4) at 256/64 with a 1 MiB
+        // chunk) they ran at half the speed they reach at 64. Likewise 8 tile rows at 7 per chunk would leave a
+        // chunk of 1 row.
+        let perRow = (m + 2) * (m + 2) * max(g.cin, cout) * tileCols
+        let minRows = (ConvAlgorithms.winogradMinChunkTiles + tileCols - 1) / tileCols
+        let maxRows = max(1, minRows, min(tileRows, ConvAlgorithms.winogradChunkFloats / max(perRow, 1)))
+        let chunks = (tileRows + maxRows - 1) / maxRows
+        chunkRows = (tileRows + chunks - 1) / chunks
     }
 
-    var tw: Int { g.tileCols }
+    /// Points of the transform domain, (m + 2)²: 16 or 36 GEMMs per pass.
+    var points: Int { (tile + 2) * (tile + 2) }
+    var tw: Int { tileCols }
     var maxChunkTiles: Int { chunkRows * tw }
 
     /// Floats from one of the 16 planes of V, M, dM or dV to the next, for `floats` floats per plane: rounded so
@@ -65,30 +95,32 @@ struct WinogradPlan {
     /// × 144 tiles at 96/16) put the transforms' 16 store streams into one L1 set, which has 12 ways.
     static func planeStride(_ floats: Int) -> Int { (floats + 1023 - 16) / 1024 * 1024 + 16 }
 
-    /// Runs gemm(e) for the 16 GEMMs of one pass (each m×n×k) and counts their FLOPs as executed. With several
-    /// threads they are split among the threads, each GEMM on one OpenBLAS thread: OpenBLAS's own threading of
-    /// GEMMs this small (64×64×144 at 96/16) made a step slower on 2 threads than on 1.
-    func sixteenGEMMs(m: Int, n: Int, k: Int, _ gemm: (Int) -> Void) {
-        FlopCounter.add(16 * 2 * m * n * k, network: false)
+    /// Runs gemm(e) for the `points` GEMMs of one pass (each m×n×k) and counts their FLOPs as executed. With
+    /// several threads they are split among the threads, each GEMM on one OpenBLAS thread: OpenBLAS's own
+    /// threading of GEMMs this small (64×64×144 at 96/16) made a step slower on 2 threads than on 1.
+    func pointGEMMs(m: Int, n: Int, k: Int, _ gemm: (Int) -> Void) {
+        FlopCounter.add(points * 2 * m * n * k, network: false)
         if Parallel.threads > 1 {
             // one span for the whole split: the caller's wait for the other threads' GEMMs is GEMM time too
-            Breakdown.span(.gemm) { Runtime.withSingleThreadedBLAS { Parallel.forEach(0..<16, gemm) } }
+            Breakdown.span(.gemm) { Runtime.withSingleThreadedBLAS { Parallel.forEach(0..<points, gemm) } }
         } else {
-            for e in 0..<16 { gemm(e) }
+            for e in 0..<points { gemm(e) }
         }
     }
 
-    /// A buffer for 16 planes of `channels` × the largest chunk's tiles.
-    func planes(_ channels: Int) -> Tensor { Tensor(uninitialized: [16 * Self.planeStride(channels * maxChunkTiles)]) }
+    /// A buffer for `points` planes of `channels` × the largest chunk's tiles.
+    func planes(_ channels: Int) -> Tensor {
+        Tensor(uninitialized: [points * Self.planeStride(channels * maxChunkTiles)])
+    }
 
     /// Calls body(firstTileRow, tileRowCount) for each chunk.
     func forEachChunk(_ body: (Int, Int) -> Void) {
-        for i0 in stride(from: 0, to: g.tileRows, by: chunkRows) { body(i0, min(chunkRows, g.tileRows - i0)) }
+        for i0 in stride(from: 0, to: tileRows, by: chunkRows) { body(i0, min(chunkRows, tileRows - i0)) }
     }
 
-    /// The padded input rows that tile rows [i0, i0 + rows) read: 2·rows + 2 from row 2·i0 (neighbouring chunks
+    /// The padded input rows that tile rows [i0, i0 + rows) read: m·rows + 2 from row m·i0 (neighbouring chunks
     /// share two).
-    func inputRows(_ rows: Int) -> Int { 2 * rows + 2 }
+    func inputRows(_ rows: Int) -> Int { tile * rows + 2 }
 
     /// A buffer for the padded input rows of the largest chunk, [Cin, inputRows, Wq].
     func inputBuffer() -> Tensor { Tensor(uninitialized: [g.cin, inputRows(chunkRows), wq]) }
@@ -97,21 +129,22 @@ struct WinogradPlan {
     /// reflection), then zeros to whole tiles. Only a chunk's rows are padded: a whole padded copy of the input
     /// was 34 MB at the 256/64 generator's last up-sampling conv.
     func pad(_ x: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ xq: UnsafeMutablePointer<Float>) {
-        g.padInput(x, xq, rows: inputRows(rows), columns: wq, firstRow: 2 * i0)
+        g.padInput(x, xq, rows: inputRows(rows), columns: wq, firstRow: tile * i0)
     }
 
     /// dx[Cin, H, W] += the chunk's dxq[Cin, inputRows(rows), Wq] folded back through the padding.
     func fold(_ dxq: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ dx: UnsafeMutablePointer<Float>) {
-        g.foldPadding(dxq, dx, rows: inputRows(rows), columns: wq, firstRow: 2 * i0)
+        g.foldPadding(dxq, dx, rows: inputRows(rows), columns: wq, firstRow: tile * i0)
     }
 
     // MARK: - Transforms (G, Bᵀ, Aᵀ of F(2×2, 3×3), Lavin & Gray eq. 7-8)
     //
     // Each runs per channel (Parallel.forEach); the data transforms go 8 tiles of a tile row at a time
-    // (WinogradTiles.swift).
+    // (WinogradTiles.swift). With m = 4 each hands over to its F(4×4, 3×3) twin (Conv2dWinograd4x4.swift).
 
     /// U[16, Cout, Cin] from the weights [Cout, Cin, 3, 3]: G·g·Gᵀ, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
     func transformWeights(_ w: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>) {
+        guard tile == 2 else { return transformWeights4x4(w, u) }
         let (cin, plane) = (g.cin, cout * g.cin)
         Parallel.forEach(0..<cout) { co in
             // One output plane per loop: 16 store streams 4 KiB apart in one loop stalled on 4K aliasing (the
@@ -144,6 +177,7 @@ struct WinogradPlan {
 
     /// dW[Cout, Cin, 3, 3] += Gᵀ·dU·G, the adjoint of `transformWeights`.
     func transformWeightGradient(_ du: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>) {
+        guard tile == 2 else { return transformWeightGradient4x4(du, dw) }
         let (cin, plane) = (g.cin, cout * g.cin)
         Parallel.forEach(0..<cout) { co in
             let src = du + co * cin
@@ -176,6 +210,7 @@ struct WinogradPlan {
     /// V[16, Cin, n] for a chunk of `rows` tile rows, n = rows·tw: Bᵀ·d·B of each tile of the chunk's xq
     /// (WinogradTiles.input).
     func transformInput(_ xq: UnsafePointer<Float>, rows: Int, _ v: UnsafeMutablePointer<Float>) {
+        guard tile == 2 else { return transformInput4x4(xq, rows: rows, v) }
         let (cin, hq, wq, tw) = (g.cin, inputRows(rows), wq, tw)
         let n = rows * tw
         let stride = Self.planeStride(cin * n)
@@ -195,6 +230,7 @@ struct WinogradPlan {
     /// The chunk's dxq[Cin, inputRows(rows), Wq] += B·dV·Bᵀ of each tile, the adjoint of `transformInput`
     /// (tiles overlap by 2).
     func transformInputGradient(_ dv: UnsafePointer<Float>, rows: Int, _ dxq: UnsafeMutablePointer<Float>) {
+        guard tile == 2 else { return transformInputGradient4x4(dv, rows: rows, dxq) }
         let (cin, hq, wq, tw) = (g.cin, inputRows(rows), wq, tw)
         let n = rows * tw
         let stride = Self.planeStride(cin * n)
@@ -217,6 +253,7 @@ struct WinogradPlan {
         _ m: UnsafePointer<Float>, tileRow i0: Int, rows: Int, bias: UnsafePointer<Float>?,
         _ y: UnsafeMutablePointer<Float>
     ) {
+        guard tile == 2 else { return transformOutput4x4(m, tileRow: i0, rows: rows, bias: bias, y) }
         let (cout, ho, wo, tw) = (cout, g.ho, g.wo, tw)
         let n = rows * tw
         let stride = Self.planeStride(cout * n)
@@ -252,6 +289,7 @@ struct WinogradPlan {
     func transformOutputGradient(
         _ dy: UnsafePointer<Float>, tileRow i0: Int, rows: Int, _ dm: UnsafeMutablePointer<Float>
     ) {
+        guard tile == 2 else { return transformOutputGradient4x4(dy, tileRow: i0, rows: rows, dm) }
         let (cout, ho, wo, tw) = (cout, g.ho, g.wo, tw)
         let n = rows * tw
         let stride = Self.planeStride(cout * n)
@@ -291,10 +329,16 @@ struct WinogradPlan {
 /// 4 MiB transforms of the 256-channel convs at 256/64 are not held for a whole phase (memory is what limits there).
 /// Thread-safe: both chains of a step use it.
 public final class WinogradWeightCache: @unchecked Sendable {
-    public static let maxBytes = 1 << 20
+    /// 2.25 MiB: the F(4×4, 3×3) transform of a 128 → 128 conv (the 128/32 generator's residual blocks).
+    public static let maxBytes = 36 * 128 * 128 * 4
     private let lock = NSLock()
-    /// Keyed by the weight tensor's identity; the entry keeps the tensor alive, so the key cannot be reused.
-    private var entries: [ObjectIdentifier: (weights: Tensor, u: Tensor)] = [:]
+    private struct Key: Hashable {
+        let weights: ObjectIdentifier
+        let tile: Int
+    }
+    /// Keyed by the weight tensor's identity and the tile side; the entry keeps the tensor alive, so the key cannot
+    /// be reused.
+    private var entries: [Key: (weights: Tensor, u: Tensor)] = [:]
 
     public init() {}
 
@@ -307,23 +351,26 @@ public final class WinogradWeightCache: @unchecked Sendable {
     /// How many calls got a kept transform instead of making one.
     public private(set) var reused = 0
 
-    /// U of `weights` [Cout, Cin, 3, 3]: the kept one, or `make()`'s result (kept if small enough).
-    func transformed(_ weights: Tensor, bytes: Int, _ make: () -> Tensor) -> Tensor {
+    /// U of `weights` [Cout, Cin, 3, 3] for output tiles of side `tile`: the kept one, or `make()`'s result (kept
+    /// if small enough).
+    func transformed(_ weights: Tensor, tile: Int, bytes: Int, _ make: () -> Tensor) -> Tensor {
         guard bytes <= Self.maxBytes else { return make() }
+        let key = Key(weights: ObjectIdentifier(weights), tile: tile)
         lock.lock()
         defer { lock.unlock() }
-        if let e = entries[ObjectIdentifier(weights)] {
+        if let e = entries[key] {
             reused += 1
             return e.u
         }
         let u = make()
-        entries[ObjectIdentifier(weights)] = (weights, u)
+        entries[key] = (weights, u)
         return u
     }
 }
 
 extension Tape {
-    /// conv2d by Winograd F(2×2, 3×3); same contract as `conv2d` (which calls it when `prefersWinograd`).
+    /// conv2d by Winograd F(2×2, 3×3) or F(4×4, 3×3); same contract as `conv2d` (which calls it when
+    /// `prefersWinograd`).
     func conv2dWinograd(_ x: Var, _ weight: Var, _ bias: Var?, _ g: ConvGeometry, n: Int, cout: Int) -> Var {
         precondition(g.kh == 3 && g.kw == 3 && g.stride == 1, "winograd: 3×3 stride 1 only")
         let plan = WinogradPlan(g, cout: cout)
@@ -337,11 +384,11 @@ extension Tape {
         let cache = winogradWeights
         func transformedWeights() -> Tensor {
             func make() -> Tensor {
-                let u = Tensor(uninitialized: [16, cout, cin])
+                let u = Tensor(uninitialized: [plan.points, cout, cin])
                 Profile.time(tag + "transform_w", kind: .im2col) { plan.transformWeights(wv.data, u.data) }
                 return u
             }
-            return cache?.transformed(wv, bytes: 64 * cout * cin, make) ?? make()
+            return cache?.transformed(wv, tile: plan.tile, bytes: 4 * plan.points * cout * cin, make) ?? make()
         }
         let u = transformedWeights()
         let y = Tensor(uninitialized: [n, cout, g.ho, g.wo])
@@ -356,7 +403,7 @@ extension Tape {
                 Profile.time(tag + "transform_x", kind: .im2col) { plan.transformInput(xq.data, rows: rows, v.data) }
                 Profile.time(tag + "gemm_fwd") {
                     let (vs, ms) = (WinogradPlan.planeStride(cin * nt), WinogradPlan.planeStride(cout * nt))
-                    plan.sixteenGEMMs(m: cout, n: nt, k: cin) { e in
+                    plan.pointGEMMs(m: cout, n: nt, k: cin) { e in
                         sgemm(m: cout, n: nt, k: cin, u.data + e * cout * cin, v.data + e * vs, m.data + e * ms,
                               counted: false)
                     }
@@ -380,7 +427,7 @@ extension Tape {
             guard needX || needW else { return }
             let u = needX ? transformedWeights() : nil
             let dm = plan.planes(cout)
-            let du = needW ? Tensor(zeros: [16, cout, cin]) : nil
+            let du = needW ? Tensor(zeros: [plan.points, cout, cin]) : nil
             let v = needW ? plan.planes(cin) : nil
             let xq = needW ? plan.inputBuffer() : nil
             let dv = needX ? plan.planes(cin) : nil
@@ -401,7 +448,7 @@ extension Tape {
                             plan.transformInput(xq.data, rows: rows, v.data)
                         }
                         Profile.time(tag + "gemm_dw") {
-                            plan.sixteenGEMMs(m: cout, n: cin, k: nt) { e in
+                            plan.pointGEMMs(m: cout, n: cin, k: nt) { e in
                                 sgemm(transB: true, m: cout, n: cin, k: nt, dm.data + e * ms, v.data + e * vs,
                                       beta: 1, du.data + e * cout * cin, counted: false)
                             }
@@ -409,7 +456,7 @@ extension Tape {
                     }
                     if let u, let dv, let dxq, let dx {
                         Profile.time(tag + "gemm_dx") {
-                            plan.sixteenGEMMs(m: cin, n: nt, k: cout) { e in
+                            plan.pointGEMMs(m: cin, n: nt, k: cout) { e in
                                 sgemm(transA: true, m: cin, n: nt, k: cout, u.data + e * cout * cin, dm.data + e * ms,
                                       dv.data + e * vs, counted: false)
                             }

@@ -18,8 +18,15 @@ protocol TileVector {
     static func storePairs(_ a: Self, _ b: Self, _ p: UnsafeMutablePointer<Float>)
     /// p[0..<2·lanes] += (a[0], b[0], a[1], b[1], …).
     static func addPairs(_ a: Self, _ b: Self, _ p: UnsafeMutablePointer<Float>)
+    /// (p[0], p[4], …), (p[1], p[5], …), (p[2], p[6], …), (p[3], p[7], …) of 4·lanes floats (F(4×4, 3×3)).
+    static func loadQuads(_ p: UnsafePointer<Float>) -> (Self, Self, Self, Self)
+    /// p[0..<4·lanes] = (a[0], b[0], c[0], d[0], a[1], …).
+    static func storeQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>)
+    /// p[0..<4·lanes] += (a[0], b[0], c[0], d[0], a[1], …).
+    static func addQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>)
     static func + (a: Self, b: Self) -> Self
     static func - (a: Self, b: Self) -> Self
+    static func * (a: Self, b: Float) -> Self
     static prefix func - (a: Self) -> Self
 }
 
@@ -49,6 +56,35 @@ extension SIMD8: TileVector where Scalar == Float {
         let sum = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) + v
         UnsafeMutableRawPointer(p).storeBytes(of: sum, as: SIMD16<Float>.self)
     }
+    // The quads go through SIMD16 halves: SIMD32's evenHalf and oddHalf compiled to element-by-element code through
+    // the stack (F(4×4)'s input gradient took 18× its F(2×2) twin).
+    @inline(__always) static func loadQuads(_ p: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
+        let lo = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+        let hi = UnsafeRawPointer(p + 16).loadUnaligned(as: SIMD16<Float>.self)
+        let e = SIMD16(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)  // a₀ c₀ a₁ c₁ …
+        let o = SIMD16(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)  // b₀ d₀ b₁ d₁ …
+        return (e.evenHalf, o.evenHalf, e.oddHalf, o.oddHalf)
+    }
+    /// The two SIMD16 halves of (a₀ b₀ c₀ d₀ a₁ …).
+    @inline(__always) static func quads(_ a: Self, _ b: Self, _ c: Self, _ d: Self) -> (SIMD16<Float>, SIMD16<Float>) {
+        var e = SIMD16<Float>(), o = SIMD16<Float>()
+        (e.evenHalf, e.oddHalf, o.evenHalf, o.oddHalf) = (a, c, b, d)
+        var lo = SIMD16<Float>(), hi = SIMD16<Float>()
+        (lo.evenHalf, lo.oddHalf, hi.evenHalf, hi.oddHalf) = (e.lowHalf, o.lowHalf, e.highHalf, o.highHalf)
+        return (lo, hi)
+    }
+    @inline(__always) static func storeQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>) {
+        let (lo, hi) = quads(a, b, c, d)
+        UnsafeMutableRawPointer(p).storeBytes(of: lo, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(p + 16).storeBytes(of: hi, as: SIMD16<Float>.self)
+    }
+    @inline(__always) static func addQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>) {
+        let (lo, hi) = quads(a, b, c, d)
+        let sumLo = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) + lo
+        let sumHi = UnsafeRawPointer(p + 16).loadUnaligned(as: SIMD16<Float>.self) + hi
+        UnsafeMutableRawPointer(p).storeBytes(of: sumLo, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(p + 16).storeBytes(of: sumHi, as: SIMD16<Float>.self)
+    }
 }
 
 extension SIMD4: TileVector where Scalar == Float {
@@ -77,6 +113,24 @@ extension SIMD4: TileVector where Scalar == Float {
         let sum = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) + v
         UnsafeMutableRawPointer(p).storeBytes(of: sum, as: SIMD8<Float>.self)
     }
+    @inline(__always) static func loadQuads(_ p: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
+        let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+        let (e, o) = (v.evenHalf, v.oddHalf)
+        return (e.evenHalf, o.evenHalf, e.oddHalf, o.oddHalf)
+    }
+    @inline(__always) static func quads(_ a: Self, _ b: Self, _ c: Self, _ d: Self) -> SIMD16<Float> {
+        var e = SIMD8<Float>(), o = SIMD8<Float>(), v = SIMD16<Float>()
+        (e.evenHalf, e.oddHalf, o.evenHalf, o.oddHalf) = (a, c, b, d)
+        (v.evenHalf, v.oddHalf) = (e, o)
+        return v
+    }
+    @inline(__always) static func storeQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: quads(a, b, c, d), as: SIMD16<Float>.self)
+    }
+    @inline(__always) static func addQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>) {
+        let sum = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self) + quads(a, b, c, d)
+        UnsafeMutableRawPointer(p).storeBytes(of: sum, as: SIMD16<Float>.self)
+    }
 }
 
 extension Float: TileVector {
@@ -92,6 +146,18 @@ extension Float: TileVector {
     @inline(__always) static func addPairs(_ a: Self, _ b: Self, _ p: UnsafeMutablePointer<Float>) {
         p[0] += a
         p[1] += b
+    }
+    @inline(__always) static func loadQuads(_ p: UnsafePointer<Float>) -> (Self, Self, Self, Self) {
+        (p[0], p[1], p[2], p[3])
+    }
+    @inline(__always) static func storeQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>) {
+        (p[0], p[1], p[2], p[3]) = (a, b, c, d)
+    }
+    @inline(__always) static func addQuads(_ a: Self, _ b: Self, _ c: Self, _ d: Self, _ p: UnsafeMutablePointer<Float>) {
+        p[0] += a
+        p[1] += b
+        p[2] += c
+        p[3] += d
     }
 }
 
