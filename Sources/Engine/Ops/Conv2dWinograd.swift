@@ -61,8 +61,9 @@ struct WinogradPlan {
     /// Tile rows per chunk.
     let chunkRows: Int
 
-    /// F(4×4, 3×3) where its tiles are no bigger a share of the output than F(2×2, 3×3)'s at 8×8 (`bench ops`
-    /// and `bench train` A/B on the 96/16, 128/32 and 256/64 generators: docs/training.md).
+    /// F(4×4, 3×3) from 32×32 outputs on. At 24×24 (the 96/16 residual blocks: 6 tiles a row, 36 an image) its
+    /// narrower GEMMs and partly idle transforms cost what its fewer FLOPs save; at 32×32 (128/32) and 64×64 (256/64)
+    /// it is ahead (`bench train --winograd-tile`, docs/training.md).
     static func defaultTile(_ g: ConvGeometry) -> Int { min(g.ho, g.wo) >= 32 ? 4 : 2 }
 
     init(_ g: ConvGeometry, cout: Int, tile: Int? = ConvAlgorithms.winogradTile) {
