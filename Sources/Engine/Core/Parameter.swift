@@ -114,10 +114,18 @@ public final class ParameterStore {
         isFinalized = true
     }
 
-    /// Zeroes all gradients and clears `hasGrad` (start of a D or G phase).
+    /// Zeroes all gradients and clears `hasGrad` (start of a D or G phase). A finalized store zeroes its gradient
+    /// arena in blocks spread over the threads: 113 MB for the official discriminators at 128/32, 0.01 s on one
+    /// thread, which was serial time in a 2-thread step.
     public func zeroGrad() {
+        if isFinalized {
+            let (g, n, grain) = (grads.data, grads.count, 1 << 18)
+            Parallel.forEach(0..<(n + grain - 1) / grain) { b in
+                (g + b * grain).update(repeating: 0, count: min(grain, n - b * grain))
+            }
+        }
         for p in parameters {
-            p.grad.fill(0)
+            if !isFinalized { p.grad.fill(0) }
             p.hasGrad = false
         }
     }
