@@ -72,23 +72,9 @@ enum WinogradTiles4x4 {
             let (c4, c5, _, _) = V.loadQuads(p + 4)
             return bT((c0, c1, c2, c3, c4, c5))
         }
-        let (t0, t1, t2, t3, t4, t5) = (row(0), row(1), row(2), row(3), row(4), row(5))
-        let o = out + j
-        @inline(__always) func column(_ nu: Int, _ x: Six<V>) {
-            let y = bT(x)
-            y.0.store(o + nu * stride)
-            y.1.store(o + (6 + nu) * stride)
-            y.2.store(o + (12 + nu) * stride)
-            y.3.store(o + (18 + nu) * stride)
-            y.4.store(o + (24 + nu) * stride)
-            y.5.store(o + (30 + nu) * stride)
+        forEachColumn((row(0), row(1), row(2), row(3), row(4), row(5))) { nu, x in
+            storeColumn(bT(x), out + j, stride, nu)
         }
-        column(0, (t0.0, t1.0, t2.0, t3.0, t4.0, t5.0))
-        column(1, (t0.1, t1.1, t2.1, t3.1, t4.1, t5.1))
-        column(2, (t0.2, t1.2, t2.2, t3.2, t4.2, t5.2))
-        column(3, (t0.3, t1.3, t2.3, t3.3, t4.3, t5.3))
-        column(4, (t0.4, t1.4, t2.4, t3.4, t4.4, t5.4))
-        column(5, (t0.5, t1.5, t2.5, t3.5, t4.5, t5.5))
     }
 
     /// The adjoint of `input`: the six rows from `rows` (`rowStride` apart) += B·dV·Bᵀ. Neighbouring tiles overlap
@@ -99,24 +85,15 @@ enum WinogradTiles4x4 {
         _ rowStride: Int
     ) {
         let d = dv + j
-        @inline(__always) func column(_ nu: Int) -> Six<V> {
-            b((V.load(d + nu * stride), V.load(d + (6 + nu) * stride), V.load(d + (12 + nu) * stride),
-               V.load(d + (18 + nu) * stride), V.load(d + (24 + nu) * stride), V.load(d + (30 + nu) * stride)))
-        }
-        let (w0, w1, w2, w3, w4, w5) = (column(0), column(1), column(2), column(3), column(4), column(5))
-        @inline(__always) func scatter(_ r: Int, _ x: Six<V>) {
+        @inline(__always) func column(_ nu: Int) -> Six<V> { b(loadColumn(d, stride, nu)) }
+        // row r of B·dV, then ·Bᵀ along the row
+        forEachColumn((column(0), column(1), column(2), column(3), column(4), column(5))) { r, x in
             let y = b(x)
             let p = rows + r * rowStride + 4 * j
             V.addQuads(y.0, y.1, y.2, y.3, p)
             let zero = V.splat(0)
             V.addQuads(y.4, y.5, zero, zero, p + 4)
         }
-        scatter(0, (w0.0, w1.0, w2.0, w3.0, w4.0, w5.0))
-        scatter(1, (w0.1, w1.1, w2.1, w3.1, w4.1, w5.1))
-        scatter(2, (w0.2, w1.2, w2.2, w3.2, w4.2, w5.2))
-        scatter(3, (w0.3, w1.3, w2.3, w3.3, w4.3, w5.3))
-        scatter(4, (w0.4, w1.4, w2.4, w3.4, w4.4, w5.4))
-        scatter(5, (w0.5, w1.5, w2.5, w3.5, w4.5, w5.5))
     }
 
     /// Aᵀ·M·A (+ bias) for tiles j..<j + lanes whose four output columns are all inside: output rows 0..<rowCount
@@ -127,10 +104,7 @@ enum WinogradTiles4x4 {
         _ y: UnsafeMutablePointer<Float>, _ rowStride: Int, rowCount: Int
     ) {
         let s = m + j
-        @inline(__always) func column(_ nu: Int) -> Four<V> {
-            aT((V.load(s + nu * stride), V.load(s + (6 + nu) * stride), V.load(s + (12 + nu) * stride),
-                V.load(s + (18 + nu) * stride), V.load(s + (24 + nu) * stride), V.load(s + (30 + nu) * stride)))
-        }
+        @inline(__always) func column(_ nu: Int) -> Four<V> { aT(loadColumn(s, stride, nu)) }
         let (t0, t1, t2, t3, t4, t5) = (column(0), column(1), column(2), column(3), column(4), column(5))
         let bv = V.splat(bias)
         @inline(__always) func put(_ r: Int, _ x: Six<V>) {
@@ -152,22 +126,43 @@ enum WinogradTiles4x4 {
     ) {
         @inline(__always) func row(_ r: Int) -> Six<V> { a(V.loadQuads(dy + r * rowStride + 4 * j)) }
         let (h0, h1, h2, h3) = (row(0), row(1), row(2), row(3))
-        let o = out + j
-        @inline(__always) func column(_ nu: Int, _ x: Four<V>) {
-            let y = a(x)
-            y.0.store(o + nu * stride)
-            y.1.store(o + (6 + nu) * stride)
-            y.2.store(o + (12 + nu) * stride)
-            y.3.store(o + (18 + nu) * stride)
-            y.4.store(o + (24 + nu) * stride)
-            y.5.store(o + (30 + nu) * stride)
-        }
+        @inline(__always) func column(_ nu: Int, _ x: Four<V>) { storeColumn(a(x), out + j, stride, nu) }
         column(0, (h0.0, h1.0, h2.0, h3.0))
         column(1, (h0.1, h1.1, h2.1, h3.1))
         column(2, (h0.2, h1.2, h2.2, h3.2))
         column(3, (h0.3, h1.3, h2.3, h3.3))
         column(4, (h0.4, h1.4, h2.4, h3.4))
         column(5, (h0.5, h1.5, h2.5, h3.5))
+    }
+
+    /// Entries [0..<6][ν] of the 36 planes from p (plane k = 6ξ + ν at p + k·stride).
+    @inline(__always)
+    static func loadColumn<V: TileVector>(_ p: UnsafePointer<Float>, _ stride: Int, _ nu: Int) -> Six<V> {
+        (V.load(p + nu * stride), V.load(p + (6 + nu) * stride), V.load(p + (12 + nu) * stride),
+         V.load(p + (18 + nu) * stride), V.load(p + (24 + nu) * stride), V.load(p + (30 + nu) * stride))
+    }
+
+    /// Stores y as entries [0..<6][ν] of the 36 planes from p.
+    @inline(__always)
+    static func storeColumn<V: TileVector>(_ y: Six<V>, _ p: UnsafeMutablePointer<Float>, _ stride: Int, _ nu: Int) {
+        y.0.store(p + nu * stride)
+        y.1.store(p + (6 + nu) * stride)
+        y.2.store(p + (12 + nu) * stride)
+        y.3.store(p + (18 + nu) * stride)
+        y.4.store(p + (24 + nu) * stride)
+        y.5.store(p + (30 + nu) * stride)
+    }
+
+    /// Calls body(k, (x.0.k, …, x.5.k)) for k in 0..<6: the columns of six 6-vectors.
+    @inline(__always)
+    static func forEachColumn<V: TileVector>(_ x: Six<Six<V>>, _ body: (Int, Six<V>) -> Void) {
+        let (x0, x1, x2, x3, x4, x5) = x
+        body(0, (x0.0, x1.0, x2.0, x3.0, x4.0, x5.0))
+        body(1, (x0.1, x1.1, x2.1, x3.1, x4.1, x5.1))
+        body(2, (x0.2, x1.2, x2.2, x3.2, x4.2, x5.2))
+        body(3, (x0.3, x1.3, x2.3, x3.3, x4.3, x5.3))
+        body(4, (x0.4, x1.4, x2.4, x3.4, x4.4, x5.4))
+        body(5, (x0.5, x1.5, x2.5, x3.5, x4.5, x5.5))
     }
 
     /// G, 6×3, row by row.
