@@ -143,7 +143,7 @@ public final class PhaseAverage: @unchecked Sendable {
             cond.unlock()
             let (off, len) = pieces[b]
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
-            if localFinite, buf.contains(where: { !$0.isFinite }) { localFinite = false }
+            if localFinite, !Tensor.allFinite(g.data + off, count: len) { localFinite = false }
             let start = OpBenchmarks.now() - t0
             parallel.reduceBucket(buf, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
             let end = OpBenchmarks.now() - t0

@@ -8,3 +8,7 @@
 /// Built with -ffp-contract=off and no fast-math, so each lane gives the floats of the scalar expressions.
 void f2w_adam_update(size_t n, float *theta, const float *grad, float *m, float *v, float wd, float w1, float b2,
                      float w2, float step, float bc2, float eps);
+
+/// 1 if none of the n floats is an infinity or a NaN, else 0. Reads the exponent bits (all ones only for those),
+/// so that clang vectorises the loop: Swift's `contains(where: { !$0.isFinite })` ran scalar.
+int f2w_all_finite(size_t n, const float *x);

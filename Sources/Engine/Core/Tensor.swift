@@ -1,3 +1,4 @@
+import CKernels
 import CMalloc
 import Foundation
 
@@ -128,10 +129,11 @@ struct NCHW {
 
 extension Tensor {
     /// Whether every element is finite (no NaN, no ±inf).
-    public var isFinite: Bool {
-        for i in 0..<count where !data[i].isFinite { return false }
-        return true
-    }
+    public var isFinite: Bool { Tensor.allFinite(data, count: count) }
+
+    /// Whether the `count` floats from p are all finite, at memory speed (`f2w_all_finite`: the Swift loop ran
+    /// scalar, 1.8% of a 2-thread step at 128/32 where every gradient is checked before its all-reduce).
+    public static func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool { f2w_all_finite(count, p) != 0 }
 }
 
 /// Bytes held by tensors that own their storage (views excluded), and the peak since the last reset: what the
