@@ -24,10 +24,13 @@ public enum MPIJob {
         public let seconds: Double
         public let timedOut: Bool
 
-        /// Worker result lines with the prefix removed.
+        /// Worker result lines: what follows the prefix. A worker writes each line in one write(2), which a pipe
+        /// keeps whole, but another rank's unfinished line can come before it: a clean-clone CI run saw
+        /// "\tF2WMPI rank=2 …", the tab of another rank's XCTest summary, and lost the line when only lines that
+        /// begin with the prefix counted.
         public var workerLines: [String] {
             output.split(separator: "\n").compactMap { line in
-                line.hasPrefix(MPIJob.linePrefix) ? String(line.dropFirst(MPIJob.linePrefix.count)) : nil
+                line.range(of: MPIJob.linePrefix).map { String(line[$0.upperBound...]) }
             }
         }
     }

@@ -1,6 +1,7 @@
 import Engine
-import TestSupport
 import XCTest
+
+@testable import TestSupport
 
 /// The checkers themselves must be able to fail: each case below feeds assertClose or gradCheck something wrong
 /// and asserts that a failure with the right message was recorded (failures are captured, not reported).
@@ -115,5 +116,12 @@ final class TestSupportTests: XCTestCase {
                 [Tensor(shape: [2], [1, 2]), Tensor(shape: [2], [3, 4])], reference: { Ref.add($0[0], $0[1]) },
                 op: { tape, v in tape.add(v[0], tape.detach(v[1])) })
         }
+    }
+
+    /// mpirun interleaves the ranks' writes: a worker line that another rank's unfinished line precedes still counts.
+    func testWorkerLinesAfterAnotherRanksFragment() {
+        let output = "noise\nF2WMPI rank=0 size=2 check=a ok\n\tF2WMPI rank=1 size=2 check=a ok\n\t Executed 1 test\n"
+        let r = MPIJob.Result(exitCode: 0, output: output, seconds: 1, timedOut: false)
+        XCTAssertEqual(r.workerLines, ["rank=0 size=2 check=a ok", "rank=1 size=2 check=a ok"])
     }
 }
