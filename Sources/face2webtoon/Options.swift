@@ -134,7 +134,7 @@ struct ConvOptions: ParsableArguments {
 
     @Option(
         name: .customLong("winograd-tile"),
-        help: "Winograd output tile: 2 for F(2x2,3x3), 4 for F(4x4,3x3), auto for 4 on outputs of 16x16 or more.")
+        help: "Winograd output tile: 2 for F(2x2,3x3), 4 for F(4x4,3x3), auto for 4 on outputs of 32x32 or more.")
     var winogradTile = "auto"
 
     func validate() throws {

@@ -55,6 +55,24 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(store.grads.array, [0, 0, 0, 0])
     }
 
+    /// A gradient arena of several zeroing blocks (2¹⁸ floats each) and a partial last one, on 1 and 2 threads.
+    func testZeroGradClearsAnArenaOfSeveralBlocks() {
+        let store = ParameterStore()
+        let big = store.add("big", Tensor(repeating: 1, shape: [3 * (1 << 18) + 5]))
+        let small = store.add("small", Tensor(repeating: 1, shape: [7]))
+        store.finalize()
+        for threads in [1, 2] {
+            Runtime.configure(threads: threads)
+            store.grads.fill(3)
+            big.hasGrad = true
+            small.hasGrad = true
+            store.zeroGrad()
+            XCTAssertTrue(store.grads.array.allSatisfy { $0 == 0 }, "\(threads) threads")
+            XCTAssertFalse(big.hasGrad || small.hasGrad)
+        }
+        Runtime.configure(threads: 1)
+    }
+
     // MARK: - Stopping gradients
 
     func testDetachStopsGradient() {

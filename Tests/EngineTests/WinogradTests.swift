@@ -75,23 +75,66 @@ final class WinogradTests: XCTestCase {
         checkWinograd("wino reflect p1 6x37", x: [1, 2, 6, 37], w: [2, 2, 3, 3], bias: true, padding: 1, mode: .reflect)
     }
 
-    /// Chunks of equal tile rows, and at least `winogradMinChunkTiles` tiles where the image has them.
+    /// Chunks of tile rows that differ by at most one row, none of fewer than `winogradMinChunkTiles` tiles where
+    /// the image has them (over the size limit if need be).
     func testChunksAreEvenAndNotTooNarrow() {
-        func rows(_ c: Int, _ s: Int, tile: Int) -> (chunk: Int, count: Int) {
-            let g = ConvGeometry(cin: c, h: s, w: s, kh: 3, kw: 3, stride: 1, pad: 1, mode: .reflect)
+        func chunks(_ c: Int, _ h: Int, _ w: Int, tile: Int) -> [Int] {
+            let g = ConvGeometry(cin: c, h: h, w: w, kh: 3, kw: 3, stride: 1, pad: 1, mode: .reflect)
             let plan = WinogradPlan(g, cout: c, tile: tile)
-            return (plan.chunkRows, plan.tileRows)
+            var rows: [Int] = []
+            var next = 0
+            plan.forEachChunk { i0, n in
+                XCTAssertEqual(i0, next, "chunks follow each other")
+                rows.append(n)
+                next = i0 + n
+            }
+            XCTAssertEqual(next, plan.tileRows, "the chunks cover every tile row")
+            XCTAssertEqual(rows.max(), plan.chunkRows, "buffers are sized for the largest chunk")
+            return rows
         }
-        // 128/32 residual, F(4×4): 8 tile rows of 8; 1 MiB holds 7, so two chunks of 4 (not 7 + 1)
         ConvAlgorithms.winogradMinChunkTiles = 1
-        XCTAssertEqual(rows(128, 32, tile: 4).chunk, 4)
-        // ... and with the default 64 tiles at least, one chunk of all 8
+        // 128/32 residual, F(4×4): 8 tile rows of 8; 1 MiB holds 7, so 4 + 4 (not 7 + 1)
+        XCTAssertEqual(chunks(128, 32, 32, tile: 4), [4, 4])
+        // F(2×2), 10 tile rows of 4 tiles, at most 3 rows a chunk: 3 + 3 + 2 + 2 (not 3 + 3 + 3 + 1)
+        ConvAlgorithms.winogradChunkFloats = 16 * 4 * 4 * 3
+        XCTAssertEqual(chunks(4, 20, 8, tile: 2), [3, 3, 2, 2])
+        ConvAlgorithms.winogradChunkFloats = 1 << 18
+        // with the default of 64 tiles at least: one chunk of all 8 rows at 128/32
         ConvAlgorithms.winogradMinChunkTiles = 64
-        XCTAssertEqual(rows(128, 32, tile: 4).chunk, 8)
+        XCTAssertEqual(chunks(128, 32, 32, tile: 4), [8])
         // 256/64 residual, F(4×4): 16 tile rows of 16; 1 MiB holds 1 row, 64 tiles need 4
-        XCTAssertEqual(rows(256, 64, tile: 4).chunk, 4)
+        XCTAssertEqual(chunks(256, 64, 64, tile: 4), [4, 4, 4, 4])
         // F(2×2) at 256/64: 32 rows of 32 tiles, 1 MiB holds 2
-        XCTAssertEqual(rows(256, 64, tile: 2).chunk, 2)
+        XCTAssertEqual(chunks(256, 64, 64, tile: 2), Array(repeating: 2, count: 16))
+        // 5 tile rows of 4 tiles that need 4 rows for 16 tiles: one chunk of 5 (3 + 2 would both be too narrow),
+        // although the size limit allows only one row
+        ConvAlgorithms.winogradMinChunkTiles = 16
+        ConvAlgorithms.winogradChunkFloats = 1
+        XCTAssertEqual(chunks(4, 20, 16, tile: 4), [5])
+    }
+
+    /// A weight used at both tile sides on tapes that share a cache (a 32×32 input takes F(4×4), a 10×10 one
+    /// F(2×2)): one U per side, and the same floats as without the cache.
+    func testTheWeightCacheKeepsOneTransformPerTileSide() {
+        var rng = testRNG("wino cache sides")
+        let w = Parameter(name: "w", value: rng.normalTensor([8, 8, 3, 3], std: 0.3))
+        let (big, small) = (rng.normalTensor([1, 8, 32, 32]), rng.normalTensor([1, 8, 10, 10]))
+        func run(_ cache: WinogradWeightCache?) -> [Tensor] {
+            w.grad.fill(0)
+            let t = Tape()
+            t.winogradWeights = cache
+            let p = t.param(w)
+            let y = t.conv2d(t.input(big), p, nil, stride: 1, padding: 1, mode: .reflect)
+            let z = t.conv2d(t.input(small), p, nil, stride: 1, padding: 1, mode: .reflect)
+            t.backward(t.add(t.mean(t.mul(y, y)), t.mean(t.mul(z, z))))
+            return [y.value, z.value, w.grad.copy()]
+        }
+        let plain = run(nil)
+        let cache = WinogradWeightCache()
+        let shared = run(cache)
+        for (a, b) in zip(plain, shared) { XCTAssertEqual(a.array, b.array) }
+        XCTAssertEqual(cache.count, 2, "one U for F(4×4), one for F(2×2)")
+        XCTAssertEqual(cache.reused, 2, "each side's backward reuses its forward's U")
     }
 
     func testDefaultTileIsFourFrom32Outputs() {

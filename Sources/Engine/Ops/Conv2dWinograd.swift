@@ -58,8 +58,8 @@ struct WinogradPlan {
     /// The padded input's columns, extended with zeros to whole tiles: m·tiles + 2, and 2 more for F(4×4, 3×3),
     /// whose vector loads and stores of a tile's columns 4 and 5 reach 2 floats past its last tile.
     let wq: Int
-    /// Tile rows per chunk.
-    let chunkRows: Int
+    /// Chunks of tile rows, and the rows of the largest (the others have it or one fewer).
+    let chunks: Int, chunkRows: Int
 
     /// F(4×4, 3×3) from 32×32 outputs on. At 24×24 (the 96/16 residual blocks: 6 tiles a row, 36 an image) its
     /// narrower GEMMs and partly idle transforms cost what its fewer FLOPs save; at 32×32 (128/32) and 64×64 (256/64)
@@ -75,14 +75,14 @@ struct WinogradPlan {
         tileRows = (g.ho + m - 1) / m
         tileCols = (g.wo + m - 1) / m
         wq = m * tileCols + (m == 2 ? 2 : 4)
-        // As many chunks as the size limit needs, of equal rows, and at least `minChunkTiles` tiles each where the
-        // image has them: the GEMMs are [Cout, Cin]·[Cin, tiles], and at 16 tiles (F(4×4) at 256/64 with a 1 MiB
-        // chunk) they ran at half the speed they reach at 64. Likewise 8 tile rows at 7 per chunk would leave a
-        // chunk of 1 row.
+        // As many chunks as the size limit needs, but none of fewer than `winogradMinChunkTiles` tiles (whole rows)
+        // where the image has them, which wins over the limit: the GEMMs are [Cout, Cin]·[Cin, tiles], and at 16
+        // tiles (F(4×4) at 256/64 with 1 MiB chunks) they ran at half the speed they reach at 64. The rows are
+        // spread evenly (`forEachChunk`): 8 tile rows at most 7 a chunk go as 4 + 4, not 7 + 1.
         let perRow = (m + 2) * (m + 2) * max(g.cin, cout) * tileCols
-        let minRows = (ConvAlgorithms.winogradMinChunkTiles + tileCols - 1) / tileCols
-        let maxRows = max(1, minRows, min(tileRows, ConvAlgorithms.winogradChunkFloats / max(perRow, 1)))
-        let chunks = (tileRows + maxRows - 1) / maxRows
+        let limitRows = max(1, ConvAlgorithms.winogradChunkFloats / max(perRow, 1))
+        let minRows = max(1, (ConvAlgorithms.winogradMinChunkTiles + tileCols - 1) / tileCols)
+        chunks = max(1, min((tileRows + limitRows - 1) / limitRows, tileRows / minRows))
         chunkRows = (tileRows + chunks - 1) / chunks
     }
 
@@ -114,9 +114,15 @@ struct WinogradPlan {
         Tensor(uninitialized: [points * Self.planeStride(channels * maxChunkTiles)])
     }
 
-    /// Calls body(firstTileRow, tileRowCount) for each chunk.
+    /// Calls body(firstTileRow, tileRowCount) for each chunk: `chunks` chunks whose rows differ by at most one.
     func forEachChunk(_ body: (Int, Int) -> Void) {
-        for i0 in stride(from: 0, to: tileRows, by: chunkRows) { body(i0, min(chunkRows, tileRows - i0)) }
+        let (base, extra) = (tileRows / chunks, tileRows % chunks)
+        var i0 = 0
+        for c in 0..<chunks {
+            let rows = base + (c < extra ? 1 : 0)
+            body(i0, rows)
+            i0 += rows
+        }
     }
 
     /// The padded input rows that tile rows [i0, i0 + rows) read: m·rows + 2 from row m·i0 (neighbouring chunks
@@ -480,6 +486,7 @@ extension Tape {
                 if dx != nil { FlopCounter.add(directFlops, executed: false) }
             }
             if let du {
+                if !duWritten { du.fill(0) }  // an empty batch
                 let dw = Tensor(zeros: weight.shape)
                 Profile.time(tag + "transform_dw", kind: .im2col) { plan.transformWeightGradient(du.data, dw.data) }
                 self.accumulate(weight, dw)
