@@ -77,8 +77,53 @@ final class ConvTests: XCTestCase {
     // kn2row (stride 1, Cout ≤ Cin / 4): the output layer's and the discriminators' last convs
 
     func testKn2rowReflectPad3Kernel7() {
-        // the generator's output layer: ReflectionPad2d(3) + 7x7 conv to few channels
+        // the generator's output layer: ReflectionPad2d(3) + 7x7 conv to few channels (by kn2row with the direct
+        // loops off)
+        ConvAlgorithms.direct = false
+        defer { ConvAlgorithms.direct = true }
         checkConv("kn2row reflect p3 k7", x: [2, 8, 5, 6], w: [2, 8, 7, 7], bias: true, padding: 3, mode: .reflect)
+    }
+
+    // Direct loops (stride 1, Cout ≤ 4, kernel 5×5 or more): the generator's output layer
+
+    func testDirectReflectPad3Kernel7WholeAndPartialBlocks() {
+        // 21 output columns: one block of 16 and a tail of 5; 27 padded columns for dx: one block and 11
+        checkConv("direct reflect p3 k7", x: [2, 5, 4, 21], w: [3, 5, 7, 7], bias: true, padding: 3, mode: .reflect)
+    }
+
+    func testDirectZeroPad2Kernel5OnlyTails() {
+        checkConv("direct zeros p2 k5", x: [1, 3, 6, 5], w: [2, 3, 5, 5], bias: false, padding: 2)
+    }
+
+    func testDirectNoPaddingOneBlockOneOutput() {
+        // 20 columns, 5×5 kernel, no padding: 16 output columns (exactly one block), 4 rows, one output channel
+        checkConv("direct p0 k5 cout1", x: [1, 2, 8, 20], w: [1, 2, 5, 5], bias: true)
+    }
+
+    /// The 96/16 output layer (16 → 3 channels, 7×7, reflection padding 3, 96²): the direct loops and kn2row agree
+    /// with the Float64 reference in all three passes.
+    func testDirectAndKn2rowAgreeAtTheOutputLayer() {
+        var rng = testRNG("direct vs kn2row")
+        let x = rng.normalTensor([1, 16, 96, 96])
+        let w = rng.normalTensor([3, 16, 7, 7], std: 1 / Float(16 * 49).squareRoot())
+        let b = rng.normalTensor([3])
+        let dy = rng.normalTensor([1, 3, 96, 96])
+        let (x64, w64) = (DTensor(x), DTensor(w))
+        let exact = Ref.conv2d(x64, w64, DTensor(b), stride: 1, padding: 3, mode: .reflect)
+        let r = Ref.conv2dBackward(x64, w64, DTensor(dy), stride: 1, padding: 3, mode: .reflect)
+        for direct in [true, false] {
+            ConvAlgorithms.direct = direct
+            defer { ConvAlgorithms.direct = true }
+            let tape = Tape()
+            let (xv, wv, bv) = (tape.input(x), tape.input(w), tape.input(b))
+            let y = tape.conv2d(xv, wv, bv, padding: 3, mode: .reflect)
+            tape.backward(y, seed: dy)
+            let name = direct ? "direct" : "kn2row"
+            assertClose(y.value, exact, atol: 1e-5, rtol: 1e-4, "forward, \(name)")
+            assertClose(tape.grad(of: xv)!, r.dx, atol: 1e-5, rtol: 1e-4, "dx, \(name)")
+            assertClose(tape.grad(of: wv)!, r.dw, atol: 1e-3, rtol: 1e-4, "dW, \(name)")
+            assertClose(tape.grad(of: bv)!, r.db, atol: 1e-3, rtol: 1e-4, "db, \(name)")
+        }
     }
 
     func testKn2rowKernel4ZeroPad1OneOutput() {

@@ -243,6 +243,7 @@ extension Tape {
         let g = ConvGeometry(
             cin: d.c, h: d.h, w: d.w, kh: ws[2], kw: ws[3], stride: stride, pad: padding,
             mode: mode)
+        if g.prefersDirect(cout: cout) { return conv2dDirect(x, weight, bias, g, n: d.n, cout: cout) }
         if g.prefersKn2row(cout: cout) { return conv2dKn2row(x, weight, bias, g, n: d.n, cout: cout) }
         if g.prefersWinograd { return conv2dWinograd(x, weight, bias, g, n: d.n, cout: cout) }
         let (k, p) = (g.k, g.p)
