@@ -1,6 +1,7 @@
 // conv2d by kn2row (Anderson et al., "Low-memory GEMM-based convolution algorithms for deep neural networks",
-// 2017), for stride 1 and few output channels: the discriminators' last convs (4×4, → 1 channel), and the U-GAT-IT
-// output layer (7×7, 64 → 3 channels at 256²) when the direct loops (Conv2dDirect.swift) are off.
+// 2017), for stride 1 and few output channels: the U-GAT-IT output layer (7×7, 64 → 3 channels at 256²; with 16
+// input channels or fewer the direct loops of Conv2dDirect.swift take it) and the discriminators' last convs (→ 1
+// channel).
 //
 // im2col writes Cin·kH·kW floats per output pixel and then multiplies by a [Cout, K] weight with Cout = 3: the
 // copy moves 49× the input (822 MB per 256² image) and the GEMM has 3 rows, so the layer ran at 10 GFLOP/s.

@@ -33,8 +33,8 @@ import Foundation
 public enum ConvAlgorithms {
     /// Run 3×3 stride-1 convs by Winograd instead of im2col (default on).
     nonisolated(unsafe) public static var winograd = true
-    /// Run stride-1 convs with at most 4 output channels and a kernel of 5×5 or more by direct loops instead of
-    /// kn2row (default on; Conv2dDirect.swift).
+    /// Run stride-1 convs with at most 4 output and 16 input channels and a kernel of 5×5 or more by direct loops
+    /// instead of kn2row (default on; Conv2dDirect.swift).
     nonisolated(unsafe) public static var direct = true
     /// The Winograd output tile side: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3), nil to choose per conv
     /// (`WinogradPlan.defaultTile`).
