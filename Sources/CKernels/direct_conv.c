@@ -27,67 +27,64 @@ static inline float sum8(v8 v) {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
+// One block of 8·NV columns from column c0 of output row r: NV independent sums per tap. FORWARD_BLOCK makes
+// forward_NV (y[r][c0..]) and INPUT_BLOCK input_NV (dxp[i][c0..]).
+#define FORWARD_BLOCK(NV)                                                                                           \
+    static inline void forward_##NV(size_t cin, size_t k, size_t hp, size_t wp, size_t r, size_t c0,              \
+                                    const float *restrict xp, const float *restrict w, float bias,                 \
+                                    float *restrict yr) {                                                           \
+        v8 a[NV];                                                                                                   \
+        for (int j = 0; j < NV; j++) a[j] = (v8){0} + bias;                                                         \
+        for (size_t ci = 0; ci < cin; ci++)                                                                         \
+            for (size_t kh = 0; kh < k; kh++) {                                                                     \
+                const float *s = xp + (ci * hp + r + kh) * wp + c0;                                                 \
+                const float *wk = w + (ci * k + kh) * k;                                                            \
+                for (size_t kw = 0; kw < k; kw++) {                                                                 \
+                    const float wv = wk[kw];                                                                        \
+                    for (int j = 0; j < NV; j++) a[j] += wv * load8(s + kw + 8 * j);                                \
+                }                                                                                                   \
+            }                                                                                                       \
+        for (int j = 0; j < NV; j++) store8(yr + c0 + 8 * j, a[j]);                                                 \
+    }
+FORWARD_BLOCK(8)
+FORWARD_BLOCK(4)
+FORWARD_BLOCK(1)
+
+// dxp[i][c] = Σ w[co][ci][kh][kw] · dy[co][i − kh][c − kw] = Σ … · dyh[co][i − kh][c − kw + k − 1], over the
+// output rows i − kh that exist (kh in khLo...khHi)
+#define INPUT_BLOCK(NV)                                                                                             \
+    static inline void input_##NV(size_t cout, size_t cin, size_t k, size_t ho, size_t wh, size_t i, size_t khLo,  \
+                                  size_t khHi, size_t c0, const float *restrict dyh, const float *restrict w,     \
+                                  float *restrict dr) {                                                             \
+        v8 a[NV];                                                                                                   \
+        for (int j = 0; j < NV; j++) a[j] = (v8){0};                                                                \
+        for (size_t co = 0; co < cout; co++)                                                                        \
+            for (size_t kh = khLo; kh <= khHi; kh++) {                                                              \
+                const float *s = dyh + (co * ho + (i - kh)) * wh + c0 + (k - 1);                                    \
+                const float *wk = w + (co * cin * k + kh) * k;                                                      \
+                for (size_t kw = 0; kw < k; kw++) {                                                                 \
+                    const float wv = wk[kw];                                                                        \
+                    for (int j = 0; j < NV; j++) a[j] += wv * load8(s - kw + 8 * j);                                \
+                }                                                                                                   \
+            }                                                                                                       \
+        for (int j = 0; j < NV; j++) store8(dr + c0 + 8 * j, a[j]);                                                 \
+    }
+INPUT_BLOCK(8)
+INPUT_BLOCK(4)
+INPUT_BLOCK(1)
+
 void f2w_conv_direct_forward(size_t cin, size_t k, size_t hp, size_t wp, size_t ho, size_t wo,
                              const float *restrict xp, const float *restrict w, float bias, float *restrict y) {
     for (size_t r = 0; r < ho; r++) {
         float *yr = y + r * wo;
         size_t c0 = 0;
-        // 64 columns at once: eight independent sums, so that the multiply-adds do not wait for each other
-        for (; c0 + 64 <= wo; c0 += 64) {
-            v8 a[8];
-            for (int j = 0; j < 8; j++) a[j] = (v8){0} + bias;
-            for (size_t ci = 0; ci < cin; ci++)
-                for (size_t kh = 0; kh < k; kh++) {
-                    const float *s = xp + (ci * hp + r + kh) * wp + c0;
-                    const float *wk = w + (ci * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) {
-                        const float wv = wk[kw];
-                        for (int j = 0; j < 8; j++) a[j] += wv * load8(s + kw + 8 * j);
-                    }
-                }
-            for (int j = 0; j < 8; j++) store8(yr + c0 + 8 * j, a[j]);
-        }
-        for (; c0 + 32 <= wo; c0 += 32) {
-            v8 a0 = (v8){0} + bias, a1 = a0, a2 = a0, a3 = a0;
-            for (size_t ci = 0; ci < cin; ci++)
-                for (size_t kh = 0; kh < k; kh++) {
-                    const float *s = xp + (ci * hp + r + kh) * wp + c0;
-                    const float *wk = w + (ci * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) {
-                        const float wv = wk[kw];
-                        a0 += wv * load8(s + kw);
-                        a1 += wv * load8(s + kw + 8);
-                        a2 += wv * load8(s + kw + 16);
-                        a3 += wv * load8(s + kw + 24);
-                    }
-                }
-            store8(yr + c0, a0);
-            store8(yr + c0 + 8, a1);
-            store8(yr + c0 + 16, a2);
-            store8(yr + c0 + 24, a3);
-        }
-        for (; c0 + 8 <= wo; c0 += 8) {
-            v8 a0 = (v8){0} + bias;
-            for (size_t ci = 0; ci < cin; ci++)
-                for (size_t kh = 0; kh < k; kh++) {
-                    const float *s = xp + (ci * hp + r + kh) * wp + c0;
-                    const float *wk = w + (ci * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) a0 += wk[kw] * load8(s + kw);
-                }
-            store8(yr + c0, a0);
-        }
+        for (; c0 + 64 <= wo; c0 += 64) forward_8(cin, k, hp, wp, r, c0, xp, w, bias, yr);
+        for (; c0 + 32 <= wo; c0 += 32) forward_4(cin, k, hp, wp, r, c0, xp, w, bias, yr);
+        for (; c0 + 8 <= wo; c0 += 8) forward_1(cin, k, hp, wp, r, c0, xp, w, bias, yr);
         if (c0 < wo && wo >= 8) {
             // the last columns as one block of 8 ending at the row's end, over columns already written: they get the
             // same floats again (one vector sum instead of up to 7 scalar ones, each waiting for the last)
-            const size_t c1 = wo - 8;
-            v8 a0 = (v8){0} + bias;
-            for (size_t ci = 0; ci < cin; ci++)
-                for (size_t kh = 0; kh < k; kh++) {
-                    const float *s = xp + (ci * hp + r + kh) * wp + c1;
-                    const float *wk = w + (ci * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) a0 += wk[kw] * load8(s + kw);
-                }
-            store8(yr + c1, a0);
+            forward_1(cin, k, hp, wp, r, wo - 8, xp, w, bias, yr);
             c0 = wo;
         }
         for (size_t c = c0; c < wo; c++) {
@@ -107,65 +104,15 @@ void f2w_conv_direct_input_grad(size_t cout, size_t cin, size_t k, size_t hp, si
                                 const float *restrict dyh, const float *restrict w, float *restrict dxp) {
     const size_t wh = wo + 2 * (k - 1);  // dyh's row: dy's row with k − 1 zeros on each side
     for (size_t i = 0; i < hp; i++) {
-        // the output rows r = i − kh that exist
         const size_t khLo = i + 1 > ho ? i + 1 - ho : 0, khHi = i < k - 1 ? i : k - 1;
         float *dr = dxp + i * wp;
         size_t c0 = 0;
-        // dxp[i][c] = Σ w[co][ci][kh][kw] · dy[co][i − kh][c − kw] = Σ … · dyh[co][i − kh][c − kw + k − 1]
-        for (; c0 + 64 <= wp; c0 += 64) {
-            v8 a[8];
-            for (int j = 0; j < 8; j++) a[j] = (v8){0};
-            for (size_t co = 0; co < cout; co++)
-                for (size_t kh = khLo; kh <= khHi; kh++) {
-                    const float *s = dyh + (co * ho + (i - kh)) * wh + c0 + (k - 1);
-                    const float *wk = w + (co * cin * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) {
-                        const float wv = wk[kw];
-                        for (int j = 0; j < 8; j++) a[j] += wv * load8(s - kw + 8 * j);
-                    }
-                }
-            for (int j = 0; j < 8; j++) store8(dr + c0 + 8 * j, a[j]);
-        }
-        for (; c0 + 32 <= wp; c0 += 32) {
-            v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (size_t co = 0; co < cout; co++)
-                for (size_t kh = khLo; kh <= khHi; kh++) {
-                    const float *s = dyh + (co * ho + (i - kh)) * wh + c0 + (k - 1);
-                    const float *wk = w + (co * cin * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) {
-                        const float wv = wk[kw];
-                        a0 += wv * load8(s - kw);
-                        a1 += wv * load8(s - kw + 8);
-                        a2 += wv * load8(s - kw + 16);
-                        a3 += wv * load8(s - kw + 24);
-                    }
-                }
-            store8(dr + c0, a0);
-            store8(dr + c0 + 8, a1);
-            store8(dr + c0 + 16, a2);
-            store8(dr + c0 + 24, a3);
-        }
-        for (; c0 + 8 <= wp; c0 += 8) {
-            v8 a0 = {0};
-            for (size_t co = 0; co < cout; co++)
-                for (size_t kh = khLo; kh <= khHi; kh++) {
-                    const float *s = dyh + (co * ho + (i - kh)) * wh + c0 + (k - 1);
-                    const float *wk = w + (co * cin * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) a0 += wk[kw] * load8(s - kw);
-                }
-            store8(dr + c0, a0);
-        }
+        for (; c0 + 64 <= wp; c0 += 64) input_8(cout, cin, k, ho, wh, i, khLo, khHi, c0, dyh, w, dr);
+        for (; c0 + 32 <= wp; c0 += 32) input_4(cout, cin, k, ho, wh, i, khLo, khHi, c0, dyh, w, dr);
+        for (; c0 + 8 <= wp; c0 += 8) input_1(cout, cin, k, ho, wh, i, khLo, khHi, c0, dyh, w, dr);
         if (c0 < wp && wp >= 8) {
             // the last columns as one block of 8 ending at the row's end (as in the forward kernel)
-            const size_t c1 = wp - 8;
-            v8 a0 = {0};
-            for (size_t co = 0; co < cout; co++)
-                for (size_t kh = khLo; kh <= khHi; kh++) {
-                    const float *s = dyh + (co * ho + (i - kh)) * wh + c1 + (k - 1);
-                    const float *wk = w + (co * cin * k + kh) * k;
-                    for (size_t kw = 0; kw < k; kw++) a0 += wk[kw] * load8(s - kw);
-                }
-            store8(dr + c1, a0);
+            input_1(cout, cin, k, ho, wh, i, khLo, khHi, wp - 8, dyh, w, dr);
             c0 = wp;
         }
         for (size_t c = c0; c < wp; c++) {

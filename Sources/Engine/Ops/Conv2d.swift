@@ -325,3 +325,16 @@ enum KW3: KernelWidth { static var width: Int? { 3 } }
 enum KW4: KernelWidth { static var width: Int? { 4 } }
 enum KW7: KernelWidth { static var width: Int? { 7 } }
 enum KWAny: KernelWidth { static var width: Int? { nil } }
+
+extension Tape {
+    /// bias += Σ over samples and pixels of dy [N, Cout, plane] per channel, if bias needs a gradient (the bias
+    /// gradient of the Winograd, kn2row and direct convs).
+    func accumulateBiasGradient(_ bias: Var?, _ dy: Tensor, n: Int, cout: Int, plane p: Int) {
+        guard let bias, needsGrad(bias) else { return }
+        let db = Tensor(zeros: [cout])
+        Breakdown.span(.elementwise) {
+            for s in 0..<n { for co in 0..<cout { db[co] += vsum(dy.data + (s * cout + co) * p, p) } }
+        }
+        accumulate(bias, db)
+    }
+}

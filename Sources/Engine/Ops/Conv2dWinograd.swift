@@ -427,13 +427,7 @@ extension Tape {
         return record(y, inputs: [x, weight] + (bias.map { [$0] } ?? []), kind: .other) { [unowned self] dy in
             let needX = self.needsGrad(x)
             let needW = self.needsGrad(weight)
-            if let bias, self.needsGrad(bias) {
-                let db = Tensor(zeros: [cout])
-                Breakdown.span(.elementwise) {
-                    for s in 0..<n { for co in 0..<cout { db[co] += vsum(dy.data + (s * cout + co) * p, p) } }
-                }
-                self.accumulate(bias, db)
-            }
+            self.accumulateBiasGradient(bias, dy, n: n, cout: cout, plane: p)
             guard needX || needW else { return }
             let u = needX ? transformedWeights() : nil
             let dm = plan.planes(cout)
