@@ -1,4 +1,5 @@
-// Elementwise kernels that Swift's compiler leaves scalar, in C so that clang vectorises them.
+// Loops that Swift's compiler leaves scalar, in C so that clang vectorises them. The target is built with
+// -ffp-contract=off (Adam's floats must equal the scalar formula's); direct_conv.c allows contraction itself.
 #pragma once
 #include <stddef.h>
 
