@@ -8,7 +8,8 @@ import CKernels
 // Why: kn2row (Conv2dKn2row.swift) runs this conv as a GEMM with K = Cin (16 at 96/16) that writes T·Cout = 147
 // planes of the padded size (6 MB per image at 96²), then adds them back shifted; backward writes those planes again
 // (dy shifted by each tap) for two more GEMMs. At 96/16 that was 7% of a step for 0.4% of its FLOPs. The direct
-// loops read the padded input (forward, dW) or dy (dx) in place and keep 16 outputs in a register per tap.
+// loops read the padded input (forward, dW) or dy (dx) in place and keep 64 or 32 outputs of a row in registers
+// while they add the taps (direct_conv.c).
 //   forward  y[co, r, c]    = b[co] + Σ_ci,kh,kw W[co, ci, kh, kw] · xpad[ci, r + kh, c + kw]
 //   dx       dxpad[ci, i, j] = Σ_co,kh,kw W[co, ci, kh, kw] · dy[co, i − kh, j − kw], folded through the padding
 //   dW       dW[co, ci, kh, kw] = Σ_r,c dy[co, r, c] · xpad[ci, r + kh, c + kw]

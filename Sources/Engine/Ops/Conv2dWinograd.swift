@@ -336,7 +336,8 @@ struct WinogradPlan {
 ///
 /// Why: each generator runs 3 times per step, forward and backward, so at 96/16 its 16 residual convs made U 192
 /// times a step where 16 would do: 0.019 s of a 0.32 s step. Only U of at most `maxBytes` is kept, so that the
-/// 4 MiB transforms of the 256-channel convs at 256/64 are not held for a whole phase (memory is what limits there).
+/// 9 MiB F(4×4) transforms of the 256-channel convs at 256/64 are not held for a whole phase (memory is what limits
+/// there: 32 of them would hold 300 MB).
 /// Thread-safe: both chains of a step use it.
 public final class WinogradWeightCache: @unchecked Sendable {
     /// 2.25 MiB: the F(4×4, 3×3) transform of a 128 → 128 conv (the 128/32 generator's residual blocks).
