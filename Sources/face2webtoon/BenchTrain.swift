@@ -17,7 +17,7 @@ struct BenchTrain: ParsableCommand {
     /// The same model options and defaults as `train` (light generator, 96 px, ch 16).
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .customLong("batch-size"), help: "Images per domain per rank.") var batchSize = 1
-    @Option(help: "Compute threads per rank; above 1, the timed steps also run on 1 thread and threads_speedup is printed.")
+    @Option(help: "Compute threads per rank; above 1, further steps alternate between 1 and N threads and threads_speedup is printed.")
     var threads = 1
     @Option(name: .customLong("warmup-steps"), help: "Untimed warm-up steps.") var warmupSteps = 2
     @Option(help: "Timed steps.") var steps = 5
@@ -156,24 +156,37 @@ struct BenchTrain: ParsableCommand {
             augmented = (OpBenchmarks.now() - t1) / Double(steps)
             step.augment = nil
         }
-        // with --threads N > 1, the same steps on 1 thread, for threads_speedup (batch and network unchanged)
-        var oneThread: Double?
+        // with --threads N > 1, pairs of steps on 1 and on N threads, interleaved (1, N, N, 1, 1, N, ...) so that a
+        // change in the shared machine's speed during the run falls on both alike (batch and network unchanged)
+        var pairs: [(one: Double, many: Double)] = []
         if threads > 1 {
-            Runtime.configure(threads: 1)
-            try comm.barrier()
-            let t2 = OpBenchmarks.now()
             // batches come in step order: continue after the steps already drawn
-            let first = warmupSteps + (adaP != nil ? 2 : 1) * steps + 1
-            for s in 0..<steps { try once(first + s) }
-            try comm.barrier()
-            oneThread = (OpBenchmarks.now() - t2) / Double(steps)
+            var s = warmupSteps + (adaP != nil ? 2 : 1) * steps + 1
+            func timed(_ t: Int) throws -> Double {
+                Runtime.configure(threads: t)
+                try comm.barrier()
+                let t2 = OpBenchmarks.now()
+                try once(s)
+                try comm.barrier()
+                s += 1
+                return OpBenchmarks.now() - t2
+            }
+            for i in 0..<steps {
+                if i % 2 == 0 {
+                    let one = try timed(1)
+                    pairs.append((one, try timed(threads)))
+                } else {
+                    let many = try timed(threads)
+                    pairs.append((try timed(1), many))
+                }
+            }
             Runtime.configure(threads: threads)
         }
         // where the time goes, by kind, on the same number of further steps (Breakdown reads the clock at every op,
         // so these steps are timed apart from the ones above)
         var breakdown: (kinds: [TimeKind: Double], seconds: Double)?
         if !noBreakdown {
-            let first = warmupSteps + (adaP != nil ? 2 : 1) * steps + (threads > 1 ? steps : 0) + 1
+            let first = warmupSteps + (adaP != nil ? 2 : 1) * steps + 2 * pairs.count + 1
             try comm.barrier()
             readiness = ["d": ReadinessLog(), "g": ReadinessLog()]
             let t3 = OpBenchmarks.now()
@@ -206,9 +219,18 @@ struct BenchTrain: ParsableCommand {
             print("data_wait_fraction=\(fmt((source.waitSeconds - wait0) / Double(steps) / seconds))")
             print("peak_rss_mib=\(fmt(peakRSSMiB()))")
             print("peak_tensor_mib=\(fmt(Double(TensorMemory.peakBytes) / 1_048_576))")
-            if let oneThread {
-                print("seconds_per_iter_1_thread=\(fmt(oneThread))")
-                print("threads_speedup=\(fmt(oneThread / seconds))")
+            if !pairs.isEmpty {
+                // threads_speedup: the interleaved steps' total time on 1 thread over theirs on N threads
+                let one = pairs.map(\.one).reduce(0, +)
+                let many = pairs.map(\.many).reduce(0, +)
+                let ratios = pairs.map { $0.one / $0.many }
+                let sorted = ratios.sorted()
+                print("seconds_per_iter_1_thread=\(fmt(one / Double(pairs.count)))")
+                print("seconds_per_iter_\(threads)_threads_interleaved=\(fmt(many / Double(pairs.count)))")
+                // each pair's 1-thread step over its N-thread step, in the order they ran
+                print("threads_speedup_pairs=\(ratios.map(fmt).joined(separator: ","))")
+                print("threads_speedup_median_pair=\(fmt(sorted[sorted.count / 2] / 2 + sorted[(sorted.count - 1) / 2] / 2))")
+                print("threads_speedup=\(fmt(one / many))")
             }
             print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
             print("shard_optimizer=\(parallel.isSharded(m.generators))")

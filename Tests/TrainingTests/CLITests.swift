@@ -122,9 +122,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(full.exitCode, 0, full.output)
         XCTAssertTrue(full.output.contains("generator=full batch_size=1 global_layers=3"), full.output)
         XCTAssertNotEqual(try cli(["bench", "train", "--warmup", "1"]).exitCode, 0, "the old option name is gone")
-        let two = try cli(common + ["--threads", "2"])
+        // with 2 threads: 3 interleaved pairs of 1- and 2-thread steps, one ratio each
+        let two = try cli(common + ["--steps", "3", "--threads", "2"])
         XCTAssertEqual(two.exitCode, 0, two.output)
         XCTAssertTrue(two.output.contains("seconds_per_iter_1_thread=") && two.output.contains("threads_speedup="), two.output)
+        let pairs = two.output.split(separator: "\n").first { $0.hasPrefix("threads_speedup_pairs=") }
+        XCTAssertEqual(pairs?.dropFirst("threads_speedup_pairs=".count).split(separator: ",").count, 3, two.output)
     }
 
     func testTrainValidatesItsArguments() throws {
