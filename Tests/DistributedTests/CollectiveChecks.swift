@@ -17,7 +17,7 @@ struct CollectiveChecks {
         "world", "allreduce-float", "allreduce-large", "allreduce-bf16-large", "reduce-scatter", "allgather-inplace",
         "gather-counts", "allreduce-double", "allreduce-buffer", "broadcast-root0",
         "broadcast-root1", "broadcast-bytes", "gather", "allgather", "barrier",
-        "chunked-allreduce", "chunked-broadcast", "chunked-gather", "errors-return",
+        "chunked-allreduce", "chunked-broadcast", "chunked-gather", "errors-return", "tcp-flags",
     ]
 
     func runAll() {
@@ -42,6 +42,14 @@ struct CollectiveChecks {
         report.check("chunked-gather", chunkedGather)
         _ = MPICommunicator.setChunkElementsForTesting(previous)
         report.check("errors-return", errorsReturn)
+        report.check("tcp-flags", tcpFlags)
+    }
+
+    /// cmpi_init gave Open MPI's TCP transport its flags without "put" (this job's mpirun sets none).
+    func tcpFlags() throws -> String? {
+        guard let ours = cmpi_tcp_flags_default().map({ String(cString: $0) }) else { return nil }  // not Open MPI
+        let seen = ProcessInfo.processInfo.environment["OMPI_MCA_btl_tcp_flags"]
+        return seen == ours && !ours.contains("put") ? nil : "OMPI_MCA_btl_tcp_flags=\(seen ?? "unset"), expected \(ours)"
     }
 
     func world() throws -> String? {

@@ -41,9 +41,14 @@ extern "C" {
  * `provided` (may be NULL) receives the CMPI_THREAD_* level granted.
  * Fails with CMPI_ERR_THREAD_LEVEL if the level granted is below SERIALIZED, and with
  * CMPI_ERR_FINALIZED after cmpi_finalize. Errors inside MPI_Init_thread itself abort the
- * process (MPI's default handler applies until init has succeeded).
+ * process (MPI's default handler applies until init has succeeded). Before MPI_Init_thread it sets
+ * OMPI_MCA_btl_tcp_flags to cmpi_tcp_flags_default() unless the environment already has it.
  */
 int cmpi_init(int *provided);
+
+/* The value cmpi_init gives Open MPI's OMPI_MCA_btl_tcp_flags when the environment has none (the TCP transport's
+ * default flags without "put" and "hetero-rdma"; shim.c says why), or NULL where the MPI library is not Open MPI. */
+const char *cmpi_tcp_flags_default(void);
 
 /* MPI_Finalize. A no-op returning 0 if MPI was never initialized or is already finalized. */
 int cmpi_finalize(void);
