@@ -48,6 +48,30 @@ final class FreedMemoryTests: XCTestCase {
         XCTAssertEqual(again.buffer.reduce(0, +), 2 * Float(1 << 20))
         XCTAssertEqual(live.count, 32)
     }
+
+    /// Once the heap has stopped growing and is no larger than the amount kept, the check costs no mallinfo2 walk;
+    /// when it grows again, it is walked and trimmed.
+    func testAHeapThatNeitherGrewNorHoldsTooMuchIsNotWalked() {
+        Runtime.keepFreedMemory()
+        let seenBefore = TensorMemory.heapSeen
+        defer { TensorMemory.heapSeen = seenBefore }
+        TensorMemory.releaseFreedMemory(above: .max)  // establishes where the heap starts and how large it was
+        let size = TensorMemory.heapSeen
+        var checks = TensorMemory.fullChecks
+        XCTAssertFalse(TensorMemory.releaseFreedMemory(above: .max))
+        XCTAssertEqual(TensorMemory.fullChecks, checks, "not grown, at most `above` bytes: no walk")
+        TensorMemory.releaseFreedMemory(above: size / 2)  // trims if more than half of the heap is free
+        XCTAssertEqual(TensorMemory.fullChecks, checks + 1, "a heap larger than `above` may hold more free: walked")
+        // more 4 MiB blocks than the heap has free, so that it grows; then free every other one (holes that the top
+        // cannot return)
+        let count = TensorMemory.freedHeapBytes / (4 << 20) + 16
+        var blocks = (0..<count).map { _ in Tensor(zeros: [1 << 20]) }
+        for i in stride(from: 0, to: count, by: 2) { blocks[i] = Tensor(zeros: [1]) }
+        checks = TensorMemory.fullChecks
+        XCTAssertTrue(TensorMemory.releaseFreedMemory(above: .max), "the heap grew: walked and trimmed")
+        XCTAssertEqual(TensorMemory.fullChecks, checks + 1)
+        XCTAssertEqual(blocks.count, count)
+    }
 }
 
 /// `Runtime.hugePageTunables`: malloc's huge pages are asked for only in the kernel's `madvise` mode, and what the
