@@ -108,7 +108,17 @@ struct BenchTrain: ParsableCommand {
             let completeD = start("d", m.discriminators, lowRank: []) {
                 step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0
             } apply: { step.applyDiscriminator() }
-            if pipelined { step.beforeJudging = completeD } else { completeD() }
+            if pipelined {
+                // how long the D all-reduce may run behind the generators' forward passes (scaling-model.py)
+                let computed = OpBenchmarks.now()
+                let log = readiness["d"]
+                step.beforeJudging = {
+                    log?.completionWindows.append(OpBenchmarks.now() - computed)
+                    completeD()
+                }
+            } else {
+                completeD()
+            }
             let completeG = start("g", m.generators, lowRank: lowRank) {
                 step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0
             } apply: { step.applyGenerator() }
@@ -275,6 +285,9 @@ final class ReadinessLog {
     var phaseSeconds = 0.0
     var lead: [(seconds: Double, elements: Int)] = []  // seconds before the phase's end, per parameter
     var phases = 0
+    /// D only, with overlap: seconds from the end of the D phase's gradient computation to the point inside the G
+    /// phase where it completes (after the generators' forward passes, `UGATITStep.beforeJudging`).
+    var completionWindows: [Double] = []
 
     func add(start: Double, end: Double, finals: [(Double, Int)]) {
         phaseSeconds += end - start
@@ -297,7 +310,9 @@ final class ReadinessLog {
                 break
             }
         }
+        let completion = completionWindows.isEmpty
+            ? "" : " \(name)_completion_window_s=\(fmt(completionWindows.reduce(0, +) / Double(completionWindows.count)))"
         return "ready_\(name)_phase_s=\(fmt(phaseSeconds / Double(phases))) ready_\(name)_window_s=\(fmt(mean)) "
-            + "ready_\(name)_final_half_s=\(fmt(half))"
+            + "ready_\(name)_final_half_s=\(fmt(half))" + completion
     }
 }
