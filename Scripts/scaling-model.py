@@ -8,8 +8,9 @@ The model, per step and per rank (one rank per machine):
 - with the low-rank FC.0 exchange (full generator), FC.0 leaves the G all-reduce and all-gathers
   (N-1) * 3b * (in + out) * 4 bytes instead, plus (N-1) * alpha;
 - with overlap, a phase hides at most its readiness window (how long before the end of the phase's backward its
-  gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step) and never the bucket that
-  carries the loss values, nor the FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
+  gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step); D also hides behind the
+  G phase's generator passes (d_completion_window_s), where it completes; G never hides its last bucket, nor the
+  FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
 - with the sharded optimizer (`--shard-optimizer`, ZeRO-1), each bucket is reduce-scattered instead of all-reduced
   ((N-1)/N * bytes / beta + (N-1) * alpha, overlapped as the all-reduce), and after the update the sharded parameters
   are all-gathered with the same cost, exposed (nothing runs beside it); FC.0 under the low-rank exchange is not
@@ -32,16 +33,21 @@ import math
 # light 128/32 (§7.2), as fractions of the step, applied to every model (an assumption: same network shape).
 MODELS = {
     # t_c measured on 2026-12-06 (2-vCPU Intel Xeon, SkylakeX kernel): light 128/32 at default depths on 1 core, the
-    # median seconds_per_iter_1 of the six netns-scaling-runs baselines (docs/experiments/netns/ring-5627aab);
-    # light 256/64 on 2 threads from bench-vs-pytorch (81c2130); full 256/64 on 2 threads from bench train --full
-    # (commit after 5627aab). Before the two-chain step and Winograd: 2.48, 23.9 and 36.6 s.
-    "light128": dict(g=5_306_048, d=7_047_816, fc_in=128, fc_out=128, t_c=1.28, note="light 128/32, 1 core"),
-    "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=7.67, note="light 256/64, 2 cores"),
+    # median seconds_per_iter_1 of the six netns-scaling-runs baselines at 2b04412 (docs/experiments/netns/
+    # noput-2b04412/second); light 256/64 on 2 threads from bench-vs-pytorch at cf9336d (the 256/64 code since is the same
+    # but for the finite check); full 256/64 on 2 threads from bench train --full (the commit after 5627aab, before
+    # Winograd F(4x4): conservative). Stop 26 used 1.28 and 7.67 s; before the two-chain step and Winograd: 2.48, 23.9
+    # and 36.6 s.
+    "light128": dict(g=5_306_048, d=7_047_816, fc_in=128, fc_out=128, t_c=0.941, note="light 128/32, 1 core"),
+    "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=7.07, note="light 256/64, 2 cores"),
     "full256": dict(g=557_919_616, d=112_851_720, fc_in=1_048_576, fc_out=256, t_c=14.39, note="full 256/64, 2 cores"),
 }
-# ready_d_window_s and ready_g_window_s of the same baselines (0.072-0.077 and 0.130-0.157 s of a 1.2-1.3 s step)
-WINDOW_D = 0.075 / 1.28  # seconds a D gradient byte is final before the D backward ends, per second of step
-WINDOW_G = 0.14 / 1.28
+# ready_d_window_s, ready_g_window_s and d_completion_window_s of the 2-host runs at 2b04412 (0.046-0.053,
+# 0.078-0.081 and 0.196-0.208 s of a 0.94 s step): the D phase completes behind the G phase's generator passes,
+# so its all-reduce can also run there (docs/distributed.md §7.2)
+WINDOW_D = 0.049 / 0.941  # seconds a D gradient byte is final before the D backward ends, per second of step
+WINDOW_G = 0.079 / 0.941
+WINDOW_D_COMPLETION = 0.20 / 0.941  # the generators' forward passes before the D update is needed
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 
 
@@ -75,10 +81,10 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
     if shard:  # the parameter all-gather after each update: the other half of the ring, exposed
         exposed += t_d + t_g
     if overlap:
-        # the last bucket of each phase (the one with the loss values) cannot hide
-        last_d = min(t_d, allreduce(min(4 * m["d"], BUCKET))[0])
+        # D: every bucket, the last one too, may hide in its readiness window and behind the G phase's generator
+        # passes; G: its last bucket (final when backward ends) cannot hide, nothing comes after it
         last_g = min(t_g, allreduce(min(g_dense, BUCKET))[0])
-        hide_d = min(t_d - last_d, WINDOW_D * t_c)
+        hide_d = min(t_d, (WINDOW_D + WINDOW_D_COMPLETION) * t_c)
         hide_g = min(t_g - last_g, WINDOW_G * t_c)
         exposed -= max(0.0, hide_d) + max(0.0, hide_g)
     return t_c + exposed, exposed
