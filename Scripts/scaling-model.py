@@ -131,7 +131,7 @@ def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
             hide = min(total - last, r[f"ready_{ph}_window_s"]) if r.get("overlap", 1) else 0.0
             # the D phase completes behind the G phase's generator passes: all of its buckets, the last one too,
             # may run hidden there (outputs from before d_completion_window_s existed keep the old rule)
-            if ph == "d" and r.get("overlap", 1) and "d_completion_window_s" in r:
+            if ph == "d" and r.get("overlap", 1) and math.isfinite(r.get("d_completion_window_s", math.nan)):
                 hide = min(total, r["ready_d_window_s"] + r["d_completion_window_s"])
             cost[ph] = (total, max(0.0, hide))
         exposed = sum(t - h for t, h in cost.values())

@@ -54,7 +54,9 @@ static int to_cmpi_level(int level) {
  * Scripts/netns-cluster). Three hosts were at the link rate either way (933). Only unshaped veths, which are
  * bound by copying rather than by a link, were faster with put (16.8 against 11.6 Gbit/s, still above 10 GbE).
  * The user's own setting (OMPI_MCA_btl_tcp_flags in the environment, or mpirun --mca btl_tcp_flags, which mpirun
- * passes on the same way) wins; transports other than TCP (UCX, verbs, shared memory) do not read it.
+ * passes on the same way) wins; one in an MCA parameter file (openmpi-mca-params.conf) does not, the environment
+ * ranks above it. Transports other than TCP (UCX, verbs, shared memory) do not read it. cmpi_init runs before the
+ * process starts other threads (setenv is not safe against a concurrent getenv).
  */
 const char *cmpi_tcp_flags_default(void) {
 #ifdef OMPI_MAJOR_VERSION
@@ -62,6 +64,46 @@ const char *cmpi_tcp_flags_default(void) {
 #else
     return NULL;
 #endif
+}
+
+static int tcp_flags_set_by_init = 0;
+
+int cmpi_tcp_flags_set_by_init(void) { return tcp_flags_set_by_init; }
+
+int cmpi_cvar_read_integer(const char *name, long long *value) {
+    int provided, rc, index, count, len = 256, dlen = 0, verbosity, bind, scope, size;
+    char cname[256];
+    MPI_Datatype type;
+    MPI_T_enum enumtype;
+    MPI_T_cvar_handle handle;
+    unsigned char buf[16] = {0};
+    rc = MPI_T_init_thread(MPI_THREAD_SINGLE, &provided);
+    if (rc != MPI_SUCCESS) return rc;
+    rc = MPI_T_cvar_get_index(name, &index);
+    if (rc == MPI_SUCCESS)
+        rc = MPI_T_cvar_get_info(index, cname, &len, &verbosity, &type, &enumtype, NULL, &dlen, &bind, &scope);
+    if (rc == MPI_SUCCESS) rc = MPI_T_cvar_handle_alloc(index, NULL, &handle, &count);
+    if (rc == MPI_SUCCESS) {
+        if (count == 1 && MPI_Type_size(type, &size) == MPI_SUCCESS && (size == 4 || size == 8)) {
+            rc = MPI_T_cvar_read(handle, buf);
+            if (rc == MPI_SUCCESS) {
+                if (size == 4) {
+                    int32_t v;
+                    memcpy(&v, buf, 4);
+                    *value = (type == MPI_UNSIGNED) ? (long long)(uint32_t)v : (long long)v;
+                } else {
+                    int64_t v;
+                    memcpy(&v, buf, 8);
+                    *value = (long long)v;
+                }
+            }
+        } else {
+            rc = MPI_ERR_TYPE;
+        }
+        MPI_T_cvar_handle_free(&handle);
+    }
+    MPI_T_finalize();
+    return rc;
 }
 
 int cmpi_init(int *provided) {
@@ -73,7 +115,10 @@ int cmpi_init(int *provided) {
         rc = MPI_Query_thread(&level);
     } else {
         const char *flags = cmpi_tcp_flags_default();
-        if (flags) setenv("OMPI_MCA_btl_tcp_flags", flags, 0); /* 0: the user's value stays */
+        if (flags && !getenv("OMPI_MCA_btl_tcp_flags")) { /* the user's value stays */
+            setenv("OMPI_MCA_btl_tcp_flags", flags, 1);
+            tcp_flags_set_by_init = 1;
+        }
         rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &level);
     }
     if (rc != MPI_SUCCESS) return rc;

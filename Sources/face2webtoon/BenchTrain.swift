@@ -64,7 +64,7 @@ struct BenchTrain: ParsableCommand {
         try comm.barrier()
         let source = try FolderBatches(
             data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 4 * steps,
+            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 5 * steps,
             warnings: DataWarnings())
         // when each phase's gradients become final, as seconds before the phase's gradient computation ends (how long
         // an all-reduce started at that moment could run hidden behind the rest of the backward pass)
@@ -248,7 +248,7 @@ struct BenchTrain: ParsableCommand {
             print("buckets_g=\(parallel.bucketCount(m.generators, lowRank: lowRank)) buckets_d=\(parallel.bucketCount(m.discriminators))")
             print("bytes_per_rank_per_step=\(Int(bytesPerRank))")
             print("dense_bytes_per_rank_per_step=\(Int(denseBytesPerRank))")
-            print("overlap=\(!exchange.noOverlap && n > 1)")
+            print("overlap=\(!exchange.noOverlap && n > 1 ? 1 : 0)")  // 1: buckets all-reduced during backward
             print("comm_total_s=\(fmt(commTotal))")
             print("comm_exposed_s=\(fmt(commExposed))")
             for name in ["d", "g"] {

@@ -45,11 +45,18 @@ struct CollectiveChecks {
         report.check("tcp-flags", tcpFlags)
     }
 
-    /// cmpi_init gave Open MPI's TCP transport its flags without "put" (this job's mpirun sets none).
+    /// cmpi_init gave Open MPI's TCP transport its flags without "put" where the job's environment set none, and
+    /// Open MPI took them: its control variable btl_tcp_flags holds send | in-place | need-ack | need-csum
+    /// (0x1 | 0x8 | 0x10 | 0x20, Open MPI's MCA_BTL_FLAGS_* bits), without put (0x2).
     func tcpFlags() throws -> String? {
         guard let ours = cmpi_tcp_flags_default().map({ String(cString: $0) }) else { return nil }  // not Open MPI
+        guard cmpi_tcp_flags_set_by_init() == 1 else { return nil }  // the user's own value: left alone
         let seen = ProcessInfo.processInfo.environment["OMPI_MCA_btl_tcp_flags"]
-        return seen == ours && !ours.contains("put") ? nil : "OMPI_MCA_btl_tcp_flags=\(seen ?? "unset"), expected \(ours)"
+        guard seen == ours else { return "OMPI_MCA_btl_tcp_flags=\(seen ?? "unset"), expected \(ours)" }
+        var flags: Int64 = 0
+        let rc = cmpi_cvar_read_integer("btl_tcp_flags", &flags)
+        guard rc == 0 else { return "btl_tcp_flags not readable through MPI_T (error \(rc))" }
+        return flags == 0x39 ? nil : "btl_tcp_flags = 0x\(String(flags, radix: 16)), expected 0x39"
     }
 
     func world() throws -> String? {

@@ -50,21 +50,30 @@ final class FreedMemoryTests: XCTestCase {
     }
 
     /// Once the heap has stopped growing and is no larger than the amount kept, the check costs no mallinfo2 walk;
-    /// when it grows again, it is walked and trimmed.
+    /// when it grows again, it is walked and trimmed; and every `maxSkipped` + 1 calls it is walked anyway.
     func testAHeapThatNeitherGrewNorHoldsTooMuchIsNotWalked() {
         Runtime.keepFreedMemory()
-        let seenBefore = TensorMemory.heapSeen
-        defer { TensorMemory.heapSeen = seenBefore }
-        TensorMemory.releaseFreedMemory(above: .max)  // establishes where the heap starts and how large it was
-        let size = TensorMemory.heapSeen
+        let saved = (TensorMemory.heapSeen, TensorMemory.heapStart, TensorMemory.lastStart, TensorMemory.skipped)
+        defer {
+            (TensorMemory.heapSeen, TensorMemory.heapStart, TensorMemory.lastStart, TensorMemory.skipped) = saved
+        }
+        (TensorMemory.heapSeen, TensorMemory.heapStart, TensorMemory.lastStart) = (0, nil, nil)
+        // two walks that agree on where the heap starts (nothing is allocated in between)
+        TensorMemory.releaseFreedMemory(above: .max)
+        TensorMemory.releaseFreedMemory(above: .max)
+        XCTAssertNotNil(TensorMemory.heapStart, "two walks of a brk heap agree")
         var checks = TensorMemory.fullChecks
         XCTAssertFalse(TensorMemory.releaseFreedMemory(above: .max))
         XCTAssertEqual(TensorMemory.fullChecks, checks, "not grown, at most `above` bytes: no walk")
-        TensorMemory.releaseFreedMemory(above: size / 2)  // trims if more than half of the heap is free
+        TensorMemory.releaseFreedMemory(above: TensorMemory.heapSeen / 2)  // trims if more than half is free
         XCTAssertEqual(TensorMemory.fullChecks, checks + 1, "a heap larger than `above` may hold more free: walked")
-        // more 4 MiB blocks than the heap has free, so that it grows; then free every other one (holes that the top
-        // cannot return)
-        let count = TensorMemory.freedHeapBytes / (4 << 20) + 16
+        // at most `maxSkipped` answers in a row without a walk
+        checks = TensorMemory.fullChecks
+        for _ in 0...TensorMemory.maxSkipped { TensorMemory.releaseFreedMemory(above: .max) }
+        XCTAssertEqual(TensorMemory.fullChecks, checks + 1, "one walk in maxSkipped + 1 calls")
+        // grow the heap past the largest size seen: more 4 MiB blocks than that leaves room for in the heap, then
+        // free every other one (holes that the top cannot return)
+        let count = (TensorMemory.heapSeen - TensorMemory.heapBytes + TensorMemory.freedHeapBytes) / (4 << 20) + 16
         var blocks = (0..<count).map { _ in Tensor(zeros: [1 << 20]) }
         for i in stride(from: 0, to: count, by: 2) { blocks[i] = Tensor(zeros: [1]) }
         checks = TensorMemory.fullChecks

@@ -50,6 +50,14 @@ int cmpi_init(int *provided);
  * default flags without "put" and "hetero-rdma"; shim.c says why), or NULL where the MPI library is not Open MPI. */
 const char *cmpi_tcp_flags_default(void);
 
+/* 1 if cmpi_init set OMPI_MCA_btl_tcp_flags (the environment had none), else 0. */
+int cmpi_tcp_flags_set_by_init(void);
+
+/* Reads the MPI tool-interface control variable `name` (MPI_T_cvar_read), when it is one integer of 4 or 8 bytes;
+ * e.g. Open MPI's "btl_tcp_flags" (a bit set) after cmpi_init. Returns MPI_SUCCESS or the MPI_T error (MPI_T_ERR_INVALID_NAME
+ * if no such variable is registered). */
+int cmpi_cvar_read_integer(const char *name, long long *value);
+
 /* MPI_Finalize. A no-op returning 0 if MPI was never initialized or is already finalized. */
 int cmpi_finalize(void);
 

@@ -175,6 +175,8 @@ public enum TensorMemory {
 
     /// Bytes of free blocks in the heap (glibc's mallinfo2 fordblks), resident or not.
     public static var freedHeapBytes: Int { Int(mallinfo2().fordblks) }
+    /// Bytes of the heap, free or not (glibc's mallinfo2 arena).
+    static var heapBytes: Int { Int(mallinfo2().arena) }
 
     /// Freed heap memory kept for reuse before `releaseFreedMemory` gives it back: the same 1 GiB that
     /// `Runtime.keepFreedMemory` keeps at the top of the heap.
@@ -182,8 +184,13 @@ public enum TensorMemory {
 
     /// The heap's size (glibc's mallinfo2 arena) at the last `releaseFreedMemory`.
     nonisolated(unsafe) static var heapSeen = 0
-    /// Where the heap starts (the program break less mallinfo2's arena at the last full check), nil before one.
+    /// Where the heap starts: the program break less mallinfo2's arena, once two consecutive full checks agree on it
+    /// (nil otherwise: then every call walks). `lastStart` is the last full check's.
     nonisolated(unsafe) static var heapStart: Int?
+    nonisolated(unsafe) static var lastStart: Int?
+    /// Calls answered without mallinfo2 since the last walk; at most `maxSkipped` in a row.
+    nonisolated(unsafe) static var skipped = 0
+    static let maxSkipped = 15
     /// How many calls of `releaseFreedMemory` read mallinfo2 (for tests).
     nonisolated(unsafe) static var fullChecks = 0
 
@@ -203,15 +210,25 @@ public enum TensorMemory {
     ///
     /// mallinfo2 walks every free block (2-3 ms a call at 96/16, twice a step), so it is skipped when the program
     /// break says enough: a heap that has not grown since and is no larger than `keep` cannot hold more than `keep`
-    /// free bytes (with `Runtime.keepFreedMemory`'s single arena the heap is the brk segment).
+    /// free bytes. That holds while the heap is the brk segment (`Runtime.keepFreedMemory`'s single arena), which
+    /// shows as a constant distance between the break and mallinfo2's arena; an arena that grows by mmap (one made
+    /// before the limit, or a main arena that could not extend the break) changes that distance, and then every call
+    /// walks. At most `maxSkipped` calls in a row are skipped all the same.
     @discardableResult
     public static func releaseFreedMemory(above keep: Int = freedMemoryKept) -> Bool {
         let brk = Int(bitPattern: sbrk(0))
-        if let start = heapStart, brk - start <= min(heapSeen, keep) { return false }
+        if let start = heapStart, skipped < maxSkipped, brk - start <= min(heapSeen, keep) {
+            skipped += 1
+            return false
+        }
+        skipped = 0
         let info = mallinfo2()
         fullChecks += 1
         let (heap, free) = (Int(info.arena), Int(info.fordblks))
-        heapStart = brk - heap
+        // the break read again: if another thread moved it meanwhile, the distance is not trusted
+        let start = Int(bitPattern: sbrk(0)) == brk ? brk - heap : nil
+        heapStart = start != nil && start == lastStart ? start : nil
+        lastStart = start
         defer { heapSeen = max(heapSeen, heap) }
         guard heap > heapSeen || free > keep else { return false }
         return malloc_trim(0) == 1
