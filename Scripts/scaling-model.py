@@ -128,11 +128,15 @@ def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
             nbytes, buckets = 4 * r[f"params_{ph}"], r[f"buckets_{ph}"]
             total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
             last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
-            hide = min(total - last, r[f"ready_{ph}_window_s"]) if r.get("overlap", 1) else 0.0
-            # the D phase completes behind the G phase's generator passes: all of its buckets, the last one too,
-            # may run hidden there (outputs from before d_completion_window_s existed keep the old rule)
-            if ph == "d" and r.get("overlap", 1) and math.isfinite(r.get("d_completion_window_s", math.nan)):
-                hide = min(total, r["ready_d_window_s"] + r["d_completion_window_s"])
+            completion = r.get("d_completion_window_s", math.nan) if ph == "d" else math.nan
+            if not r.get("overlap", 1):
+                hide = 0.0
+            elif math.isfinite(completion):
+                # the D phase completes behind the G phase's generator passes: all of its buckets, the last one too,
+                # may run hidden there
+                hide = min(total, r["ready_d_window_s"] + completion)
+            else:  # G, and outputs from before d_completion_window_s existed: never the last bucket
+                hide = min(total - last, r[f"ready_{ph}_window_s"])
             cost[ph] = (total, max(0.0, hide))
         exposed = sum(t - h for t, h in cost.values())
         predicted = t_c + exposed

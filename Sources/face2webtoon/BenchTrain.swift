@@ -235,11 +235,12 @@ struct BenchTrain: ParsableCommand {
                 let many = pairs.map(\.many).reduce(0, +)
                 let ratios = pairs.map { $0.one / $0.many }
                 let sorted = ratios.sorted()
+                let median = (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
                 print("seconds_per_iter_1_thread=\(fmt(one / Double(pairs.count)))")
                 print("seconds_per_iter_\(threads)_threads_interleaved=\(fmt(many / Double(pairs.count)))")
                 // each pair's 1-thread step over its N-thread step, in the order they ran
                 print("threads_speedup_pairs=\(ratios.map(fmt).joined(separator: ","))")
-                print("threads_speedup_median_pair=\(fmt(sorted[sorted.count / 2] / 2 + sorted[(sorted.count - 1) / 2] / 2))")
+                print("threads_speedup_median_pair=\(fmt(median))")
                 print("threads_speedup=\(fmt(one / many))")
             }
             print("fc_exchange=\(lowRank.isEmpty ? "dense" : "lowrank")")
