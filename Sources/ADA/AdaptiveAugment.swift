@@ -55,12 +55,17 @@ public final class AdaptiveAugment: DiscriminatorAugment {
 
     public func p(_ d: Domain) -> Double { state.p[d == .a ? 0 : 1] }
 
-    /// Starts a step: resets the call counter (the D phase and the G phase draw fresh transforms).
-    public func beginStep(_ s: Int, globalIndices: [Int]) {
+    /// Starts a step: resets the call counter (the D phase and the G phase draw fresh transforms). `callsMade`: calls
+    /// of step s already drawn (a trainer that judged the step's real images ahead, `UGATITStep.judgeReal`, resumes
+    /// the count after them, so that every call of a step draws the same transforms either way).
+    public func beginStep(_ s: Int, globalIndices: [Int], callsMade: Int = 0) {
         step = s
-        call = 0
+        call = callsMade
         self.globalIndices = globalIndices
     }
+
+    /// The calls drawn so far in this step.
+    public var callsThisStep: Int { call }
 
     public func augment(_ t: Tape, _ x: Var, domain: Domain) -> Var {
         guard config.mode != .off || debug != nil else { return x }

@@ -58,6 +58,11 @@ public final class Trainer {
     public var memoryEstimate: MemoryEstimate?
     /// Test hook: this rank's gradients are made NaN at these steps (before the all-reduce).
     public var debugNaNGradients: (rank: Int, steps: Set<Int>)?
+    /// The next step's batch and the real half of its D phase, taken while this step's G all-reduce was on the wire
+    /// (`judgeAhead`); the batch's error, if drawing it failed, is thrown at that step.
+    private var ahead: JudgedAhead?
+    /// Whether the last step's D phase used a real half judged ahead (metrics.jsonl `d_real_ahead`).
+    private var lastJudgedAhead = false
 
     /// - Throws: `TrainingError.invalidConfig` listing every problem; `TrainingError.io` if `resultDir` cannot be made.
     /// On ranks other than 0 nothing is logged or written; `run` starts from rank 0's parameters on every rank.
@@ -219,7 +224,7 @@ public final class Trainer {
             step.setLearningRate(lr)
             let wait0 = source.waitSeconds
             let t0 = Date()
-            let (a, b) = try source.batch(step: s)
+            let (a, b) = try batch(step: s)
             parallel.watchdog.step = s
             let (values, skipped) = try synchronizedStep(s, a, b)
             last = values
@@ -240,7 +245,7 @@ public final class Trainer {
             var record: [String: Any] = [
                 "step": s, "lr": lr, "seconds_per_step": dt,
                 "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
-                "data_wait_seconds": source.waitSeconds - wait0,
+                "data_wait_seconds": source.waitSeconds - wait0, "d_real_ahead": lastJudgedAhead ? 1 : 0,
                 "images_seen": state.imagesSeen, "elapsed_seconds": state.elapsedSeconds,
             ]
             for (k, v) in last { record[k] = Double(v) }
@@ -332,7 +337,10 @@ public final class Trainer {
         var nonFiniteParameter: String?
         var skipped = false
         let n = parallel.worldSize
-        ada.beginStep(s, globalIndices: (0..<config.batchSize).map { $0 * n + parallel.rank })
+        let early = ahead.flatMap { $0.step == s ? $0.real : nil }
+        ahead = nil
+        lastJudgedAhead = early != nil
+        ada.beginStep(s, globalIndices: globalIndices, callsMade: early?.augmentCalls ?? 0)
         let grouped = config.groups != nil
         let (la, lb) = grouped ? (a.groups, b.groups) : (nil, nil)
         step.frozenGenerator = frozenBottleneck(group: la?.first)
@@ -384,7 +392,10 @@ public final class Trainer {
         }
         let completeD = start(
             .discriminator, model.discriminators,
-            { step.discriminatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
+            {
+                step.discriminatorGradients(
+                    realA: a.images, realB: b.images, labelsA: la, labelsB: lb, judged: early?.judgement)
+            }
         ) { [step] in step.applyDiscriminator() }
         var out: LossValues = [:]
         // without overlap (--no-overlap, or one rank) the D phase completes first, the original order
@@ -397,6 +408,7 @@ public final class Trainer {
             step.beforeJudging = nil
             out = completeD()
         }
+        if overlap && n > 1 { judgeAhead(after: s) }
         out.merge(completeG()) { $1 }
         if let bad = nonFiniteParameter {
             throw TrainingError.nonFinite(
@@ -409,6 +421,36 @@ public final class Trainer {
             try AtomicFile.write(try SafeTensorsFile.encode(dump), to: "\(resultDir)/grads_step\(s).safetensors")
         }
         return (out, skipped)
+    }
+
+    /// This rank's images' positions in the global batch (ADA draws a sample's transforms by its global index).
+    var globalIndices: [Int] { (0..<config.batchSize).map { $0 * parallel.worldSize + parallel.rank } }
+
+    /// The batch of step s: drawn ahead by the previous step (`judgeAhead`), or now.
+    func batch(step s: Int) throws -> (a: Batch, b: Batch) {
+        if let x = ahead, x.step == s { return try x.batch.get() }
+        return try source.batch(step: s)
+    }
+
+    /// With overlap, the real half of step s+1's D phase (`UGATITStep.judgeReal`) runs while step s's G all-reduce is
+    /// on the wire: it needs only the next batch and the discriminators, already updated at step s. Results are the
+    /// same floats as computing it at step s+1 (the D phase always computes its two halves apart, and ADA's draws are
+    /// keyed by step and call). Not after the last step or a `--stop-at` step, and not after a step that adjusts
+    /// ADA's p: step s+1 augments its real images with the new p.
+    func judgeAhead(after s: Int) {
+        guard s < config.iterations, s != stopAt,
+            !(config.ada.mode == .adaptive && s % config.ada.interval == 0)
+        else { return }
+        let next = Result { try source.batch(step: s + 1) }
+        var real: JudgedAhead.Real?
+        if case .success(let (a, b)) = next {
+            ada.beginStep(s + 1, globalIndices: globalIndices)
+            let grouped = config.groups != nil
+            let judgement = step.judgeReal(
+                realA: a.images, realB: b.images, labelsA: grouped ? a.groups : nil, labelsB: grouped ? b.groups : nil)
+            real = JudgedAhead.Real(judgement: judgement, augmentCalls: ada.callsThisStep)
+        }
+        ahead = JudgedAhead(step: s + 1, batch: next, real: real)
     }
 
     /// The encoder residual blocks that must not move on a step of `group` (selective backprop, spec C.3).
@@ -595,4 +637,16 @@ enum SideChannel {
         case .generator: return .stopRequest(averaged.contains { $0 > 0 })
         }
     }
+}
+
+/// Step s+1's batch, drawn during step s, and the real half of its D phase when it could be judged then.
+struct JudgedAhead {
+    struct Real {
+        let judgement: UGATITStep.RealJudgement
+        /// ADA calls of step s+1 drawn by the judgement (`AdaptiveAugment.beginStep(_:globalIndices:callsMade:)`).
+        let augmentCalls: Int
+    }
+    let step: Int
+    let batch: Result<(a: Batch, b: Batch), Error>
+    let real: Real?
 }

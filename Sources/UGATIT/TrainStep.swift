@@ -227,46 +227,43 @@ public final class UGATITStep {
 
     private func judged(_ t: Tape, _ x: Var, _ domain: Domain) -> Var { augment?.augment(t, x, domain: domain) ?? x }
 
-    /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
-    ///
-    /// The two domains' discriminators (GA, LA judge A; GB, LB judge B) share nothing, so each domain has its own tape
-    /// and the two run side by side (`Parallel.pair`); augmentations are drawn before, in the original order.
-    @discardableResult
-    public func discriminatorGradients(
-        realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil
-    ) -> LossValues {
+    /// The D loss's terms on real images (spec B.2: MSE(D(real), 1) and its CAM twin per discriminator, and the group
+    /// classification of real images, spec C.2), back-propagated into zeroed D gradients: the first half of the D
+    /// phase. Only the discriminators' current parameters and the real images enter it, so a data-parallel trainer
+    /// can compute it for the next step while the generators' all-reduce is on the wire (`Trainer`), and
+    /// `discriminatorGradients(…, judged:)` then adds the fake half. Both paths compute the two halves apart, on their
+    /// own tapes, so they give the same floats. No gradient is reported final (`onGradientFinal`): the fake half does.
+    public struct RealJudgement {
+        /// The images judged (the D phase checks that it receives the same tensors).
+        public let realA: Tensor, realB: Tensor
+        /// Per domain: the real halves of `d.adv_*` and `d.cam_*`, the group terms, and the domain's real loss.
+        fileprivate let values: (a: LossValues, b: LossValues)
+        fileprivate let loss: (a: Float, b: Float)
+        /// The global and local patch logits on the (augmented) real images, for ADA's r_t (spec D.3).
+        fileprivate let logits: (a: (Tensor, Tensor), b: (Tensor, Tensor))
+    }
+
+    /// Zeroes the D gradients and back-propagates the real half of D_loss (see `RealJudgement`).
+    /// realA, realB: [N, 3, S, S] in [-1, 1]; labels: group per image (Face2Webtoon groups) or nil. Draws the
+    /// augmentations of the real images (A, then B: the original order) from `augment`.
+    public func judgeReal(realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil) -> RealJudgement {
         let m = model
         let w = weights
-        // The translations judged here are exactly the first two of the G phase (the D update does not touch the
-        // generators): record them on the G phase's tapes, with its trainable flags, so that it does not recompute them.
-        setGeneratorTrainable()
-        let chains = translate(realA: realA, realB: realB)
-        pendingTranslations = PendingTranslations(
-            chains: chains, realA: realA, realB: realB, frozen: frozenGenerator.map(ObjectIdentifier.init))
         m.discriminators.zeroGrad()
         m.discriminators.setTrainable(true)
-        m.generators.setTrainable(false)
         let (tapeA, tapeB) = (Tape(), Tape())
         let ra = judged(tapeA, tapeA.constant(realA), .a)
         let rb = judged(tapeB, tapeB.constant(realB), .b)
-        let fa = judged(tapeA, tapeA.constant(chains.b2a.image.value), .a)
-        let fb = judged(tapeB, tapeB.constant(chains.a2b.image.value), .b)
-        /// One domain's D loss terms: each discriminator's real call then its fake call (real first, as the
-        /// original), global then local; backward then finishes the local one first (reverse arena order, the order
-        /// in which the overlapped all-reduce takes the buckets: Tape.onGradientFinal, PhaseAverage).
         func domain(
-            _ t: Tape, _ real: Var, _ fake: Var, _ name: String, global: Discriminator, local: Discriminator,
-            labels: [Int]?
-        ) -> (values: LossValues, real: (DiscriminatorOutput, DiscriminatorOutput)) {
+            _ t: Tape, _ real: Var, _ name: String, global: Discriminator, local: Discriminator, labels: [Int]?
+        ) -> (values: LossValues, loss: Float, logits: (Tensor, Tensor)) {
             let realG = global(t, real)
-            let fakeG = global(t, fake)
             let realL = local(t, real)
-            let fakeL = local(t, fake)
             var values: LossValues = [:]
             var terms: [(Float, Var)] = []
-            for (d, r, f) in [("G" + name, realG, fakeG), ("L" + name, realL, fakeL)] {
-                let adv = t.add(t.mse(r.logit, 1), t.mse(f.logit, 0))
-                let cam = t.add(t.mse(r.camLogit, 1), t.mse(f.camLogit, 0))
+            for (d, r) in [("G" + name, realG), ("L" + name, realL)] {
+                let adv = t.mse(r.logit, 1)
+                let cam = t.mse(r.camLogit, 1)
                 values["d.adv_\(d)"] = adv.value[0]
                 values["d.cam_\(d)"] = cam.value[0]
                 terms += [(w.adv, adv), (w.adv, cam)]
@@ -276,20 +273,76 @@ public final class UGATITStep {
                 t, [(name, realG, realL, labels)], weight: w.groupD, prefix: "d", accuracyName: "acc_real",
                 into: &values)
             let loss = t.weightedSum(terms)
-            values[LossKey.dLoss] = loss.value[0]
+            t.backward(loss)
+            return (values, loss.value[0], (realG.logit.value, realL.logit.value))
+        }
+        let (byB, byA) = Parallel.pair(
+            { domain(tapeB, rb, "B", global: m.disGB, local: m.disLB, labels: labelsB) },
+            { domain(tapeA, ra, "A", global: m.disGA, local: m.disLA, labels: labelsA) })
+        return RealJudgement(
+            realA: realA, realB: realB, values: (byA.values, byB.values), loss: (byA.loss, byB.loss),
+            logits: (byA.logits, byB.logits))
+    }
+
+    /// D phase: zeroes D gradients and back-propagates D_loss into them. realA, realB: [N, 3, S, S] in [-1, 1].
+    ///
+    /// D_loss is computed in two halves: the real images' terms (`judgeReal`, or `judged` when the trainer computed
+    /// them ahead), then the fakes' terms, MSE(D(fake), 0) and its CAM twin, whose backward adds to the same gradients
+    /// and reports them final. The two domains' discriminators (GA, LA judge A; GB, LB judge B) share nothing, so each
+    /// domain has its own tape and the two run side by side (`Parallel.pair`); augmentations are drawn in the original
+    /// order (real A, real B, fake A, fake B), and each discriminator sees its real image before its fake one, as in
+    /// the original (spectral norm's power iteration advances on every call).
+    @discardableResult
+    public func discriminatorGradients(
+        realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil, judged real: RealJudgement? = nil
+    ) -> LossValues {
+        let m = model
+        let w = weights
+        precondition(
+            real.map { $0.realA === realA && $0.realB === realB } ?? true,
+            "discriminatorGradients: the real half was judged on other images")
+        let r = real ?? judgeReal(realA: realA, realB: realB, labelsA: labelsA, labelsB: labelsB)
+        // The translations judged here are exactly the first two of the G phase (the D update does not touch the
+        // generators): record them on the G phase's tapes, with its trainable flags, so that it does not recompute them.
+        setGeneratorTrainable()
+        let chains = translate(realA: realA, realB: realB)
+        pendingTranslations = PendingTranslations(
+            chains: chains, realA: realA, realB: realB, frozen: frozenGenerator.map(ObjectIdentifier.init))
+        m.discriminators.setTrainable(true)
+        m.generators.setTrainable(false)
+        let (tapeA, tapeB) = (Tape(), Tape())
+        let fa = judged(tapeA, tapeA.constant(chains.b2a.image.value), .a)
+        let fb = judged(tapeB, tapeB.constant(chains.a2b.image.value), .b)
+        /// One domain's fake terms, global then local; backward then finishes the local one first (reverse arena
+        /// order, the order in which the overlapped all-reduce takes the buckets: Tape.onGradientFinal, PhaseAverage).
+        func domain(
+            _ t: Tape, _ fake: Var, _ name: String, global: Discriminator, local: Discriminator, real: LossValues,
+            realLoss: Float
+        ) -> LossValues {
+            var values = real
+            var terms: [(Float, Var)] = []
+            for (d, f) in [("G" + name, global(t, fake)), ("L" + name, local(t, fake))] {
+                let adv = t.mse(f.logit, 0)
+                let cam = t.mse(f.camLogit, 0)
+                values["d.adv_\(d)"] = real["d.adv_\(d)"]! + adv.value[0]
+                values["d.cam_\(d)"] = real["d.cam_\(d)"]! + cam.value[0]
+                terms += [(w.adv, adv), (w.adv, cam)]
+            }
+            let loss = t.weightedSum(terms)
+            values[LossKey.dLoss] = realLoss + loss.value[0]
             t.onGradientFinal = onGradientFinal
             t.backward(loss)
-            return (values, (realG, realL))
+            return values
         }
         // domain B first: on one thread LB's gradients, whose bucket PhaseAverage takes first (the last in the arena),
         // are final before any of A's (the order of finals is then LB, GB, LA, GA; the buckets go LB, LA, GB, GA)
         let (byB, byA) = Parallel.pair(
-            { domain(tapeB, rb, fb, "B", global: m.disGB, local: m.disLB, labels: labelsB) },
-            { domain(tapeA, ra, fa, "A", global: m.disGA, local: m.disLA, labels: labelsA) })
-        augment?.observeReal(domain: .a, global: byA.real.0.logit.value, local: byA.real.1.logit.value)
-        augment?.observeReal(domain: .b, global: byB.real.0.logit.value, local: byB.real.1.logit.value)
-        var values = byA.values.merging(byB.values) { $1 }
-        values[LossKey.dLoss] = byA.values[LossKey.dLoss]! + byB.values[LossKey.dLoss]!
+            { domain(tapeB, fb, "B", global: m.disGB, local: m.disLB, real: r.values.b, realLoss: r.loss.b) },
+            { domain(tapeA, fa, "A", global: m.disGA, local: m.disLA, real: r.values.a, realLoss: r.loss.a) })
+        augment?.observeReal(domain: .a, global: r.logits.a.0, local: r.logits.a.1)
+        augment?.observeReal(domain: .b, global: r.logits.b.0, local: r.logits.b.1)
+        var values = byA.merging(byB) { $1 }
+        values[LossKey.dLoss] = byA[LossKey.dLoss]! + byB[LossKey.dLoss]!
         return values
     }
 

@@ -64,7 +64,7 @@ struct BenchTrain: ParsableCommand {
         try comm.barrier()
         let source = try FolderBatches(
             data: dataDir, imageSize: imgSize, batchSize: batchSize, seed: 1, rank: comm.rank,
-            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 5 * steps,
+            worldSize: comm.worldSize, firstStep: 1, iterations: warmupSteps + 5 * steps + 1,
             warnings: DataWarnings())
         // when each phase's gradients become final, as seconds before the phase's gradient computation ends (how long
         // an all-reduce started at that moment could run hidden behind the rest of the backward pass)
@@ -102,11 +102,17 @@ struct BenchTrain: ParsableCommand {
                 timelines[name] = avg.timeline
             }
         }
+        // with overlap, step s+1's batch and the real half of its D phase, taken behind step s's G all-reduce (as
+        // `Trainer.judgeAhead`; ADA is fixed here, so every step can)
+        var ahead: (step: Int, a: Batch, b: Batch, real: UGATITStep.RealJudgement, calls: Int)?
+        let globalIndices = (0..<batchSize).map { $0 * comm.worldSize + comm.rank }
         func once(_ s: Int) throws {
-            let (a, b) = try source.batch(step: s)
-            ada.beginStep(s, globalIndices: (0..<batchSize).map { $0 * comm.worldSize + comm.rank })
+            let early = ahead?.step == s ? ahead : nil
+            ahead = nil
+            let (a, b) = try early.map { ($0.a, $0.b) } ?? source.batch(step: s)
+            ada.beginStep(s, globalIndices: globalIndices, callsMade: early?.calls ?? 0)
             let completeD = start("d", m.discriminators, lowRank: []) {
-                step.discriminatorGradients(realA: a.images, realB: b.images)[LossKey.dLoss] ?? 0
+                step.discriminatorGradients(realA: a.images, realB: b.images, judged: early?.real)[LossKey.dLoss] ?? 0
             } apply: { step.applyDiscriminator() }
             if pipelined {
                 // how long the D all-reduce may run behind the generators' forward passes (scaling-model.py)
@@ -125,6 +131,15 @@ struct BenchTrain: ParsableCommand {
             if step.beforeJudging != nil {
                 step.beforeJudging = nil
                 completeD()
+            }
+            if pipelined {
+                // how long the G all-reduce may run behind the next step's real half (scaling-model.py)
+                let t0 = OpBenchmarks.now()
+                let (na, nb) = try source.batch(step: s + 1)
+                ada.beginStep(s + 1, globalIndices: globalIndices)
+                let real = step.judgeReal(realA: na.images, realB: nb.images)
+                ahead = (s + 1, na, nb, real, ada.callsThisStep)
+                readiness["g"]?.completionWindows.append(OpBenchmarks.now() - t0)
             }
             completeG()
         }
@@ -286,8 +301,10 @@ final class ReadinessLog {
     var phaseSeconds = 0.0
     var lead: [(seconds: Double, elements: Int)] = []  // seconds before the phase's end, per parameter
     var phases = 0
-    /// D only, with overlap: seconds from the end of the D phase's gradient computation to the point inside the G
-    /// phase where it completes (after the generators' forward passes, `UGATITStep.beforeJudging`).
+    /// With overlap, how long a phase's all-reduce can run behind later work before its update is needed. D: seconds
+    /// from the end of the D phase's gradient computation to the point inside the G phase where it completes (after
+    /// the generators' forward passes, `UGATITStep.beforeJudging`). G: the next step's real half of the D phase
+    /// (`UGATITStep.judgeReal`), computed before the G update waits.
     var completionWindows: [Double] = []
 
     func add(start: Double, end: Double, finals: [(Double, Int)]) {

@@ -88,17 +88,28 @@ final class DistributedTrainingTests: DemoDataTestCase {
     }
 
     /// The all-reduce overlapped with backward (the default) against `--no-overlap`, with the same small buckets
-    /// (several per phase), at 2 and 3 ranks: every loss and every parameter bit for bit.
+    /// (several per phase), at 2 and 3 ranks: every loss and every parameter bit for bit. With overlap, the real half
+    /// of a step's D phase is judged during the previous step's G all-reduce, except after a step that adjusts ADA's
+    /// p (every 2nd here, with p moving and augmenting, and the demo data's groups in the D loss).
     func testOverlappedAllReduceIsBitIdenticalToTheSynchronousPath() throws {
         for np in [2, 3] {
             for overlap in [true, false] {
                 let r = try run(
                     [try mpirun(), "--oversubscribe", "-np", "\(np)"]
                         + (try trainArgs(
-                            "np\(np)-\(overlap)", batch: 1, iterations: 3,
-                            extra: ["--bucket-mb", "0.01", "--no-tensorboard"] + (overlap ? [] : ["--no-overlap"]))))
+                            "np\(np)-\(overlap)", batch: 1, iterations: 5,
+                            extra: [
+                                "--bucket-mb", "0.01", "--no-tensorboard", "--ada", "adaptive", "--ada-p", "0.3",
+                                "--ada-interval", "2", "--ada-kimg", "0.1",
+                            ] + (overlap ? [] : ["--no-overlap"]))))
                 XCTAssertEqual(r.exitCode, 0, r.output)
+                let ahead = try loggedValues("\(work)/np\(np)-\(overlap)/metrics.jsonl", prefixes: ["d_real_ahead"])
+                XCTAssertEqual(
+                    ahead.map { $0["d_real_ahead"] }, (overlap ? [0, 1, 0, 1, 0] : [0, 0, 0, 0, 0]) as [Double?],
+                    "\(np) ranks, overlap \(overlap): which steps judged their real images ahead")
             }
+            let p = try loggedValues("\(work)/np\(np)-true/metrics.jsonl", prefixes: ["ada.p_A"])
+            XCTAssertNotEqual(p.first?["ada.p_A"], p.last?["ada.p_A"], "ADA's p should have moved")
             XCTAssertEqual(try losses("np\(np)-true"), try losses("np\(np)-false"), "\(np) ranks")
             let (e, name) = try worstRelative("\(work)/np\(np)-true/checkpoints", "\(work)/np\(np)-false/checkpoints")
             XCTAssertEqual(e, 0, "\(np) ranks: differs at \(name)")
