@@ -9,7 +9,8 @@ The model, per step and per rank (one rank per machine):
   (N-1) * 3b * (in + out) * 4 bytes instead, plus (N-1) * alpha;
 - with overlap, a phase hides at most its readiness window (how long before the end of the phase's backward its
   gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step); D also hides behind the
-  G phase's generator passes (d_completion_window_s), where it completes; G never hides its last bucket, nor the
+  G phase's generator passes (d_completion_window_s), where it completes; G also hides behind the next step's real
+  half of the D phase (g_completion_window_s, judged before the G update waits), its last bucket too, but not the
   FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
 - with the sharded optimizer (`--shard-optimizer`, ZeRO-1), each bucket is reduce-scattered instead of all-reduced
   ((N-1)/N * bytes / beta + (N-1) * alpha, overlapped as the all-reduce), and after the update the sharded parameters
@@ -48,6 +49,10 @@ MODELS = {
 WINDOW_D = 0.049 / 0.941  # seconds a D gradient byte is final before the D backward ends, per second of step
 WINDOW_G = 0.079 / 0.941
 WINDOW_D_COMPLETION = 0.20 / 0.941  # the generators' forward passes before the D update is needed
+# g_completion_window_s of the three 2-host runs at 419ad72 (0.154, 0.165, 0.119 s, mean 0.146 s, of 1-rank steps of
+# 1.175-1.459 s, mean 1.29 s, that hour): the next step's real half of the D phase, judged before the G update waits
+WINDOW_G_COMPLETION = 0.146 / 1.29
+ADA_INTERVAL = 4  # train's --ada-interval: no real half is judged ahead after the steps that adjust p
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 
 
@@ -82,10 +87,14 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
         exposed += t_d + t_g
     if overlap:
         # D: every bucket, the last one too, may hide in its readiness window and behind the G phase's generator
-        # passes; G: its last bucket (final when backward ends) cannot hide, nothing comes after it
-        last_g = min(t_g, allreduce(min(g_dense, BUCKET))[0])
+        # passes; G likewise in its readiness window and behind the next step's real half of the D phase, except
+        # after the 1 in ADA_INTERVAL steps that adjust ADA's p (`train`'s default adaptive ADA), where its last
+        # bucket (final when backward ends) cannot hide
         hide_d = min(t_d, (WINDOW_D + WINDOW_D_COMPLETION) * t_c)
-        hide_g = min(t_g - last_g, WINDOW_G * t_c)
+        last_g = min(t_g, allreduce(min(g_dense, BUCKET))[0])
+        ahead = 1 - 1 / ADA_INTERVAL
+        hide_g = (ahead * min(t_g, (WINDOW_G + WINDOW_G_COMPLETION) * t_c)
+                  + (1 - ahead) * min(t_g - last_g, WINDOW_G * t_c))
         exposed -= max(0.0, hide_d) + max(0.0, hide_g)
     return t_c + exposed, exposed
 
@@ -106,7 +115,8 @@ def read_keys(path):
 def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
     """Predicts each shaped run's step time from its probed link and the unshaped baseline of the same host count.
 
-    From the baseline (same hosts, unshaped links): the compute per step t_c = seconds_per_iter_N - comm_exposed_s.
+    From the baseline (same hosts, unshaped links): the compute per step t_c = seconds_per_iter_N - comm_exposed_s,
+    times the run's seconds_per_iter_1 over the baseline's (each run measures its own 1-rank step just before).
     From each run: the link (`bandwidth`: the MPI probe's all-reduce bus bandwidth of one 25 MB bucket,
     allreduce_busbw_mbit_s, or the TCP stream's link_mbit_s; link_rtt_ms / 2 as alpha), the phases' sizes and
     buckets, the readiness windows. The prediction is t_c + the exposed communication of step_time's ring/overlap model, against the run's
@@ -118,7 +128,10 @@ def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
         n = int(next(k for k in r if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
         nb = int(next(k for k in base if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
         assert n == nb, f"{path}: {n} hosts, baseline {nb}"
-        t_c = base[f"seconds_per_iter_{n}"] - base["comm_exposed_s"]
+        # the baseline's compute at N ranks, scaled by this run's own 1-rank step over the baseline's: the shared
+        # machine's speed moved by up to 25% between runs of one hour (1-rank steps of 1.18-1.46 s at 419ad72)
+        t_c = (base[f"seconds_per_iter_{n}"] - base["comm_exposed_s"]) * r["seconds_per_iter_1"] / base[
+            "seconds_per_iter_1"]
         mbit = r.get(bandwidth, r["link_mbit_s"])
         beta = mbit * 1e6 / 8
         alpha = r["link_rtt_ms"] / 2 * 1e-3
@@ -128,14 +141,14 @@ def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
             nbytes, buckets = 4 * r[f"params_{ph}"], r[f"buckets_{ph}"]
             total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
             last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
-            completion = r.get("d_completion_window_s", math.nan) if ph == "d" else math.nan
+            completion = r.get(f"{ph}_completion_window_s", math.nan)
             if not r.get("overlap", 1):
                 hide = 0.0
             elif math.isfinite(completion):
-                # the D phase completes behind the G phase's generator passes: all of its buckets, the last one too,
-                # may run hidden there
-                hide = min(total, r["ready_d_window_s"] + completion)
-            else:  # G, and outputs from before d_completion_window_s existed: never the last bucket
+                # D completes behind the G phase's generator passes, G behind the next step's real half of the D
+                # phase: all of a phase's buckets, the last one too, may run hidden there
+                hide = min(total, r[f"ready_{ph}_window_s"] + completion)
+            else:  # outputs from before the phase's completion window existed: never the last bucket
                 hide = min(total - last, r[f"ready_{ph}_window_s"])
             cost[ph] = (total, max(0.0, hide))
         exposed = sum(t - h for t, h in cost.values())
@@ -144,7 +157,7 @@ def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
         rows.append((path, n, mbit, t_c, sum(t for t, _ in cost.values()), exposed, predicted, measured,
                      r["seconds_per_iter_1"] / predicted, r["scaling_efficiency"]))
     print(f"bandwidth: {bandwidth}")
-    print("| run | hosts | Mbit/s | t_c (baseline) | comm | exposed (model) | predicted s/step | measured | error "
+    print("| run | hosts | Mbit/s | t_c (baseline, scaled) | comm | exposed (model) | predicted s/step | measured | error "
           "| efficiency predicted | measured |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for p, n, mb, t_c, tot, ex, pr, me, ep, em in rows:

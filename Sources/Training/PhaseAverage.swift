@@ -136,6 +136,7 @@ public final class PhaseAverage: @unchecked Sendable {
     /// of the phase (with the D phase completed behind the G phase's forward passes, all of D's buckets can be on
     /// the wire before the D update is needed).
     func reduceAll() {
+        let cpu0 = threadCPUSeconds()
         let g = store.grads
         for b in pieces.indices.reversed() {
             cond.lock()
@@ -160,9 +161,17 @@ public final class PhaseAverage: @unchecked Sendable {
         e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
         let out = parallel.reduceExtras(e, operation: operation)
         cond.lock()
+        parallel.collectiveCPUSeconds += threadCPUSeconds() - cpu0
         reducedExtras = out
         done = true
         cond.broadcast()
         cond.unlock()
     }
+}
+
+/// CPU seconds used by the calling thread so far.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
 }

@@ -47,9 +47,9 @@ struct BenchScaling: ParsableCommand {
         print("allreduce_fraction=\(fmt(many["allreduce_fraction"] ?? .nan))")
         // what Scripts/scaling-model.py --validate needs besides the step times: the phases' sizes and readiness windows
         for key in [
-            "bytes_per_rank_per_step", "dense_bytes_per_rank_per_step", "comm_exposed_s", "comm_total_s", "peak_rss_mib",
+            "bytes_per_rank_per_step", "dense_bytes_per_rank_per_step", "comm_exposed_s", "comm_total_s", "comm_cpu_s", "peak_rss_mib",
             "params_g", "params_d", "buckets_g", "buckets_d", "ready_d_window_s", "ready_g_window_s",
-            "d_completion_window_s", "overlap",
+            "d_completion_window_s", "g_completion_window_s", "overlap",
         ] {
             print("\(key)=\(many[key].map { key.hasSuffix("_step") || key.hasPrefix("params") || key.hasPrefix("buckets") ? String(Int($0)) : fmt($0) } ?? "nan")")
         }

@@ -152,6 +152,7 @@ struct BenchTrain: ParsableCommand {
         let avg0 = parallel.averageSeconds
         let (reduced0, gathered0) = (parallel.reducedBytes, parallel.gatheredElements)
         let (exposed0, collective0) = (parallel.exposedSeconds, parallel.collectiveSeconds)
+        let collectiveCPU0 = parallel.collectiveCPUSeconds
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmupSteps + s + 1) }
         try comm.barrier()
@@ -165,6 +166,7 @@ struct BenchTrain: ParsableCommand {
         let gflop = Double(FlopCounter.total) / Double(steps) / 1e9
         let executedGflop = Double(FlopCounter.executed) / Double(steps) / 1e9
         let commTotal = (parallel.collectiveSeconds - collective0) / Double(steps)
+        let commCPU = (parallel.collectiveCPUSeconds - collectiveCPU0) / Double(steps)
         let commExposed = exchange.noOverlap ? commTotal : (parallel.exposedSeconds - exposed0) / Double(steps)
         // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
         // times this rank's block; "dense" is what the all-reduce of every gradient would send
@@ -267,6 +269,7 @@ struct BenchTrain: ParsableCommand {
             print("overlap=\(!exchange.noOverlap && n > 1 ? 1 : 0)")  // 1: buckets all-reduced during backward
             print("comm_total_s=\(fmt(commTotal))")
             print("comm_exposed_s=\(fmt(commExposed))")
+            print("comm_cpu_s=\(fmt(commCPU))")  // CPU time of the collectives' thread per step
             for name in ["d", "g"] {
                 // the last step's buckets in the order they ran: ready/start/end in ms since the phase's averaging began
                 let t = (timelines[name] ?? []).reversed().map {

@@ -163,7 +163,9 @@ struct ExchangeOptions: ParsableArguments {
     var fcExchange: FCExchange = .auto
     @Flag(
         name: .customLong("no-overlap"),
-        help: "All-reduce the gradients after each backward pass instead of bucket by bucket while it runs.")
+        help: ArgumentHelp(
+            "All-reduce the gradients after each backward pass instead of bucket by bucket while it runs (and behind "
+                + "the next step's D loss on real images); the results are the same floats."))
     var noOverlap = false
     @Option(
         name: .customLong("grad-wire"),

@@ -116,6 +116,25 @@ final class DistributedTrainingTests: DemoDataTestCase {
         }
     }
 
+    /// `bench train` under mpirun runs the step as `train` does: the next step's real half of the D phase judged behind
+    /// the G all-reduce (its window printed), the collectives' CPU time counted.
+    func testBenchTrainOnTwoRanksJudgesTheNextRealHalfAhead() throws {
+        let r = try run([
+            try mpirun(), "--oversubscribe", "-np", "2", try binary(), "bench", "train", "--img-size", "32", "--ch", "4",
+            "--n-res", "1", "--steps", "2", "--warmup-steps", "1", "--no-peak", "--bucket-mb", "0.01",
+        ])
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        func value(_ key: String) -> Double? {
+            r.output.split(whereSeparator: { $0 == "\n" || $0 == " " }).first { $0.hasPrefix(key + "=") }
+                .flatMap { Double($0.dropFirst(key.count + 1)) }
+        }
+        XCTAssertEqual(value("world_size"), 2, r.output)
+        XCTAssertEqual(value("overlap"), 1, r.output)
+        XCTAssertGreaterThan(try XCTUnwrap(value("g_completion_window_s"), r.output), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(value("d_completion_window_s"), r.output), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(value("comm_cpu_s"), r.output), 0)
+    }
+
     /// `--grad-wire bf16`: the averaged gradients after step 1 equal the float32 ones to bfloat16 precision, and are
     /// not the float32 ones (the wire format was really used). Each rank's gradient is rounded (2⁻⁹ of each value) and
     /// their sum once more: where the two ranks' gradients cancel, the error relative to the sum's largest value can
