@@ -260,14 +260,8 @@ public final class UGATITStep {
             let realG = global(t, real)
             let realL = local(t, real)
             var values: LossValues = [:]
-            var terms: [(Float, Var)] = []
-            for (d, r) in [("G" + name, realG), ("L" + name, realL)] {
-                let adv = t.mse(r.logit, 1)
-                let cam = t.mse(r.camLogit, 1)
-                values["d.adv_\(d)"] = adv.value[0]
-                values["d.cam_\(d)"] = cam.value[0]
-                terms += [(w.adv, adv), (w.adv, cam)]
-            }
+            var terms = adversarialTerms(
+                t, [("G" + name, realG), ("L" + name, realL)], target: 1, keys: ("d.adv_", "d.cam_"), into: &values)
             // group classification of real images (heads on the B side, and the A side if configured)
             terms += groupTerms(
                 t, [(name, realG, realL, labels)], weight: w.groupD, prefix: "d", accuracyName: "acc_real",
@@ -297,7 +291,6 @@ public final class UGATITStep {
         realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil, judged real: RealJudgement? = nil
     ) -> LossValues {
         let m = model
-        let w = weights
         precondition(
             real.map { $0.realA === realA && $0.realB === realB } ?? true,
             "discriminatorGradients: the real half was judged on other images")
@@ -319,15 +312,12 @@ public final class UGATITStep {
             _ t: Tape, _ fake: Var, _ name: String, global: Discriminator, local: Discriminator, real: LossValues,
             realLoss: Float
         ) -> LossValues {
-            var values = real
-            var terms: [(Float, Var)] = []
-            for (d, f) in [("G" + name, global(t, fake)), ("L" + name, local(t, fake))] {
-                let adv = t.mse(f.logit, 0)
-                let cam = t.mse(f.camLogit, 0)
-                values["d.adv_\(d)"] = real["d.adv_\(d)"]! + adv.value[0]
-                values["d.cam_\(d)"] = real["d.cam_\(d)"]! + cam.value[0]
-                terms += [(w.adv, adv), (w.adv, cam)]
-            }
+            var fakes: LossValues = [:]
+            let terms = adversarialTerms(
+                t, [("G" + name, global(t, fake)), ("L" + name, local(t, fake))], target: 0,
+                keys: ("d.adv_", "d.cam_"), into: &fakes)
+            // each logged term is its real part plus its fake part, as the original's MSE(real, 1) + MSE(fake, 0)
+            var values = real.merging(fakes) { $0 + $1 }
             let loss = t.weightedSum(terms)
             values[LossKey.dLoss] = realLoss + loss.value[0]
             t.onGradientFinal = onGradientFinal
@@ -385,14 +375,9 @@ public final class UGATITStep {
             let fakeG = global(t, fake)
             let fakeL = local(t, fake)
             var values: LossValues = [:]
-            var terms: [(Float, Var)] = []
-            for (d, f) in [("G" + judge, fakeG), ("L" + judge, fakeL)] {
-                let adv = t.mse(f.logit, 1)
-                let cam = t.mse(f.camLogit, 1)
-                values["g.adv_\(d)"] = adv.value[0]
-                values["g.cam_adv_\(d)"] = cam.value[0]
-                terms += [(w.adv, adv), (w.adv, cam)]
-            }
+            var terms = adversarialTerms(
+                t, [("G" + judge, fakeG), ("L" + judge, fakeL)], target: 1, keys: ("g.adv_", "g.cam_adv_"),
+                into: &values)
             let rec = t.l1(cycle.image, real)
             let idt = t.l1(identity.image, real)
             // camA = BCE(genB2A(realB) cam, 1) + BCE(genB2A(realA) cam, 0): its first part lies in chain B, its second
@@ -429,6 +414,23 @@ public final class UGATITStep {
         // the buckets last to first)
         Tape.backward(byB.loss, byA.loss, onGradientFinal: onGradientFinal)
         return values
+    }
+
+    /// LSGAN terms (spec B.2) of discriminator outputs against `target`: MSE of the patch logits and of the CAM logit,
+    /// each weighted by adv_weight; logs them as `<keys.adv><name>` and `<keys.cam><name>`.
+    private func adversarialTerms(
+        _ t: Tape, _ outputs: [(String, DiscriminatorOutput)], target: Float, keys: (adv: String, cam: String),
+        into values: inout LossValues
+    ) -> [(Float, Var)] {
+        var terms: [(Float, Var)] = []
+        for (name, o) in outputs {
+            let adv = t.mse(o.logit, target)
+            let cam = t.mse(o.camLogit, target)
+            values[keys.adv + name] = adv.value[0]
+            values[keys.cam + name] = cam.value[0]
+            terms += [(weights.adv, adv), (weights.adv, cam)]
+        }
+        return terms
     }
 
     /// Cross-entropy of the global and local group heads against `labels`, per side that has heads and labels;
