@@ -165,8 +165,9 @@ public final class DataParallel {
     public internal(set) var exposedSeconds: Double = 0
     /// Seconds spent in gradient collectives, summed over phases.
     public internal(set) var collectiveSeconds: Double = 0
-    /// CPU seconds the gradient collectives used (the thread that ran them: `CLOCK_THREAD_CPUTIME_ID`), summed over
-    /// phases: what the communication takes from the compute on a machine without a spare core.
+    /// CPU seconds the bucket collectives used (the thread that ran them: `CLOCK_THREAD_CPUTIME_ID`), summed over
+    /// phases: what the communication takes from the compute on a machine without a spare core. The all-gathers after
+    /// the update (sharded optimizer, low-rank FC.0) run on the main thread and are not counted.
     public internal(set) var collectiveCPUSeconds: Double = 0
 
     /// Counts `n` gradient floats handed to an all-reduce, or (`scatter`) to a reduce-scatter, which moves half of

@@ -444,13 +444,30 @@ public final class Trainer {
         let next = Result { try source.batch(step: s + 1) }
         var real: JudgedAhead.Real?
         if case .success(let (a, b)) = next {
+            let buffers = model.discriminators.buffers.map { $0.value.copy() }
             ada.beginStep(s + 1, globalIndices: globalIndices)
             let grouped = config.groups != nil
             let judgement = step.judgeReal(
                 realA: a.images, realB: b.images, labelsA: grouped ? a.groups : nil, labelsB: grouped ? b.groups : nil)
-            real = JudgedAhead.Real(judgement: judgement, augmentCalls: ada.callsThisStep)
+            real = JudgedAhead.Real(
+                judgement: judgement, augmentCalls: ada.callsThisStep, discriminatorBuffersBefore: buffers)
         }
         ahead = JudgedAhead(step: s + 1, batch: next, real: real)
+    }
+
+    /// Runs `body` with the discriminators' buffers as step `state.step` left them. A real half judged ahead has
+    /// moved the spectral-norm vectors on by one call; a run resumed from this step judges that half itself and moves
+    /// them then, so the checkpoint must hold them from before (or the resumed run would move them twice).
+    func withDiscriminatorBuffersOfThisStep<T>(_ body: () throws -> T) rethrows -> T {
+        guard let before = ahead?.real?.discriminatorBuffersBefore else { return try body() }
+        let buffers = model.discriminators.buffers
+        let moved = buffers.map { $0.value.copy() }
+        func put(_ values: [Tensor]) {
+            for (b, v) in zip(buffers, values) { b.value.data.update(from: v.data, count: v.count) }
+        }
+        put(before)
+        defer { put(moved) }
+        return try body()
     }
 
     /// The encoder residual blocks that must not move on a step of `group` (selective backprop, spec C.3).
@@ -534,9 +551,11 @@ public final class Trainer {
         state.ada = ada.state
         state.worldSizeAtSave = parallel.worldSize
         state.globalBatchAtSave = globalBatch
-        let r = try TrainingCheckpoint.save(
-            root: checkpointRoot, config: config, model: model, step: step, state: state,
-            comm: parallel.comm, options: checkpointOptions)
+        let r = try withDiscriminatorBuffersOfThisStep {
+            try TrainingCheckpoint.save(
+                root: checkpointRoot, config: config, model: model, step: step, state: state,
+                comm: parallel.comm, options: checkpointOptions)
+        }
         log(
             String(
                 format: "[face2webtoon] checkpoint step %d: %@ (%.1f MB, %.2f s on rank 0)%@", state.step, r.directory,
@@ -645,6 +664,9 @@ struct JudgedAhead {
         let judgement: UGATITStep.RealJudgement
         /// ADA calls of step s+1 drawn by the judgement (`AdaptiveAugment.beginStep(_:globalIndices:callsMade:)`).
         let augmentCalls: Int
+        /// The discriminators' buffers (spectral-norm u, v) before the judgement moved them on by one call each: a
+        /// checkpoint of step s holds these (`Trainer.save`).
+        let discriminatorBuffersBefore: [Tensor]
     }
     let step: Int
     let batch: Result<(a: Batch, b: Batch), Error>

@@ -104,12 +104,14 @@ struct BenchTrain: ParsableCommand {
         }
         // with overlap, step s+1's batch and the real half of its D phase, taken behind step s's G all-reduce (as
         // `Trainer.judgeAhead`; ADA is fixed here, so every step can)
-        var ahead: (step: Int, a: Batch, b: Batch, real: UGATITStep.RealJudgement, calls: Int)?
+        var ahead: (step: Int, a: Batch, b: Batch, real: UGATITStep.RealJudgement, calls: Int, augmented: Bool)?
         let globalIndices = (0..<batchSize).map { $0 * comm.worldSize + comm.rank }
         func once(_ s: Int) throws {
-            let early = ahead?.step == s ? ahead : nil
+            let drawn = ahead?.step == s ? ahead : nil
             ahead = nil
-            let (a, b) = try early.map { ($0.a, $0.b) } ?? source.batch(step: s)
+            let (a, b) = try drawn.map { ($0.a, $0.b) } ?? source.batch(step: s)
+            // a real half judged in another section (with augmentation on or off) is judged again
+            let early = drawn?.augmented == (step.augment != nil) ? drawn : nil
             ada.beginStep(s, globalIndices: globalIndices, callsMade: early?.calls ?? 0)
             let completeD = start("d", m.discriminators, lowRank: []) {
                 step.discriminatorGradients(realA: a.images, realB: b.images, judged: early?.real)[LossKey.dLoss] ?? 0
@@ -138,7 +140,7 @@ struct BenchTrain: ParsableCommand {
                 let (na, nb) = try source.batch(step: s + 1)
                 ada.beginStep(s + 1, globalIndices: globalIndices)
                 let real = step.judgeReal(realA: na.images, realB: nb.images)
-                ahead = (s + 1, na, nb, real, ada.callsThisStep)
+                ahead = (s + 1, na, nb, real, ada.callsThisStep, step.augment != nil)
                 readiness["g"]?.completionWindows.append(OpBenchmarks.now() - t0)
             }
             completeG()
@@ -269,7 +271,7 @@ struct BenchTrain: ParsableCommand {
             print("overlap=\(!exchange.noOverlap && n > 1 ? 1 : 0)")  // 1: buckets all-reduced during backward
             print("comm_total_s=\(fmt(commTotal))")
             print("comm_exposed_s=\(fmt(commExposed))")
-            print("comm_cpu_s=\(fmt(commCPU))")  // CPU time of the collectives' thread per step
+            print("comm_cpu_s=\(fmt(commCPU))")  // CPU time of the bucket collectives' thread per step
             for name in ["d", "g"] {
                 // the last step's buckets in the order they ran: ready/start/end in ms since the phase's averaging began
                 let t = (timelines[name] ?? []).reversed().map {
