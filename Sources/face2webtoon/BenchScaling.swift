@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Training
 
-/// `face2webtoon bench scaling`: `bench train` on 1 rank, then on N ranks under mpirun (1 thread each), in one run.
+/// `face2webtoon bench scaling`: `bench train` on 1 rank, then on N ranks under mpirun (1 thread each), in one run;
+/// with `--rounds R`, R such pairs in alternating order (1, N, N, 1, 1, N, …), so that a drift in the shared machine's
+/// speed falls on both sides alike.
 struct BenchScaling: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scaling",
@@ -12,6 +14,11 @@ struct BenchScaling: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Ranks for the parallel run.") var ranks = 2
     @Option(help: "Timed steps per run.") var steps = 5
+    @Option(
+        help:
+            "Pairs of runs (1 rank, N ranks) in alternating order; scaling_efficiency is then the pairs' total 1-rank time over their total N-rank time."
+    )
+    var rounds = 1
     @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
     @OptionGroup var exchange: ExchangeOptions
 
@@ -28,15 +35,45 @@ struct BenchScaling: ParsableCommand {
         print(
             "img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
                 + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")
-        let one = try Self.launch([me] + common)
+        guard rounds >= 1 else { throw ValidationError("--rounds \(rounds): expected at least 1") }
         guard
             let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: {
                 FileManager.default.isExecutableFile(atPath: $0)
             })
         else { throw TrainingError.io(path: "/usr/bin/mpirun", reason: "mpirun not found: run Scripts/setup") }
         let extra = mpirunArgs.split(separator: " ").map(String.init)
-        let many = try Self.launch(
-            [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common)
+        let parallelRun = [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common
+        var ones: [[String: Double]] = []
+        var manys: [[String: Double]] = []
+        for r in 0..<rounds {
+            if r % 2 == 0 {
+                ones.append(try Self.launch([me] + common))
+                manys.append(try Self.launch(parallelRun))
+            } else {
+                manys.append(try Self.launch(parallelRun))
+                ones.append(try Self.launch([me] + common))
+            }
+        }
+        // step times: the rounds' mean (so that efficiency = total 1-rank time / total N-rank time, batch 1 per rank);
+        // every other figure: the rounds' median
+        func mean(_ runs: [[String: Double]], _ k: String) -> Double {
+            runs.map { $0[k] ?? .nan }.reduce(0, +) / Double(runs.count)
+        }
+        func median(_ runs: [[String: Double]]) -> [String: Double] {
+            var out: [String: Double] = [:]
+            for k in Set(runs.flatMap(\.keys)) {
+                let v = runs.compactMap { $0[k] }.sorted()
+                out[k] = (v[(v.count - 1) / 2] + v[v.count / 2]) / 2
+            }
+            return out
+        }
+        var one = median(ones)
+        var many = median(manys)
+        one["seconds_per_iter"] = mean(ones, "seconds_per_iter")
+        many["seconds_per_iter"] = mean(manys, "seconds_per_iter")
+        // one image per rank per step (bench train's default batch)
+        one["images_per_s"] = 1 / (one["seconds_per_iter"] ?? .nan)
+        many["images_per_s"] = Double(ranks) / (many["seconds_per_iter"] ?? .nan)
         let i1 = one["images_per_s"] ?? .nan
         let iN = many["images_per_s"] ?? .nan
         print("images_per_s_1=\(fmt(i1))")
@@ -52,6 +89,11 @@ struct BenchScaling: ParsableCommand {
             "d_completion_window_s", "g_completion_window_s", "overlap",
         ] {
             print("\(key)=\(many[key].map { key.hasSuffix("_step") || key.hasPrefix("params") || key.hasPrefix("buckets") ? String(Int($0)) : fmt($0) } ?? "nan")")
+        }
+        if rounds > 1 {
+            // each pair's efficiency, in the order the pairs ran
+            let pairs = zip(ones, manys).map { ($0["seconds_per_iter"] ?? .nan) / ($1["seconds_per_iter"] ?? .nan) }
+            print("rounds=\(rounds) scaling_efficiency_rounds=\(pairs.map(fmt).joined(separator: ","))")
         }
         print("scaling_efficiency=\(fmt(iN / (Double(ranks) * i1)))")
     }

@@ -140,6 +140,17 @@ final class DistributedTrainingTests: DemoDataTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(value("comm_cpu_s"), r.output), 0)
     }
 
+    /// `bench scaling --rounds 2`: two (1 rank, 2 ranks) pairs in alternating order, one efficiency each.
+    func testBenchScalingAlternatesRounds() throws {
+        let args = [try binary(), "bench", "scaling", "--img-size", "32", "--ch", "4", "--n-res", "1", "--steps", "1"]
+        let r = try run(args + ["--rounds", "2"])
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        let line = r.output.split(separator: "\n").first { $0.hasPrefix("rounds=2 scaling_efficiency_rounds=") }
+        XCTAssertEqual(line?.split(separator: "=").last?.split(separator: ",").count, 2, r.output)
+        XCTAssertTrue(r.output.contains("\nscaling_efficiency="), r.output)
+        XCTAssertNotEqual(try run(args + ["--rounds", "0"]).exitCode, 0, "--rounds 0 is refused")
+    }
+
     /// `--grad-wire bf16`: the averaged gradients after step 1 equal the float32 ones to bfloat16 precision, and are
     /// not the float32 ones (the wire format was really used). Each rank's gradient is rounded (2⁻⁹ of each value) and
     /// their sum once more: where the two ranks' gradients cancel, the error relative to the sum's largest value can
