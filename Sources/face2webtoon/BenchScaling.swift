@@ -16,11 +16,15 @@ struct BenchScaling: ParsableCommand {
     @Option(help: "Timed steps per run.") var steps = 5
     @Option(
         help:
-            "Pairs of runs (1 rank, N ranks) in alternating order; scaling_efficiency is then the pairs' total 1-rank time over their total N-rank time."
+            "Pairs of runs (1 rank, N ranks) in alternating order (an even number balances it); scaling_efficiency is then the pairs' total 1-rank time over their total N-rank time."
     )
     var rounds = 1
     @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
     @OptionGroup var exchange: ExchangeOptions
+
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds \(rounds): expected at least 1") }
+    }
 
     func run() throws {
         let me = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
@@ -35,7 +39,6 @@ struct BenchScaling: ParsableCommand {
         print(
             "img_size=\(m.imageSize) ch=\(m.ch) n_res=\(m.blocks) generator=\(m.light ? "light" : "full") "
                 + "global_layers=\(m.globalLayers) local_layers=\(m.localLayers)")
-        guard rounds >= 1 else { throw ValidationError("--rounds \(rounds): expected at least 1") }
         guard
             let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first(where: {
                 FileManager.default.isExecutableFile(atPath: $0)
@@ -54,10 +57,14 @@ struct BenchScaling: ParsableCommand {
                 ones.append(try Self.launch([me] + common))
             }
         }
-        // step times: the rounds' mean (so that efficiency = total 1-rank time / total N-rank time, batch 1 per rank);
+        // step times: the rounds' mean (so that efficiency = total 1-rank time / total N-rank time), each from its run's
+        // images_per_s (printed to 3 decimals like every figure; a step of a few ms would lose its precision as s/step);
         // every other figure: the rounds' median
-        func mean(_ runs: [[String: Double]], _ k: String) -> Double {
-            runs.map { $0[k] ?? .nan }.reduce(0, +) / Double(runs.count)
+        func seconds(_ r: [String: Double], ranks: Int) -> Double {
+            Double(ranks) * (r["batch_size"] ?? 1) / (r["images_per_s"] ?? .nan)
+        }
+        func mean(_ runs: [[String: Double]], ranks: Int) -> Double {
+            runs.map { seconds($0, ranks: ranks) }.reduce(0, +) / Double(runs.count)
         }
         func median(_ runs: [[String: Double]]) -> [String: Double] {
             var out: [String: Double] = [:]
@@ -69,11 +76,10 @@ struct BenchScaling: ParsableCommand {
         }
         var one = median(ones)
         var many = median(manys)
-        one["seconds_per_iter"] = mean(ones, "seconds_per_iter")
-        many["seconds_per_iter"] = mean(manys, "seconds_per_iter")
-        // one image per rank per step (bench train's default batch)
-        one["images_per_s"] = 1 / (one["seconds_per_iter"] ?? .nan)
-        many["images_per_s"] = Double(ranks) / (many["seconds_per_iter"] ?? .nan)
+        one["seconds_per_iter"] = mean(ones, ranks: 1)
+        many["seconds_per_iter"] = mean(manys, ranks: ranks)
+        one["images_per_s"] = (one["batch_size"] ?? 1) / one["seconds_per_iter"]!
+        many["images_per_s"] = Double(ranks) * (many["batch_size"] ?? 1) / many["seconds_per_iter"]!
         let i1 = one["images_per_s"] ?? .nan
         let iN = many["images_per_s"] ?? .nan
         print("images_per_s_1=\(fmt(i1))")
@@ -92,7 +98,7 @@ struct BenchScaling: ParsableCommand {
         }
         if rounds > 1 {
             // each pair's efficiency, in the order the pairs ran
-            let pairs = zip(ones, manys).map { ($0["seconds_per_iter"] ?? .nan) / ($1["seconds_per_iter"] ?? .nan) }
+            let pairs = zip(ones, manys).map { seconds($0, ranks: 1) / seconds($1, ranks: ranks) }
             print("rounds=\(rounds) scaling_efficiency_rounds=\(pairs.map(fmt).joined(separator: ","))")
         }
         print("scaling_efficiency=\(fmt(iN / (Double(ranks) * i1)))")

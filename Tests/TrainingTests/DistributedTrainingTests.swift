@@ -150,7 +150,15 @@ final class DistributedTrainingTests: DemoDataTestCase {
         XCTAssertEqual(r.exitCode, 0, r.output)
         let line = r.output.split(separator: "\n").first { $0.hasPrefix("rounds=2 scaling_efficiency_rounds=") }
         XCTAssertEqual(line?.split(separator: "=").last?.split(separator: ",").count, 2, r.output)
-        XCTAssertTrue(r.output.contains("\nscaling_efficiency="), r.output)
+        func value(_ key: String) -> Double? {
+            r.output.split(whereSeparator: { $0 == "\n" || $0 == " " }).first { $0.hasPrefix(key + "=") }
+                .flatMap { Double($0.dropFirst(key.count + 1)) }
+        }
+        // the efficiency is the throughputs' ratio, both over all rounds (finite even for steps of a few ms)
+        let (i1, i2, e) = (value("images_per_s_1"), value("images_per_s_2"), value("scaling_efficiency"))
+        let efficiency = try XCTUnwrap(e, r.output)
+        XCTAssertTrue(efficiency.isFinite && efficiency > 0, r.output)
+        XCTAssertEqual(efficiency, try XCTUnwrap(i2) / (2 * XCTUnwrap(i1)), accuracy: 0.002, r.output)
         XCTAssertNotEqual(try run(args + ["--rounds", "0"]).exitCode, 0, "--rounds 0 is refused")
     }
 
