@@ -112,8 +112,6 @@ public final class Trainer {
         }
         state = try TrainingCheckpoint.load(r, into: model, step: step)
         if let a = state.ada { ada.state = a }
-        // a real half judged ahead belongs to the parameters just replaced (a batch already drawn stays drawn)
-        ahead = ahead.map { JudgedAhead(step: $0.step, batch: $0.batch, real: nil) }
         resumedGlobalBatch = state.globalBatchAtSave ?? saved.batchSize * state.worldSizeAtSave
         resumedOptimizer = saved.optimizer
     }

@@ -74,19 +74,13 @@ struct BenchScaling: ParsableCommand {
             }
             return out
         }
-        var one = median(ones)
-        var many = median(manys)
-        one["seconds_per_iter"] = mean(ones, ranks: 1)
-        many["seconds_per_iter"] = mean(manys, ranks: ranks)
-        one["images_per_s"] = (one["batch_size"] ?? 1) / one["seconds_per_iter"]!
-        many["images_per_s"] = Double(ranks) * (many["batch_size"] ?? 1) / many["seconds_per_iter"]!
-        let i1 = one["images_per_s"] ?? .nan
-        let iN = many["images_per_s"] ?? .nan
+        let many = median(manys)
+        let (t1, tN) = (mean(ones, ranks: 1), mean(manys, ranks: ranks))
+        let batch = ones[0]["batch_size"] ?? 1
+        let (i1, iN) = (batch / t1, Double(ranks) * batch / tN)
         print("images_per_s_1=\(fmt(i1))")
         print("images_per_s_\(ranks)=\(fmt(iN))")
-        print(
-            "seconds_per_iter_1=\(fmt(one["seconds_per_iter"] ?? .nan)) seconds_per_iter_\(ranks)=\(fmt(many["seconds_per_iter"] ?? .nan))"
-        )
+        print("seconds_per_iter_1=\(fmt(t1)) seconds_per_iter_\(ranks)=\(fmt(tN))")
         print("allreduce_fraction=\(fmt(many["allreduce_fraction"] ?? .nan))")
         // what Scripts/scaling-model.py --validate needs besides the step times: the phases' sizes and readiness windows
         for key in [
@@ -101,7 +95,7 @@ struct BenchScaling: ParsableCommand {
             let pairs = zip(ones, manys).map { seconds($0, ranks: 1) / seconds($1, ranks: ranks) }
             print("rounds=\(rounds) scaling_efficiency_rounds=\(pairs.map(fmt).joined(separator: ","))")
         }
-        print("scaling_efficiency=\(fmt(iN / (Double(ranks) * i1)))")
+        print("scaling_efficiency=\(fmt(t1 / tN))")  // = images_per_s_N / (N · images_per_s_1)
     }
 
     /// Runs a command and parses its key=value output lines.
