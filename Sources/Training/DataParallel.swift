@@ -163,6 +163,8 @@ public final class DataParallel {
     public internal(set) var lastTimeline: [PhaseAverage.BucketTiming] = []
     /// Seconds `finish` waited for the communication thread, summed over phases (the exposed communication).
     public internal(set) var exposedSeconds: Double = 0
+    /// `exposedSeconds` of the bucketed phases, by the `operation` their `begin` named.
+    public internal(set) var exposedSecondsByOperation: [String: Double] = [:]
     /// Seconds spent in gradient collectives, summed over phases.
     public internal(set) var collectiveSeconds: Double = 0
     /// CPU seconds the bucket collectives used (the thread that ran them: `CLOCK_THREAD_CPUTIME_ID`), summed over

@@ -113,6 +113,7 @@ public final class PhaseAverage: @unchecked Sendable {
                 cond.unlock()
             }
             parallel.exposedSeconds += OpBenchmarks.now() - tw
+            parallel.exposedSecondsByOperation[operation, default: 0] += OpBenchmarks.now() - tw
         } else {
             reduceAll()
         }

@@ -161,10 +161,10 @@ public final class UGATITStep {
     /// Called during each phase's backward with every parameter whose gradient is final (`Tape.onGradientFinal`),
     /// from the thread of either chain (see `Chains`).
     public var onGradientFinal: ((Parameter) -> Void)?
-    /// Called once in the G phase, after the generators' forward passes and before the first discriminator call, then
-    /// cleared: a data-parallel trainer finishes the D phase's all-reduce and update here, so that the generators'
-    /// forward passes run while the D gradients are on the wire (the G loss needs the updated discriminators, the
-    /// generators' forward passes do not).
+    /// Called once in the G phase, after the generators' forward passes and the backward of the G loss's terms that
+    /// need no discriminator (cycle, identity, CAM), before the first discriminator call, then cleared: a data-parallel
+    /// trainer finishes the D phase's all-reduce and update here, so that this work runs while the D gradients are on
+    /// the wire (the G loss's adversarial terms need the updated discriminators, the rest does not).
     public var beforeJudging: (() -> Void)?
 
     /// The G phase as two mirror-image chains, each on its own tape, run side by side by `Parallel.pair`:
@@ -336,7 +336,10 @@ public final class UGATITStep {
         return values
     }
 
-    /// G phase: zeroes G gradients and back-propagates G_loss into them (the two chains of `Chains`).
+    /// G phase: zeroes G gradients and back-propagates G_loss into them (the two chains of `Chains`), in two walks per
+    /// chain: the terms that need no discriminator through the cycle and identity calls, then (after `beforeJudging`)
+    /// the adversarial and group terms, down through the translation. The gradients are the same floats as one walk
+    /// over the whole loss (`Tape.backward(_:above:)`).
     @discardableResult
     public func generatorGradients(
         realA: Tensor, realB: Tensor, labelsA: [Int]? = nil, labelsB: [Int]? = nil
@@ -356,9 +359,40 @@ public final class UGATITStep {
         }
         pendingTranslations = nil
         let (tapeA, tapeB) = (c.tapeA, c.tapeB)
+        // what the tapes held before the G phase: the translations, whose gradients wait for the judged terms
+        let boundary = (a: tapeA.count, b: tapeB.count)
         let ((a2b2a, a2a), (b2a2b, b2b)) = Parallel.pair(
             { (m.genB2A(tapeA, c.a2b.image), m.genB2A(tapeA, c.a)) },
             { (m.genA2B(tapeB, c.b2a.image), m.genA2B(tapeB, c.b)) })
+        /// One chain's terms of G_loss that need no discriminator: its cycle and identity terms and the CAM terms of its
+        /// generator calls, back-propagated at once through the cycle and identity calls (`Tape.backward(_:above:)`),
+        /// which leaves the translation's part for the walk after judging.
+        func ownTerms(
+            _ t: Tape, above boundary: Int, real: Var, cycle: GeneratorOutput, identity: GeneratorOutput,
+            translation: GeneratorOutput, source: String
+        ) -> (terms: [(Float, Var)], values: LossValues, cam: (source: Float, identity: Float)) {
+            let rec = t.l1(cycle.image, real)
+            let idt = t.l1(identity.image, real)
+            // camA = BCE(genB2A(realB) cam, 1) + BCE(genB2A(realA) cam, 0): its first part lies in chain B, its second
+            // in chain A (and likewise camB)
+            let camSource = t.bceWithLogits(translation.camLogit, 1)
+            let camIdentity = t.bceWithLogits(identity.camLogit, 0)
+            let terms = [(w.cycle, rec), (w.identity, idt), (w.cam, camSource), (w.cam, camIdentity)]
+            t.backward(t.weightedSum(terms), above: boundary)
+            let values = ["g.rec_\(source)": rec.value[0], "g.idt_\(source)": idt.value[0]]
+            return (terms, values, (camSource.value[0], camIdentity.value[0]))
+        }
+        // The generators' own terms do not need the discriminators: with overlap, their backward through four of the
+        // six generator calls runs while the D all-reduce is still on the wire (`beforeJudging` comes after it).
+        let (ownA, ownB) = Parallel.pair(
+            {
+                ownTerms(
+                    tapeA, above: boundary.a, real: c.a, cycle: a2b2a, identity: a2a, translation: c.a2b, source: "A")
+            },
+            {
+                ownTerms(
+                    tapeB, above: boundary.b, real: c.b, cycle: b2a2b, identity: b2b, translation: c.b2a, source: "B")
+            })
         if let hook = beforeJudging {
             beforeJudging = nil
             hook()
@@ -366,53 +400,42 @@ public final class UGATITStep {
         // augmentations drawn in the original order (A's fakes, then B's), each on the tape of the chain it judges
         let fa = judged(tapeB, c.b2a.image, .a)
         let fb = judged(tapeA, c.a2b.image, .b)
-        /// One chain's terms of G_loss: the adversarial terms of the fakes it made, its cycle and identity terms, and
-        /// the CAM terms of its generator calls.
-        func chain(
+        /// One chain's judged terms of G_loss: the adversarial and group terms of the fakes it made. `loss` is the
+        /// chain's whole G_loss, summed in the original's order (adversarial, cycle, identity, CAM, group).
+        func judgedTerms(
             _ t: Tape, fake: Var, _ judge: String, global: Discriminator, local: Discriminator, labels: [Int]?,
-            real: Var, cycle: GeneratorOutput, identity: GeneratorOutput, translation: GeneratorOutput
-        ) -> (values: LossValues, loss: Var, camSource: Var, camIdentity: Var) {
+            own: [(Float, Var)]
+        ) -> (values: LossValues, root: Var, loss: Float) {
             let fakeG = global(t, fake)
             let fakeL = local(t, fake)
             var values: LossValues = [:]
-            var terms = adversarialTerms(
+            let adversarial = adversarialTerms(
                 t, [("G" + judge, fakeG), ("L" + judge, fakeL)], target: 1, keys: ("g.adv_", "g.cam_adv_"),
                 into: &values)
-            let rec = t.l1(cycle.image, real)
-            let idt = t.l1(identity.image, real)
-            // camA = BCE(genB2A(realB) cam, 1) + BCE(genB2A(realA) cam, 0): its first part lies in chain B, its second
-            // in chain A (and likewise camB)
-            let camSource = t.bceWithLogits(translation.camLogit, 1)
-            let camIdentity = t.bceWithLogits(identity.camLogit, 0)
-            terms += [(w.cycle, rec), (w.identity, idt), (w.cam, camSource), (w.cam, camIdentity)]
-            let source = judge == "B" ? "A" : "B"
-            values["g.rec_\(source)"] = rec.value[0]
-            values["g.idt_\(source)"] = idt.value[0]
             // a translated face of group g should be classified as group g (and a translated webtoon face likewise)
-            terms += groupTerms(
+            let group = groupTerms(
                 t, [(judge, fakeG, fakeL, labels)], weight: w.groupG, prefix: "g", accuracyName: "acc_fake",
                 into: &values)
-            return (values, t.weightedSum(terms), camSource, camIdentity)
+            let loss = (adversarial + own + group).reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] }  // as weightedSum
+            return (values, t.weightedSum(adversarial + group), loss)
         }
         let (byA, byB) = Parallel.pair(
             {
-                chain(
-                    tapeA, fake: fb, "B", global: m.disGB, local: m.disLB, labels: labelsA, real: c.a, cycle: a2b2a,
-                    identity: a2a, translation: c.a2b)
+                judgedTerms(
+                    tapeA, fake: fb, "B", global: m.disGB, local: m.disLB, labels: labelsA, own: ownA.terms)
             },
             {
-                chain(
-                    tapeB, fake: fa, "A", global: m.disGA, local: m.disLA, labels: labelsB, real: c.b, cycle: b2a2b,
-                    identity: b2b, translation: c.b2a)
+                judgedTerms(
+                    tapeB, fake: fa, "A", global: m.disGA, local: m.disLA, labels: labelsB, own: ownB.terms)
             })
-        var values = byA.values.merging(byB.values) { $1 }
-        values["g.cam_A"] = byB.camSource.value[0] + byA.camIdentity.value[0]
-        values["g.cam_B"] = byA.camSource.value[0] + byB.camIdentity.value[0]
-        values[LossKey.gLoss] = byA.loss.value[0] + byB.loss.value[0]
+        var values = byA.values.merging(byB.values) { $1 }.merging(ownA.values) { $1 }.merging(ownB.values) { $1 }
+        values["g.cam_A"] = ownB.cam.source + ownA.cam.identity
+        values["g.cam_B"] = ownA.cam.source + ownB.cam.identity
+        values[LossKey.gLoss] = byA.loss + byB.loss
         // B's chain first: on one thread, genB2A's gradients (the last in the arena) are then final once A's chain
-        // has passed genB2A(fakeA2B), and their all-reduce runs behind genA2B(realA)'s backward (PhaseAverage takes
-        // the buckets last to first)
-        Tape.backward(byB.loss, byA.loss, onGradientFinal: onGradientFinal)
+        // has passed D_B (its own part through genB2A was walked before judging), and their all-reduce runs behind
+        // genA2B(realA)'s backward (PhaseAverage takes the buckets last to first)
+        Tape.backward(byB.root, byA.root, onGradientFinal: onGradientFinal)
         return values
     }
 

@@ -154,6 +154,7 @@ struct BenchTrain: ParsableCommand {
         let avg0 = parallel.averageSeconds
         let (reduced0, gathered0) = (parallel.reducedBytes, parallel.gatheredElements)
         let (exposed0, collective0) = (parallel.exposedSeconds, parallel.collectiveSeconds)
+        let exposedByPhase0 = parallel.exposedSecondsByOperation
         let collectiveCPU0 = parallel.collectiveCPUSeconds
         let t0 = OpBenchmarks.now()
         for s in 0..<steps { try once(warmupSteps + s + 1) }
@@ -170,6 +171,10 @@ struct BenchTrain: ParsableCommand {
         let commTotal = (parallel.collectiveSeconds - collective0) / Double(steps)
         let commCPU = (parallel.collectiveCPUSeconds - collectiveCPU0) / Double(steps)
         let commExposed = exchange.noOverlap ? commTotal : (parallel.exposedSeconds - exposed0) / Double(steps)
+        // the same per phase (with overlap; the all-gathers after a sharded update are in neither)
+        let exposedByPhase = ["d", "g"].map { name in
+            ((parallel.exposedSecondsByOperation[name] ?? 0) - (exposedByPhase0[name] ?? 0)) / Double(steps)
+        }
         // bytes one rank sends per step: a ring all-reduce sends 2(N − 1)/N of its buffer, an all-gather (N − 1)
         // times this rank's block; "dense" is what the all-reduce of every gradient would send
         let nn = Double(comm.worldSize)
@@ -271,6 +276,7 @@ struct BenchTrain: ParsableCommand {
             print("overlap=\(!exchange.noOverlap && n > 1 ? 1 : 0)")  // 1: buckets all-reduced during backward
             print("comm_total_s=\(fmt(commTotal))")
             print("comm_exposed_s=\(fmt(commExposed))")
+            if !exchange.noOverlap { print("comm_exposed_d_s=\(fmt(exposedByPhase[0])) comm_exposed_g_s=\(fmt(exposedByPhase[1]))") }
             print("comm_cpu_s=\(fmt(commCPU))")  // CPU time of the bucket collectives' thread per step
             for name in ["d", "g"] {
                 // the last step's buckets in the order they ran: ready/start/end in ms since the phase's averaging began

@@ -41,6 +41,37 @@ final class TapeTests: XCTestCase {
             p.grad, Tensor(shape: first.shape, first.array.map { 2 * $0 }), atol: 1e-6, rtol: 1e-6, "two graphs")
     }
 
+    /// `backward(_:above:)` then `backward` (the G phase's two walks) give the same floats as one walk over the whole
+    /// loss, including a node below the boundary that three consumers feed (one walked early, two late): one walk adds
+    /// the late ones first, and (late + late) + early differs from (early + late) + late in rounding.
+    func testBackwardAboveABoundaryThenTheRestMatchesOneWalkBitForBit() {
+        var rng = testRNG("two walks")
+        let x = rng.normalTensor([6, 5])
+        let weights = (0..<4).map { rng.normalTensor([$0 == 0 ? 7 : 3, $0 == 0 ? 5 : 7]) }
+        func run(split: Bool) -> (grads: [[Float]], x: [Float], loss: Float) {
+            let ps = weights.enumerated().map { Parameter(name: "w\($0.offset)", value: $0.element.copy()) }
+            let t = Tape()
+            let xv = t.input(x)
+            let h = t.tanh(t.linear(xv, t.param(ps[0])))  // the "translation", below the boundary
+            let boundary = t.count
+            let cycle = t.linear(h, t.param(ps[1]))
+            let own: [(Float, Var)] = [(10, t.sum(t.mul(cycle, cycle))), (0.3, t.sum(cycle))]
+            if split { t.backward(t.weightedSum(own), above: boundary) }
+            let j1 = t.linear(h, t.param(ps[2]))
+            let j2 = t.tanh(t.linear(h, t.param(ps[3])))
+            let judged: [(Float, Var)] = [(1, t.sum(t.mul(j1, j1))), (0.5, t.sum(j2))]
+            let root = t.weightedSum(split ? judged : own + judged)
+            t.backward(root)
+            let loss = split ? (own + judged).reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] } : root.value[0]
+            return (ps.map(\.grad.array), t.grad(of: xv)!.array, loss)
+        }
+        let (one, two) = (run(split: false), run(split: true))
+        XCTAssertEqual(one.loss, two.loss, "the loss summed in the same order")
+        for i in 0..<4 { XCTAssertEqual(one.grads[i], two.grads[i], "w\(i): not the same floats") }
+        XCTAssertEqual(one.x, two.x, "input gradient: not the same floats")
+        XCTAssertTrue(one.grads[0].contains { $0 != 0 })
+    }
+
     func testZeroGradClearsGradientsAndFlags() {
         let store = ParameterStore()
         let p = store.add("w", Tensor(repeating: 1, shape: [2, 2]))

@@ -174,15 +174,10 @@ public final class Tape {
 
     /// Back-propagates from `root`, seeded with `seed` (default: 1 for a one-element root).
     /// Each node's closure runs once, in reverse recording order; its saved state is released as it goes.
+    /// Gradients held back by an earlier `backward(_:above:)` are added to their nodes when this walk reaches them.
     public func backward(_ root: Var, seed: Tensor? = nil) {
         precondition(root.tape === self, "backward on a Var of another tape")
-        let s =
-            seed
-            ?? {
-                precondition(root.value.count == 1, "backward from a non-scalar \(root.value.shape) needs a seed")
-                return Tensor(repeating: 1, shape: root.value.shape)
-            }()
-        accumulate(root, s, owned: false)
+        accumulate(root, seed ?? Self.unitSeed(root), owned: false)
         // parameters by first use, latest first: reported once backward has gone below that node
         let final = onGradientFinal.map { _ in firstUse.values.sorted { $0.node > $1.node } } ?? []
         var next = 0
@@ -192,6 +187,9 @@ public final class Tape {
                 next += 1
             }
             let n = nodes[i]
+            if let held = heldBack.removeValue(forKey: i) {  // after this walk's own contributions, as one walk adds them
+                accumulate(Var(tape: self, id: i), held.grad, owned: !held.shared)
+            }
             guard let g = n.grad, let bw = n.backward else { continue }
             n.backward = nil
             Breakdown.end(.other)  // the tape's own bookkeeping
@@ -203,6 +201,45 @@ public final class Tape {
             onGradientFinal?(final[next].parameter)
             next += 1
         }
+    }
+
+    /// Back-propagates from `root` through the nodes recorded at or after `boundary` only (and reports no gradient
+    /// final): a first part of a loss whose other part is not yet recorded, e.g. the G loss's cycle, identity and CAM
+    /// terms before the discriminators have been updated to judge the fakes (`UGATITStep.generatorGradients`). What
+    /// reaches nodes below `boundary` is held back; the next `backward` that walks past a node adds it there after its
+    /// own contributions, so a node's gradient is summed in the order one walk over the whole loss would have summed it
+    /// (that walk reaches later-recorded consumers first), and the results are the same floats. The nodes walked here
+    /// are done: no later walk runs their closures again. Parameter leaves are never held back (every walk adds into
+    /// their gradients at once), so no node at or after `boundary` should use a parameter leaf recorded before it.
+    public func backward(_ root: Var, above boundary: Int) {
+        precondition(root.tape === self, "backward on a Var of another tape")
+        precondition(boundary <= root.id, "backward(_:above:): boundary \(boundary) above the root \(root.id)")
+        accumulate(root, Self.unitSeed(root), owned: false)
+        for i in stride(from: root.id, through: boundary, by: -1) {
+            let n = nodes[i]
+            guard let g = n.grad, let bw = n.backward else { continue }
+            n.backward = nil
+            Breakdown.end(.other)
+            bw(g)
+            Breakdown.end(n.kind)
+            if n.parameter == nil && i != root.id { n.grad = nil }
+        }
+        for i in 0..<boundary {
+            let n = nodes[i]
+            guard let g = n.grad else { continue }
+            precondition(heldBack[i] == nil, "backward(_:above:): node \(i) already holds a gradient back")
+            heldBack[i] = (g, n.gradIsShared)
+            n.grad = nil
+            n.gradIsShared = false
+        }
+    }
+
+    /// Gradients that reached nodes below the boundary of `backward(_:above:)`, by node, until a later walk adds them.
+    private var heldBack: [Int: (grad: Tensor, shared: Bool)] = [:]
+
+    private static func unitSeed(_ root: Var) -> Tensor {
+        precondition(root.value.count == 1, "backward from a non-scalar \(root.value.shape) needs a seed")
+        return Tensor(repeating: 1, shape: root.value.shape)
     }
 
     /// Back-propagates two tapes that may share parameters, side by side (`Parallel.pair`): `first`'s tape adds into
