@@ -26,4 +26,30 @@ final class GradientFinalTests: XCTestCase {
         XCTAssertEqual(order, ["b", "a", "c"])
         for p in [a, b, c] { XCTAssertEqual(gradAtReport[p.name], p.grad.array, "\(p.name) changed after its report") }
     }
+
+    /// After `backward(_:above:)`, the next walk reports first the parameters whose every use it covered (here `w`,
+    /// used only in the walked part), and the others as usual: `u`, used in the walked part and again after it, only
+    /// once that later use is walked; `v`, used only after; `c`, below the boundary, last.
+    func testParametersUsedOnlyInAnEarlierWalkAreReportedFirst() {
+        var rng = RandomGenerator(seed: 2)
+        let ps = ["c", "w", "u", "v"].map { Parameter(name: $0, value: rng.normalTensor([3, 3])) }
+        let (c, w, u, v) = (ps[0], ps[1], ps[2], ps[3])
+        let t = Tape()
+        let x = t.input(rng.normalTensor([2, 3]))
+        let h = t.tanh(t.linear(x, t.param(c)))
+        let boundary = t.count
+        let early = t.linear(t.tanh(t.linear(h, t.param(w))), t.param(u))
+        t.backward(t.sum(early), above: boundary)
+        let late = t.linear(t.tanh(t.linear(h, t.param(u))), t.param(v))
+        var order: [String] = []
+        var gradAtReport: [String: [Float]] = [:]
+        t.onGradientFinal = { p in
+            order.append(p.name)
+            gradAtReport[p.name] = p.grad.array
+        }
+        t.backward(t.sum(late))
+        XCTAssertEqual(order, ["w", "v", "u", "c"])
+        for p in ps { XCTAssertEqual(gradAtReport[p.name], p.grad.array, "\(p.name) changed after its report") }
+        XCTAssertTrue(u.grad.array.contains { $0 != 0 } && w.grad.array.contains { $0 != 0 })
+    }
 }

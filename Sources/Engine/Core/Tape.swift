@@ -28,6 +28,8 @@ public final class Tape {
     var nodes: [Node] = []
     /// Each parameter's first leaf on this tape: its gradient is final once backward has passed that node.
     var firstUse: [ObjectIdentifier: (node: Int, parameter: Parameter)] = [:]
+    /// Each parameter's last leaf on this tape.
+    var lastUse: [ObjectIdentifier: Int] = [:]
     /// Called during `backward` with every parameter this tape used, as soon as no node is left that could add to its
     /// gradient (after the node of its first use), so that its all-reduce can start while backward goes on.
     public var onGradientFinal: ((Parameter) -> Void)?
@@ -64,6 +66,7 @@ public final class Tape {
     public func param(_ p: Parameter) -> Var {
         let v = append(Node(value: p.value, requiresGrad: p.trainable, parameter: p))
         if firstUse[ObjectIdentifier(p)] == nil { firstUse[ObjectIdentifier(p)] = (v.id, p) }
+        lastUse[ObjectIdentifier(p)] = v.id
         return v
     }
 
@@ -178,8 +181,15 @@ public final class Tape {
     public func backward(_ root: Var, seed: Tensor? = nil) {
         precondition(root.tape === self, "backward on a Var of another tape")
         accumulate(root, seed ?? Self.unitSeed(root), owned: false)
-        // parameters by first use, latest first: reported once backward has gone below that node
-        let final = onGradientFinal.map { _ in firstUse.values.sorted { $0.node > $1.node } } ?? []
+        // parameters by first use, latest first: reported once backward has gone below that node; those whose every
+        // use lay in the nodes an earlier `backward(_:above:)` walked are final already, and reported first
+        var final = onGradientFinal.map { _ in firstUse.values.sorted { $0.node > $1.node } } ?? []
+        if let w = walked, onGradientFinal != nil {
+            let done = final.filter { $0.node >= w.lowestNode && lastUse[ObjectIdentifier($0.parameter)]! <= w.root }
+            final.removeAll { $0.node >= w.lowestNode && lastUse[ObjectIdentifier($0.parameter)]! <= w.root }
+            for d in done { onGradientFinal?(d.parameter) }
+        }
+        walked = nil
         var next = 0
         for i in stride(from: root.id, through: 0, by: -1) {
             while next < final.count && final[next].node >= i {
@@ -209,7 +219,8 @@ public final class Tape {
     /// reaches nodes below `boundary` is held back; the next `backward` that walks past a node adds it there after its
     /// own contributions, so a node's gradient is summed in the order one walk over the whole loss would have summed it
     /// (that walk reaches later-recorded consumers first), and the results are the same floats. The nodes walked here
-    /// are done: no later walk runs their closures again. Parameter leaves are never held back (every walk adds into
+    /// are done: no later walk runs their closures again. The next `backward` reports first (`onGradientFinal`) the
+    /// parameters whose every leaf lies among the nodes walked here. Parameter leaves are never held back (every walk adds into
     /// their gradients at once), so no node at or after `boundary` should use a parameter leaf recorded before it.
     public func backward(_ root: Var, above boundary: Int) {
         precondition(root.tape === self, "backward on a Var of another tape")
@@ -224,6 +235,7 @@ public final class Tape {
             Breakdown.end(n.kind)
             if n.parameter == nil && i != root.id { n.grad = nil }
         }
+        walked = (boundary, root.id)
         for i in 0..<boundary {
             let n = nodes[i]
             guard let g = n.grad else { continue }
@@ -235,6 +247,8 @@ public final class Tape {
     }
 
     /// Gradients that reached nodes below the boundary of `backward(_:above:)`, by node, until a later walk adds them.
+    /// The nodes that walk covered: a parameter whose every leaf lies among them has its whole gradient from this tape.
+    private var walked: (lowestNode: Int, root: Int)?
     private var heldBack: [Int: (grad: Tensor, shared: Bool)] = [:]
 
     private static func unitSeed(_ root: Var) -> Tensor {
