@@ -9,7 +9,8 @@ The model, per step and per rank (one rank per machine):
   (N-1) * 3b * (in + out) * 4 bytes instead, plus (N-1) * alpha;
 - with overlap, a phase hides at most its readiness window (how long before the end of the phase's backward its
   gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step); D also hides behind the
-  G phase's generator passes (d_completion_window_s), where it completes; G also hides behind the next step's real
+  G phase's generator passes and the backward of its cycle, identity and CAM terms (d_completion_window_s), where it
+  completes; G also hides behind the next step's real
   half of the D phase (g_completion_window_s, judged before the G update waits), its last bucket too, but not the
   FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
 - with the sharded optimizer (`--shard-optimizer`, ZeRO-1), each bucket is reduce-scattered instead of all-reduced
@@ -43,15 +44,16 @@ MODELS = {
     "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=7.07, note="light 256/64, 2 cores"),
     "full256": dict(g=557_919_616, d=112_851_720, fc_in=1_048_576, fc_out=256, t_c=14.39, note="full 256/64, 2 cores"),
 }
-# ready_d_window_s, ready_g_window_s and d_completion_window_s of the 2-host runs at 2b04412 (0.046-0.053,
-# 0.078-0.081 and 0.196-0.208 s of a 0.94 s step): the D phase completes behind the G phase's generator passes,
-# so its all-reduce can also run there (docs/distributed.md §7.2)
-WINDOW_D = 0.049 / 0.941  # seconds a D gradient byte is final before the D backward ends, per second of step
-WINDOW_G = 0.079 / 0.941
-WINDOW_D_COMPLETION = 0.20 / 0.941  # the generators' forward passes before the D update is needed
-# g_completion_window_s of the three 2-host runs at 419ad72 (0.154, 0.165, 0.119 s, mean 0.146 s, of 1-rank steps of
-# 1.175-1.459 s, mean 1.29 s, that hour): the next step's real half of the D phase, judged before the G update waits
-WINDOW_G_COMPLETION = 0.146 / 1.29
+# The windows of the three 2-host runs at 377d7d0 (netns, 1 Gbit/s, `bench scaling --rounds 4`: docs/experiments/
+# netns/walks-377d7d0/), as fractions of their mean 1-rank step (0.942, 0.966, 1.005 s; mean 0.971 s):
+# ready_d_window_s 0.027-0.029 s, ready_g_window_s 0.070-0.076 s; d_completion_window_s 0.508-0.545 s (the generators'
+# forward passes and the backward of the G loss's own terms through the cycle and identity calls, before the D update
+# is needed: docs/distributed.md §4, §8.9; 0.20 s of 0.941 before 8931ca7); g_completion_window_s 0.087-0.096 s (the
+# next step's real half of the D phase, judged before the G update waits; 0.146 of 1.29 s at 419ad72)
+WINDOW_D = 0.028 / 0.971  # seconds a D gradient byte is final before the D backward ends, per second of step
+WINDOW_G = 0.073 / 0.971
+WINDOW_D_COMPLETION = 0.529 / 0.971
+WINDOW_G_COMPLETION = 0.093 / 0.971
 ADA_INTERVAL = 4  # train's --ada-interval: no real half is judged ahead after the steps that adjust p
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 

@@ -364,9 +364,9 @@ public final class UGATITStep {
         let ((a2b2a, a2a), (b2a2b, b2b)) = Parallel.pair(
             { (m.genB2A(tapeA, c.a2b.image), m.genB2A(tapeA, c.a)) },
             { (m.genA2B(tapeB, c.b2a.image), m.genA2B(tapeB, c.b)) })
-        /// One chain's terms of G_loss that need no discriminator: its cycle and identity terms and the CAM terms of its
-        /// generator calls, back-propagated at once through the cycle and identity calls (`Tape.backward(_:above:)`),
-        /// which leaves the translation's part for the walk after judging.
+        /// One chain's terms of G_loss that need no discriminator: its cycle and identity terms and the CAM terms of
+        /// its generator calls, back-propagated at once through the cycle and identity calls
+        /// (`Tape.backward(_:above:)`), which leaves the translation's part for the walk after judging.
         func ownTerms(
             _ t: Tape, above boundary: Int, real: Var, cycle: GeneratorOutput, identity: GeneratorOutput,
             translation: GeneratorOutput, source: String

@@ -276,7 +276,9 @@ struct BenchTrain: ParsableCommand {
             print("overlap=\(!exchange.noOverlap && n > 1 ? 1 : 0)")  // 1: buckets all-reduced during backward
             print("comm_total_s=\(fmt(commTotal))")
             print("comm_exposed_s=\(fmt(commExposed))")
-            if !exchange.noOverlap { print("comm_exposed_d_s=\(fmt(exposedByPhase[0])) comm_exposed_g_s=\(fmt(exposedByPhase[1]))") }
+            if !exchange.noOverlap {
+                print("comm_exposed_d_s=\(fmt(exposedByPhase[0])) comm_exposed_g_s=\(fmt(exposedByPhase[1]))")
+            }
             print("comm_cpu_s=\(fmt(commCPU))")  // CPU time of the bucket collectives' thread per step
             for name in ["d", "g"] {
                 // the last step's buckets in the order they ran: ready/start/end in ms since the phase's averaging began

@@ -185,9 +185,11 @@ public final class Tape {
         // use lay in the nodes an earlier `backward(_:above:)` walked are final already, and reported first
         var final = onGradientFinal.map { _ in firstUse.values.sorted { $0.node > $1.node } } ?? []
         if let w = walked, onGradientFinal != nil {
-            let done = final.filter { $0.node >= w.lowestNode && lastUse[ObjectIdentifier($0.parameter)]! <= w.root }
-            final.removeAll { $0.node >= w.lowestNode && lastUse[ObjectIdentifier($0.parameter)]! <= w.root }
-            for d in done { onGradientFinal?(d.parameter) }
+            let walkedOnly = { (u: (node: Int, parameter: Parameter)) in
+                u.node >= w.lowestNode && self.lastUse[ObjectIdentifier(u.parameter)]! <= w.root
+            }
+            for u in final where walkedOnly(u) { onGradientFinal?(u.parameter) }
+            final.removeAll(where: walkedOnly)
         }
         walked = nil
         var next = 0
@@ -197,7 +199,8 @@ public final class Tape {
                 next += 1
             }
             let n = nodes[i]
-            if let held = heldBack.removeValue(forKey: i) {  // after this walk's own contributions, as one walk adds them
+            // a held-back gradient comes after this walk's own contributions, as one walk would add it
+            if let held = heldBack.removeValue(forKey: i) {
                 accumulate(Var(tape: self, id: i), held.grad, owned: !held.shared)
             }
             guard let g = n.grad, let bw = n.backward else { continue }
@@ -220,8 +223,9 @@ public final class Tape {
     /// own contributions, so a node's gradient is summed in the order one walk over the whole loss would have summed it
     /// (that walk reaches later-recorded consumers first), and the results are the same floats. The nodes walked here
     /// are done: no later walk runs their closures again. The next `backward` reports first (`onGradientFinal`) the
-    /// parameters whose every leaf lies among the nodes walked here. Parameter leaves are never held back (every walk adds into
-    /// their gradients at once), so no node at or after `boundary` should use a parameter leaf recorded before it.
+    /// parameters whose every leaf lies among the nodes walked here. Parameter leaves are never held back (every walk
+    /// adds into their gradients at once), so no node at or after `boundary` should use a parameter leaf recorded
+    /// before it.
     public func backward(_ root: Var, above boundary: Int) {
         precondition(root.tape === self, "backward on a Var of another tape")
         precondition(boundary <= root.id, "backward(_:above:): boundary \(boundary) above the root \(root.id)")
@@ -246,9 +250,10 @@ public final class Tape {
         }
     }
 
-    /// Gradients that reached nodes below the boundary of `backward(_:above:)`, by node, until a later walk adds them.
-    /// The nodes that walk covered: a parameter whose every leaf lies among them has its whole gradient from this tape.
+    /// The nodes the last `backward(_:above:)` walked: a parameter whose every leaf lies among them has its whole
+    /// gradient from this tape.
     private var walked: (lowestNode: Int, root: Int)?
+    /// Gradients that reached nodes below the boundary of `backward(_:above:)`, by node, until a later walk adds them.
     private var heldBack: [Int: (grad: Tensor, shared: Bool)] = [:]
 
     private static func unitSeed(_ root: Var) -> Tensor {
