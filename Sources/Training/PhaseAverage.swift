@@ -112,8 +112,9 @@ public final class PhaseAverage: @unchecked Sendable {
                 while !done { cond.wait() }
                 cond.unlock()
             }
-            parallel.exposedSeconds += OpBenchmarks.now() - tw
-            parallel.exposedSecondsByOperation[operation, default: 0] += OpBenchmarks.now() - tw
+            let waited = OpBenchmarks.now() - tw
+            parallel.exposedSeconds += waited
+            parallel.exposedSecondsByOperation[operation, default: 0] += waited
         } else {
             reduceAll()
         }

@@ -346,7 +346,8 @@ public final class Trainer {
         step.frozenGenerator = frozenBottleneck(group: la?.first)
         // A phase: gradients (each bucket's all-reduce starting while backward still runs, DataParallel.begin), then
         // `complete` waits for the collectives and applies the update. The D phase is completed inside the G phase,
-        // once the generators' forward passes are done (UGATITStep.beforeJudging): its all-reduce runs behind them.
+        // once the generators' forward passes and the backward of the G loss's own terms are done
+        // (UGATITStep.beforeJudging): its all-reduce runs behind them.
         func start(_ p: Phase, _ store: ParameterStore, _ compute: () -> LossValues, apply: @escaping () -> Void)
             -> () -> LossValues
         {

@@ -432,9 +432,9 @@ public final class UGATITStep {
         values["g.cam_A"] = ownB.cam.source + ownA.cam.identity
         values["g.cam_B"] = ownA.cam.source + ownB.cam.identity
         values[LossKey.gLoss] = byA.loss + byB.loss
-        // B's chain first: on one thread, genB2A's gradients (the last in the arena) are then final once A's chain
-        // has passed D_B (its own part through genB2A was walked before judging), and their all-reduce runs behind
-        // genA2B(realA)'s backward (PhaseAverage takes the buckets last to first)
+        // B's chain first: on one thread, genB2A's gradients (the last in the arena) are then final as soon as B's
+        // chain is done (A's part of them was walked before judging, and A's walk reports them first), and their
+        // all-reduce runs behind A's D_B and genA2B(realA) backward (PhaseAverage takes the buckets last to first)
         Tape.backward(byB.root, byA.root, onGradientFinal: onGradientFinal)
         return values
     }

@@ -84,7 +84,8 @@ struct BenchScaling: ParsableCommand {
         print("allreduce_fraction=\(fmt(many["allreduce_fraction"] ?? .nan))")
         // what Scripts/scaling-model.py --validate needs besides the step times: the phases' sizes and readiness windows
         for key in [
-            "bytes_per_rank_per_step", "dense_bytes_per_rank_per_step", "comm_exposed_s", "comm_exposed_d_s", "comm_exposed_g_s", "comm_total_s", "comm_cpu_s", "peak_rss_mib",
+            "bytes_per_rank_per_step", "dense_bytes_per_rank_per_step", "comm_exposed_s", "comm_exposed_d_s",
+            "comm_exposed_g_s", "comm_total_s", "comm_cpu_s", "peak_rss_mib",
             "params_g", "params_d", "buckets_g", "buckets_d", "ready_d_window_s", "ready_g_window_s",
             "d_completion_window_s", "g_completion_window_s", "overlap",
         ] {

@@ -72,7 +72,7 @@ struct BenchTrain: ParsableCommand {
         var timelines: [String: [PhaseAverage.BucketTiming]] = [:]
         // one phase as train runs it: gradients (with the all-reduce overlapped unless --no-overlap), then `complete`
         // waits for it and applies the update; with overlap the D phase completes inside the G phase, after the
-        // generators' forward passes (UGATITStep.beforeJudging), as in train
+        // generators' forward passes and the backward of the G loss's own terms (UGATITStep.beforeJudging), as in train
         let pipelined = !exchange.noOverlap && comm.worldSize > 1
         func start(
             _ name: String, _ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)],
@@ -117,7 +117,8 @@ struct BenchTrain: ParsableCommand {
                 step.discriminatorGradients(realA: a.images, realB: b.images, judged: early?.real)[LossKey.dLoss] ?? 0
             } apply: { step.applyDiscriminator() }
             if pipelined {
-                // how long the D all-reduce may run behind the generators' forward passes (scaling-model.py)
+                // how long the D all-reduce may run behind the generators' forward passes and the backward of the G
+                // loss's own terms (scaling-model.py)
                 let computed = OpBenchmarks.now()
                 let log = readiness["d"]
                 step.beforeJudging = {
@@ -316,7 +317,8 @@ final class ReadinessLog {
     var phases = 0
     /// With overlap, how long a phase's all-reduce can run behind later work before its update is needed. D: seconds
     /// from the end of the D phase's gradient computation to the point inside the G phase where it completes (after
-    /// the generators' forward passes, `UGATITStep.beforeJudging`). G: the next step's real half of the D phase
+    /// the generators' forward passes and the backward of the G loss's own terms, `UGATITStep.beforeJudging`). G: the
+    /// next step's real half of the D phase
     /// (`UGATITStep.judgeReal`), computed before the G update waits.
     var completionWindows: [Double] = []
 

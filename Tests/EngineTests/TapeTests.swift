@@ -42,24 +42,28 @@ final class TapeTests: XCTestCase {
     }
 
     /// `backward(_:above:)` then `backward` (the G phase's two walks) give the same floats as one walk over the whole
-    /// loss, including a node below the boundary that three consumers feed (one walked early, two late): one walk adds
-    /// the late ones first, and (late + late) + early differs from (early + late) + late in rounding.
+    /// loss. `h`, below the boundary, has five consumers: two walked first (`cycle`, `twin`), one recorded between `h`
+    /// and the boundary (`mid`, walked second) and two after the first walk (`j1`, `j2`); one walk sums their parts
+    /// in reverse recording order, (((j2 + j1) + twin) + cycle) + mid, which the held-back parts must keep.
     func testBackwardAboveABoundaryThenTheRestMatchesOneWalkBitForBit() {
         var rng = testRNG("two walks")
         let x = rng.normalTensor([6, 5])
-        let weights = (0..<4).map { rng.normalTensor([$0 == 0 ? 7 : 3, $0 == 0 ? 5 : 7]) }
+        let shapes = [[7, 5], [3, 7], [3, 7], [3, 7], [7, 7]]
+        let weights = shapes.map { rng.normalTensor($0) }
         func run(split: Bool) -> (grads: [[Float]], x: [Float], loss: Float) {
             let ps = weights.enumerated().map { Parameter(name: "w\($0.offset)", value: $0.element.copy()) }
             let t = Tape()
             let xv = t.input(x)
             let h = t.tanh(t.linear(xv, t.param(ps[0])))  // the "translation", below the boundary
+            let mid = t.linear(h, t.param(ps[4]))  // a consumer of h below the boundary, judged later
             let boundary = t.count
             let cycle = t.linear(h, t.param(ps[1]))
-            let own: [(Float, Var)] = [(10, t.sum(t.mul(cycle, cycle))), (0.3, t.sum(cycle))]
+            let twin = t.tanh(h)
+            let own: [(Float, Var)] = [(10, t.sum(t.mul(cycle, cycle))), (0.3, t.sum(cycle)), (2, t.sum(twin))]
             if split { t.backward(t.weightedSum(own), above: boundary) }
             let j1 = t.linear(h, t.param(ps[2]))
             let j2 = t.tanh(t.linear(h, t.param(ps[3])))
-            let judged: [(Float, Var)] = [(1, t.sum(t.mul(j1, j1))), (0.5, t.sum(j2))]
+            let judged: [(Float, Var)] = [(1, t.sum(t.mul(j1, j1))), (0.5, t.sum(j2)), (0.7, t.sum(t.tanh(mid)))]
             let root = t.weightedSum(split ? judged : own + judged)
             t.backward(root)
             let loss = split ? (own + judged).reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] } : root.value[0]
@@ -67,7 +71,7 @@ final class TapeTests: XCTestCase {
         }
         let (one, two) = (run(split: false), run(split: true))
         XCTAssertEqual(one.loss, two.loss, "the loss summed in the same order")
-        for i in 0..<4 { XCTAssertEqual(one.grads[i], two.grads[i], "w\(i): not the same floats") }
+        for i in 0..<5 { XCTAssertEqual(one.grads[i], two.grads[i], "w\(i): not the same floats") }
         XCTAssertEqual(one.x, two.x, "input gradient: not the same floats")
         XCTAssertTrue(one.grads[0].contains { $0 != 0 })
     }

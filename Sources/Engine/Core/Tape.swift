@@ -64,6 +64,9 @@ public final class Tape {
 
     /// A parameter leaf. If `p.trainable`, backward adds into `p.grad` and marks `p.hasGrad`.
     public func param(_ p: Parameter) -> Var {
+        precondition(
+            walked.map { w in lastUse[ObjectIdentifier(p)].map { $0 < w.lowestNode } ?? true } ?? true,
+            "Tape.param: \(p.name) was used in the nodes backward(_:above:) has walked")
         let v = append(Node(value: p.value, requiresGrad: p.trainable, parameter: p))
         if firstUse[ObjectIdentifier(p)] == nil { firstUse[ObjectIdentifier(p)] = (v.id, p) }
         lastUse[ObjectIdentifier(p)] = v.id
@@ -90,6 +93,11 @@ public final class Tape {
         _ value: Tensor, inputs: [Var], kind: TimeKind = .elementwise, backward: @escaping (Tensor) -> Void
     ) -> Var {
         Breakdown.end(kind)
+        if let w = walked {
+            precondition(
+                inputs.allSatisfy { $0.id < w.lowestNode || $0.id > w.root },
+                "Tape.record: an input among the nodes backward(_:above:) has walked")
+        }
         let req = inputs.contains { nodes[$0.id].requiresGrad }
         let n = Node(value: value, requiresGrad: req, parameter: nil)
         n.kind = kind
@@ -103,6 +111,10 @@ public final class Tape {
         let n = nodes[x.id]
         guard n.requiresGrad else { return }
         precondition(g.count == n.value.count, "gradient \(g.shape) for value \(n.value.shape)")
+        if let h = holding, x.id < h.boundary, n.parameter == nil {  // `backward(_:above:)`: kept for the next walk
+            heldBack[h.consumer, default: []].append((x.id, g, !owned))
+            return
+        }
         if let p = n.parameter {
             if let separate { separate.buffer(p).add(g) } else { p.grad.add(g) }
             marked(p)
@@ -199,10 +211,9 @@ public final class Tape {
                 next += 1
             }
             let n = nodes[i]
-            // a held-back gradient comes after this walk's own contributions, as one walk would add it
-            if let held = heldBack.removeValue(forKey: i) {
-                accumulate(Var(tape: self, id: i), held.grad, owned: !held.shared)
-            }
+            // node i was walked by `backward(_:above:)`: what it sent below the boundary is added now, where one walk
+            // over the whole loss would have added it
+            for h in heldBack.removeValue(forKey: i) ?? [] { accumulate(Var(tape: self, id: h.node), h.grad, owned: !h.shared) }
             guard let g = n.grad, let bw = n.backward else { continue }
             n.backward = nil
             Breakdown.end(.other)  // the tape's own bookkeeping
@@ -214,47 +225,45 @@ public final class Tape {
             onGradientFinal?(final[next].parameter)
             next += 1
         }
+        precondition(heldBack.isEmpty, "backward: its root lies below gradients that backward(_:above:) held back")
     }
 
     /// Back-propagates from `root` through the nodes recorded at or after `boundary` only (and reports no gradient
     /// final): a first part of a loss whose other part is not yet recorded, e.g. the G loss's cycle, identity and CAM
-    /// terms before the discriminators have been updated to judge the fakes (`UGATITStep.generatorGradients`). What
-    /// reaches nodes below `boundary` is held back; the next `backward` that walks past a node adds it there after its
-    /// own contributions, so a node's gradient is summed in the order one walk over the whole loss would have summed it
-    /// (that walk reaches later-recorded consumers first), and the results are the same floats. The nodes walked here
-    /// are done: no later walk runs their closures again. The next `backward` reports first (`onGradientFinal`) the
-    /// parameters whose every leaf lies among the nodes walked here. Parameter leaves are never held back (every walk
-    /// adds into their gradients at once), so no node at or after `boundary` should use a parameter leaf recorded
-    /// before it.
+    /// terms before the discriminators have been updated to judge the fakes (`UGATITStep.generatorGradients`).
+    /// What a walked node sends to a node below `boundary` is held back, and the next `backward` adds it when its walk
+    /// passes the node that sent it: where one walk over the whole loss would have added it, so every node's gradient
+    /// is summed in the same order and the results are the same floats. Parameter leaves are not held back: a
+    /// parameter used among the walked nodes must not be used again afterwards (checked), so its contributions come in
+    /// one walk's order either way. The walked nodes are done: no later node may take one as an input (checked), and
+    /// the next `backward` reports first (`onGradientFinal`) the parameters whose every leaf lies among them.
+    /// One such walk at a time, before a `backward` from a root recorded after it.
     public func backward(_ root: Var, above boundary: Int) {
         precondition(root.tape === self, "backward on a Var of another tape")
         precondition(boundary <= root.id, "backward(_:above:): boundary \(boundary) above the root \(root.id)")
+        precondition(walked == nil && heldBack.isEmpty, "backward(_:above:): one at a time, then a whole backward")
         accumulate(root, Self.unitSeed(root), owned: false)
         for i in stride(from: root.id, through: boundary, by: -1) {
             let n = nodes[i]
             guard let g = n.grad, let bw = n.backward else { continue }
             n.backward = nil
             Breakdown.end(.other)
+            holding = (boundary, i)
             bw(g)
+            holding = nil
             Breakdown.end(n.kind)
             if n.parameter == nil && i != root.id { n.grad = nil }
         }
         walked = (boundary, root.id)
-        for i in 0..<boundary {
-            let n = nodes[i]
-            guard let g = n.grad else { continue }
-            precondition(heldBack[i] == nil, "backward(_:above:): node \(i) already holds a gradient back")
-            heldBack[i] = (g, n.gradIsShared)
-            n.grad = nil
-            n.gradIsShared = false
-        }
     }
 
     /// The nodes the last `backward(_:above:)` walked: a parameter whose every leaf lies among them has its whole
     /// gradient from this tape.
     private var walked: (lowestNode: Int, root: Int)?
-    /// Gradients that reached nodes below the boundary of `backward(_:above:)`, by node, until a later walk adds them.
-    private var heldBack: [Int: (grad: Tensor, shared: Bool)] = [:]
+    /// While `backward(_:above:)` runs node `consumer`'s closure: gradients for nodes below `boundary` are held back.
+    private var holding: (boundary: Int, consumer: Int)?
+    /// What `backward(_:above:)` held back, by the node that sent it, in the order sent.
+    private var heldBack: [Int: [(node: Int, grad: Tensor, shared: Bool)]] = [:]
 
     private static func unitSeed(_ root: Var) -> Tensor {
         precondition(root.value.count == 1, "backward from a non-scalar \(root.value.shape) needs a seed")
