@@ -16,15 +16,24 @@ final class GradientFinalTests: XCTestCase {
         let h1 = t.tanh(t.linear(h0, t.param(a)))
         let h2 = t.tanh(t.linear(h1, t.param(b)))
         let h3 = t.linear(h2, t.param(a))
+        assertReports(t, from: t.sum(h3), order: ["b", "a", "c"], parameters: [a, b, c])
+    }
+
+    /// Back-propagates `root` and checks the order of the reports, and that no gradient changed after its report.
+    private func assertReports(
+        _ t: Tape, from root: Var, order expected: [String], parameters: [Parameter], line: UInt = #line
+    ) {
         var order: [String] = []
         var gradAtReport: [String: [Float]] = [:]
         t.onGradientFinal = { p in
             order.append(p.name)
             gradAtReport[p.name] = p.grad.array
         }
-        t.backward(t.sum(h3))
-        XCTAssertEqual(order, ["b", "a", "c"])
-        for p in [a, b, c] { XCTAssertEqual(gradAtReport[p.name], p.grad.array, "\(p.name) changed after its report") }
+        t.backward(root)
+        XCTAssertEqual(order, expected, line: line)
+        for p in parameters {
+            XCTAssertEqual(gradAtReport[p.name], p.grad.array, "\(p.name) changed after its report", line: line)
+        }
     }
 
     /// After `backward(_:above:)`, the next walk reports first the parameters whose every use it covered (here `w`,
@@ -41,15 +50,7 @@ final class GradientFinalTests: XCTestCase {
         let early = t.linear(t.tanh(t.linear(h, t.param(w))), t.param(c))
         t.backward(t.sum(early), above: boundary)
         let late = t.linear(t.tanh(h), t.param(v))
-        var order: [String] = []
-        var gradAtReport: [String: [Float]] = [:]
-        t.onGradientFinal = { p in
-            order.append(p.name)
-            gradAtReport[p.name] = p.grad.array
-        }
-        t.backward(t.sum(late))
-        XCTAssertEqual(order, ["w", "v", "c"])
-        for p in ps { XCTAssertEqual(gradAtReport[p.name], p.grad.array, "\(p.name) changed after its report") }
+        assertReports(t, from: t.sum(late), order: ["w", "v", "c"], parameters: ps)
         XCTAssertTrue(c.grad.array.contains { $0 != 0 } && w.grad.array.contains { $0 != 0 })
     }
 }
