@@ -416,8 +416,7 @@ public final class UGATITStep {
             let group = groupTerms(
                 t, [(judge, fakeG, fakeL, labels)], weight: w.groupG, prefix: "g", accuracyName: "acc_fake",
                 into: &values)
-            let loss = (adversarial + own + group).reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] }  // as weightedSum
-            return (values, t.weightedSum(adversarial + group), loss)
+            return (values, t.weightedSum(adversarial + group), Tape.weightedSumValue(adversarial + own + group))
         }
         let (byA, byB) = Parallel.pair(
             {

@@ -66,7 +66,7 @@ final class TapeTests: XCTestCase {
             let judged: [(Float, Var)] = [(1, t.sum(t.mul(j1, j1))), (0.5, t.sum(j2)), (0.7, t.sum(t.tanh(mid)))]
             let root = t.weightedSum(split ? judged : own + judged)
             t.backward(root)
-            let loss = split ? (own + judged).reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] } : root.value[0]
+            let loss = split ? Tape.weightedSumValue(own + judged) : root.value[0]
             return (ps.map(\.grad.array), t.grad(of: xv)!.array, loss)
         }
         let (one, two) = (run(split: false), run(split: true))

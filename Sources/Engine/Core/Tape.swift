@@ -210,16 +210,12 @@ public final class Tape {
                 onGradientFinal?(final[next].parameter)
                 next += 1
             }
-            let n = nodes[i]
             // node i was walked by `backward(_:above:)`: what it sent below the boundary is added now, where one walk
             // over the whole loss would have added it
-            for h in heldBack.removeValue(forKey: i) ?? [] { accumulate(Var(tape: self, id: h.node), h.grad, owned: !h.shared) }
-            guard let g = n.grad, let bw = n.backward else { continue }
-            n.backward = nil
-            Breakdown.end(.other)  // the tape's own bookkeeping
-            bw(g)
-            Breakdown.end(n.kind)
-            if n.parameter == nil && i != root.id { n.grad = nil }
+            if !heldBack.isEmpty, let held = heldBack.removeValue(forKey: i) {
+                for h in held { accumulate(Var(tape: self, id: h.node), h.grad, owned: !h.shared) }
+            }
+            step(i, root: root)
         }
         while next < final.count {
             onGradientFinal?(final[next].parameter)
@@ -244,17 +240,22 @@ public final class Tape {
         precondition(walked == nil && heldBack.isEmpty, "backward(_:above:): one at a time, then a whole backward")
         accumulate(root, Self.unitSeed(root), owned: false)
         for i in stride(from: root.id, through: boundary, by: -1) {
-            let n = nodes[i]
-            guard let g = n.grad, let bw = n.backward else { continue }
-            n.backward = nil
-            Breakdown.end(.other)
             holding = (boundary, i)
-            bw(g)
-            holding = nil
-            Breakdown.end(n.kind)
-            if n.parameter == nil && i != root.id { n.grad = nil }
+            step(i, root: root)
         }
+        holding = nil
         walked = (boundary, root.id)
+    }
+
+    /// One node of a backward walk: runs its closure once with its gradient, then releases what it no longer needs.
+    private func step(_ i: Int, root: Var) {
+        let n = nodes[i]
+        guard let g = n.grad, let bw = n.backward else { return }
+        n.backward = nil
+        Breakdown.end(.other)  // the tape's own bookkeeping
+        bw(g)
+        Breakdown.end(n.kind)
+        if n.parameter == nil && i != root.id { n.grad = nil }
     }
 
     /// The nodes the last `backward(_:above:)` walked: a parameter whose every leaf lies among them has its whole

@@ -115,9 +115,14 @@ extension Tape {
     /// Σ w_i·x_i for one-element values (combining weighted losses).
     public func weightedSum(_ terms: [(Float, Var)]) -> Var {
         precondition(terms.allSatisfy { $0.1.value.count == 1 }, "weightedSum expects one-element values")
-        let out = Tensor(shape: [1], [terms.reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] }])
+        let out = Tensor(shape: [1], [Tape.weightedSumValue(terms)])
         return record(out, inputs: terms.map(\.1)) { [unowned self] dy in
             for (w, v) in terms where self.needsGrad(v) { self.accumulate(v, Tensor(shape: [1], [w * dy[0]])) }
         }
+    }
+
+    /// The value `weightedSum` records, summed in the same order (for a loss whose terms are back-propagated apart).
+    public static func weightedSumValue(_ terms: [(Float, Var)]) -> Float {
+        terms.reduce(Float(0)) { $0 + $1.0 * $1.1.value[0] }
     }
 }
