@@ -99,4 +99,22 @@ final class OverlapTests: XCTestCase {
         }
         XCTAssertEqual(grads[0], grads[1])
     }
+
+    /// What `finish` waits for is kept per phase (`exposedSecondsByOperation`, bench's `comm_exposed_d_s` and
+    /// `comm_exposed_g_s`), and the phases add up to `exposedSeconds`.
+    func testExposedSecondsAreKeptPerPhase() throws {
+        let model = UGATITModel(
+            config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
+        let parallel = DataParallel(comm: SlowCommunicator(delay: 0.01), bucketBytes: 1 << 20)
+        for (name, store) in [("d", model.discriminators), ("g", model.generators), ("d", model.discriminators)] {
+            let avg = parallel.begin(store, operation: name, overlap: true)
+            var values: [Float] = [1]
+            XCTAssertTrue(avg.finish(values: &values))  // no gradient reported: every bucket goes once finish is called
+        }
+        let (d, g) = (parallel.exposedSecondsByOperation["d"] ?? 0, parallel.exposedSecondsByOperation["g"] ?? 0)
+        XCTAssertGreaterThanOrEqual(d, 2 * 0.02, "two D phases, each at least one bucket and the values: \(d)")
+        XCTAssertGreaterThanOrEqual(g, 0.02, "\(g)")
+        XCTAssertEqual(d + g, parallel.exposedSeconds, accuracy: 1e-12)
+        XCTAssertEqual(Set(parallel.exposedSecondsByOperation.keys), ["d", "g"])
+    }
 }

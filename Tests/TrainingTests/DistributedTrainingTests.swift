@@ -137,7 +137,7 @@ final class DistributedTrainingTests: DemoDataTestCase {
         XCTAssertEqual(value("overlap"), 1, r.output)
         // printed only when measured (the G window: once a real half was judged ahead); at this size each is a few
         // ms, and "0.000" after rounding would not be wrong
-        for key in ["g_completion_window_s", "d_completion_window_s", "comm_cpu_s"] {
+        for key in ["g_completion_window_s", "d_completion_window_s", "comm_cpu_s", "comm_exposed_d_s", "comm_exposed_g_s"] {
             let v = try XCTUnwrap(value(key), "\(key) missing\n\(r.output)")
             XCTAssertTrue(v.isFinite && v >= 0, "\(key)=\(v)")
         }
