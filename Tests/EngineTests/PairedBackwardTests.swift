@@ -88,6 +88,7 @@ final class PairedBackwardTests: XCTestCase {
 
     func testLargeGEMMsSplitInsideAHalfGiveTheSameFloats() {
         // with 4 threads each half has 2 and OpenBLAS 1: sgemm splits a large product by columns (n ≥ 32) or rows
+        // where the kernel keeps the floats (Runtime.gemmSplitKeepsFloats), and keeps it whole where it does not
         var rng = RandomGenerator(seed: 8)
         let cases = [(rng.normalTensor([64, 256]), rng.normalTensor([512, 256])), (rng.normalTensor([4096, 64]), rng.normalTensor([24, 64]))]
         func run(threads: Int) -> [[Float]] {
@@ -107,6 +108,19 @@ final class PairedBackwardTests: XCTestCase {
             }
         }
         XCTAssertEqual(run(threads: 4), run(threads: 1))
+    }
+
+    func testTheSplitProbeKnowsOpenBLASsKernels() {
+        // measured with OpenBLAS 0.3.21: SkylakeX and Sandybridge sum each element of C in an order fixed by k; the
+        // Haswell kernel (OpenBLAS's choice on AMD Zen too) in an order that depends on the product's shape
+        switch Runtime.blasCore {
+        case "SkylakeX", "Cooperlake", "Sandybridge", "Prescott":
+            XCTAssertTrue(Runtime.gemmSplitKeepsFloats, Runtime.blasCore)
+        case "Haswell", "Zen":
+            XCTAssertFalse(Runtime.gemmSplitKeepsFloats, Runtime.blasCore)
+        default:
+            break
+        }
     }
 
     func testPairRunsHalvesWithTheirShareOfThreads() {

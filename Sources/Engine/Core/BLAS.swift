@@ -23,9 +23,12 @@ func sgemm(
     Breakdown.span(.gemm) {
         // Inside a `Parallel.pair` half with more than one thread OpenBLAS is on one thread per call: split a large
         // GEMM over the half's threads by blocks of C's columns (or rows), one OpenBLAS call each. Each element of C
-        // is still one call's dot product over the same k, so the floats do not change.
+        // is still one call's dot product over the same k, which keeps the floats with the kernels that sum in an
+        // order fixed by k alone (`Runtime.gemmSplitKeepsFloats`); with the others the GEMM stays whole.
         let parts = Parallel.threads
-        guard parts > 1, Runtime.blasThreads == 1, m * n * k >= 1 << 21 else { return gemm(m, n, a, b, c) }
+        guard parts > 1, Runtime.blasThreads == 1, m * n * k >= 1 << 21, Runtime.gemmSplitKeepsFloats else {
+            return gemm(m, n, a, b, c)
+        }
         if n >= 16 * parts {
             Parallel.forEach(0..<parts) { i in
                 let (lo, hi) = (n * i / parts / 16 * 16, i == parts - 1 ? n : n * (i + 1) / parts / 16 * 16)
@@ -79,6 +82,55 @@ public enum Runtime {
         guard Parallel.threads > 1, blasThreads > 1 else { return body() }
         return withBLASThreads(1, body)
     }
+
+    /// Whether one GEMM split into calls on blocks of C's columns or rows gives the same floats as the whole call
+    /// with the OpenBLAS kernel in use, probed once on shapes of the training step's products (one thread).
+    ///
+    /// Why a probe: the SkylakeX and Sandybridge kernels sum each element of C in an order fixed by k, so a split
+    /// changes nothing; the Haswell kernel (also OpenBLAS's choice on AMD Zen) does not: splitting a
+    /// [4096 × 24] · [24 × 64] product at column 32 changed 24,000 of its 262,144 floats (OpenBLAS 0.3.21, EPYC).
+    /// Results that must not depend on the thread count then keep their GEMMs whole (`sgemm`).
+    static let gemmSplitKeepsFloats: Bool = {
+        // (m, n, k, transA, split columns): the shapes whose split changed floats with the Haswell kernel
+        let shapes = [(4096, 64, 24, false, true), (512, 256, 64, true, true), (4096, 24, 64, false, false)]
+        return shapes.allSatisfy { (m, n, k, transA, byColumns) in
+            var state: UInt32 = 1
+            let a = (0..<(m * k)).map { _ -> Float in
+                state = state &* 1_103_515_245 &+ 12_345
+                return Float((state >> 8) & 0xffff) / 32768 - 1
+            }
+            let b = (0..<(k * n)).map { _ -> Float in
+                state = state &* 1_103_515_245 &+ 12_345
+                return Float((state >> 8) & 0xffff) / 32768 - 1
+            }
+            let lda = transA ? m : k
+            var whole = [Float](repeating: 0, count: m * n)
+            var split = whole
+            func gemm(_ rows: Range<Int>, _ cols: Range<Int>, _ c: inout [Float]) {
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            cblas_sgemm(
+                                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(rows.count),
+                                Int32(cols.count), Int32(k), 1,
+                                a.baseAddress! + (transA ? rows.lowerBound : rows.lowerBound * lda), Int32(lda),
+                                b.baseAddress! + cols.lowerBound, Int32(n), 0,
+                                c.baseAddress! + rows.lowerBound * n + cols.lowerBound, Int32(n))
+                        }
+                    }
+                }
+            }
+            gemm(0..<m, 0..<n, &whole)
+            if byColumns {
+                gemm(0..<m, 0..<(n / 2), &split)
+                gemm(0..<m, (n / 2)..<n, &split)
+            } else {
+                gemm(0..<(m / 2), 0..<n, &split)
+                gemm((m / 2)..<m, 0..<n, &split)
+            }
+            return whole.elementsEqual(split) { $0.bitPattern == $1.bitPattern }
+        }
+    }()
 
     /// The OpenBLAS kernel in use (e.g. "SkylakeX", "Haswell", "Prescott").
     public static var blasCore: String {
