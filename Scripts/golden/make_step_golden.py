@@ -68,6 +68,15 @@ Determinism: one CPU thread, deterministic algorithms, per-case seed crc32(case 
 torch.manual_seed before building the networks (order genA2B, genB2A, disGA, disGB, disLA, disLB,
 then real_A, real_B), and the safetensors header canonicalised with make_golden.py's
 ``canonicalise_header`` (sorted keys). Re-running gives byte-identical files with the same torch build.
+
+No ties at a max: the gradient of a global max pool (the CAM's gmp, in every G and D call) goes to one element of
+each plane, so where the two largest elements of a plane are nearly equal, a rounding difference of the other
+program picks the other one and moves that plane's whole gradient. step_full's first seed had such a plane (a
+disLA map, 0.17726055 against 0.17725989: 3.7e-6 apart), and our step with Winograd F(4x4) on OpenBLAS's Haswell
+kernel (AMD Zen) picked the other element: genB2A's gradients 3.5% off PyTorch's and the exact ones. So every
+case's five steps must keep the two largest of every max-pooled plane at least MAX_POOL_MARGIN apart (relative
+to the larger); where a seed does not, the next one is taken, crc32(f"{case}#{attempt}"), attempt 1, 2, ...
+(attempt 0 is crc32(case)). The metadata records the attempt and the smallest margin.
 """
 
 import argparse
@@ -84,6 +93,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_golden import canonicalise_header  # noqa: E402  (same folder; sorted-key header rewrite)
 
 NETS = ("genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB")
+MAX_POOL_MARGIN = 1e-4
+# the smallest (top1 - top2) / max(|top1|, 1e-3) over every plane max-pooled since the last reset (see the docstring)
+_margin = [float("inf")]
+
+
+def global_max_pool(x):
+    """adaptive_max_pool2d(x, 1), recording how close each plane's two largest elements are."""
+    top = x.detach().flatten(2).topk(2, dim=2).values
+    gap = (top[..., 0] - top[..., 1]) / top[..., 0].abs().clamp(min=1e-3)
+    _margin[0] = min(_margin[0], float(gap.min()))
+    return F.adaptive_max_pool2d(x, 1)
 GENS = NETS[:2]
 DISS = NETS[2:]
 XS = ("GA", "LA", "GB", "LB")
@@ -215,7 +235,7 @@ class ResnetGenerator(nn.Module):
 
         gap_logit = self.gap_fc(F.adaptive_avg_pool2d(x, 1).view(n, -1))
         gap = x * self.gap_fc.weight.unsqueeze(2).unsqueeze(3)
-        gmp_logit = self.gmp_fc(F.adaptive_max_pool2d(x, 1).view(n, -1))
+        gmp_logit = self.gmp_fc(global_max_pool(x).view(n, -1))
         gmp = x * self.gmp_fc.weight.unsqueeze(2).unsqueeze(3)
 
         cam_logit = torch.cat([gap_logit, gmp_logit], 1)
@@ -266,7 +286,7 @@ class Discriminator(nn.Module):
         # iteration and sets .weight = weight_orig / sigma), then re-weight with that same W/sigma.
         gap_logit = self.gap_fc(F.adaptive_avg_pool2d(x, 1).view(n, -1))
         gap = x * self.gap_fc.weight.unsqueeze(2).unsqueeze(3)
-        gmp_logit = self.gmp_fc(F.adaptive_max_pool2d(x, 1).view(n, -1))
+        gmp_logit = self.gmp_fc(global_max_pool(x).view(n, -1))
         gmp = x * self.gmp_fc.weight.unsqueeze(2).unsqueeze(3)
 
         cam_logit = torch.cat([gap_logit, gmp_logit], 1)
@@ -330,8 +350,9 @@ WEIGHTS = dict(adv=1.0, cycle=10.0, identity=10.0, cam=1000.0)
 LR, BETAS, WD = 1e-4, (0.5, 0.999), 1e-4
 
 
-def seed_for(name):
-    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
+def seed_for(name, attempt=0):
+    key = name if attempt == 0 else f"{name}#{attempt}"
+    return zlib.crc32(key.encode("utf-8")) & 0x7FFFFFFF
 
 
 def snapshot(out, prefix, nets):
@@ -460,7 +481,18 @@ def build(cfg):
 
 
 def run_case(name, cfg):
-    seed = seed_for(name)
+    """The case with the first seed whose five steps keep every max pool MAX_POOL_MARGIN from a tie."""
+    for attempt in range(100):
+        _margin[0] = float("inf")
+        out, meta, nets, real_A = run_seed(name, cfg, seed_for(name, attempt))
+        print(f"{name}: seed attempt {attempt}, smallest max-pool margin {_margin[0]:.3g}")
+        if _margin[0] >= MAX_POOL_MARGIN:
+            meta["seed_attempt"], meta["max_pool_margin"] = str(attempt), f"{_margin[0]:.3g}"
+            return out, meta, nets, real_A
+    sys.exit(f"{name}: no seed in 100 keeps every max pool {MAX_POOL_MARGIN} from a tie")
+
+
+def run_seed(name, cfg, seed):
     torch.manual_seed(seed)
     nets = build(cfg)
     B, S = cfg["batch"], cfg["S"]

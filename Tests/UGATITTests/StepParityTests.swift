@@ -14,6 +14,11 @@ import XCTest
 /// some AdaILN layers PyTorch's own float32 gradient is 5e-5 of the scale away from the exact one, so two float32
 /// programs with different GEMM kernels can differ by more than 1e-4 while both are accurate (seen with OpenBLAS's
 /// Zen kernel: 1.1e-4 from PyTorch on genA2B.UpBlock1_2.norm1.rho).
+///
+/// Parameters after the first step: Adam's first update of an element is lr·sign(g + wd·w) whatever |g| is, so an
+/// element whose total gradient is so close to 0 that the two programs' gradients (within 1e-4 of each other, checked
+/// above) have opposite signs moves by lr the other way. Such elements, and only they, may differ by 2·lr; every
+/// other element is held to 1e-4. (The goldens hold no near-ties at a max pool: `make_step_golden.py`.)
 final class StepParityTests: XCTestCase {
     struct Golden {
         let file: SafeTensorsFile
@@ -34,15 +39,20 @@ final class StepParityTests: XCTestCase {
         var light: Bool { file.metadata["light"] == "True" || file.metadata["light"] == "true" }
     }
 
-    func relativeError(_ a: Tensor, _ b: Tensor) -> Float { Float(scaledMaxDifference(a, b)) }
+    /// max |a − b| over max(max |b|, floor).
+    func relativeError(_ a: Tensor, _ b: Tensor, floor: Float = 0) -> Float {
+        let scale = b.array.map(abs).max() ?? 0
+        return scale >= floor ? Float(scaledMaxDifference(a, b)) : zip(a.array, b.array).map { abs($0 - $1) }.max()! / floor
+    }
 
     func assertTensors(
         _ g: Golden, prefix: String, _ store: ParameterStore, buffers: Bool, grads: Bool = false,
-        tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line
+        parameters: Bool = true, tol: Float = 1e-4, scaleFloor: Float = 0, file: StaticString = #filePath,
+        line: UInt = #line
     ) throws {
         var worst: (Float, String) = (0, "")
-        for p in store.parameters {
-            var e = relativeError(grads ? p.grad : p.value, try g.t("\(prefix).\(p.name)"))
+        for p in store.parameters where parameters {
+            var e = relativeError(grads ? p.grad : p.value, try g.t("\(prefix).\(p.name)"), floor: scaleFloor)
             if grads && e > tol { e = min(e, relativeError(p.grad, try g.exact.tensor("\(prefix).\(p.name)"))) }
             if e > worst.0 { worst = (e, p.name) }
         }
@@ -66,15 +76,52 @@ final class StepParityTests: XCTestCase {
         }
     }
 
+    /// `after1.*` against ours, elementwise: ≤ tol·scale, or ≤ 2·lr + tol·scale where our total gradient and PyTorch's
+    /// (`ggrad`/`dgrad` + wd·`init`) have opposite signs (see the type's comment). `grads`: ours before the update.
+    func assertFirstUpdate(
+        _ g: Golden, _ store: ParameterStore, gradPrefix: String, grads: [String: Tensor], opt: OptimizerConfig,
+        tol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        var worst: (Float, String) = (0, "")
+        var flipped = 0
+        for p in store.parameters {
+            let ref = try g.t("after1.\(p.name)").array
+            let refGrad = try g.t("\(gradPrefix).\(p.name)").array
+            let w0 = try g.t("init.\(p.name)").array
+            let ours = p.value.array
+            let mine = try XCTUnwrap(grads[p.name]).array
+            let scale = max(ref.map(abs).max() ?? 0, 1e-30)
+            let wd = Float(opt.weightDecay)
+            for i in ref.indices {
+                var allowed = tol * scale
+                if ((refGrad[i] + wd * w0[i]) > 0) != ((mine[i] + wd * w0[i]) > 0) {
+                    allowed += 2 * Float(opt.lr)
+                    flipped += 1
+                }
+                let e = abs(ours[i] - ref[i]) / allowed * tol
+                if e > worst.0 { worst = (e, p.name) }
+            }
+        }
+        XCTAssertLessThanOrEqual(
+            worst.0, tol, "after1: worst tensor \(worst.1), error \(worst.0) of its allowance × tol (\(flipped) sign flips)",
+            file: file, line: line)
+        XCTAssertLessThan(flipped, 20, "after1: more gradients of opposite sign than near-zero cancellation explains")
+    }
+
+    /// The goldens' Adam: lr 1e-4, betas (0.5, 0.999), weight decay 1e-4, no lr decay.
+    var optimizer: OptimizerConfig {
+        var opt = OptimizerConfig()
+        opt.decay = false
+        return opt
+    }
+
     func makeModel(_ g: Golden) throws -> (UGATITModel, UGATITStep) {
         let config = ModelConfig(
             imageSize: g.meta("S"), ch: g.meta("ch"), blocks: g.meta("n_res"), light: g.light,
             globalLayers: g.meta("global_layers"), localLayers: g.meta("local_layers"))
         let model = UGATITModel(config: config, seed: 123)
         for t in model.namedTensors { t.value.assign(try g.t("init.\(t.name)")) }
-        var opt = OptimizerConfig()
-        opt.decay = false
-        return (model, UGATITStep(model: model, optimizer: opt))
+        return (model, UGATITStep(model: model, optimizer: optimizer))
     }
 
     func checkCase(_ name: String) throws {
@@ -89,16 +136,23 @@ final class StepParityTests: XCTestCase {
         let theirs = Set(g.file.names.filter { $0.hasPrefix("init.") }.map { String($0.dropFirst(5)) })
         XCTAssertEqual(ours, theirs)
 
+        func grads(_ store: ParameterStore) -> [String: Tensor] {
+            Dictionary(uniqueKeysWithValues: store.parameters.map { ($0.name, $0.grad.copy()) })
+        }
         let d = step.discriminatorGradients(realA: a, realB: b)
         try assertLosses(g, d)
         try assertTensors(g, prefix: "dgrad", model.discriminators, buffers: false, grads: true)
+        let dGrads = grads(model.discriminators)
         step.applyDiscriminator()
         let gv = step.generatorGradients(realA: a, realB: b)
         try assertLosses(g, gv)
         try assertTensors(g, prefix: "ggrad", model.generators, buffers: false, grads: true)
+        let gGrads = grads(model.generators)
         step.applyGenerator()
-        try assertTensors(g, prefix: "after1", model.generators, buffers: true)
-        try assertTensors(g, prefix: "after1", model.discriminators, buffers: true)
+        try assertFirstUpdate(g, model.generators, gradPrefix: "ggrad", grads: gGrads, opt: optimizer)
+        try assertFirstUpdate(g, model.discriminators, gradPrefix: "dgrad", grads: dGrads, opt: optimizer)
+        try assertTensors(g, prefix: "after1", model.generators, buffers: true, parameters: false)
+        try assertTensors(g, prefix: "after1", model.discriminators, buffers: true, parameters: false)
 
         let dTraj = try g.t("traj.d_loss")
         let gTraj = try g.t("traj.g_loss")
@@ -108,11 +162,14 @@ final class StepParityTests: XCTestCase {
             XCTAssertEqual(v["d.loss"]!, dTraj[s], accuracy: 1e-4 * abs(dTraj[s]), "d_loss step \(s + 1)")
             XCTAssertEqual(v["g.loss"]!, gTraj[s], accuracy: 1e-4 * abs(gTraj[s]), "g_loss step \(s + 1)")
         }
-        // After 5 Adam steps, parameters still agree to 1e-2 of each tensor's scale. Not tighter: Adam divides by
-        // sqrt(v), so an element whose gradient is ~0 (float32 rounding decides its sign) moves by ±lr either way;
-        // seen on ILN rho (values ~1e-4, clipped at 0) in the full model.
-        try assertTensors(g, prefix: "after5", model.generators, buffers: true, tol: 1e-2)
-        try assertTensors(g, prefix: "after5", model.discriminators, buffers: true, tol: 1e-2)
+        // After 5 Adam steps, parameters still agree to 1e-2 of each tensor's scale, or of 2·lr·5 (how far five
+        // Adam steps move an element, ~lr each) where that is larger. Not tighter: Adam divides by sqrt(v), so an
+        // element whose gradient is ~0 (float32 rounding decides its sign) moves by ±lr either way; and a tensor that
+        // starts at 0 (ILN beta and rho, clipped at 0) is nothing but such steps: seen on UpBlock2.3.rho and .beta
+        // (values ~5e-4) with F(4×4) and OpenBLAS's Sandybridge kernel, 1.5e-2 and 2.2e-2 of their own scale.
+        let floor = 2 * Float(optimizer.lr) * Float(dTraj.count)
+        try assertTensors(g, prefix: "after5", model.generators, buffers: true, tol: 1e-2, scaleFloor: floor)
+        try assertTensors(g, prefix: "after5", model.discriminators, buffers: true, tol: 1e-2, scaleFloor: floor)
     }
 
     func testLightStepMatchesPyTorch() throws { try checkCase("step_light") }
