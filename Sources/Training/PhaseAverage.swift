@@ -27,8 +27,15 @@ public final class PhaseAverage: @unchecked Sendable {
     let piecesOf: [ObjectIdentifier: [Int]]
     var ready: [Bool]
     var extras: [Float]?
-    var reducedExtras: [Float] = []
+    var reducedExtras: [Float]?
     var localFinite = true
+    /// Per bucket: all-reduced (and summed over the ranks) by now.
+    var reduced: [Bool]
+    /// Arena ranges already scaled by 1/N (`finishEarly`), which `finish` leaves alone.
+    var scaledEarly: [Range<Int>] = []
+    /// The bucket before which the loss values and the flag are all-reduced: the first one (in the order they go)
+    /// of the store's first network, so the flag is known while that network's buckets are on the wire.
+    let extrasBefore: Int
     var done = false
     public private(set) var timeline: [BucketTiming]
     /// When `finish` was called (the end of backward), seconds since `begin`.
@@ -65,6 +72,9 @@ public final class PhaseAverage: @unchecked Sendable {
         piecesOf = of
         self.pending = pending
         ready = pending.map { $0 == 0 }
+        reduced = pending.map { _ in false }
+        let secondNetwork = store.networkStarts.first ?? n
+        extrasBefore = pieces.indices.last { pieces[$0].offset < secondNetwork } ?? 0
         timeline = pieces.map { BucketTiming(elements: $0.count) }
         if overlap {
             let t = Thread { [unowned self] in self.reduceAll() }
@@ -91,10 +101,10 @@ public final class PhaseAverage: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Hands over the phase's loss values once backward is done, waits for the last bucket, scales every gradient
-    /// by 1/N and forms the low-rank gradients. `values` come back averaged over the ranks.
-    /// - Returns: false if any rank had a non-finite gradient (every rank skips the update).
-    public func finish(values: inout [Float]) -> Bool {
+    /// Hands over the phase's loss values once backward is done (every gradient not reported final is final now):
+    /// their all-reduce, which carries the non-finite flag, goes before the buckets of the store's first network.
+    public func submit(values: [Float]) {
+        precondition(extras == nil, "PhaseAverage.submit: values handed over twice")
         let factorsFinite = lowRank.allSatisfy { $0.1.x.allSatisfy(\.isFinite) && $0.1.dy.allSatisfy(\.isFinite) }
         let tw = OpBenchmarks.now()
         cond.lock()
@@ -106,6 +116,49 @@ public final class PhaseAverage: @unchecked Sendable {
         extras = values + [factorsFinite ? 0 : 1]
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Whether `finishEarly` can hand out a part of the phase: with overlap, neither sharded nor low-rank.
+    public var canFinishEarly: Bool { overlap && shard == nil && lowRank.isEmpty }
+
+    /// Waits until every bucket holding a gradient of `parameters` is all-reduced and the phase's non-finite flag is
+    /// known (after `submit`: it is all-reduced before the first network's buckets), then scales those gradients by
+    /// 1/N (`finish` scales the rest). Lets the caller update those parameters while the last buckets are still on
+    /// the wire.
+    /// - Returns: false if any rank had a non-finite gradient (nothing may be updated; `finish` says the same).
+    public func finishEarly(_ parameters: [Parameter]) -> Bool {
+        precondition(canFinishEarly && extras != nil, "PhaseAverage.finishEarly: needs overlap, no shard or low rank, submit")
+        let buckets = Set(parameters.flatMap { piecesOf[ObjectIdentifier($0)] ?? [] })
+        let tw = OpBenchmarks.now()
+        Breakdown.span(.communication) {
+            cond.lock()
+            while reducedExtras == nil || !buckets.allSatisfy({ reduced[$0] }) { cond.wait() }
+            cond.unlock()
+        }
+        let waited = OpBenchmarks.now() - tw
+        parallel.exposedSeconds += waited
+        parallel.exposedSecondsByOperation[operation, default: 0] += waited
+        guard flagIsClear else { return false }
+        let scale = 1 / Float(parallel.worldSize)
+        let g = store.grads
+        for p in parameters {
+            let r = p.offset..<(p.offset + p.value.count)
+            for i in r { g[i] *= scale }
+            scaledEarly.append(r)
+        }
+        return true
+    }
+
+    /// No rank had a non-finite gradient or factor (the summed flag, once all-reduced).
+    private var flagIsClear: Bool { reducedExtras!.last! == 0 }
+
+    /// Hands over the phase's loss values (unless `submit` did), waits for the last bucket, scales every gradient
+    /// by 1/N (but those `finishEarly` scaled) and forms the low-rank gradients. `values` come back averaged over
+    /// the ranks.
+    /// - Returns: false if any rank had a non-finite gradient (every rank skips the update).
+    public func finish(values: inout [Float]) -> Bool {
+        if extras == nil { submit(values: values) }
+        let tw = OpBenchmarks.now()
         if overlap {
             Breakdown.span(.communication) {  // the exposed part of the communication
                 cond.lock()
@@ -124,47 +177,71 @@ public final class PhaseAverage: @unchecked Sendable {
         if let shard {  // only this rank's blocks hold sums (and only they are read, by the sharded update)
             for b in pieces.indices { for i in shard.block(b, rank: parallel.rank) { g[i] *= scale } }
         } else if n > 1 {
-            for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } }
+            let early = scaledEarly.sorted { $0.lowerBound < $1.lowerBound }
+            for (o, l) in segments {
+                var i = o
+                for r in early where r.upperBound > i && r.lowerBound < o + l {
+                    while i < r.lowerBound { g[i] *= scale; i += 1 }
+                    i = max(i, r.upperBound)
+                }
+                while i < o + l { g[i] *= scale; i += 1 }
+            }
         }
         for (p, f) in lowRank { parallel.exchange(f, into: p, operation: operation) }
-        for j in 0..<values.count { values[j] = reducedExtras[j] * scale }
+        let e = reducedExtras!
+        for j in 0..<values.count { values[j] = e[j] * scale }
         parallel.lastTimeline = timeline
         parallel.collectiveSeconds += timeline.reduce(0) { $0 + ($1.end - $1.start) }
-        return reducedExtras[values.count] == 0  // the summed flag already counts this rank's gradients
+        return flagIsClear  // the summed flag already counts this rank's gradients
     }
 
-    /// The buckets from the last to the first, each once it is ready; then, once `finish` has handed them over, the
-    /// loss values and the non-finite flag in a small all-reduce of their own, so that no bucket waits for the end
-    /// of the phase (with the D phase completed behind the G phase's forward passes, all of D's buckets can be on
-    /// the wire before the D update is needed).
+    /// The buckets from the last to the first, each once it is ready, so that no bucket waits for the end of the
+    /// phase (with the D phase completed behind the G phase's forward passes, all of D's buckets can be on the wire
+    /// before the D update is needed). Before the buckets of the store's first network (genA2B, disGA), once
+    /// `submit` has handed them over, the loss values and the non-finite flag in a small all-reduce of their own: the
+    /// flag is then known while those buckets are on the wire (`finishEarly`). Every rank calls the collectives in
+    /// this order.
     func reduceAll() {
         let cpu0 = threadCPUSeconds()
         let g = store.grads
+        func check(_ b: Int) {
+            let (off, len) = pieces[b]
+            if localFinite, !Tensor.allFinite(g.data + off, count: len) { localFinite = false }
+        }
+        func reduceExtras() {
+            cond.lock()
+            while extras == nil { cond.wait() }
+            var e = extras!
+            cond.unlock()
+            // the flag counts every non-finite gradient or factor of this rank (every bucket is checked by now)
+            e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
+            let out = parallel.reduceExtras(e, operation: operation)
+            cond.lock()
+            reducedExtras = out
+            cond.broadcast()
+            cond.unlock()
+        }
         for b in pieces.indices.reversed() {
             cond.lock()
             while !ready[b] { cond.wait() }
             cond.unlock()
+            check(b)
+            if b == extrasBefore { reduceExtras() }
             let (off, len) = pieces[b]
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
-            if localFinite, !Tensor.allFinite(g.data + off, count: len) { localFinite = false }
             let start = OpBenchmarks.now() - t0
             parallel.reduceBucket(buf, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
             let end = OpBenchmarks.now() - t0
             cond.lock()
             timeline[b].start = start
             timeline[b].end = end
+            reduced[b] = true
+            cond.broadcast()
             cond.unlock()
         }
-        cond.lock()
-        while extras == nil { cond.wait() }
-        var e = extras!
-        cond.unlock()
-        // the flag counts every non-finite gradient or factor of this rank (all buckets are checked by now)
-        e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
-        let out = parallel.reduceExtras(e, operation: operation)
+        if pieces.isEmpty { reduceExtras() }
         cond.lock()
         parallel.collectiveCPUSeconds += threadCPUSeconds() - cpu0
-        reducedExtras = out
         done = true
         cond.broadcast()
         cond.unlock()

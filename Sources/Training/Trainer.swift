@@ -246,6 +246,7 @@ public final class Trainer {
                 "step": s, "lr": lr, "seconds_per_step": dt,
                 "images_per_second": Double(config.batchSize * parallel.worldSize) / dt,
                 "data_wait_seconds": source.waitSeconds - wait0, "d_real_ahead": lastJudgedAhead ? 1 : 0,
+                "g_b2a_ahead": step.usedTranslationAhead ? 1 : 0,
                 "images_seen": state.imagesSeen, "elapsed_seconds": state.elapsedSeconds,
             ]
             for (k, v) in last { record[k] = Double(v) }
@@ -349,7 +350,7 @@ public final class Trainer {
         // once the generators' forward passes and the backward of the G loss's own terms are done
         // (UGATITStep.beforeJudging): its all-reduce runs behind them.
         func start(_ p: Phase, _ store: ParameterStore, _ compute: () -> LossValues, apply: @escaping () -> Void)
-            -> () -> LossValues
+            -> (averaging: PhaseAverage, complete: () -> LossValues)
         {
             let averaging = parallel.begin(
                 store, operation: p.tag, lowRank: p == .generator ? lowRank : [], overlap: overlap && n > 1)
@@ -367,7 +368,8 @@ public final class Trainer {
             let rider = SideChannel.outgoing(p, ada: ada)
             var v = keys.map { values[$0]! } + rider
             if injectNaN && !averaging.overlap && store.grads.count > 0 { store.grads[0] = .nan }
-            return { [self] in
+            averaging.submit(values: v)
+            return (averaging, { [self] in
                 let ok = averaging.finish(values: &v)
                 switch SideChannel.incoming(p, averaged: Array(v.suffix(rider.count)), worldSize: n) {
                 case .adaStatistics(let sums): ada.addGlobalStats(sums)
@@ -389,9 +391,9 @@ public final class Trainer {
                     log("step \(s): non-finite \(p.name) gradients on some rank: update skipped on all ranks")
                 }
                 return Dictionary(uniqueKeysWithValues: zip(keys, v))
-            }
+            })
         }
-        let completeD = start(
+        let (_, completeD) = start(
             .discriminator, model.discriminators,
             {
                 step.discriminatorGradients(
@@ -401,7 +403,7 @@ public final class Trainer {
         var out: LossValues = [:]
         // without overlap (--no-overlap, or one rank) the D phase completes first, the original order
         if overlap && n > 1 { step.beforeJudging = { out = completeD() } } else { out = completeD() }
-        let completeG = start(
+        let (averagingG, completeG) = start(
             .generator, model.generators,
             { step.generatorGradients(realA: a.images, realB: b.images, labelsA: la, labelsB: lb) }
         ) { [step] in step.applyGenerator() }
@@ -409,7 +411,10 @@ public final class Trainer {
             step.beforeJudging = nil
             out = completeD()
         }
-        if overlap && n > 1 { judgeAhead(after: s) }
+        if overlap && n > 1 {
+            judgeAhead(after: s)
+            translateAhead(averagingG)
+        }
         out.merge(completeG()) { $1 }
         if let bad = nonFiniteParameter {
             throw TrainingError.nonFinite(
@@ -454,6 +459,21 @@ public final class Trainer {
                 judgement: judgement, augmentCalls: ada.callsThisStep, discriminatorBuffersBefore: buffers)
         }
         ahead = JudgedAhead(step: s + 1, batch: next, real: real)
+    }
+
+    /// With step s+1's real half judged ahead: once genB2A's gradients and the non-finite flag are in (genB2A's
+    /// bucket goes first, the flag before genA2B's), genB2A's update and step s+1's genB2A(realB) run while genA2B's
+    /// bucket is still on the wire (`UGATITStep.applyGenB2AAhead`, `translateAhead`). The same floats as updating
+    /// both generators at once and translating at step s+1. Not with the sharded optimizer or the low-rank FC.0
+    /// exchange (`PhaseAverage.canFinishEarly`), and not when a rank's gradients were not finite (`finish` then skips
+    /// the whole update, as before).
+    func translateAhead(_ averaging: PhaseAverage) {
+        guard averaging.canFinishEarly, let next = ahead, next.real != nil, case .success(let (a, b)) = next.batch,
+            averaging.finishEarly(step.genB2AParameters)
+        else { return }
+        step.applyGenB2AAhead()
+        step.frozenGenerator = frozenBottleneck(group: config.groups != nil ? a.groups.first : nil)
+        step.translateAhead(realB: b.images)
     }
 
     /// Runs `body` with the discriminators' buffers as step `state.step` left them. A real half judged ahead has

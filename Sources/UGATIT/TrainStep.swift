@@ -158,6 +158,21 @@ public final class UGATITStep {
         let frozen: [ObjectIdentifier]
     }
     private var pendingTranslations: PendingTranslations?
+    /// genB2A(realB) for the next D phase, on its own tape, recorded by `translateAhead` after `applyGenB2AAhead`:
+    /// valid while genB2A is unchanged and for the same input tensor and frozen set.
+    private struct ChainBAhead {
+        let tape: Tape
+        let b: Var
+        let b2a: GeneratorOutput
+        let realB: Tensor
+        let frozen: [ObjectIdentifier]
+    }
+    private var chainBAhead: ChainBAhead?
+    /// Whether genB2A's update of this step was taken ahead (`applyGenB2AAhead`), so that `applyGenerator` updates
+    /// only genA2B.
+    private var genB2AUpdatedAhead = false
+    /// Whether the last D phase took its genB2A(realB) from `translateAhead` (metrics.jsonl `g_b2a_ahead`).
+    public private(set) var usedTranslationAhead = false
     /// Called during each phase's backward with every parameter whose gradient is final (`Tape.onGradientFinal`),
     /// from the thread of either chain (see `Chains`).
     public var onGradientFinal: ((Parameter) -> Void)?
@@ -179,10 +194,20 @@ public final class UGATITStep {
         let a2b: GeneratorOutput, b2a: GeneratorOutput
     }
 
-    /// The chains' first calls: genA2B(realA) on A's tape, genB2A(realB) on B's.
+    /// The chains' first calls: genA2B(realA) on A's tape, genB2A(realB) on B's (or B's from `translateAhead`).
     private func translate(realA: Tensor, realB: Tensor) -> Chains {
         let m = model
         let tapeA = Tape(separateGradients: true)
+        let frozen = frozenGenerator.map(ObjectIdentifier.init)
+        usedTranslationAhead = false
+        if let c = chainBAhead, c.realB === realB, c.frozen == frozen {
+            chainBAhead = nil
+            usedTranslationAhead = true
+            tapeA.winogradWeights = WinogradWeightCache()
+            let a = tapeA.constant(realA)
+            return Chains(tapeA: tapeA, tapeB: c.tape, a: a, b: c.b, a2b: m.genA2B(tapeA, a), b2a: c.b2a)
+        }
+        chainBAhead = nil
         let tapeB = Tape()
         // the generators do not change while these tapes live (the same condition as `PendingTranslations`)
         let shared = WinogradWeightCache()
@@ -198,6 +223,21 @@ public final class UGATITStep {
                 return (b, m.genB2A(tapeB, b))
             })
         return Chains(tapeA: tapeA, tapeB: tapeB, a: a, b: b, a2b: a2b, b2a: b2a)
+    }
+
+    /// Records the next D phase's genB2A(realB) now, with the G phase's trainable flags for `frozenGenerator` (set it
+    /// to the next step's first): `discriminatorGradients` on the same realB tensor then computes only genA2B(realA).
+    /// Call after `applyGenB2AAhead` (genB2A must not change before that D phase). The same floats as computing it
+    /// there: a separate tape, the same parameters and input. Why: a data-parallel trainer runs it while genA2B's
+    /// bucket is still on the wire (`Trainer`, docs/distributed.md §4).
+    public func translateAhead(realB: Tensor) {
+        precondition(genB2AUpdatedAhead, "translateAhead: genB2A's update must come first (applyGenB2AAhead)")
+        setGeneratorTrainable()
+        let tape = Tape()
+        tape.winogradWeights = WinogradWeightCache()
+        let b = tape.constant(realB)
+        chainBAhead = ChainBAhead(
+            tape: tape, b: b, b2a: model.genB2A(tape, b), realB: realB, frozen: frozenGenerator.map(ObjectIdentifier.init))
     }
 
     public init(
@@ -479,12 +519,37 @@ public final class UGATITStep {
         TensorMemory.releaseFreedMemory()
     }
 
-    /// Adam step on the generators, then rho clipped to [0, 1].
+    /// Adam step on the generators, then rho clipped to [0, 1] (only genA2B's step after `applyGenB2AAhead`).
     public func applyGenerator() {
         pendingTranslations = nil
-        gOptimizer.step()
+        if genB2AUpdatedAhead {
+            genB2AUpdatedAhead = false
+            let ahead = Set(genB2AParameters.map(ObjectIdentifier.init))
+            gOptimizer.step { !ahead.contains(ObjectIdentifier($0)) }
+        } else {
+            chainBAhead = nil
+            gOptimizer.step()
+        }
         model.clipRho()
         TensorMemory.releaseFreedMemory()
+    }
+
+    /// genB2A's parameters (in the generators' store, after genA2B's).
+    public var genB2AParameters: [Parameter] { model.generators.parameters.filter { $0.name.hasPrefix("genB2A.") } }
+
+    /// The first part of the generators' update, taken ahead: Adam on genB2A alone, then rho clipped (genA2B's rho
+    /// are within [0, 1] already, so clipping them changes nothing); `applyGenerator` then updates genA2B. The same
+    /// floats as one update of both: Adam's arithmetic and step count are per parameter. Why: genB2A's gradients are
+    /// final first, so a data-parallel trainer has them averaged first and can translate with the new genB2A
+    /// (`translateAhead`) while genA2B's are still on the wire.
+    public func applyGenB2AAhead() {
+        precondition(!genB2AUpdatedAhead, "applyGenB2AAhead: called twice in one step")
+        pendingTranslations = nil
+        chainBAhead = nil
+        genB2AUpdatedAhead = true
+        let ahead = Set(genB2AParameters.map(ObjectIdentifier.init))
+        gOptimizer.step { ahead.contains(ObjectIdentifier($0)) }
+        model.clipRho()
     }
 
     /// A whole single-process step: D gradients, D update, G gradients, G update.

@@ -87,7 +87,7 @@ struct BenchScaling: ParsableCommand {
             "bytes_per_rank_per_step", "dense_bytes_per_rank_per_step", "comm_exposed_s", "comm_exposed_d_s",
             "comm_exposed_g_s", "comm_total_s", "comm_cpu_s", "peak_rss_mib",
             "params_g", "params_d", "buckets_g", "buckets_d", "ready_d_window_s", "ready_g_window_s",
-            "d_completion_window_s", "g_completion_window_s", "overlap",
+            "d_completion_window_s", "g_completion_window_s", "g_ahead_window_s", "overlap",
         ] {
             print("\(key)=\(many[key].map { key.hasSuffix("_step") || key.hasPrefix("params") || key.hasPrefix("buckets") ? String(Int($0)) : fmt($0) } ?? "nan")")
         }

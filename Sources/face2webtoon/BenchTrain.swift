@@ -77,7 +77,7 @@ struct BenchTrain: ParsableCommand {
         func start(
             _ name: String, _ store: ParameterStore, lowRank: [(Parameter, LowRankGradient)],
             _ compute: () -> Float, apply: @escaping () -> Void
-        ) -> () -> Void {
+        ) -> (averaging: PhaseAverage, complete: () -> Void) {
             let avg = parallel.begin(store, operation: name, lowRank: lowRank, overlap: pipelined)
             let log = readiness[name]
             let mine = Set(store.parameters.map(ObjectIdentifier.init))
@@ -94,13 +94,14 @@ struct BenchTrain: ParsableCommand {
             var v = [compute()]
             log?.add(start: t0, end: OpBenchmarks.now(), finals: finals)
             step.onGradientFinal = nil
-            return {
+            avg.submit(values: v)
+            return (avg, {
                 if avg.finish(values: &v) {
                     apply()
                     parallel.allGatherParameters(store, operation: name)
                 }
                 timelines[name] = avg.timeline
-            }
+            })
         }
         // with overlap, step s+1's batch and the real half of its D phase, taken behind step s's G all-reduce (as
         // `Trainer.judgeAhead`; ADA is fixed here, so every step can)
@@ -113,7 +114,7 @@ struct BenchTrain: ParsableCommand {
             // a real half judged in another section (with augmentation on or off) is judged again
             let early = drawn?.augmented == (step.augment != nil) ? drawn : nil
             ada.beginStep(s, globalIndices: globalIndices, callsMade: early?.calls ?? 0)
-            let completeD = start("d", m.discriminators, lowRank: []) {
+            let (_, completeD) = start("d", m.discriminators, lowRank: []) {
                 step.discriminatorGradients(realA: a.images, realB: b.images, judged: early?.real)[LossKey.dLoss] ?? 0
             } apply: { step.applyDiscriminator() }
             if pipelined {
@@ -128,7 +129,7 @@ struct BenchTrain: ParsableCommand {
             } else {
                 completeD()
             }
-            let completeG = start("g", m.generators, lowRank: lowRank) {
+            let (averagingG, completeG) = start("g", m.generators, lowRank: lowRank) {
                 step.generatorGradients(realA: a.images, realB: b.images)[LossKey.gLoss] ?? 0
             } apply: { step.applyGenerator() }
             if step.beforeJudging != nil {
@@ -143,6 +144,13 @@ struct BenchTrain: ParsableCommand {
                 let real = step.judgeReal(realA: na.images, realB: nb.images)
                 ahead = (s + 1, na, nb, real, ada.callsThisStep, step.augment != nil)
                 readiness["g"]?.completionWindows.append(OpBenchmarks.now() - t0)
+                // then genB2A's update and step s+1's genB2A(realB) behind genA2B's bucket (`Trainer.translateAhead`)
+                if averagingG.canFinishEarly && averagingG.finishEarly(step.genB2AParameters) {
+                    let t1 = OpBenchmarks.now()
+                    step.applyGenB2AAhead()
+                    step.translateAhead(realB: nb.images)
+                    readiness["g"]?.aheadWindows.append(OpBenchmarks.now() - t1)
+                }
             }
             completeG()
         }
@@ -321,6 +329,9 @@ final class ReadinessLog {
     /// next step's real half of the D phase
     /// (`UGATITStep.judgeReal`), computed before the G update waits.
     var completionWindows: [Double] = []
+    /// G with overlap: genB2A's update and the next step's genB2A(realB), run while genA2B's bucket is on the wire
+    /// (`UGATITStep.applyGenB2AAhead`, `translateAhead`).
+    var aheadWindows: [Double] = []
 
     func add(start: Double, end: Double, finals: [(Double, Int)]) {
         phaseSeconds += end - start
@@ -345,7 +356,9 @@ final class ReadinessLog {
         }
         let completion = completionWindows.isEmpty
             ? "" : " \(name)_completion_window_s=\(fmt(completionWindows.reduce(0, +) / Double(completionWindows.count)))"
+        let ahead = aheadWindows.isEmpty
+            ? "" : " \(name)_ahead_window_s=\(fmt(aheadWindows.reduce(0, +) / Double(aheadWindows.count)))"
         return "ready_\(name)_phase_s=\(fmt(phaseSeconds / Double(phases))) ready_\(name)_window_s=\(fmt(mean)) "
-            + "ready_\(name)_final_half_s=\(fmt(half))" + completion
+            + "ready_\(name)_final_half_s=\(fmt(half))" + completion + ahead
     }
 }

@@ -62,6 +62,34 @@ final class SlowCommunicator: Communicator, @unchecked Sendable {
     func abort(code: Int32, message: String) -> Never { inner.abort(code: code, message: message) }
 }
 
+/// Two ranks with the same gradients, seen from one: each all-reduce doubles the buffer (the sum over both ranks)
+/// and takes `delay` seconds.
+final class DoublingCommunicator: Communicator, @unchecked Sendable {
+    let inner = SingleRankCommunicator()
+    let delay: Double
+    init(delay: Double) { self.delay = delay }
+    var rank: Int { 0 }
+    var worldSize: Int { 2 }
+    var processorName: String { inner.processorName }
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        Thread.sleep(forTimeInterval: delay)
+        for i in buffer.indices { buffer[i] *= 2 }
+    }
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        for i in buffer.indices { buffer[i] *= 2 }
+    }
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
+    func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?, root: Int) throws {
+        fatalError("not used")
+    }
+    func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
+        fatalError("not used")
+    }
+    func barrier() throws {}
+    func finalize() throws {}
+    func abort(code: Int32, message: String) -> Never { inner.abort(code: code, message: message) }
+}
+
 /// The overlapped all-reduce against a deliberately slow communicator: the first bucket starts while the
 /// discriminators' backward still runs, the buckets go from the last to the first, and the gradients equal the
 /// path without overlap bit for bit.
@@ -116,5 +144,43 @@ final class OverlapTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(g, 0.02, "\(g)")
         XCTAssertEqual(d + g, parallel.exposedSeconds, accuracy: 1e-12)
         XCTAssertEqual(Set(parallel.exposedSecondsByOperation.keys), ["d", "g"])
+    }
+
+    /// `finishEarly` hands out genB2A's averaged gradients (its bucket goes first, the flag before genA2B's) while
+    /// genA2B's bucket is still on the wire; `finish` then averages the rest, and scales nothing twice: with two
+    /// ranks of equal gradients every averaged gradient equals this rank's own, bit for bit.
+    func testGenB2AIsHandedOutWhileGenA2BsBucketIsOnTheWire() throws {
+        let config = ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3)
+        var rng = RandomGenerator(seed: 8)
+        let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
+        func gradients(_ parallel: DataParallel?) throws -> [Float] {
+            let model = UGATITModel(config: config, seed: 5)
+            let step = UGATITStep(model: model)
+            step.discriminatorGradients(realA: a, realB: b)
+            step.applyDiscriminator()
+            guard let parallel else {
+                step.generatorGradients(realA: a, realB: b)
+                return model.generators.grads.array
+            }
+            let avg = parallel.begin(model.generators, operation: "g", overlap: true)
+            XCTAssertEqual(avg.timeline.count, 2, "one bucket per generator")
+            XCTAssertTrue(avg.canFinishEarly)
+            step.onGradientFinal = { avg.gradientFinal($0) }
+            var values = [step.generatorGradients(realA: a, realB: b)[LossKey.gLoss]!]
+            avg.submit(values: values)
+            XCTAssertTrue(avg.finishEarly(step.genB2AParameters))
+            avg.cond.lock()
+            let (genA2BReduced, genB2AReduced) = (avg.reduced[0], avg.reduced[1])
+            avg.cond.unlock()
+            XCTAssertTrue(genB2AReduced)
+            XCTAssertFalse(genA2BReduced, "genA2B's bucket was still on the wire")
+            XCTAssertTrue(avg.finish(values: &values))
+            return model.generators.grads.array
+        }
+        let own = try gradients(nil)
+        let averaged = try gradients(DataParallel(comm: DoublingCommunicator(delay: 0.1), bucketBytes: 1 << 26))
+        XCTAssertEqual(own.count, averaged.count)
+        XCTAssertEqual(zip(own, averaged).filter { $0 != $1 }.count, 0)
+        XCTAssertGreaterThan(own.filter { $0 != 0 }.count, own.count / 2)
     }
 }

@@ -103,10 +103,15 @@ final class DistributedTrainingTests: DemoDataTestCase {
                                 "--ada-interval", "2", "--ada-kimg", "0.1", "--save-every", "3",
                             ] + (overlap ? [] : ["--no-overlap"]))))
                 XCTAssertEqual(r.exitCode, 0, r.output)
-                let ahead = try loggedValues("\(work)/np\(np)-\(overlap)/metrics.jsonl", prefixes: ["d_real_ahead"])
+                let ahead = try loggedValues(
+                    "\(work)/np\(np)-\(overlap)/metrics.jsonl", prefixes: ["d_real_ahead", "g_b2a_ahead"])
                 XCTAssertEqual(
                     ahead.map { $0["d_real_ahead"] }, (overlap ? [0, 1, 0, 1, 0] : [0, 0, 0, 0, 0]) as [Double?],
                     "\(np) ranks, overlap \(overlap): which steps judged their real images ahead")
+                // and took genB2A's update and their genB2A(realB) ahead, behind genA2B's bucket (Trainer.translateAhead)
+                XCTAssertEqual(
+                    ahead.map { $0["g_b2a_ahead"] }, (overlap ? [0, 1, 0, 1, 0] : [0, 0, 0, 0, 0]) as [Double?],
+                    "\(np) ranks, overlap \(overlap): which steps translated genB2A(realB) ahead")
             }
             let p = try loggedValues("\(work)/np\(np)-true/metrics.jsonl", prefixes: ["ada.p_A"])
             XCTAssertNotEqual(p.first?["ada.p_A"], p.last?["ada.p_A"], "ADA's p should have moved")

@@ -46,4 +46,42 @@ final class TranslationReuseTests: XCTestCase {
         XCTAssertEqual(g.loss, reference.loss)
         XCTAssertEqual(differences(g.grads, reference.grads), 0)
     }
+
+    /// Two steps on (a, b) then (c, d), with the generators' update of the first in two parts (genB2A's ahead,
+    /// `applyGenB2AAhead`) and the second step's genB2A(d) recorded in between (`translateAhead`), against the same
+    /// two steps in one piece: every loss and parameter bit for bit, with frozen parameters too. And genB2A's update
+    /// is not taken twice: a second Adam step on it would move it.
+    func testGenB2AUpdatedAndTranslatedAheadGivesTheSameSteps() {
+        for frozen in [false, true] {
+            var rng = RandomGenerator(seed: 4)
+            let (a, b, c, d) = (
+                rng.uniformTensor([1, 3, 32, 32], -1, 1), rng.uniformTensor([1, 3, 32, 32], -1, 1),
+                rng.uniformTensor([1, 3, 32, 32], -1, 1), rng.uniformTensor([1, 3, 32, 32], -1, 1)
+            )
+            func run(ahead: Bool) -> (losses: [String: Float], parameters: [Float], usedAhead: Bool) {
+                let m = UGATITModel(config: config, seed: 3)
+                let s = UGATITStep(model: m)
+                if frozen { s.frozenGenerator = Array(m.generators.parameters.prefix(3)) }
+                s.discriminatorGradients(realA: a, realB: b, labelsA: [1], labelsB: [0])
+                s.applyDiscriminator()
+                s.generatorGradients(realA: a, realB: b, labelsA: [1], labelsB: [0])
+                if ahead {
+                    s.applyGenB2AAhead()
+                    s.translateAhead(realB: d)
+                }
+                s.applyGenerator()
+                var v = s.discriminatorGradients(realA: c, realB: d, labelsA: [0], labelsB: [1])
+                let used = s.usedTranslationAhead
+                s.applyDiscriminator()
+                v.merge(s.generatorGradients(realA: c, realB: d, labelsA: [0], labelsB: [1])) { $1 }
+                s.applyGenerator()
+                return (v, m.generators.values.array + m.discriminators.values.array, used)
+            }
+            let (plain, split) = (run(ahead: false), run(ahead: true))
+            XCTAssertTrue(split.usedAhead, "frozen \(frozen): the D phase took genB2A(d) from translateAhead")
+            XCTAssertFalse(plain.usedAhead)
+            XCTAssertEqual(plain.losses, split.losses, "frozen \(frozen)")
+            XCTAssertEqual(differences(plain.parameters, split.parameters), 0, "frozen \(frozen)")
+        }
+    }
 }

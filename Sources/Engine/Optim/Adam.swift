@@ -74,10 +74,15 @@ public final class Adam {
     }
 
     /// One update of every parameter that has a gradient.
-    public func step() { Breakdown.span(.adam) { update() } }
+    public func step() { Breakdown.span(.adam) { update { _ in true } } }
 
-    private func update() {
-        for (i, p) in parameters.enumerated() where p.hasGrad {
+    /// One update of the parameters that have a gradient and pass `include`: a part of `step()`, the same floats for
+    /// them (the arithmetic and the step count are per parameter). A data-parallel trainer updates a part whose
+    /// gradients arrived first, then the rest (`UGATITStep.applyGenB2AAhead`).
+    public func step(where include: (Parameter) -> Bool) { Breakdown.span(.adam) { update(include) } }
+
+    private func update(_ include: (Parameter) -> Bool) {
+        for (i, p) in parameters.enumerated() where p.hasGrad && include(p) {
             steps[i] += 1
             let t = Double(steps[i])
             let bc1 = 1 - pow(beta1, t)
