@@ -11,8 +11,10 @@ The model, per step and per rank (one rank per machine):
   gradients were final, `bench train`'s ready_<phase>_window_s, as a fraction of the step); D also hides behind the
   G phase's generator passes and the backward of its cycle, identity and CAM terms (d_completion_window_s), where it
   completes; G also hides behind the next step's real
-  half of the D phase (g_completion_window_s, judged before the G update waits), its last bucket too, but not the
-  FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
+  half of the D phase (g_completion_window_s, judged before the G update waits), its last bucket too, and then
+  genA2B's bytes behind genB2A's update and the next step's genB2A(realB) (g_ahead_window_s: genB2A's bucket goes
+  first and the non-finite flag before genA2B's; not with the low-rank FC.0 exchange or the sharded optimizer), but
+  not the FC.0 all-gather (it runs after the G all-reduce); the rest is exposed;
 - with the sharded optimizer (`--shard-optimizer`, ZeRO-1), each bucket is reduce-scattered instead of all-reduced
   ((N-1)/N * bytes / beta + (N-1) * alpha, overlapped as the all-reduce), and after the update the sharded parameters
   are all-gathered with the same cost, exposed (nothing runs beside it); FC.0 under the low-rank exchange is not
@@ -54,6 +56,9 @@ WINDOW_D = 0.028 / 0.971  # seconds a D gradient byte is final before the D back
 WINDOW_G = 0.073 / 0.971
 WINDOW_D_COMPLETION = 0.529 / 0.971
 WINDOW_G_COMPLETION = 0.093 / 0.971
+# genB2A's update and the next step's genB2A(realB) behind genA2B's bucket (7147459, g_ahead_window_s): measured on
+# the 2-vCPU AMD EPYC of 2026-12-07 (docs/distributed.md §8.10), as a fraction of that hour's 1-rank step
+WINDOW_G_AHEAD = float("nan")  # filled in below from the measurement
 ADA_INTERVAL = 4  # train's --ada-interval: no real half is judged ahead after the steps that adjust p
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 
@@ -95,7 +100,10 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
         hide_d = min(t_d, (WINDOW_D + WINDOW_D_COMPLETION) * t_c)
         last_g = min(t_g, allreduce(min(g_dense, BUCKET))[0])
         ahead = 1 - 1 / ADA_INTERVAL
-        hide_g = (ahead * min(t_g, (WINDOW_G + WINDOW_G_COMPLETION) * t_c)
+        # genB2A's update and translation ahead hide only genA2B's bytes (half of the dense G), and not with the
+        # low-rank FC.0 exchange or the sharded optimizer (PhaseAverage.canFinishEarly)
+        behind_ahead = 0.0 if (use_lowrank or shard) else min(WINDOW_G_AHEAD * t_c, t_g / 2)
+        hide_g = (ahead * min(t_g, (WINDOW_G + WINDOW_G_COMPLETION) * t_c + behind_ahead)
                   + (1 - ahead) * min(t_g - last_g, WINDOW_G * t_c))
         exposed -= max(0.0, hide_d) + max(0.0, hide_g)
     return t_c + exposed, exposed
@@ -144,6 +152,9 @@ def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
             total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
             last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
             completion = r.get(f"{ph}_completion_window_s", math.nan)
+            if ph == "g" and math.isfinite(r.get("g_ahead_window_s", math.nan)):
+                # then genA2B's bytes (half of G's) behind genB2A's update and the next genB2A(realB)
+                completion += min(r["g_ahead_window_s"], total / 2)
             if not r.get("overlap", 1):
                 hide = 0.0
             elif math.isfinite(completion):

@@ -37,53 +37,32 @@ final class DataParallelTests: XCTestCase {
     }
 }
 
-/// A one-rank communicator whose all-reduces take `delay` seconds, as a slow network would.
+/// A communicator whose float all-reduces take `delay` seconds, as a slow network would. With `ranks` > 1 it is rank
+/// 0 of that many ranks that all hold the same values: an all-reduce multiplies by `ranks` (the sum over them).
 final class SlowCommunicator: Communicator, @unchecked Sendable {
     let inner = SingleRankCommunicator()
     let delay: Double
-    init(delay: Double) { self.delay = delay }
+    let ranks: Int
+    init(delay: Double, ranks: Int = 1) {
+        self.delay = delay
+        self.ranks = ranks
+    }
     var rank: Int { 0 }
-    var worldSize: Int { 1 }
+    var worldSize: Int { ranks }
     var processorName: String { inner.processorName }
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         Thread.sleep(forTimeInterval: delay)
-        try inner.allReduceSum(buffer)
+        for i in buffer.indices { buffer[i] *= Float(ranks) }
     }
-    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try inner.allReduceSum(buffer) }
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        for i in buffer.indices { buffer[i] *= Double(ranks) }
+    }
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(buffer, root: root) }
     func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?, root: Int) throws {
         try inner.gather(block, into: receive, root: root)
     }
     func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
         try inner.allGather(block, into: receive)
-    }
-    func barrier() throws {}
-    func finalize() throws {}
-    func abort(code: Int32, message: String) -> Never { inner.abort(code: code, message: message) }
-}
-
-/// Two ranks with the same gradients, seen from one: each all-reduce doubles the buffer (the sum over both ranks)
-/// and takes `delay` seconds.
-final class DoublingCommunicator: Communicator, @unchecked Sendable {
-    let inner = SingleRankCommunicator()
-    let delay: Double
-    init(delay: Double) { self.delay = delay }
-    var rank: Int { 0 }
-    var worldSize: Int { 2 }
-    var processorName: String { inner.processorName }
-    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        Thread.sleep(forTimeInterval: delay)
-        for i in buffer.indices { buffer[i] *= 2 }
-    }
-    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
-        for i in buffer.indices { buffer[i] *= 2 }
-    }
-    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?, root: Int) throws {
-        fatalError("not used")
-    }
-    func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
-        fatalError("not used")
     }
     func barrier() throws {}
     func finalize() throws {}
@@ -178,7 +157,7 @@ final class OverlapTests: XCTestCase {
             return model.generators.grads.array
         }
         let own = try gradients(nil)
-        let averaged = try gradients(DataParallel(comm: DoublingCommunicator(delay: 0.1), bucketBytes: 1 << 26))
+        let averaged = try gradients(DataParallel(comm: SlowCommunicator(delay: 0.1, ranks: 2), bucketBytes: 1 << 26))
         XCTAssertEqual(own.count, averaged.count)
         XCTAssertEqual(zip(own, averaged).filter { $0 != $1 }.count, 0)
         XCTAssertGreaterThan(own.filter { $0 != 0 }.count, own.count / 2)
