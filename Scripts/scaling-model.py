@@ -56,9 +56,10 @@ WINDOW_D = 0.028 / 0.971  # seconds a D gradient byte is final before the D back
 WINDOW_G = 0.073 / 0.971
 WINDOW_D_COMPLETION = 0.529 / 0.971
 WINDOW_G_COMPLETION = 0.093 / 0.971
-# genB2A's update and the next step's genB2A(realB) behind genA2B's bucket (7147459, g_ahead_window_s): measured on
-# the 2-vCPU AMD EPYC of 2026-12-07 (docs/distributed.md §8.10), as a fraction of that hour's 1-rank step
-WINDOW_G_AHEAD = float("nan")  # filled in below from the measurement
+# genB2A's update and the next step's genB2A(realB) behind genA2B's bucket (7147459, g_ahead_window_s 0.098, 0.090,
+# 0.087 s in the three 2-host runs of docs/experiments/netns/ahead-7147459/ab-1gbit, whose 1-rank steps took 1.742,
+# 1.572, 1.546 s: the 2-vCPU AMD EPYC of 2026-12-07, docs/distributed.md §8.10), as a fraction of the step
+WINDOW_G_AHEAD = 0.092 / 1.620
 ADA_INTERVAL = 4  # train's --ada-interval: no real half is judged ahead after the steps that adjust p
 BUCKET = 25 << 20  # bytes (DDP's default, `--bucket-mb 25`)
 
