@@ -72,7 +72,7 @@ then real_A, real_B), and the safetensors header canonicalised with make_golden.
 No ties at a max: the gradient of a global max pool (the CAM's gmp, in every G and D call) goes to one element of
 each plane, so where the two largest elements of a plane are nearly equal, a rounding difference of the other
 program picks the other one and moves that plane's whole gradient. step_full's first seed had such a plane (a
-disLA map, 0.17726055 against 0.17725989: 3.7e-6 apart), and our step with Winograd F(4x4) on OpenBLAS's Haswell
+disLA map, 0.17726055 against 0.17725989: 3.7e-6 of their value apart), and our step with Winograd F(4x4) on OpenBLAS's Haswell
 kernel (AMD Zen) picked the other element: genB2A's gradients 3.5% off PyTorch's and the exact ones. So every
 case's five steps must keep the two largest of every max-pooled plane at least MAX_POOL_MARGIN apart (relative
 to the larger); where a seed does not, the next one is taken, crc32(f"{case}#{attempt}"), attempt 1, 2, ...

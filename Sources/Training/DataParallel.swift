@@ -5,8 +5,8 @@ import UGATIT
 
 /// Data-parallel synchronisation for the training loop: every rank runs the same step on its share of the global
 /// batch; gradients are averaged with all-reduce (sum, then ·1/N) in fixed-size buckets, in the same order on every
-/// rank (Horovod/DDP style, docs/reference.md §R.1). The phase's loss values and a non-finite flag
-/// follow in one small all-reduce, so a phase costs ⌈gradient bytes / bucket⌉ + 1 collectives.
+/// rank (Horovod/DDP style, docs/reference.md §R.1). The phase's loss values and a non-finite flag go in one small
+/// all-reduce of their own, so a phase costs ⌈gradient bytes / bucket⌉ + 1 collectives.
 public final class DataParallel {
     public let comm: Communicator
     /// Elements per all-reduce bucket.
@@ -106,7 +106,8 @@ public final class DataParallel {
     ///
     /// Buckets: at most `bucketElements` floats within the arena (less the low-rank exclusions), reduced from the
     /// last to the first (the order in which backward finishes them, as DDP does), each as soon as it is ready; the
-    /// loss values and the non-finite flag follow in a small all-reduce once `finish` has them.
+    /// loss values and the non-finite flag in a small all-reduce once `submit` (or `finish`) has them: before the
+    /// buckets of the store's first network where `PhaseAverage.canFinishEarly`, after every bucket otherwise.
     public func begin(
         _ store: ParameterStore, operation: String, lowRank: [(Parameter, LowRankGradient)] = [], overlap: Bool
     ) -> PhaseAverage {

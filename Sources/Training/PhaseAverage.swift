@@ -33,12 +33,14 @@ public final class PhaseAverage: @unchecked Sendable {
     var reduced: [Bool]
     /// Arena ranges already scaled by 1/N (`finishEarly`), which `finish` leaves alone.
     var scaledEarly: [Range<Int>] = []
-    /// The bucket before which the loss values and the flag are all-reduced: the first one (in the order they go)
-    /// of the store's first network, so the flag is known while that network's buckets are on the wire.
-    let extrasBefore: Int
+    /// The bucket before which the loss values and the flag are all-reduced where `canFinishEarly`: the first one (in
+    /// the order they go) of the store's first network, so the flag is known while that network's buckets are on the
+    /// wire; nil otherwise (after every bucket, where the extra collective's latency delays nothing).
+    let extrasBefore: Int?
     var done = false
     public private(set) var timeline: [BucketTiming]
-    /// When `finish` was called (the end of backward), seconds since `begin`.
+    /// When the loss values were handed over (`submit`, or `finish` without it: the end of backward), seconds since
+    /// `begin`.
     public private(set) var finishCalled = Double.nan
     let cond = NSCondition()
     let t0 = OpBenchmarks.now()
@@ -74,7 +76,8 @@ public final class PhaseAverage: @unchecked Sendable {
         ready = pending.map { $0 == 0 }
         reduced = pending.map { _ in false }
         let secondNetwork = store.networkStarts.first ?? n
-        extrasBefore = pieces.indices.last { pieces[$0].offset < secondNetwork } ?? 0
+        let early = overlap && shard == nil && lowRank.isEmpty
+        extrasBefore = early ? pieces.indices.last { pieces[$0].offset < secondNetwork } : nil
         timeline = pieces.map { BucketTiming(elements: $0.count) }
         if overlap {
             let t = Thread { [unowned self] in self.reduceAll() }
@@ -101,8 +104,8 @@ public final class PhaseAverage: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Hands over the phase's loss values once backward is done (every gradient not reported final is final now):
-    /// their all-reduce, which carries the non-finite flag, goes before the buckets of the store's first network.
+    /// Hands over the phase's loss values once backward is done (every gradient not reported final is final now), for
+    /// their all-reduce with the non-finite flag (`reduceAll`).
     public func submit(values: [Float]) {
         precondition(extras == nil, "PhaseAverage.submit: values handed over twice")
         let factorsFinite = lowRank.allSatisfy { $0.1.x.allSatisfy(\.isFinite) && $0.1.dy.allSatisfy(\.isFinite) }
@@ -119,7 +122,7 @@ public final class PhaseAverage: @unchecked Sendable {
     }
 
     /// Whether `finishEarly` can hand out a part of the phase: with overlap, neither sharded nor low-rank.
-    public var canFinishEarly: Bool { overlap && shard == nil && lowRank.isEmpty }
+    public var canFinishEarly: Bool { extrasBefore != nil }
 
     /// Waits until every bucket holding a gradient of `parameters` is all-reduced and the phase's non-finite flag is
     /// known (after `submit`: it is all-reduced before the first network's buckets), then scales those gradients by
@@ -128,16 +131,12 @@ public final class PhaseAverage: @unchecked Sendable {
     /// - Returns: false if any rank had a non-finite gradient (nothing may be updated; `finish` says the same).
     public func finishEarly(_ parameters: [Parameter]) -> Bool {
         precondition(canFinishEarly && extras != nil, "PhaseAverage.finishEarly: needs overlap, no shard or low rank, submit")
-        let buckets = Set(parameters.flatMap { piecesOf[ObjectIdentifier($0)] ?? [] })
-        let tw = OpBenchmarks.now()
-        Breakdown.span(.communication) {
-            cond.lock()
-            while reducedExtras == nil || !buckets.allSatisfy({ reduced[$0] }) { cond.wait() }
-            cond.unlock()
-        }
-        let waited = OpBenchmarks.now() - tw
-        parallel.exposedSeconds += waited
-        parallel.exposedSecondsByOperation[operation, default: 0] += waited
+        precondition(
+            parameters.allSatisfy { p in
+                piecesOf[ObjectIdentifier(p)] != nil && !scaledEarly.contains { $0.lowerBound == p.offset }
+            }, "PhaseAverage.finishEarly: a parameter not in this phase's buckets, or handed out already")
+        let buckets = Set(parameters.flatMap { piecesOf[ObjectIdentifier($0)]! })
+        waitExposed { reducedExtras != nil && buckets.allSatisfy { reduced[$0] } }
         guard flagIsClear else { return false }
         let scale = 1 / Float(parallel.worldSize)
         let g = store.grads
@@ -152,22 +151,27 @@ public final class PhaseAverage: @unchecked Sendable {
     /// No rank had a non-finite gradient or factor (the summed flag, once all-reduced).
     private var flagIsClear: Bool { reducedExtras!.last! == 0 }
 
+    /// Waits under `cond` until `condition` holds; the wait counts as exposed communication of this phase.
+    private func waitExposed(until condition: () -> Bool) {
+        let tw = OpBenchmarks.now()
+        Breakdown.span(.communication) {
+            cond.lock()
+            while !condition() { cond.wait() }
+            cond.unlock()
+        }
+        let waited = OpBenchmarks.now() - tw
+        parallel.exposedSeconds += waited
+        parallel.exposedSecondsByOperation[operation, default: 0] += waited
+    }
+
     /// Hands over the phase's loss values (unless `submit` did), waits for the last bucket, scales every gradient
     /// by 1/N (but those `finishEarly` scaled) and forms the low-rank gradients. `values` come back averaged over
     /// the ranks.
     /// - Returns: false if any rank had a non-finite gradient (every rank skips the update).
     public func finish(values: inout [Float]) -> Bool {
         if extras == nil { submit(values: values) }
-        let tw = OpBenchmarks.now()
         if overlap {
-            Breakdown.span(.communication) {  // the exposed part of the communication
-                cond.lock()
-                while !done { cond.wait() }
-                cond.unlock()
-            }
-            let waited = OpBenchmarks.now() - tw
-            parallel.exposedSeconds += waited
-            parallel.exposedSecondsByOperation[operation, default: 0] += waited
+            waitExposed { done }  // the exposed part of the communication
         } else {
             reduceAll()
         }
@@ -197,10 +201,10 @@ public final class PhaseAverage: @unchecked Sendable {
 
     /// The buckets from the last to the first, each once it is ready, so that no bucket waits for the end of the
     /// phase (with the D phase completed behind the G phase's forward passes, all of D's buckets can be on the wire
-    /// before the D update is needed). Before the buckets of the store's first network (genA2B, disGA), once
-    /// `submit` has handed them over, the loss values and the non-finite flag in a small all-reduce of their own: the
-    /// flag is then known while those buckets are on the wire (`finishEarly`). Every rank calls the collectives in
-    /// this order.
+    /// before the D update is needed). The loss values and the non-finite flag go in a small all-reduce of their own,
+    /// once `submit` has handed them over: where `canFinishEarly` before the buckets of the store's first network
+    /// (genA2B, disGA), so that the flag is known while those are on the wire (`finishEarly`); otherwise after every
+    /// bucket. Every rank calls the collectives in this order.
     func reduceAll() {
         let cpu0 = threadCPUSeconds()
         let g = store.grads
@@ -208,13 +212,17 @@ public final class PhaseAverage: @unchecked Sendable {
             let (off, len) = pieces[b]
             if localFinite, !Tensor.allFinite(g.data + off, count: len) { localFinite = false }
         }
-        func reduceExtras() {
+        var extrasSent = false
+        // once `submit` has handed the values over (every bucket is ready by then): checks the buckets not yet
+        // checked, then all-reduces the values with the flag, which thus counts every bucket of this rank
+        func reduceExtras(checked: Range<Int>) {
             cond.lock()
             while extras == nil { cond.wait() }
             var e = extras!
             cond.unlock()
-            // the flag counts every non-finite gradient or factor of this rank (every bucket is checked by now)
+            for b in pieces.indices where !checked.contains(b) { check(b) }
             e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
+            extrasSent = true
             let out = parallel.reduceExtras(e, operation: operation)
             cond.lock()
             reducedExtras = out
@@ -225,8 +233,8 @@ public final class PhaseAverage: @unchecked Sendable {
             cond.lock()
             while !ready[b] { cond.wait() }
             cond.unlock()
-            check(b)
-            if b == extrasBefore { reduceExtras() }
+            if !extrasSent { check(b) }
+            if b == extrasBefore { reduceExtras(checked: b..<pieces.count) }
             let (off, len) = pieces[b]
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
             let start = OpBenchmarks.now() - t0
@@ -239,7 +247,7 @@ public final class PhaseAverage: @unchecked Sendable {
             cond.broadcast()
             cond.unlock()
         }
-        if pieces.isEmpty { reduceExtras() }
+        if !extrasSent { reduceExtras(checked: 0..<pieces.count) }
         cond.lock()
         parallel.collectiveCPUSeconds += threadCPUSeconds() - cpu0
         done = true

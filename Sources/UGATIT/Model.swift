@@ -113,8 +113,13 @@ public final class UGATITModel {
     /// Every rho (ILN and adaILN) of both generators: clamped to [0, 1] after each generator step (RhoClipper).
     public var rhoParameters: [Parameter] { generators.parameters.filter { $0.name.hasSuffix(".rho") } }
 
-    public func clipRho() {
-        for p in rhoParameters { for i in 0..<p.value.count { p.value[i] = min(max(p.value[i], 0), 1) } }
+    public func clipRho() { clipRho(generators.parameters) }
+
+    /// Clamps the rho among `parameters` to [0, 1].
+    public func clipRho(_ parameters: [Parameter]) {
+        for p in parameters where p.name.hasSuffix(".rho") {
+            for i in 0..<p.value.count { p.value[i] = min(max(p.value[i], 0), 1) }
+        }
     }
 }
 

@@ -203,9 +203,15 @@ public final class UGATITStep {
         if let c = chainBAhead, c.realB === realB, c.frozen == frozen {
             chainBAhead = nil
             usedTranslationAhead = true
-            tapeA.winogradWeights = WinogradWeightCache()
-            let a = tapeA.constant(realA)
-            return Chains(tapeA: tapeA, tapeB: c.tape, a: a, b: c.b, a2b: m.genA2B(tapeA, a), b2a: c.b2a)
+            // B's cache holds only genB2A's transforms, made after its update: shared as below
+            tapeA.winogradWeights = c.tape.winogradWeights
+            // chain A as the first half of a pair, as below: the same threads, so the same floats
+            let ((a, a2b), _) = Parallel.pair(
+                { () -> (Var, GeneratorOutput) in
+                    let a = tapeA.constant(realA)
+                    return (a, m.genA2B(tapeA, a))
+                }, {})
+            return Chains(tapeA: tapeA, tapeB: c.tape, a: a, b: c.b, a2b: a2b, b2a: c.b2a)
         }
         chainBAhead = nil
         let tapeB = Tape()
@@ -235,9 +241,14 @@ public final class UGATITStep {
         setGeneratorTrainable()
         let tape = Tape()
         tape.winogradWeights = WinogradWeightCache()
-        let b = tape.constant(realB)
+        let m = model
+        // as the second half of a pair, as `translate` runs chain B: the same threads, so the same floats
+        let (_, (b, b2a)) = Parallel.pair({}, { () -> (Var, GeneratorOutput) in
+            let b = tape.constant(realB)
+            return (b, m.genB2A(tape, b))
+        })
         chainBAhead = ChainBAhead(
-            tape: tape, b: b, b2a: model.genB2A(tape, b), realB: realB, frozen: frozenGenerator.map(ObjectIdentifier.init))
+            tape: tape, b: b, b2a: b2a, realB: realB, frozen: frozenGenerator.map(ObjectIdentifier.init))
     }
 
     public init(
@@ -524,8 +535,7 @@ public final class UGATITStep {
         pendingTranslations = nil
         if genB2AUpdatedAhead {
             genB2AUpdatedAhead = false
-            let ahead = Set(genB2AParameters.map(ObjectIdentifier.init))
-            gOptimizer.step { !ahead.contains(ObjectIdentifier($0)) }
+            gOptimizer.step { !genB2AIDs.contains(ObjectIdentifier($0)) }
         } else {
             chainBAhead = nil
             gOptimizer.step()
@@ -536,20 +546,20 @@ public final class UGATITStep {
 
     /// genB2A's parameters (in the generators' store, after genA2B's).
     public var genB2AParameters: [Parameter] { model.generators.parameters.filter { $0.name.hasPrefix("genB2A.") } }
+    private lazy var genB2AIDs = Set(genB2AParameters.map(ObjectIdentifier.init))
 
-    /// The first part of the generators' update, taken ahead: Adam on genB2A alone, then rho clipped (genA2B's rho
-    /// are within [0, 1] already, so clipping them changes nothing); `applyGenerator` then updates genA2B. The same
-    /// floats as one update of both: Adam's arithmetic and step count are per parameter. Why: genB2A's gradients are
-    /// final first, so a data-parallel trainer has them averaged first and can translate with the new genB2A
+    /// The first part of the generators' update, taken ahead: Adam on genB2A alone, then genB2A's rho clipped;
+    /// `applyGenerator` then updates genA2B (and clips its rho). The same floats as one update of both: Adam's
+    /// arithmetic and step count are per parameter, and the clip is per element. Why: genB2A's gradients are final
+    /// first, so a data-parallel trainer has them averaged first and can translate with the new genB2A
     /// (`translateAhead`) while genA2B's are still on the wire.
     public func applyGenB2AAhead() {
         precondition(!genB2AUpdatedAhead, "applyGenB2AAhead: called twice in one step")
         pendingTranslations = nil
         chainBAhead = nil
         genB2AUpdatedAhead = true
-        let ahead = Set(genB2AParameters.map(ObjectIdentifier.init))
-        gOptimizer.step { ahead.contains(ObjectIdentifier($0)) }
-        model.clipRho()
+        gOptimizer.step { genB2AIDs.contains(ObjectIdentifier($0)) }
+        model.clipRho(genB2AParameters)
     }
 
     /// A whole single-process step: D gradients, D update, G gradients, G update.

@@ -57,11 +57,17 @@ final class SlowCommunicator: Communicator, @unchecked Sendable {
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         for i in buffer.indices { buffer[i] *= Double(ranks) }
     }
-    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { try inner.broadcast(buffer, root: root) }
+    // only the all-reduces play N ranks
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        precondition(ranks == 1, "SlowCommunicator: broadcast of \(ranks) ranks not modelled")
+        try inner.broadcast(buffer, root: root)
+    }
     func gather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer?, root: Int) throws {
+        precondition(ranks == 1, "SlowCommunicator: gather of \(ranks) ranks not modelled")
         try inner.gather(block, into: receive, root: root)
     }
     func allGather(_ block: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
+        precondition(ranks == 1, "SlowCommunicator: all-gather of \(ranks) ranks not modelled")
         try inner.allGather(block, into: receive)
     }
     func barrier() throws {}
@@ -157,7 +163,7 @@ final class OverlapTests: XCTestCase {
             return model.generators.grads.array
         }
         let own = try gradients(nil)
-        let averaged = try gradients(DataParallel(comm: SlowCommunicator(delay: 0.1, ranks: 2), bucketBytes: 1 << 26))
+        let averaged = try gradients(DataParallel(comm: SlowCommunicator(delay: 0.3, ranks: 2), bucketBytes: 1 << 26))
         XCTAssertEqual(own.count, averaged.count)
         XCTAssertEqual(zip(own, averaged).filter { $0 != $1 }.count, 0)
         XCTAssertGreaterThan(own.filter { $0 != 0 }.count, own.count / 2)

@@ -49,19 +49,27 @@ final class TranslationReuseTests: XCTestCase {
 
     /// Two steps on (a, b) then (c, d), with the generators' update of the first in two parts (genB2A's ahead,
     /// `applyGenB2AAhead`) and the second step's genB2A(d) recorded in between (`translateAhead`), against the same
-    /// two steps in one piece: every loss and parameter bit for bit, with frozen parameters too. And genB2A's update
-    /// is not taken twice: a second Adam step on it would move it.
+    /// two steps in one piece: every loss and parameter bit for bit, with parameters of both generators frozen too,
+    /// and on 2 threads (where the chains run side by side and OpenBLAS would use both threads for a GEMM outside
+    /// them). And genB2A's update is not taken twice: a second Adam step on it would move it.
     func testGenB2AUpdatedAndTranslatedAheadGivesTheSameSteps() {
-        for frozen in [false, true] {
+        // on 2 threads at 64 px, ch 16: products large enough for OpenBLAS to split them over threads if called
+        // outside the chains
+        let large = ModelConfig(imageSize: 64, ch: 16, blocks: 1, globalLayers: 4, localLayers: 3, groups: 2)
+        for (frozen, threads) in [(false, 1), (true, 1), (true, 2)] {
+            Runtime.configure(threads: threads)
+            defer { Runtime.configure(threads: 1) }
+            let config = threads == 1 ? config : large
+            let size = config.imageSize
             var rng = RandomGenerator(seed: 4)
             let (a, b, c, d) = (
-                rng.uniformTensor([1, 3, 32, 32], -1, 1), rng.uniformTensor([1, 3, 32, 32], -1, 1),
-                rng.uniformTensor([1, 3, 32, 32], -1, 1), rng.uniformTensor([1, 3, 32, 32], -1, 1)
+                rng.uniformTensor([1, 3, size, size], -1, 1), rng.uniformTensor([1, 3, size, size], -1, 1),
+                rng.uniformTensor([1, 3, size, size], -1, 1), rng.uniformTensor([1, 3, size, size], -1, 1)
             )
             func run(ahead: Bool) -> (losses: [String: Float], parameters: [Float], usedAhead: Bool) {
                 let m = UGATITModel(config: config, seed: 3)
                 let s = UGATITStep(model: m)
-                if frozen { s.frozenGenerator = Array(m.generators.parameters.prefix(3)) }
+                if frozen { s.frozenGenerator = Array(m.generators.parameters.prefix(3)) + s.genB2AParameters.prefix(3) }
                 s.discriminatorGradients(realA: a, realB: b, labelsA: [1], labelsB: [0])
                 s.applyDiscriminator()
                 s.generatorGradients(realA: a, realB: b, labelsA: [1], labelsB: [0])
@@ -80,8 +88,8 @@ final class TranslationReuseTests: XCTestCase {
             let (plain, split) = (run(ahead: false), run(ahead: true))
             XCTAssertTrue(split.usedAhead, "frozen \(frozen): the D phase took genB2A(d) from translateAhead")
             XCTAssertFalse(plain.usedAhead)
-            XCTAssertEqual(plain.losses, split.losses, "frozen \(frozen)")
-            XCTAssertEqual(differences(plain.parameters, split.parameters), 0, "frozen \(frozen)")
+            XCTAssertEqual(plain.losses, split.losses, "frozen \(frozen), \(threads) threads")
+            XCTAssertEqual(differences(plain.parameters, split.parameters), 0, "frozen \(frozen), \(threads) threads")
         }
     }
 }

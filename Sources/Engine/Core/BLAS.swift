@@ -91,9 +91,13 @@ public enum Runtime {
     /// [4096 × 24] · [24 × 64] product at column 32 changed 24,000 of its 262,144 floats (OpenBLAS 0.3.21, EPYC).
     /// Results that must not depend on the thread count then keep their GEMMs whole (`sgemm`).
     static let gemmSplitKeepsFloats: Bool = {
-        // (m, n, k, transA, split columns): the shapes whose split changed floats with the Haswell kernel
-        let shapes = [(4096, 64, 24, false, true), (512, 256, 64, true, true), (4096, 24, 64, false, false)]
-        return shapes.allSatisfy { (m, n, k, transA, byColumns) in
+        // (m, n, k, transA, transB, split columns): the three whose split changed floats with the Haswell kernel, and
+        // a forward one (x·Wᵀ). A probe can only find a change, not prove there is none for every shape.
+        let shapes = [
+            (4096, 64, 24, false, false, true), (512, 256, 64, true, false, true), (4096, 24, 64, false, true, false),
+            (64, 512, 256, false, true, true),
+        ]
+        return shapes.allSatisfy { (m, n, k, transA, transB, byColumns) in
             var state: UInt32 = 1
             let a = (0..<(m * k)).map { _ -> Float in
                 state = state &* 1_103_515_245 &+ 12_345
@@ -103,7 +107,7 @@ public enum Runtime {
                 state = state &* 1_103_515_245 &+ 12_345
                 return Float((state >> 8) & 0xffff) / 32768 - 1
             }
-            let lda = transA ? m : k
+            let (lda, ldb) = (transA ? m : k, transB ? k : n)
             var whole = [Float](repeating: 0, count: m * n)
             var split = whole
             func gemm(_ rows: Range<Int>, _ cols: Range<Int>, _ c: inout [Float]) {
@@ -111,10 +115,10 @@ public enum Runtime {
                     b.withUnsafeBufferPointer { b in
                         c.withUnsafeMutableBufferPointer { c in
                             cblas_sgemm(
-                                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(rows.count),
-                                Int32(cols.count), Int32(k), 1,
+                                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                Int32(rows.count), Int32(cols.count), Int32(k), 1,
                                 a.baseAddress! + (transA ? rows.lowerBound : rows.lowerBound * lda), Int32(lda),
-                                b.baseAddress! + cols.lowerBound, Int32(n), 0,
+                                b.baseAddress! + (transB ? cols.lowerBound * ldb : cols.lowerBound), Int32(ldb), 0,
                                 c.baseAddress! + rows.lowerBound * n + cols.lowerBound, Int32(n))
                         }
                     }
