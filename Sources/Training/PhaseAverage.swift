@@ -31,8 +31,8 @@ public final class PhaseAverage: @unchecked Sendable {
     var localFinite = true
     /// Per bucket: all-reduced (and summed over the ranks) by now.
     var reduced: [Bool]
-    /// Arena ranges already scaled by 1/N (`finishEarly`), which `finish` leaves alone.
-    var scaledEarly: [Range<Int>] = []
+    /// Offsets of the parameters whose gradients `finishEarly` scaled by 1/N already, which `finish` leaves alone.
+    var scaledEarly: Set<Int> = []
     /// The bucket before which the loss values and the flag are all-reduced where `canFinishEarly`: the first one (in
     /// the order they go) of the store's first network, so the flag is known while that network's buckets are on the
     /// wire; nil otherwise (after every bucket, where the extra collective's latency delays nothing).
@@ -133,7 +133,7 @@ public final class PhaseAverage: @unchecked Sendable {
         precondition(canFinishEarly && extras != nil, "PhaseAverage.finishEarly: needs overlap, no shard or low rank, submit")
         precondition(
             parameters.allSatisfy { p in
-                piecesOf[ObjectIdentifier(p)] != nil && !scaledEarly.contains { $0.lowerBound == p.offset }
+                piecesOf[ObjectIdentifier(p)] != nil && !scaledEarly.contains(p.offset)
             }, "PhaseAverage.finishEarly: a parameter not in this phase's buckets, or handed out already")
         let buckets = Set(parameters.flatMap { piecesOf[ObjectIdentifier($0)]! })
         waitExposed { reducedExtras != nil && buckets.allSatisfy { reduced[$0] } }
@@ -141,9 +141,8 @@ public final class PhaseAverage: @unchecked Sendable {
         let scale = 1 / Float(parallel.worldSize)
         let g = store.grads
         for p in parameters {
-            let r = p.offset..<(p.offset + p.value.count)
-            for i in r { g[i] *= scale }
-            scaledEarly.append(r)
+            for i in p.offset..<(p.offset + p.value.count) { g[i] *= scale }
+            scaledEarly.insert(p.offset)
         }
         return true
     }
@@ -180,15 +179,11 @@ public final class PhaseAverage: @unchecked Sendable {
         let g = store.grads
         if let shard {  // only this rank's blocks hold sums (and only they are read, by the sharded update)
             for b in pieces.indices { for i in shard.block(b, rank: parallel.rank) { g[i] *= scale } }
-        } else if n > 1 {
-            let early = scaledEarly.sorted { $0.lowerBound < $1.lowerBound }
-            for (o, l) in segments {
-                var i = o
-                for r in early where r.upperBound > i && r.lowerBound < o + l {
-                    while i < r.lowerBound { g[i] *= scale; i += 1 }
-                    i = max(i, r.upperBound)
-                }
-                while i < o + l { g[i] *= scale; i += 1 }
+        } else if n > 1 && scaledEarly.isEmpty {
+            for (o, l) in segments { for i in o..<(o + l) { g[i] *= scale } }
+        } else if n > 1 {  // after `finishEarly` (so nothing is low-rank): the parameters it did not hand out
+            for p in store.parameters where !scaledEarly.contains(p.offset) {
+                for i in p.offset..<(p.offset + p.value.count) { g[i] *= scale }
             }
         }
         for (p, f) in lowRank { parallel.exchange(f, into: p, operation: operation) }

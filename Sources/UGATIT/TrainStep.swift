@@ -545,7 +545,7 @@ public final class UGATITStep {
     }
 
     /// genB2A's parameters (in the generators' store, after genA2B's).
-    public var genB2AParameters: [Parameter] { model.generators.parameters.filter { $0.name.hasPrefix("genB2A.") } }
+    public private(set) lazy var genB2AParameters = model.generators.parameters.filter { $0.name.hasPrefix("genB2A.") }
     private lazy var genB2AIDs = Set(genB2AParameters.map(ObjectIdentifier.init))
 
     /// The first part of the generators' update, taken ahead: Adam on genB2A alone, then genB2A's rho clipped;

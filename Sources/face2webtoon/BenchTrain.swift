@@ -354,11 +354,11 @@ final class ReadinessLog {
                 break
             }
         }
-        let completion = completionWindows.isEmpty
-            ? "" : " \(name)_completion_window_s=\(fmt(completionWindows.reduce(0, +) / Double(completionWindows.count)))"
-        let ahead = aheadWindows.isEmpty
-            ? "" : " \(name)_ahead_window_s=\(fmt(aheadWindows.reduce(0, +) / Double(aheadWindows.count)))"
+        func window(_ key: String, _ seconds: [Double]) -> String {  // the mean, where measured
+            seconds.isEmpty ? "" : " \(name)_\(key)_window_s=\(fmt(seconds.reduce(0, +) / Double(seconds.count)))"
+        }
         return "ready_\(name)_phase_s=\(fmt(phaseSeconds / Double(phases))) ready_\(name)_window_s=\(fmt(mean)) "
-            + "ready_\(name)_final_half_s=\(fmt(half))" + completion + ahead
+            + "ready_\(name)_final_half_s=\(fmt(half))" + window("completion", completionWindows)
+            + window("ahead", aheadWindows)
     }
 }

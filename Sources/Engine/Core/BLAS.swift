@@ -99,14 +99,13 @@ public enum Runtime {
         ]
         return shapes.allSatisfy { (m, n, k, transA, transB, byColumns) in
             var state: UInt32 = 1
-            let a = (0..<(m * k)).map { _ -> Float in
-                state = state &* 1_103_515_245 &+ 12_345
-                return Float((state >> 8) & 0xffff) / 32768 - 1
+            func values(_ count: Int) -> [Float] {  // uniform in [-1, 1), from a linear congruential generator
+                (0..<count).map { _ in
+                    state = state &* 1_103_515_245 &+ 12_345
+                    return Float((state >> 8) & 0xffff) / 32768 - 1
+                }
             }
-            let b = (0..<(k * n)).map { _ -> Float in
-                state = state &* 1_103_515_245 &+ 12_345
-                return Float((state >> 8) & 0xffff) / 32768 - 1
-            }
+            let (a, b) = (values(m * k), values(k * n))
             let (lda, ldb) = (transA ? m : k, transB ? k : n)
             var whole = [Float](repeating: 0, count: m * n)
             var split = whole
