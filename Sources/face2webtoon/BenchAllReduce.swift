@@ -29,12 +29,13 @@ struct BenchAllReduce: ParsableCommand {
         let count = Int(mb * 1_048_576) / 4
         var buf = [Float](repeating: 1, count: count)
         let counts = (0..<n).map { r in count * (r + 1) / n - count * r / n }
-        func timed(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> Double {
+        // seconds and this rank's CPU seconds (every thread, user + system) per call
+        func timed(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> (s: Double, cpu: Double) {
             try buf.withUnsafeMutableBufferPointer { try body($0) }  // untimed: connections, buffers
             try comm.barrier()
-            let t0 = OpBenchmarks.now()
+            let t0 = OpBenchmarks.now(), cpu0 = processCPUSeconds()
             for _ in 0..<repeats { try buf.withUnsafeMutableBufferPointer { try body($0) } }
-            return (OpBenchmarks.now() - t0) / Double(repeats)
+            return ((OpBenchmarks.now() - t0) / Double(repeats), (processCPUSeconds() - cpu0) / Double(repeats))
         }
         let ar = try timed { try comm.allReduceSum($0) }
         // the MPI library's own algorithm choice (the shim splits large buckets otherwise, docs/distributed.md §8.7)
@@ -49,9 +50,12 @@ struct BenchAllReduce: ParsableCommand {
         // bus bandwidth: what each rank's link carries per second in a ring (2(N − 1)/N of the buffer each way)
         let wire = 2 * Double(n - 1) / Double(n) * Double(4 * count) * 8 / 1e6
         print("world_size=\(n) bucket_mb=\(fmt(mb))")
-        print("allreduce_s=\(fmt(ar)) allreduce_busbw_mbit_s=\(fmt(wire / ar))")
-        print("mpi_allreduce_s=\(fmt(native)) mpi_allreduce_busbw_mbit_s=\(fmt(wire / native))")
-        print("reduce_scatter_allgather_s=\(fmt(rsag)) reduce_scatter_allgather_busbw_mbit_s=\(fmt(wire / rsag))")
+        // rank 0's CPU per call: on hosts that share cores (Scripts/netns-cluster) it is taken from the compute
+        print("allreduce_s=\(fmt(ar.s)) allreduce_busbw_mbit_s=\(fmt(wire / ar.s)) allreduce_cpu_s=\(fmt(ar.cpu))")
+        print("mpi_allreduce_s=\(fmt(native.s)) mpi_allreduce_busbw_mbit_s=\(fmt(wire / native.s))"
+            + " mpi_allreduce_cpu_s=\(fmt(native.cpu))")
+        print("reduce_scatter_allgather_s=\(fmt(rsag.s)) reduce_scatter_allgather_busbw_mbit_s=\(fmt(wire / rsag.s))"
+            + " reduce_scatter_allgather_cpu_s=\(fmt(rsag.cpu))")
         try comm.finalize()
     }
 }

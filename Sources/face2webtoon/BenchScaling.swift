@@ -4,7 +4,10 @@ import Training
 
 /// `face2webtoon bench scaling`: `bench train` on 1 rank, then on N ranks under mpirun (1 thread each), in one run;
 /// with `--rounds R`, R such pairs in alternating order (1, N, N, 1, 1, N, …), so that a drift in the shared machine's
-/// speed falls on both sides alike.
+/// speed falls on both sides alike. With `--concurrent-baseline`, each round also runs N independent 1-rank processes
+/// at once, between the two: where the N "hosts" are one machine's cores (Scripts/netns-cluster), their step is
+/// what N ranks would take if communication were free, and `distribution_efficiency` (it over the N-rank step) is
+/// what distribution itself costs, without the hosts' sharing of cores, caches and memory bandwidth.
 struct BenchScaling: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scaling",
@@ -19,6 +22,11 @@ struct BenchScaling: ParsableCommand {
             "Pairs of runs (1 rank, N ranks) in alternating order (an even number balances it); scaling_efficiency is then the pairs' total 1-rank time over their total N-rank time."
     )
     var rounds = 1
+    @Flag(
+        help:
+            "Each round also runs N 1-rank processes at once, without communication (emulated hosts on one machine: their shared cores' step); prints seconds_per_iter_concurrent and distribution_efficiency."
+    )
+    var concurrentBaseline = false
     @Option(help: "Extra arguments for mpirun (e.g. \"--hostfile hosts --mca btl tcp,self\").") var mpirunArgs = ""
     @OptionGroup var exchange: ExchangeOptions
 
@@ -46,23 +54,25 @@ struct BenchScaling: ParsableCommand {
         else { throw TrainingError.io(path: "/usr/bin/mpirun", reason: "mpirun not found: run Scripts/setup") }
         let extra = mpirunArgs.split(separator: " ").map(String.init)
         let parallelRun = [mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)"] + extra + [me] + common
-        var ones: [[String: Double]] = []
-        var manys: [[String: Double]] = []
-        for r in 0..<rounds {
-            if r % 2 == 0 {
-                ones.append(try Self.launch([me] + common))
-                manys.append(try Self.launch(parallelRun))
-            } else {
-                manys.append(try Self.launch(parallelRun))
-                ones.append(try Self.launch([me] + common))
-            }
-        }
-        // step times: the rounds' mean (so that efficiency = total 1-rank time / total N-rank time), each from its run's
-        // images_per_s (printed to 3 decimals like every figure; a step of a few ms would lose its precision as s/step);
-        // every other figure: the rounds' median
+        // a run's step time from its images_per_s (printed to 3 decimals like every figure; a step of a few ms would
+        // lose its precision as s/step)
         func seconds(_ r: [String: Double], ranks: Int) -> Double {
             Double(ranks) * (r["batch_size"] ?? 1) / (r["images_per_s"] ?? .nan)
         }
+        var ones: [[String: Double]] = []
+        var manys: [[String: Double]] = []
+        var concurrents: [Double] = []  // the N processes' mean step, per round
+        for r in 0..<rounds {
+            // 1, (concurrent), N in even rounds, the reverse in odd ones: the concurrent run stays between the two
+            if r % 2 == 0 { ones.append(try Self.launch([me] + common)) } else { manys.append(try Self.launch(parallelRun)) }
+            if concurrentBaseline {
+                let runs = try Self.launchTogether(Array(repeating: [me] + common, count: ranks))
+                concurrents.append(runs.map { seconds($0, ranks: 1) }.reduce(0, +) / Double(ranks))
+            }
+            if r % 2 == 0 { manys.append(try Self.launch(parallelRun)) } else { ones.append(try Self.launch([me] + common)) }
+        }
+        // step times: the rounds' mean (so that efficiency = total 1-rank time / total N-rank time); every other
+        // figure: the rounds' median
         func mean(_ runs: [[String: Double]], ranks: Int) -> Double {
             runs.map { seconds($0, ranks: ranks) }.reduce(0, +) / Double(runs.count)
         }
@@ -96,11 +106,31 @@ struct BenchScaling: ParsableCommand {
             let pairs = zip(ones, manys).map { seconds($0, ranks: 1) / seconds($1, ranks: ranks) }
             print("rounds=\(rounds) scaling_efficiency_rounds=\(pairs.map(fmt).joined(separator: ","))")
         }
+        if concurrentBaseline {
+            let tC = concurrents.reduce(0, +) / Double(rounds)
+            print("seconds_per_iter_concurrent=\(fmt(tC))")
+            if rounds > 1 {
+                let pairs = zip(concurrents, manys).map { $0 / seconds($1, ranks: ranks) }
+                print("distribution_efficiency_rounds=\(pairs.map(fmt).joined(separator: ","))")
+            }
+            print("distribution_efficiency=\(fmt(tC / tN))")
+        }
         print("scaling_efficiency=\(fmt(t1 / tN))")  // = images_per_s_N / (N · images_per_s_1)
+    }
+
+    /// Runs the commands at once and parses each one's key=value output lines, in order.
+    static func launchTogether(_ commands: [[String]]) throws -> [[String: Double]] {
+        let started = try commands.map { try start($0) }
+        return try zip(commands, started).map { try finish($0, $1.process, $1.pipe) }
     }
 
     /// Runs a command and parses its key=value output lines.
     static func launch(_ args: [String]) throws -> [String: Double] {
+        let (p, pipe) = try start(args)
+        return try finish(args, p, pipe)
+    }
+
+    private static func start(_ args: [String]) throws -> (process: Process, pipe: Pipe) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: args[0])
         p.arguments = Array(args.dropFirst())
@@ -111,6 +141,11 @@ struct BenchScaling: ParsableCommand {
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
+        return (p, pipe)
+    }
+
+    /// Waits for a started command; its output (a few key=value lines) fits in the pipe meanwhile.
+    private static func finish(_ args: [String], _ p: Process, _ pipe: Pipe) throws -> [String: Double] {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
