@@ -26,6 +26,7 @@ Usage:
   Scripts/scaling-model.py --table            (the docs/distributed.md §9 tables)
   Scripts/scaling-model.py --shard-table      (full 256/64: sharded optimizer with and without the low-rank FC.0)
   Scripts/scaling-model.py --validate BASELINE RUN...   (predicted against measured step times, docs/distributed.md §8.7)
+  Scripts/scaling-model.py --validate RUN... [--cores C] (runs with bench scaling's --concurrent-baseline, §8.11)
   Scripts/scaling-model.py --days             (machines for Face2Webtoon's 1M images per domain in 8 days / 1 day)
 Every input is a command-line default below, with the measurement it comes from; nothing is fitted.
 """
@@ -123,60 +124,100 @@ def read_keys(path):
     return out
 
 
+def exposed_comm(r, n, bandwidth):
+    """(Mbit/s, total, exposed) communication seconds per step of one run, from its probed link (`bandwidth`: the MPI
+    probe's all-reduce bus bandwidth of one 25 MB bucket, allreduce_busbw_mbit_s, or the TCP stream's link_mbit_s;
+    link_rtt_ms / 2 as alpha), its phases' sizes and buckets and its readiness windows, with step_time's ring and
+    overlap model."""
+    mbit = r.get(bandwidth, r["link_mbit_s"])
+    beta = mbit * 1e6 / 8
+    alpha = r["link_rtt_ms"] / 2 * 1e-3
+    ring = 2 * (n - 1) / n
+    cost = {}
+    for ph in ("d", "g"):
+        nbytes, buckets = 4 * r[f"params_{ph}"], r[f"buckets_{ph}"]
+        total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
+        last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
+        completion = r.get(f"{ph}_completion_window_s", math.nan)
+        if ph == "g" and math.isfinite(r.get("g_ahead_window_s", math.nan)):
+            # then genA2B's bytes (half of G's) behind genB2A's update and the next genB2A(realB)
+            completion += min(r["g_ahead_window_s"], total / 2)
+        if not r.get("overlap", 1):
+            hide = 0.0
+        elif math.isfinite(completion):
+            # D completes behind the G phase's generator passes, G behind the next step's real half of the D
+            # phase: all of a phase's buckets, the last one too, may run hidden there
+            hide = min(total, r[f"ready_{ph}_window_s"] + completion)
+        else:  # outputs from before the phase's completion window existed: never the last bucket
+            hide = min(total - last, r[f"ready_{ph}_window_s"])
+        cost[ph] = (total, max(0.0, hide))
+    return mbit, sum(t for t, _ in cost.values()), sum(t - h for t, h in cost.values())
+
+
+def hosts(r):
+    return int(next(k for k in r if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
+
+
+def print_rows(bandwidth, rows, compute_label, efficiency_label="efficiency"):
+    print(f"bandwidth: {bandwidth}")
+    print(f"| run | hosts | Mbit/s | {compute_label} | comm | exposed (model) | predicted s/step | measured | error "
+          f"| {efficiency_label} predicted | measured |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for p, n, mb, t_c, tot, ex, pr, me, ep, em in rows:
+        print(f"| {p.rsplit('/', 1)[-1]} | {n} | {mb:.0f} | {t_c:.3f} | {tot:.3f} | {ex:.3f} | {pr:.3f} | {me:.3f} "
+              f"| {100 * (pr - me) / me:+.1f}% | {ep:.2f} | {em:.2f} |")
+
+
 def validate(baseline_path, run_paths, bandwidth="allreduce_busbw_mbit_s"):
     """Predicts each shaped run's step time from its probed link and the unshaped baseline of the same host count.
 
     From the baseline (same hosts, unshaped links): the compute per step t_c = seconds_per_iter_N - comm_exposed_s,
     times the run's seconds_per_iter_1 over the baseline's (each run measures its own 1-rank step just before).
-    From each run: the link (`bandwidth`: the MPI probe's all-reduce bus bandwidth of one 25 MB bucket,
-    allreduce_busbw_mbit_s, or the TCP stream's link_mbit_s; link_rtt_ms / 2 as alpha), the phases' sizes and
-    buckets, the readiness windows. The prediction is t_c + the exposed communication of step_time's ring/overlap model, against the run's
-    measured seconds_per_iter_N."""
+    The prediction is t_c + the run's exposed communication (exposed_comm), against its measured
+    seconds_per_iter_N."""
     base = read_keys(baseline_path)
     rows = []
     for path in run_paths:
         r = read_keys(path)
-        n = int(next(k for k in r if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
-        nb = int(next(k for k in base if k.startswith("images_per_s_") and k != "images_per_s_1").rsplit("_", 1)[1])
-        assert n == nb, f"{path}: {n} hosts, baseline {nb}"
+        n = hosts(r)
+        assert n == hosts(base), f"{path}: {n} hosts, baseline {hosts(base)}"
         # the baseline's compute at N ranks, scaled by this run's own 1-rank step over the baseline's: the shared
         # machine's speed moved by up to 25% between runs of one hour (1-rank steps of 1.18-1.46 s at 419ad72)
         t_c = (base[f"seconds_per_iter_{n}"] - base["comm_exposed_s"]) * r["seconds_per_iter_1"] / base[
             "seconds_per_iter_1"]
-        mbit = r.get(bandwidth, r["link_mbit_s"])
-        beta = mbit * 1e6 / 8
-        alpha = r["link_rtt_ms"] / 2 * 1e-3
-        ring = 2 * (n - 1) / n
-        cost = {}
-        for ph in ("d", "g"):
-            nbytes, buckets = 4 * r[f"params_{ph}"], r[f"buckets_{ph}"]
-            total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
-            last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
-            completion = r.get(f"{ph}_completion_window_s", math.nan)
-            if ph == "g" and math.isfinite(r.get("g_ahead_window_s", math.nan)):
-                # then genA2B's bytes (half of G's) behind genB2A's update and the next genB2A(realB)
-                completion += min(r["g_ahead_window_s"], total / 2)
-            if not r.get("overlap", 1):
-                hide = 0.0
-            elif math.isfinite(completion):
-                # D completes behind the G phase's generator passes, G behind the next step's real half of the D
-                # phase: all of a phase's buckets, the last one too, may run hidden there
-                hide = min(total, r[f"ready_{ph}_window_s"] + completion)
-            else:  # outputs from before the phase's completion window existed: never the last bucket
-                hide = min(total - last, r[f"ready_{ph}_window_s"])
-            cost[ph] = (total, max(0.0, hide))
-        exposed = sum(t - h for t, h in cost.values())
+        mbit, total, exposed = exposed_comm(r, n, bandwidth)
         predicted = t_c + exposed
-        measured = r[f"seconds_per_iter_{n}"]
-        rows.append((path, n, mbit, t_c, sum(t for t, _ in cost.values()), exposed, predicted, measured,
+        rows.append((path, n, mbit, t_c, total, exposed, predicted, r[f"seconds_per_iter_{n}"],
                      r["seconds_per_iter_1"] / predicted, r["scaling_efficiency"]))
-    print(f"bandwidth: {bandwidth}")
-    print("| run | hosts | Mbit/s | t_c (baseline, scaled) | comm | exposed (model) | predicted s/step | measured | error "
-          "| efficiency predicted | measured |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for p, n, mb, t_c, tot, ex, pr, me, ep, em in rows:
-        print(f"| {p.rsplit('/', 1)[-1]} | {n} | {mb:.0f} | {t_c:.3f} | {tot:.3f} | {ex:.3f} | {pr:.3f} | {me:.3f} "
-              f"| {100 * (pr - me) / me:+.1f}% | {ep:.2f} | {em:.2f} |")
+    print_rows(bandwidth, rows, "t_c (baseline, scaled)")
+
+
+def validate_shared(run_paths, cores, bandwidth="allreduce_busbw_mbit_s"):
+    """Predicts each run's step time from what was measured beside it, where its N hosts are one machine's `cores`
+    cores (Scripts/netns-cluster, `bench scaling --concurrent-baseline`).
+
+    - t_c: seconds_per_iter_concurrent, N 1-rank processes at once without communication, in the same rounds as
+      the N-rank runs: the compute of N ranks on these cores, their sharing of cores, caches and memory included;
+    - the collectives' CPU, which the hosts' compute threads lose to them: the probe's allreduce_cpu_s (one rank's
+      CPU seconds for one 25 MB bucket on this link, `bench allreduce`) per 25 MB of the step's gradients
+      (4 * (params_d + params_g) bytes), N ranks of it spread over the cores: + N / cores * that;
+    - + the exposed communication of exposed_comm.
+    Nothing is taken from the N-rank run but its sizes and readiness windows; its own comm_cpu_s is shown beside."""
+    rows = []
+    for path in run_paths:
+        r = read_keys(path)
+        n = hosts(r)
+        t_c = r["seconds_per_iter_concurrent"]
+        cpu = r["allreduce_cpu_s"] * 4 * (r["params_d"] + r["params_g"]) / BUCKET  # the probe's bucket: 25 MiB
+        mbit, total, exposed = exposed_comm(r, n, bandwidth)
+        predicted = t_c + n / cores * cpu + exposed
+        rows.append((path, n, mbit, t_c + n / cores * cpu, total, exposed, predicted, r[f"seconds_per_iter_{n}"],
+                     t_c / predicted, r["distribution_efficiency"]))
+        measured = r[f"seconds_per_iter_{n}"]
+        print(f"{path.rsplit('/', 1)[-1]}: collectives' CPU per step and rank {cpu:.3f} s from the probe "
+              f"(the run's own comm_cpu_s {r.get('comm_cpu_s', math.nan):.3f}), + {n / cores * cpu:.3f} s on "
+              f"{cores} cores; without it {t_c + exposed:.3f} s ({100 * (t_c + exposed - measured) / measured:+.1f}%)")
+    print_rows(bandwidth, rows, "t_c (N at once) + CPU", "distribution_efficiency")
 
 
 def row(m, n, gbit, alpha_us, speedup):
@@ -198,11 +239,19 @@ def main():
     ap.add_argument("--days", action="store_true")
     ap.add_argument("--shard-table", action="store_true")
     ap.add_argument("--validate", nargs="+", metavar="FILE",
-                    help="the unshaped baseline output, then shaped runs with the same host count")
+                    help="the unshaped baseline output, then shaped runs with the same host count; or only runs "
+                         "made with `bench scaling --concurrent-baseline` (each its own baseline)")
+    ap.add_argument("--cores", type=int, default=0,
+                    help="the cores the emulated hosts shared (--validate of --concurrent-baseline runs; default: "
+                         "the runs' machine_cores=, else 2)")
     a = ap.parse_args()
     if a.validate:
+        runs = [read_keys(p) for p in a.validate]
         for bw in ("allreduce_busbw_mbit_s", "link_mbit_s"):
-            validate(a.validate[0], a.validate[1:], bw)
+            if all("seconds_per_iter_concurrent" in r for r in runs):
+                validate_shared(a.validate, a.cores or int(runs[0].get("machine_cores", 2)), bw)
+            else:
+                validate(a.validate[0], a.validate[1:], bw)
         return
     # A 32-core machine: the measured 2-core step spread over 32 cores at an assumed 80 % threading efficiency
     # (light 128/32 was measured on 1 core): speedup = cores / measured cores * 0.8.

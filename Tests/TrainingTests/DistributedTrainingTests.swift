@@ -148,13 +148,16 @@ final class DistributedTrainingTests: DemoDataTestCase {
         }
     }
 
-    /// `bench scaling --rounds 2`: two (1 rank, 2 ranks) pairs in alternating order, one efficiency each.
+    /// `bench scaling --rounds 2 --concurrent-baseline`: two (1 rank, 2 at once without communication, 2 ranks)
+    /// rounds in alternating order, one efficiency of each kind per round.
     func testBenchScalingAlternatesRounds() throws {
         let args = [try binary(), "bench", "scaling", "--img-size", "32", "--ch", "4", "--n-res", "1", "--steps", "1"]
-        let r = try run(args + ["--rounds", "2"])
+        let r = try run(args + ["--rounds", "2", "--concurrent-baseline"])
         XCTAssertEqual(r.exitCode, 0, r.output)
-        let line = r.output.split(separator: "\n").first { $0.hasPrefix("rounds=2 scaling_efficiency_rounds=") }
-        XCTAssertEqual(line?.split(separator: "=").last?.split(separator: ",").count, 2, r.output)
+        for prefix in ["rounds=2 scaling_efficiency_rounds=", "distribution_efficiency_rounds="] {
+            let line = r.output.split(separator: "\n").first { $0.hasPrefix(prefix) }
+            XCTAssertEqual(line?.split(separator: "=").last?.split(separator: ",").count, 2, r.output)
+        }
         func value(_ key: String) -> Double? {
             r.output.split(whereSeparator: { $0 == "\n" || $0 == " " }).first { $0.hasPrefix(key + "=") }
                 .flatMap { Double($0.dropFirst(key.count + 1)) }
@@ -164,7 +167,31 @@ final class DistributedTrainingTests: DemoDataTestCase {
         let efficiency = try XCTUnwrap(e, r.output)
         XCTAssertTrue(efficiency.isFinite && efficiency > 0, r.output)
         XCTAssertEqual(efficiency, try XCTUnwrap(i2) / (2 * XCTUnwrap(i1)), accuracy: 0.002, r.output)
+        // the concurrent processes' step over the 2-rank step (both printed to 3 decimals: steps of ~10 ms here)
+        let (tC, t2) = (try XCTUnwrap(value("seconds_per_iter_concurrent")), try XCTUnwrap(value("seconds_per_iter_2")))
+        let distribution = try XCTUnwrap(value("distribution_efficiency"), r.output)
+        XCTAssertTrue(tC > 0 && distribution > 0, r.output)
+        XCTAssertEqual(distribution, tC / t2, accuracy: 0.1 * distribution, r.output)
+        XCTAssertNil(try run(args).output.range(of: "distribution_efficiency"), "only with --concurrent-baseline")
         XCTAssertNotEqual(try run(args + ["--rounds", "0"]).exitCode, 0, "--rounds 0 is refused")
+    }
+
+    /// `bench allreduce` under mpirun: each collective's time, bus bandwidth and CPU seconds per call, on rank 0.
+    func testBenchAllReducePrintsTimeBandwidthAndCPU() throws {
+        let r = try run([try mpirun(), "--oversubscribe", "-np", "2", try binary(), "bench", "allreduce", "--mb", "1",
+                         "--repeats", "2"])
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        for collective in ["allreduce", "mpi_allreduce", "reduce_scatter_allgather"] {
+            for key in ["\(collective)_s", "\(collective)_busbw_mbit_s", "\(collective)_cpu_s"] {
+                let token = r.output.split(whereSeparator: { $0 == "\n" || $0 == " " }).first { $0.hasPrefix(key + "=") }
+                let v = try XCTUnwrap(token.flatMap { Double($0.dropFirst(key.count + 1)) }, "\(key)\n\(r.output)")
+                XCTAssertTrue(v.isFinite && v >= 0, "\(key)=\(v)")
+            }
+        }
+        let machine = r.output.split(whereSeparator: { $0 == "\n" || $0 == " " })
+            .first { $0.hasPrefix("allreduce_machine_cpu_s=") }.flatMap { Double($0.dropFirst(24)) }
+        XCTAssertTrue(try XCTUnwrap(machine, r.output) >= 0, r.output)  // /proc/stat is readable on Linux
+        XCTAssertNotEqual(try run([try binary(), "bench", "allreduce"]).exitCode, 0, "1 rank is refused")
     }
 
     /// `--grad-wire bf16`: the averaged gradients after step 1 equal the float32 ones to bfloat16 precision, and are
