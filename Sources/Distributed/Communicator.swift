@@ -75,6 +75,11 @@ public protocol Communicator: AnyObject, Sendable {
     /// Stall inspector, step 2: polls the notices posted by `postArrival`, without blocking.
     func testArrival() throws -> ArrivalStatus
 
+    /// Whether the collectives in flight may wait for the network lazily (fewer wake-ups, less CPU taken from the
+    /// compute beside them, a little less bandwidth): on while they are hidden behind compute, off while a thread
+    /// waits for them. Not a collective; safe from any thread. Default: ignored.
+    func setRelaxedPolling(_ on: Bool)
+
     /// Writes `message`, tagged with this rank, to standard error and terminates the whole
     /// job (every rank) with exit status `code` (0 is turned into 1, so an abort never looks
     /// like success). Safe to call from any thread. Never returns.
@@ -96,6 +101,7 @@ public struct ArrivalStatus: Equatable, Sendable {
 extension Communicator {
     /// Without point-to-point messages (one rank, or an in-process test world) every rank counts as arrived.
     public func postArrival(sequence: Int) throws {}
+    public func setRelaxedPolling(_ on: Bool) {}
     public func testArrival() throws -> ArrivalStatus {
         ArrivalStatus(done: true, arrived: [Bool](repeating: true, count: rank == 0 ? worldSize : 1))
     }

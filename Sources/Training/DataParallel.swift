@@ -42,6 +42,21 @@ public final class DataParallel {
     public var rank: Int { comm.rank }
     public var worldSize: Int { comm.worldSize }
 
+    /// Phases whose buckets a communication thread is reducing, and threads waiting for them (`PhaseAverage`): the
+    /// collectives poll lazily while some are in flight and nobody waits (`Communicator.setRelaxedPolling`). Counts,
+    /// not flags: a phase's buckets may still be on the wire while the next phase begins.
+    private var communicating = 0
+    private var waiting = 0
+    private let pollingLock = NSLock()
+
+    func changePolling(communicating dc: Int = 0, waiting dw: Int = 0) {
+        pollingLock.lock()
+        communicating += dc
+        waiting += dw
+        comm.setRelaxedPolling(communicating > 0 && waiting == 0)
+        pollingLock.unlock()
+    }
+
     /// Checks that every rank runs the same configuration, parameter layout, world size and program version.
     /// - Throws: `TrainingError.rankMismatch` naming the ranks whose fingerprint differs from rank 0's.
     public func checkAgreement(config: TrainConfig, model: UGATITModel) throws {

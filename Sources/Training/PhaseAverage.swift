@@ -150,12 +150,17 @@ public final class PhaseAverage: @unchecked Sendable {
     /// No rank had a non-finite gradient or factor (the summed flag, once all-reduced).
     private var flagIsClear: Bool { reducedExtras!.last! == 0 }
 
-    /// Waits under `cond` until `condition` holds; the wait counts as exposed communication of this phase.
+    /// Waits under `cond` until `condition` holds; the wait counts as exposed communication of this phase, and the
+    /// collectives in flight meanwhile poll at full speed.
     private func waitExposed(until condition: () -> Bool) {
         let tw = OpBenchmarks.now()
         Breakdown.span(.communication) {
             cond.lock()
-            while !condition() { cond.wait() }
+            if !condition() {
+                parallel.changePolling(waiting: 1)
+                while !condition() { cond.wait() }
+                parallel.changePolling(waiting: -1)
+            }
             cond.unlock()
         }
         let waited = OpBenchmarks.now() - tw
@@ -202,6 +207,7 @@ public final class PhaseAverage: @unchecked Sendable {
     /// bucket. Every rank calls the collectives in this order.
     func reduceAll() {
         let cpu0 = threadCPUSeconds()
+        if overlap { parallel.changePolling(communicating: 1) }  // the communication thread, beside the compute
         let g = store.grads
         func check(_ b: Int) {
             let (off, len) = pieces[b]
@@ -245,6 +251,7 @@ public final class PhaseAverage: @unchecked Sendable {
         if !extrasSent { reduceExtras(checked: 0..<pieces.count) }
         cond.lock()
         parallel.collectiveCPUSeconds += threadCPUSeconds() - cpu0
+        if overlap { parallel.changePolling(communicating: -1) }
         done = true
         cond.broadcast()
         cond.unlock()

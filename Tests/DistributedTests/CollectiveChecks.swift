@@ -14,7 +14,8 @@ struct CollectiveChecks {
 
     /// Names of the checks, in order, as printed by `runAll` (plus "finalize" by the worker).
     static let names = [
-        "world", "allreduce-float", "allreduce-large", "allreduce-bf16-large", "reduce-scatter", "allgather-inplace",
+        "world", "allreduce-float", "allreduce-large", "allreduce-relaxed", "allreduce-bf16-large", "reduce-scatter",
+        "allgather-inplace",
         "gather-counts", "allreduce-double", "allreduce-buffer", "broadcast-root0",
         "broadcast-root1", "broadcast-bytes", "gather", "allgather", "barrier",
         "chunked-allreduce", "chunked-broadcast", "chunked-gather", "errors-return", "tcp-flags",
@@ -24,6 +25,7 @@ struct CollectiveChecks {
         report.check("world", world)
         report.check("allreduce-float", allReduceFloat)
         report.check("allreduce-large", allReduceLarge)
+        report.check("allreduce-relaxed", allReduceRelaxed)
         report.check("allreduce-bf16-large", allReduceBF16Large)
         report.check("reduce-scatter", reduceScatter)
         report.check("allgather-inplace", allGatherInPlace)
@@ -97,6 +99,19 @@ struct CollectiveChecks {
         let count = Int(CMPI_RING_MIN_ELEMENTS) * 3 + 7
         var values = floatValues(count: count, rank: r)
         try comm.allReduceSum(&values)
+        return values == expectedFloatSums(count: count) ? nil : "sums differ, first \(values.prefix(3))"
+    }
+
+    /// The ring with relaxed polling (its nap 1000 µs, `setRelaxedPolling`): the same exact sums; then back to 50 µs.
+    func allReduceRelaxed() throws -> String? {
+        comm.setRelaxedPolling(true)
+        let relaxed = cmpi_poll_interval_now_us()
+        let count = Int(CMPI_RING_MIN_ELEMENTS) * 3 + 7
+        var values = floatValues(count: count, rank: r)
+        try comm.allReduceSum(&values)
+        comm.setRelaxedPolling(false)
+        let normal = cmpi_poll_interval_now_us()
+        guard relaxed == 1000, normal == 50 else { return "poll intervals \(relaxed) and \(normal) µs, expected 1000, 50" }
         return values == expectedFloatSums(count: count) ? nil : "sums differ, first \(values.prefix(3))"
     }
 

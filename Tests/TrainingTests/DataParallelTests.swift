@@ -51,8 +51,26 @@ final class SlowCommunicator: Communicator, @unchecked Sendable {
     var worldSize: Int { ranks }
     var processorName: String { inner.processorName }
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        let before = relaxedNow
         Thread.sleep(forTimeInterval: delay)
         for i in buffer.indices { buffer[i] *= Float(ranks) }
+        lock.lock()
+        polling.append((before, relaxed))
+        lock.unlock()
+    }
+    /// `setRelaxedPolling` as each float all-reduce found it when it started and when it ended, in order.
+    private(set) var polling: [(start: Bool, end: Bool)] = []
+    private var relaxed = false
+    private let lock = NSLock()
+    func setRelaxedPolling(_ on: Bool) {
+        lock.lock()
+        relaxed = on
+        lock.unlock()
+    }
+    var relaxedNow: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return relaxed
     }
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         for i in buffer.indices { buffer[i] *= Double(ranks) }
@@ -111,6 +129,35 @@ final class OverlapTests: XCTestCase {
             grads.append(model.discriminators.grads.array)
         }
         XCTAssertEqual(grads[0], grads[1])
+    }
+
+    /// The collectives poll lazily while the communication thread's buckets are hidden behind backward, at full speed
+    /// while the training thread waits for them (`finish`), and never without overlap or once the phase is done.
+    func testPollingIsRelaxedOnlyWhileNobodyWaits() throws {
+        for overlap in [true, false] {
+            let model = UGATITModel(
+                config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
+            let step = UGATITStep(model: model)
+            var rng = RandomGenerator(seed: 8)
+            let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
+            let comm = SlowCommunicator(delay: 0.02)
+            let parallel = DataParallel(comm: comm, bucketBytes: 4096)
+            let avg = parallel.begin(model.discriminators, operation: "d", overlap: overlap)
+            step.onGradientFinal = { p in
+                avg.gradientFinal(p)
+                Thread.sleep(forTimeInterval: 0.002)  // backward slowed, so that buckets run beside it
+            }
+            var values = [step.discriminatorGradients(realA: a, realB: b)[LossKey.dLoss]!]
+            XCTAssertTrue(avg.finish(values: &values))
+            let polling = comm.polling
+            XCTAssertFalse(comm.relaxedNow, "full speed once the phase is done (overlap \(overlap))")
+            if overlap {
+                XCTAssertTrue(polling.contains { $0.start }, "relaxed beside backward: \(polling)")
+                XCTAssertTrue(polling.contains { !$0.end }, "full speed while finish waits: \(polling)")
+            } else {
+                XCTAssertFalse(polling.contains { $0.start || $0.end }, "the training thread waits for every bucket")
+            }
+        }
     }
 
     /// What `finish` waits for is kept per phase (`exposedSecondsByOperation`, bench's `comm_exposed_d_s` and
