@@ -20,6 +20,9 @@ The model, per step and per rank (one rank per machine):
   are all-gathered with the same cost, exposed (nothing runs beside it); FC.0 under the low-rank exchange is not
   sharded;
 - efficiency = t_c / (t_c + exposed communication).
+Where the hosts are one machine's cores (Scripts/netns-cluster), --validate of runs made with `bench scaling
+--concurrent-baseline` takes t_c from N ranks computing at once and adds the collectives' CPU, N / cores of one
+rank's (the probe's allreduce_cpu_s per 25 MB bucket), which machines of their own do not pay (validate_shared).
 
 Usage:
   Scripts/scaling-model.py --model light128 [--gbit 10] [--alpha-us 50] [--ranks 2,4,16,64,256] [--core-speedup 1]
@@ -32,6 +35,7 @@ Every input is a command-line default below, with the measurement it comes from;
 """
 import argparse
 import math
+import os
 
 # Parameter counts from the train banner (docs/distributed.md §7); compute per step from bench train on the
 # 2-core machines of this project (§8.3, training.md); readiness windows from bench train's ready_* lines at
@@ -243,13 +247,13 @@ def main():
                          "made with `bench scaling --concurrent-baseline` (each its own baseline)")
     ap.add_argument("--cores", type=int, default=0,
                     help="the cores the emulated hosts shared (--validate of --concurrent-baseline runs; default: "
-                         "the runs' machine_cores=, else 2)")
+                         "the runs' machine_cores= (Scripts/netns-cluster prints it), else this machine's)")
     a = ap.parse_args()
     if a.validate:
         runs = [read_keys(p) for p in a.validate]
         for bw in ("allreduce_busbw_mbit_s", "link_mbit_s"):
             if all("seconds_per_iter_concurrent" in r for r in runs):
-                validate_shared(a.validate, a.cores or int(runs[0].get("machine_cores", 2)), bw)
+                validate_shared(a.validate, a.cores or int(runs[0].get("machine_cores", os.cpu_count())), bw)
             else:
                 validate(a.validate[0], a.validate[1:], bw)
         return

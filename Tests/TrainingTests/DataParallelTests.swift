@@ -97,24 +97,28 @@ final class SlowCommunicator: Communicator, @unchecked Sendable {
 /// discriminators' backward still runs, the buckets go from the last to the first, and the gradients equal the
 /// path without overlap bit for bit.
 final class OverlapTests: XCTestCase {
+    /// One step's D phase at 32 px against `comm`, 4 KB buckets, finished. Backward is slowed (2 ms after each
+    /// report), so that the communication thread's wake-up on a busy machine cannot decide the outcome.
+    private func slowedDPhase(_ comm: Communicator, overlap: Bool) -> (PhaseAverage, UGATITModel) {
+        let model = UGATITModel(
+            config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
+        let step = UGATITStep(model: model)
+        var rng = RandomGenerator(seed: 8)
+        let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
+        let avg = DataParallel(comm: comm, bucketBytes: 4096).begin(model.discriminators, operation: "d", overlap: overlap)
+        step.onGradientFinal = { p in
+            avg.gradientFinal(p)
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        var values = [step.discriminatorGradients(realA: a, realB: b)[LossKey.dLoss]!]
+        XCTAssertTrue(avg.finish(values: &values))
+        return (avg, model)
+    }
+
     func testFirstBucketStartsDuringBackwardAndGradientsMatch() throws {
         var grads: [[Float]] = []
         for overlap in [true, false] {
-            let model = UGATITModel(
-                config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
-            let step = UGATITStep(model: model)
-            var rng = RandomGenerator(seed: 8)
-            let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
-            let parallel = DataParallel(comm: SlowCommunicator(delay: 0.02), bucketBytes: 4096)
-            let avg = parallel.begin(model.discriminators, operation: "d", overlap: overlap)
-            // backward is slowed too (2 ms after each report), so that the communication thread's wake-up on a busy
-            // machine cannot decide the outcome
-            step.onGradientFinal = { p in
-                avg.gradientFinal(p)
-                Thread.sleep(forTimeInterval: 0.002)
-            }
-            var values = [step.discriminatorGradients(realA: a, realB: b)[LossKey.dLoss]!]
-            XCTAssertTrue(avg.finish(values: &values))
+            let (avg, model) = slowedDPhase(SlowCommunicator(delay: 0.02), overlap: overlap)
             let t = avg.timeline
             XCTAssertGreaterThanOrEqual(t.count, 8, "small buckets: several per discriminator")
             let starts = t.map(\.start)
@@ -135,20 +139,8 @@ final class OverlapTests: XCTestCase {
     /// while the training thread waits for them (`finish`), and never without overlap or once the phase is done.
     func testPollingIsRelaxedOnlyWhileNobodyWaits() throws {
         for overlap in [true, false] {
-            let model = UGATITModel(
-                config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
-            let step = UGATITStep(model: model)
-            var rng = RandomGenerator(seed: 8)
-            let (a, b) = (rng.normalTensor([1, 3, 32, 32]), rng.normalTensor([1, 3, 32, 32]))
             let comm = SlowCommunicator(delay: 0.02)
-            let parallel = DataParallel(comm: comm, bucketBytes: 4096)
-            let avg = parallel.begin(model.discriminators, operation: "d", overlap: overlap)
-            step.onGradientFinal = { p in
-                avg.gradientFinal(p)
-                Thread.sleep(forTimeInterval: 0.002)  // backward slowed, so that buckets run beside it
-            }
-            var values = [step.discriminatorGradients(realA: a, realB: b)[LossKey.dLoss]!]
-            XCTAssertTrue(avg.finish(values: &values))
+            _ = slowedDPhase(comm, overlap: overlap)
             let polling = comm.polling
             XCTAssertFalse(comm.relaxedNow, "full speed once the phase is done (overlap \(overlap))")
             if overlap {
