@@ -218,9 +218,11 @@ def validate_shared(run_paths, cores, bandwidth="allreduce_busbw_mbit_s"):
         rows.append((path, n, mbit, t_c + n / cores * cpu, total, exposed, predicted, r[f"seconds_per_iter_{n}"],
                      t_c / predicted, r["distribution_efficiency"]))
         measured = r[f"seconds_per_iter_{n}"]
-        print(f"{path.rsplit('/', 1)[-1]}: collectives' CPU per step and rank {cpu:.3f} s from the probe "
-              f"(the run's own comm_cpu_s {r.get('comm_cpu_s', math.nan):.3f}), + {n / cores * cpu:.3f} s on "
-              f"{cores} cores; without it {t_c + exposed:.3f} s ({100 * (t_c + exposed - measured) / measured:+.1f}%)")
+        if bandwidth == "allreduce_busbw_mbit_s":  # once, not per bandwidth
+            print(f"{path.rsplit('/', 1)[-1]}: collectives' CPU per step and rank {cpu:.3f} s from the probe "
+                  f"(the run's own comm_cpu_s {r.get('comm_cpu_s', math.nan):.3f}), + {n / cores * cpu:.3f} s on "
+                  f"{cores} cores; without it {t_c + exposed:.3f} s "
+                  f"({100 * (t_c + exposed - measured) / measured:+.1f}%)")
     print_rows(bandwidth, rows, "t_c (N at once) + CPU", "distribution_efficiency")
 
 
@@ -253,7 +255,14 @@ def main():
         runs = [read_keys(p) for p in a.validate]
         for bw in ("allreduce_busbw_mbit_s", "link_mbit_s"):
             if all("seconds_per_iter_concurrent" in r for r in runs):
-                validate_shared(a.validate, a.cores or int(runs[0].get("machine_cores", os.cpu_count())), bw)
+                cores = a.cores or int(runs[0].get("machine_cores", 0))
+                if not cores:
+                    cores = os.cpu_count()
+                    if bw == "allreduce_busbw_mbit_s":
+                        print(f"(no machine_cores= in {a.validate[0]} and no --cores: {cores}, this machine's)")
+                validate_shared(a.validate, cores, bw)
+            elif any("seconds_per_iter_concurrent" in r for r in runs):
+                raise SystemExit("--validate: either every run has the concurrent baseline or none does")
             else:
                 validate(a.validate[0], a.validate[1:], bw)
         return

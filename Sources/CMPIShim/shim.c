@@ -377,16 +377,18 @@ static int block_counts(const int64_t *counts, int n, int *icounts, int *displs)
  * the ring's N − 1 steps each, every step an MPI_Irecv and an MPI_Isend tested every poll_us microseconds, asleep
  * in between (the kernel keeps moving the bytes through the socket buffers meanwhile). F2W_MPI_POLL_US=0 selects
  * MPI's own blocking MPI_Reduce_scatter and MPI_Allgatherv instead. */
-static long poll_us = -1;
+static atomic_long poll_us = -1; /* read from the environment once; any thread may ask first */
 enum { RING_TAG = 0x7247 };
 
 static long poll_interval_us(void) {
-    if (poll_us < 0) {
+    long us = atomic_load(&poll_us);
+    if (us < 0) {
         const char *e = getenv("F2W_MPI_POLL_US");
         long v = e ? strtol(e, NULL, 10) : 50;
-        poll_us = v < 0 ? 0 : v;
+        us = v < 0 ? 0 : (v > 100000 ? 100000 : v);
+        atomic_store(&poll_us, us);
     }
-    return poll_us;
+    return us;
 }
 
 /* Why relaxed polling: every test wakes this thread on the core where the training thread computes (one core per
@@ -395,15 +397,18 @@ static long poll_interval_us(void) {
  * are hidden behind compute, that CPU is what the compute loses; once the training thread waits for them, speed is
  * what counts. docs/distributed.md §8.11. */
 static atomic_int relaxed_polling = 0;
-static long relaxed_us = -1;
+static atomic_long relaxed_us = -1;
 
+/* F2W_MPI_RELAXED_POLL_US, between poll_us and 100 ms. A nap under way when the setting changes is not cut short. */
 static long relaxed_interval_us(void) {
-    if (relaxed_us < 0) {
+    long us = atomic_load(&relaxed_us);
+    if (us < 0) {
         const char *e = getenv("F2W_MPI_RELAXED_POLL_US");
         long v = e ? strtol(e, NULL, 10) : 1000;
-        relaxed_us = v < poll_interval_us() ? poll_interval_us() : (v > 100000 ? 100000 : v);
+        us = v < poll_interval_us() ? poll_interval_us() : (v > 100000 ? 100000 : v);
+        atomic_store(&relaxed_us, us);
     }
-    return relaxed_us;
+    return us;
 }
 
 void cmpi_set_relaxed_polling(int on) { atomic_store(&relaxed_polling, on ? 1 : 0); }

@@ -42,9 +42,9 @@ public final class DataParallel {
     public var rank: Int { comm.rank }
     public var worldSize: Int { comm.worldSize }
 
-    /// Phases whose buckets a communication thread is reducing, and threads waiting for them (`PhaseAverage`): the
-    /// collectives poll lazily while some are in flight and nobody waits (`Communicator.setRelaxedPolling`). Counts,
-    /// not flags: a phase's buckets may still be on the wire while the next phase begins.
+    /// Collectives a communication thread is running (`PhaseAverage.reduceAll`), and threads waiting for a phase's
+    /// buckets (`PhaseAverage.waitExposed`): the collectives poll lazily while some are in flight and nobody waits
+    /// (`Communicator.setRelaxedPolling`). Counts, not flags, so that no phase's change undoes another's.
     private var communicating = 0
     private var waiting = 0
     private let pollingLock = NSLock()

@@ -207,7 +207,14 @@ public final class PhaseAverage: @unchecked Sendable {
     /// bucket. Every rank calls the collectives in this order.
     func reduceAll() {
         let cpu0 = threadCPUSeconds()
-        if overlap { parallel.changePolling(communicating: 1) }  // the communication thread, beside the compute
+        // with overlap (on the communication thread) a collective counts as in flight beside the training thread's
+        // compute only while it runs: a training-thread collective between two (the sharded optimizer's parameter
+        // all-gather) must not nap lazily
+        func inFlight<T>(_ body: () -> T) -> T {
+            if overlap { parallel.changePolling(communicating: 1) }
+            defer { if overlap { parallel.changePolling(communicating: -1) } }
+            return body()
+        }
         let g = store.grads
         func check(_ b: Int) {
             let (off, len) = pieces[b]
@@ -224,7 +231,7 @@ public final class PhaseAverage: @unchecked Sendable {
             for b in pieces.indices where !checked.contains(b) { check(b) }
             e[e.count - 1] = (e[e.count - 1] != 0 || !localFinite) ? 1 : 0
             extrasSent = true
-            let out = parallel.reduceExtras(e, operation: operation)
+            let out = inFlight { parallel.reduceExtras(e, operation: operation) }
             cond.lock()
             reducedExtras = out
             cond.broadcast()
@@ -239,7 +246,9 @@ public final class PhaseAverage: @unchecked Sendable {
             let (off, len) = pieces[b]
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
             let start = OpBenchmarks.now() - t0
-            parallel.reduceBucket(buf, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
+            inFlight {
+                parallel.reduceBucket(buf, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
+            }
             let end = OpBenchmarks.now() - t0
             cond.lock()
             timeline[b].start = start
@@ -251,7 +260,6 @@ public final class PhaseAverage: @unchecked Sendable {
         if !extrasSent { reduceExtras(checked: 0..<pieces.count) }
         cond.lock()
         parallel.collectiveCPUSeconds += threadCPUSeconds() - cpu0
-        if overlap { parallel.changePolling(communicating: -1) }
         done = true
         cond.broadcast()
         cond.unlock()

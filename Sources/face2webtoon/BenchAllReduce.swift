@@ -66,8 +66,8 @@ struct BenchAllReduce: ParsableCommand {
     }
 }
 
-/// Busy CPU seconds of the whole machine so far: /proc/stat's first line, every state but idle and iowait (in
-/// USER_HZ = 100 ticks per second); NaN where /proc/stat cannot be read.
+/// Busy CPU seconds of the whole machine so far: /proc/stat's first line, user, nice, system, irq and softirq (not
+/// idle, iowait or steal; guest time is inside user), in clock ticks; NaN where /proc/stat cannot be read.
 func machineBusySeconds() -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
         let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
@@ -76,5 +76,5 @@ func machineBusySeconds() -> Double {
     guard ticks.count >= 7 else { return .nan }
     // user nice system idle iowait irq softirq steal …: steal is time the hypervisor gave elsewhere, not ours
     let busy = ticks.enumerated().filter { [0, 1, 2, 5, 6].contains($0.offset) }.map(\.element).reduce(0, +)
-    return busy / 100
+    return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
 }

@@ -120,8 +120,14 @@ struct BenchScaling: ParsableCommand {
 
     /// Runs the commands at once and parses each one's key=value output lines, in order.
     static func launchTogether(_ commands: [[String]]) throws -> [[String: Double]] {
-        let started = try commands.map { try start($0) }
-        return try zip(commands, started).map { try finish($0, $1.process, $1.pipe) }
+        var started: [(process: Process, pipe: Pipe)] = []
+        do {
+            for c in commands { started.append(try start(c)) }
+            return try zip(commands, started).map { try finish($0, $1.process, $1.pipe) }
+        } catch {
+            for s in started where s.process.isRunning { s.process.terminate() }  // none left behind
+            throw error
+        }
     }
 
     /// Runs a command and parses its key=value output lines.

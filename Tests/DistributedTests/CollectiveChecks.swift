@@ -102,16 +102,22 @@ struct CollectiveChecks {
         return values == expectedFloatSums(count: count) ? nil : "sums differ, first \(values.prefix(3))"
     }
 
-    /// The ring with relaxed polling (its nap 1000 µs, `setRelaxedPolling`): the same exact sums; then back to 50 µs.
+    /// The ring with relaxed polling (`setRelaxedPolling`): the same exact sums; its nap 1000 µs, then back to 50 µs
+    /// (the defaults, unless F2W_MPI_POLL_US or F2W_MPI_RELAXED_POLL_US set others).
     func allReduceRelaxed() throws -> String? {
         comm.setRelaxedPolling(true)
+        defer { comm.setRelaxedPolling(false) }
         let relaxed = cmpi_poll_interval_now_us()
         let count = Int(CMPI_RING_MIN_ELEMENTS) * 3 + 7
         var values = floatValues(count: count, rank: r)
         try comm.allReduceSum(&values)
         comm.setRelaxedPolling(false)
         let normal = cmpi_poll_interval_now_us()
-        guard relaxed == 1000, normal == 50 else { return "poll intervals \(relaxed) and \(normal) µs, expected 1000, 50" }
+        let env = ProcessInfo.processInfo.environment
+        let defaults = env["F2W_MPI_POLL_US"] == nil && env["F2W_MPI_RELAXED_POLL_US"] == nil
+        if defaults ? (relaxed, normal) != (1000, 50) : relaxed < normal {
+            return "poll intervals \(relaxed) µs relaxed, \(normal) µs not"
+        }
         return values == expectedFloatSums(count: count) ? nil : "sums differ, first \(values.prefix(3))"
     }
 

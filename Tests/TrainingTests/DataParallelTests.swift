@@ -150,6 +150,16 @@ final class OverlapTests: XCTestCase {
                 XCTAssertFalse(polling.contains { $0.start || $0.end }, "the training thread waits for every bucket")
             }
         }
+        // a communication thread that waits for its buckets runs no collective: a collective of the training
+        // thread's own meanwhile (the sharded optimizer's parameter all-gather) must not nap lazily
+        let comm = SlowCommunicator(delay: 0.02)
+        let model = UGATITModel(
+            config: ModelConfig(imageSize: 32, ch: 4, blocks: 1, globalLayers: 4, localLayers: 3), seed: 5)
+        let avg = DataParallel(comm: comm, bucketBytes: 4096).begin(model.generators, operation: "g", overlap: true)
+        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertFalse(comm.relaxedNow, "relaxed with no collective in flight")
+        var values: [Float] = [1]
+        XCTAssertTrue(avg.finish(values: &values))
     }
 
     /// What `finish` waits for is kept per phase (`exposedSecondsByOperation`, bench's `comm_exposed_d_s` and

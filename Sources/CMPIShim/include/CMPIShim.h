@@ -78,14 +78,14 @@ int cmpi_size(int *out);
  * MPI_Allreduce always, for `bench allreduce`'s comparison). Returns the previous value. Not thread-safe. */
 int64_t cmpi_set_split_allreduce_min(int64_t n);
 int cmpi_allreduce_sum_float(float *buf, int64_t count);
+int cmpi_allreduce_sum_double(double *buf, int64_t count);
 
-/* Relaxed polling: while on (set by the thread that overlaps a phase's buckets with the training thread's compute,
- * and cleared while the training thread waits for them), the ring's point-to-point steps test their requests every
+/* Relaxed polling: while on (while a collective runs beside the training thread's compute and nobody waits for
+ * it), the ring's point-to-point steps test their requests every
  * F2W_MPI_RELAXED_POLL_US microseconds (default 1000) instead of every F2W_MPI_POLL_US (default 50). Safe from any
  * thread. cmpi_poll_interval_now_us says which interval a ring step would nap now. */
 void cmpi_set_relaxed_polling(int on);
 long cmpi_poll_interval_now_us(void);
-int cmpi_allreduce_sum_double(double *buf, int64_t count);
 
 /* In-place sum of bfloat16 values (the top 16 bits of float32) with a user op that adds each pair in float32 and
  * rounds the sum to bfloat16 (nearest even): half the bytes of a float32 all-reduce. */
