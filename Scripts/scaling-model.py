@@ -215,9 +215,9 @@ def validate_shared(run_paths, cores, bandwidth="allreduce_busbw_mbit_s"):
         cpu = r["allreduce_cpu_s"] * 4 * (r["params_d"] + r["params_g"]) / BUCKET  # the probe's bucket: 25 MiB
         mbit, total, exposed = exposed_comm(r, n, bandwidth)
         predicted = t_c + n / cores * cpu + exposed
-        rows.append((path, n, mbit, t_c + n / cores * cpu, total, exposed, predicted, r[f"seconds_per_iter_{n}"],
-                     t_c / predicted, r["distribution_efficiency"]))
         measured = r[f"seconds_per_iter_{n}"]
+        rows.append((path, n, mbit, t_c + n / cores * cpu, total, exposed, predicted, measured,
+                     t_c / predicted, r["distribution_efficiency"]))
         if bandwidth == "allreduce_busbw_mbit_s":  # once, not per bandwidth
             print(f"{path.rsplit('/', 1)[-1]}: collectives' CPU per step and rank {cpu:.3f} s from the probe "
                   f"(the run's own comm_cpu_s {r.get('comm_cpu_s', math.nan):.3f}), + {n / cores * cpu:.3f} s on "

@@ -41,17 +41,17 @@ extension Checkpoints {
         try comm.barrier()
 
         let t0 = Date()
-        let c0 = cpuSeconds()
+        let c0 = OpBenchmarks.processCPUSeconds()
         let saved = try save(
             root: root, step: 1, tensors: weights,
             manifestFields: ManifestFields(programVersion: "bench", config: "{}", imagesSeen: 0),
             comm: comm, options: options)
         let saveSeconds = Date().timeIntervalSince(t0)
-        let saveCPU = cpuSeconds() - c0
+        let saveCPU = OpBenchmarks.processCPUSeconds() - c0
         try comm.barrier()
 
         let t1 = Date()
-        let c1 = cpuSeconds()
+        let c1 = OpBenchmarks.processCPUSeconds()
         let reader = try open(root)
         for w in weights {
             let got = try reader.tensor(w.name)
@@ -60,7 +60,7 @@ extension Checkpoints {
             }
         }
         let loadSeconds = Date().timeIntervalSince(t1)
-        let loadCPU = cpuSeconds() - c1
+        let loadCPU = OpBenchmarks.processCPUSeconds() - c1
         try comm.barrier()
         if comm.rank == 0 { try FileSystem.remove(root) }
 
@@ -73,11 +73,5 @@ extension Checkpoints {
             loadSeconds: loadSeconds, loadMBps: Double(saved.rawBytes) / 1e6 / max(loadSeconds, 1e-9),
             saveCPUSeconds: saveCPU, loadCPUSeconds: loadCPU,
             compressionRatio: Double(saved.rawBytes) / Double(max(saved.storedBytes, 1)))
-    }
-
-    private static func cpuSeconds() -> Double {
-        var u = rusage()
-        getrusage(Int32(RUSAGE_SELF.rawValue), &u)
-        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 }

@@ -28,6 +28,13 @@ public enum OpBenchmarks {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
+    /// CPU seconds (user + system, every thread) this process has used so far (getrusage).
+    public static func processCPUSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+
     /// Best-of-`repeats` GFLOP/s of a square row-major sgemm of side `size`.
     public static func sgemmGFLOPS(size n: Int, repeats: Int) -> Double {
         var rng = RandomGenerator(seed: 1)

@@ -37,10 +37,14 @@ struct BenchAllReduce: ParsableCommand {
         {
             try buf.withUnsafeMutableBufferPointer { try body($0) }  // untimed: connections, buffers
             try comm.barrier()
-            let t0 = OpBenchmarks.now(), cpu0 = processCPUSeconds(), busy0 = machineBusySeconds()
+            func clocks() -> (Double, Double, Double) {
+                (OpBenchmarks.now(), OpBenchmarks.processCPUSeconds(), machineBusySeconds())
+            }
+            let (t0, cpu0, busy0) = clocks()
             for _ in 0..<repeats { try buf.withUnsafeMutableBufferPointer { try body($0) } }
+            let (t1, cpu1, busy1) = clocks()
             let k = Double(repeats)
-            return ((OpBenchmarks.now() - t0) / k, (processCPUSeconds() - cpu0) / k, (machineBusySeconds() - busy0) / k)
+            return ((t1 - t0) / k, (cpu1 - cpu0) / k, (busy1 - busy0) / k)
         }
         let ar = try timed { try comm.allReduceSum($0) }
         // the MPI library's own algorithm choice (the shim splits large buckets otherwise, docs/distributed.md §8.7)
@@ -75,6 +79,6 @@ func machineBusySeconds() -> Double {
     let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
     guard ticks.count >= 7 else { return .nan }
     // user nice system idle iowait irq softirq steal …: steal is time the hypervisor gave elsewhere, not ours
-    let busy = ticks.enumerated().filter { [0, 1, 2, 5, 6].contains($0.offset) }.map(\.element).reduce(0, +)
+    let busy = [0, 1, 2, 5, 6].map { ticks[$0] }.reduce(0, +)
     return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
 }

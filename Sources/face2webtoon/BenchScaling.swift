@@ -62,14 +62,17 @@ struct BenchScaling: ParsableCommand {
         var ones: [[String: Double]] = []
         var manys: [[String: Double]] = []
         var concurrents: [Double] = []  // the N processes' mean step, per round
+        func one() throws { ones.append(try Self.launch([me] + common)) }
+        func many() throws { manys.append(try Self.launch(parallelRun)) }
         for r in 0..<rounds {
-            // 1, (concurrent), N in even rounds, the reverse in odd ones: the concurrent run stays between the two
-            if r % 2 == 0 { ones.append(try Self.launch([me] + common)) } else { manys.append(try Self.launch(parallelRun)) }
+            // 1, (N at once), N in even rounds, the reverse in odd ones: the concurrent run stays between the two
+            let (first, last) = r % 2 == 0 ? (one, many) : (many, one)
+            try first()
             if concurrentBaseline {
                 let runs = try Self.launchTogether(Array(repeating: [me] + common, count: ranks))
                 concurrents.append(runs.map { seconds($0, ranks: 1) }.reduce(0, +) / Double(ranks))
             }
-            if r % 2 == 0 { manys.append(try Self.launch(parallelRun)) } else { ones.append(try Self.launch([me] + common)) }
+            try last()
         }
         // step times: the rounds' mean (so that efficiency = total 1-rank time / total N-rank time); every other
         // figure: the rounds' median

@@ -318,13 +318,6 @@ func peakRSSMiB() -> Double {
     return Double(u.ru_maxrss) / 1024
 }
 
-/// CPU seconds (user + system, every thread) this process has used so far (getrusage).
-func processCPUSeconds() -> Double {
-    var u = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
-}
-
 /// When a phase's gradient elements became final, relative to the end of the phase's gradient computation.
 final class ReadinessLog {
     var phaseSeconds = 0.0
