@@ -28,6 +28,7 @@ Usage:
   Scripts/scaling-model.py --model light128 [--gbit 10] [--alpha-us 50] [--ranks 2,4,16,64,256] [--core-speedup 1]
   Scripts/scaling-model.py --table            (the docs/distributed.md §9 tables)
   Scripts/scaling-model.py --shard-table      (full 256/64: sharded optimizer with and without the low-rank FC.0)
+  Scripts/scaling-model.py --summarize RUN... (runs of one configuration: efficiencies pooled over their rounds)
   Scripts/scaling-model.py --validate BASELINE RUN...   (predicted against measured step times, docs/distributed.md §8.7)
   Scripts/scaling-model.py --validate RUN... [--cores C] (runs with bench scaling's --concurrent-baseline, §8.11)
   Scripts/scaling-model.py --days             (machines for Face2Webtoon's 1M images per domain in 8 days / 1 day)
@@ -47,9 +48,15 @@ MODELS = {
     # but for the finite check); full 256/64 on 2 threads from bench train --full (the commit after 5627aab, before
     # Winograd F(4x4): conservative). Stop 26 used 1.28 and 7.67 s; before the two-chain step and Winograd: 2.48, 23.9
     # and 36.6 s.
-    "light128": dict(g=5_306_048, d=7_047_816, fc_in=128, fc_out=128, t_c=0.941, note="light 128/32, 1 core"),
-    "light256": dict(g=21_179_776, d=112_851_720, fc_in=256, fc_out=256, t_c=7.07, note="light 256/64, 2 cores"),
-    "full256": dict(g=557_919_616, d=112_851_720, fc_in=1_048_576, fc_out=256, t_c=14.39, note="full 256/64, 2 cores"),
+    # d_nets: the weights of one global and one local discriminator (U-GAT-IT's Discriminator at depths 6/4, ch 32,
+    # and 7/5, ch 64; bench train's params_d is twice their sum), which set how many buckets the D phase has: buckets
+    # never cross a network (DataParallel.layout)
+    "light128": dict(g=5_306_048, d=7_047_816, d_nets=(3_321_824, 200_800), fc_in=128, fc_out=128, t_c=0.941,
+                     note="light 128/32, 1 core"),
+    "light256": dict(g=21_179_776, d=112_851_720, d_nets=(53_130_176, 3_290_560), fc_in=256, fc_out=256, t_c=7.07,
+                     note="light 256/64, 2 cores"),
+    "full256": dict(g=557_919_616, d=112_851_720, d_nets=(53_130_176, 3_290_560), fc_in=1_048_576, fc_out=256,
+                    t_c=14.39, note="full 256/64, 2 cores"),
 }
 # The windows of the three 2-host runs at 377d7d0 (netns, 1 Gbit/s, `bench scaling --rounds 4`: docs/experiments/
 # netns/walks-377d7d0/), as fractions of their mean 1-rank step (0.942, 0.966, 1.005 s; mean 0.971 s):
@@ -78,8 +85,8 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
     alpha = alpha_us * 1e-6
     ring = 2 * (n - 1) / n
 
-    def allreduce(nbytes):
-        buckets = max(1, math.ceil(nbytes / BUCKET))
+    def allreduce(nbytes, buckets=None):
+        buckets = buckets or max(1, math.ceil(nbytes / BUCKET))
         if shard:  # a reduce-scatter: half of the ring all-reduce
             return ring / 2 * nbytes / beta + (n - 1) * alpha * buckets, buckets
         return ring * nbytes / beta + 2 * (n - 1) * alpha * buckets, buckets
@@ -90,8 +97,9 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
     use_lowrank = (lowrank and m["fc_in"] > m["fc_out"]
                    and (n - 1) * rows * (m["fc_in"] + m["fc_out"]) < ring * m["fc_in"] * m["fc_out"])
     g_dense = 4 * (m["g"] - (fc if use_lowrank else 0))
-    t_d, _ = allreduce(4 * m["d"])
-    t_g, g_buckets = allreduce(g_dense)
+    # buckets never cross a network: two global and two local discriminators, two generators of half of g_dense
+    t_d, _ = allreduce(4 * m["d"], 2 * sum(math.ceil(4 * w / BUCKET) for w in m["d_nets"]))
+    t_g, _ = allreduce(g_dense, 2 * math.ceil(g_dense / 2 / BUCKET))
     t_gather = 0.0
     if use_lowrank:
         t_gather = (n - 1) * 2 * rows * (m["fc_in"] + m["fc_out"]) * 4 / beta + 2 * (n - 1) * alpha
@@ -104,7 +112,7 @@ def step_time(m, n, gbit, alpha_us, lowrank, overlap, speedup=1.0, batch=1, shar
         # after the 1 in ADA_INTERVAL steps that adjust ADA's p (`train`'s default adaptive ADA), where its last
         # bucket (final when backward ends) cannot hide
         hide_d = min(t_d, (WINDOW_D + WINDOW_D_COMPLETION) * t_c)
-        last_g = min(t_g, allreduce(min(g_dense, BUCKET))[0])
+        last_g = min(t_g, allreduce(min(g_dense / 2, BUCKET))[0])  # genA2B's first bucket, the last to go
         ahead = 1 - 1 / ADA_INTERVAL
         # genB2A's update and translation ahead hide only genA2B's bytes (half of the dense G), and not with the
         # low-rank FC.0 exchange or the sharded optimizer (PhaseAverage.canFinishEarly)
@@ -128,6 +136,14 @@ def read_keys(path):
     return out
 
 
+def wire_bytes_per_element(r):
+    """Bytes one gradient element takes on the wire in a run: 4 (float32), 2 with `--grad-wire bf16`.
+    bytes_per_rank_per_step over dense_bytes_per_rank_per_step (float32) times 4: exact for runs without the
+    low-rank FC.0 exchange, which are all the runs validated here (light models: `auto` keeps FC.0 dense)."""
+    dense = r.get("dense_bytes_per_rank_per_step", 0)
+    return 4 * r["bytes_per_rank_per_step"] / dense if dense else 4
+
+
 def exposed_comm(r, n, bandwidth):
     """(Mbit/s, total, exposed) communication seconds per step of one run, from its probed link (`bandwidth`: the MPI
     probe's all-reduce bus bandwidth of one 25 MB bucket, allreduce_busbw_mbit_s, or the TCP stream's link_mbit_s;
@@ -138,10 +154,11 @@ def exposed_comm(r, n, bandwidth):
     alpha = r["link_rtt_ms"] / 2 * 1e-3
     ring = 2 * (n - 1) / n
     cost = {}
+    wire = wire_bytes_per_element(r) / 4  # buckets hold 25 MB of float32 gradients, whatever goes on the wire
     for ph in ("d", "g"):
         nbytes, buckets = 4 * r[f"params_{ph}"], r[f"buckets_{ph}"]
-        total = ring * nbytes / beta + 2 * (n - 1) * alpha * buckets
-        last = ring * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
+        total = ring * wire * nbytes / beta + 2 * (n - 1) * alpha * buckets
+        last = ring * wire * min(nbytes, BUCKET) / beta + 2 * (n - 1) * alpha
         completion = r.get(f"{ph}_completion_window_s", math.nan)
         if ph == "g" and math.isfinite(r.get("g_ahead_window_s", math.nan)):
             # then genA2B's bytes (half of G's) behind genB2A's update and the next genB2A(realB)
@@ -203,8 +220,8 @@ def validate_shared(run_paths, cores, bandwidth="allreduce_busbw_mbit_s"):
     - t_c: seconds_per_iter_concurrent, N 1-rank processes at once without communication, in the same rounds as
       the N-rank runs: the compute of N ranks on these cores, their sharing of cores, caches and memory included;
     - the collectives' CPU, which the hosts' compute threads lose to them: the probe's allreduce_cpu_s (one rank's
-      CPU seconds for one 25 MB bucket on this link, `bench allreduce`) per 25 MB of the step's gradients
-      (4 * (params_d + params_g) bytes), N ranks of it spread over the cores: + N / cores * that;
+      CPU seconds for one 25 MB bucket on this link, `bench allreduce`) per 25 MB of the step's gradients on the
+      wire ((params_d + params_g) * wire_bytes_per_element), N ranks of it spread over the cores: + N / cores * that;
     - + the exposed communication of exposed_comm.
     Nothing is taken from the N-rank run but its sizes and readiness windows; its own comm_cpu_s is shown beside."""
     rows = []
@@ -212,7 +229,8 @@ def validate_shared(run_paths, cores, bandwidth="allreduce_busbw_mbit_s"):
         r = read_keys(path)
         n = hosts(r)
         t_c = r["seconds_per_iter_concurrent"]
-        cpu = r["allreduce_cpu_s"] * 4 * (r["params_d"] + r["params_g"]) / BUCKET  # the probe's bucket: 25 MiB
+        # the probe's bucket: 25 MiB on the wire
+        cpu = r["allreduce_cpu_s"] * wire_bytes_per_element(r) * (r["params_d"] + r["params_g"]) / BUCKET
         mbit, total, exposed = exposed_comm(r, n, bandwidth)
         predicted = t_c + n / cores * cpu + exposed
         measured = r[f"seconds_per_iter_{n}"]
@@ -224,6 +242,35 @@ def validate_shared(run_paths, cores, bandwidth="allreduce_busbw_mbit_s"):
                   f"{cores} cores; without it {t_c + exposed:.3f} s "
                   f"({100 * (t_c + exposed - measured) / measured:+.1f}%)")
     print_rows(bandwidth, rows, "t_c (N at once) + CPU", "distribution_efficiency")
+
+
+def summarize(run_paths):
+    """Pools the rounds of `bench scaling --rounds R [--concurrent-baseline]` runs of one configuration: each run's
+    efficiency, and over all rounds the mean, standard deviation and a 95% interval for the mean (Student's t). The
+    rounds are taken as independent samples; on a machine whose speed drifts over minutes they are not quite."""
+    # two-sided 95% Student's t quantiles by degrees of freedom (beyond 40: the normal's 1.96 is within 2%)
+    t95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 12: 2.18,
+           15: 2.13, 20: 2.09, 25: 2.06, 30: 2.04, 40: 2.02}
+    for kind in ("scaling_efficiency", "distribution_efficiency"):
+        per_run, rounds = [], []
+        for path in run_paths:
+            text = open(path).read().split()
+            run = [float(t.split("=", 1)[1]) for t in text if t.startswith(kind + "=")]
+            pooled = [t.split("=", 1)[1] for t in text if t.startswith(kind + "_rounds=")]
+            if run:
+                per_run.append(run[-1])
+            if pooled:
+                rounds += [float(v) for v in pooled[-1].split(",")]
+        if len(rounds) < 2:
+            print(f"{kind}: fewer than 2 rounds in these runs")
+            continue
+        n = len(rounds)
+        mean = sum(rounds) / n
+        sd = math.sqrt(sum((v - mean) ** 2 for v in rounds) / (n - 1))
+        t = t95[max(k for k in t95 if k <= n - 1)] if n - 1 <= 40 else 1.96
+        half = t * sd / math.sqrt(n)
+        print(f"{kind}: runs {', '.join(f'{v:.3f}' for v in per_run)} (mean {sum(per_run) / len(per_run):.3f}); "
+              f"{n} rounds: mean {mean:.3f}, sd {sd:.3f}, 95% interval {mean - half:.3f}-{mean + half:.3f}")
 
 
 def row(m, n, gbit, alpha_us, speedup):
@@ -250,7 +297,13 @@ def main():
     ap.add_argument("--cores", type=int, default=0,
                     help="the cores the emulated hosts shared (--validate of --concurrent-baseline runs; default: "
                          "the runs' machine_cores= (Scripts/netns-cluster prints it), else this machine's)")
+    ap.add_argument("--summarize", nargs="+", metavar="FILE",
+                    help="runs of one configuration made with `bench scaling --rounds R`: their efficiencies, and "
+                         "the mean and 95%% interval over all their rounds")
     a = ap.parse_args()
+    if a.summarize:
+        summarize(a.summarize)
+        return
     if a.validate:
         runs = [read_keys(p) for p in a.validate]
         for bw in ("allreduce_busbw_mbit_s", "link_mbit_s"):
@@ -300,8 +353,8 @@ def main():
     if a.days:
         m = MODELS["full256"]
         images = 1_000_000
-        print("full 256/64, 1M images per domain, global batch N at statistical efficiency 1.0 (assumed beyond the")
-        print("measured global batch 4 of docs/convergence.md), lowrank + overlap, 10 and 100 Gbit/s:")
+        print("full 256/64, 1M images per domain, global batch N at statistical efficiency 1.0 (assumed; docs/")
+        print("convergence.md measured global batches 4 and 8 at 64 px), lowrank + overlap, 10 and 100 Gbit/s:")
         for label, sp in [("2-core machines as measured", 1.0), ("32-core machines (derived)", fast["full256"])]:
             for gbit in (10, 100):
                 out = []

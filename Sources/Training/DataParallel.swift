@@ -5,8 +5,9 @@ import UGATIT
 
 /// Data-parallel synchronisation for the training loop: every rank runs the same step on its share of the global
 /// batch; gradients are averaged with all-reduce (sum, then ·1/N) in fixed-size buckets, in the same order on every
-/// rank (Horovod/DDP style, docs/reference.md §R.1). The phase's loss values and a non-finite flag go in one small
-/// all-reduce of their own, so a phase costs ⌈gradient bytes / bucket⌉ + 1 collectives.
+/// rank (Horovod/DDP style, docs/reference.md §R.1). Buckets never cross a network, and the phase's loss values and
+/// a non-finite flag go in one small all-reduce of their own, so a phase costs the sum over its networks of
+/// ⌈network gradient bytes / bucket⌉, + 1 collectives.
 public final class DataParallel {
     public let comm: Communicator
     /// Elements per all-reduce bucket.
