@@ -2,6 +2,7 @@ import Checkpoint
 import Dataset
 import Distributed
 import KID
+import Monitoring
 
 /// The exit statuses of `face2webtoon`, one per kind of failure, so that a restart loop can tell a failure worth a
 /// retry (a peer died, a collective hung) from one that would fail the same way again (docs/exit-status.md,
@@ -12,18 +13,21 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case failure = 1
     /// Bad options (EX_USAGE): not retried.
     case usage = 64
-    /// The data folder or its images cannot be used (EX_DATAERR): not retried.
+    /// The data folder or its images cannot be used, or `report`'s result folder has no metrics (EX_DATAERR): not
+    /// retried.
     case badData = 65
     /// The checkpoint to resume or read cannot be used (EX_NOINPUT): not retried without --resume-fallback.
     case checkpointUnreadable = 66
     /// Training stopped on non-finite losses, gradients or parameters; the last good checkpoint stays current:
     /// not retried (it would diverge the same way; lower --lr).
     case nonFinite = 67
-    /// A rank died, hung past --collective-timeout, or a collective failed: retried.
+    /// A rank saw a peer fail: a collective failed or hung past --collective-timeout, or the ranks disagree: retried.
+    /// (A rank killed by a signal makes mpirun itself exit 128 + the signal, e.g. 137, which a restart loop retries.)
     case peerFailure = 68
     /// The memory estimate exceeds what the ranks on this host may use: not retried.
     case insufficientMemory = 69
-    /// Results or checkpoints cannot be written (EX_IOERR, e.g. disk full): not retried.
+    /// Results, images or checkpoints cannot be written, or a file fails to read (EX_IOERR: disk full, permissions,
+    /// I/O errors): not retried.
     case io = 74
 
     /// The statuses a restart loop should not retry.
@@ -51,6 +55,12 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
             case .insufficientMemory: self = .insufficientMemory
             }
         case is MPIError: self = .peerFailure
+        case is ImageEncodeError: self = .io  // an output image (translate, samples) cannot be written
+        case let e as MonitoringError:
+            switch e {
+            case .io: self = .io
+            case .badInput: self = .badData  // e.g. `report` of a folder without metrics.jsonl
+            }
         default: self = .failure
         }
     }

@@ -130,8 +130,11 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let s = try Checkpoints.inspect(checkpoint, verify: !noVerify)
+        // a damaged checkpoint is an unusable one (exit 66, docs/exit-status.md), after its summary is printed
+        let damaged = s.integrity != "ok" && s.integrity != "not verified"
         if json {
             print(try s.json())
+            if damaged { throw TrainingError.checkpoint(path: checkpoint, reason: "integrity: \(s.integrity)") }
             return
         }
         let (config, state) = try TrainingCheckpoint.peek(path: checkpoint)
@@ -151,7 +154,7 @@ struct Inspect: ParsableCommand {
         )
         for t in s.tensors { print("  \(t.name) \(t.dtype) \(t.shape) \(t.bytes) B shard \(t.shard)") }
         print("integrity: \(s.integrity)")
-        if s.integrity != "ok" && s.integrity != "not verified" { throw ExitCode(2) }
+        if damaged { throw TrainingError.checkpoint(path: checkpoint, reason: "integrity: \(s.integrity)") }
     }
 }
 

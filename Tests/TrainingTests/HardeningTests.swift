@@ -1,6 +1,8 @@
 import Dataset
 import Foundation
+import Monitoring
 import TestSupport
+import Training
 import XCTest
 
 /// Bad input is refused early with the reason and a status of its kind; reporting never kills a run.
@@ -91,6 +93,43 @@ final class HardeningTests: XCTestCase {
         let resume = try train(["--iterations", "1", "--resume", "\(work)/no-checkpoint"])
         XCTAssertEqual(resume.exitCode, 66, resume.output)
         for r in [missing, resume] { XCTAssertFalse(r.output.contains("Usage:"), r.output) }
+    }
+
+    /// `inspect` of a damaged checkpoint prints its summary, then ends as an unusable checkpoint does (66, with an
+    /// `error:` line naming it), with or without `--json`; `report` of a folder without metrics.jsonl is bad input (65).
+    func testInspectOfADamagedCheckpointAndReportOfNoRunHaveTheirStatus() throws {
+        XCTAssertEqual(try train(["--iterations", "1", "--sample-every", "0"]).exitCode, 0)
+        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
+        let root = "\(work)/run/checkpoints"
+        let good = try ProcessRunner.run([bin, "inspect", root], timeout: 60)
+        XCTAssertEqual(good.exitCode, 0, good.output)
+        XCTAssertTrue(good.output.contains("integrity: ok"), good.output)
+
+        let latest = try String(contentsOfFile: "\(root)/LATEST", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let shard = try XCTUnwrap(
+            try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(latest)").first { $0.hasSuffix(".shard") })
+        let path = "\(root)/\(latest)/\(shard)"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count / 2] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        for extra in [[], ["--json"]] {
+            let bad = try ProcessRunner.run([bin, "inspect", root] + extra, timeout: 60)
+            XCTAssertEqual(bad.exitCode, 66, "\(extra): \(bad.output)")
+            XCTAssertTrue(bad.output.contains("error: checkpoint \(root): integrity:"), bad.output)
+            XCTAssertFalse(bad.output.contains("Usage:"), bad.output)
+        }
+
+        let report = try ProcessRunner.run([bin, "report", work], timeout: 60)
+        XCTAssertEqual(report.exitCode, 65, report.output)
+        XCTAssertTrue(report.output.contains("no metrics.jsonl"), report.output)
+    }
+
+    /// An output that cannot be written is an I/O failure (74, not retried), not a bug (1, retried).
+    func testOutputFailuresAreIOFailures() {
+        XCTAssertEqual(ExitStatus(for: ImageEncodeError(path: "out/a.png", detail: "No space left on device")), .io)
+        XCTAssertEqual(ExitStatus(for: MonitoringError.io(path: "run/report.html", reason: "Permission denied")), .io)
+        XCTAssertEqual(ExitStatus(for: MonitoringError.badInput(path: "run/metrics.jsonl", reason: "none")), .badData)
     }
 
     /// Item 7: sizes left out come from the checkpoint; a conflicting one names the field and both values.
