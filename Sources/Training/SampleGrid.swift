@@ -4,7 +4,8 @@ import UGATIT
 
 /// Sample grids like the official trainer's (spec B.5): one column per image, 7 rows — real, identity heatmap,
 /// identity, translation heatmap, translation, cycle heatmap, cycle reconstruction. Heatmaps are min-max scaled
-/// (a constant map renders as its minimum, JET's dark blue, instead of NaN, spec G.25), up-sampled bilinearly to S×S and coloured with JET.
+/// (a constant map renders as its minimum, JET's dark blue, instead of NaN, spec G.25), up-sampled bilinearly to
+/// S×S and coloured with JET.
 public enum SampleGrid {
     /// An RGB8 image, rows top to bottom, pixels interleaved.
     public struct RGB8 {
