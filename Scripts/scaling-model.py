@@ -255,8 +255,8 @@ def summarize(run_paths):
         per_run, rounds = [], []
         for path in run_paths:
             text = open(path).read().split()
-            run = [float(t.split("=", 1)[1]) for t in text if t.startswith(kind + "=")]
-            pooled = [t.split("=", 1)[1] for t in text if t.startswith(kind + "_rounds=")]
+            run = [float(tok.split("=", 1)[1]) for tok in text if tok.startswith(kind + "=")]
+            pooled = [tok.split("=", 1)[1] for tok in text if tok.startswith(kind + "_rounds=")]
             if run:
                 per_run.append(run[-1])
             if pooled:

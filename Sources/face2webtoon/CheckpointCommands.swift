@@ -130,13 +130,14 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let s = try Checkpoints.inspect(checkpoint, verify: !noVerify)
+        if json { print(try s.json()) } else { try printSummary(s) }
         // a damaged checkpoint is an unusable one (exit 66, docs/exit-status.md), after its summary is printed
-        let damaged = s.integrity != "ok" && s.integrity != "not verified"
-        if json {
-            print(try s.json())
-            if damaged { throw TrainingError.checkpoint(path: checkpoint, reason: "integrity: \(s.integrity)") }
-            return
+        if s.integrity != "ok" && s.integrity != "not verified" {
+            throw TrainingError.checkpoint(path: checkpoint, reason: "integrity: \(s.integrity)")
         }
+    }
+
+    private func printSummary(_ s: CheckpointSummary) throws {
         let (config, state) = try TrainingCheckpoint.peek(path: checkpoint)
         let m = config.model
         print("checkpoint: \(s.location) (\(s.layout), schema \(s.schemaVersion), program \(s.programVersion))")
@@ -154,7 +155,6 @@ struct Inspect: ParsableCommand {
         )
         for t in s.tensors { print("  \(t.name) \(t.dtype) \(t.shape) \(t.bytes) B shard \(t.shard)") }
         print("integrity: \(s.integrity)")
-        if damaged { throw TrainingError.checkpoint(path: checkpoint, reason: "integrity: \(s.integrity)") }
     }
 }
 
