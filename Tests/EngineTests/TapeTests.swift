@@ -44,7 +44,9 @@ final class TapeTests: XCTestCase {
     /// `backward(_:above:)` then `backward` (the G phase's two walks) give the same floats as one walk over the whole
     /// loss. `h`, below the boundary, has five consumers: two walked first (`cycle`, `twin`), one recorded between `h`
     /// and the boundary (`mid`, walked second) and two after the first walk (`j1`, `j2`); one walk sums their parts
-    /// in reverse recording order, (((j2 + j1) + twin) + cycle) + mid, which the held-back parts must keep.
+    /// in reverse recording order, (((j2 + j1) + twin) + cycle) + mid, which the held-back parts must keep. `w2` is
+    /// used twice after the first walk (`j1`, `j3`), as a discriminator with the original's CAM uses `weight_orig`
+    /// (`--d-cam-raw-weight`: once spectrally normalised, once raw); that was refused as a use of a walked node.
     func testBackwardAboveABoundaryThenTheRestMatchesOneWalkBitForBit() {
         var rng = testRNG("two walks")
         let x = rng.normalTensor([6, 5])
@@ -63,7 +65,10 @@ final class TapeTests: XCTestCase {
             if split { t.backward(t.weightedSum(own), above: boundary) }
             let j1 = t.linear(h, t.param(ps[2]))
             let j2 = t.tanh(t.linear(h, t.param(ps[3])))
-            let judged: [(Float, Var)] = [(1, t.sum(t.mul(j1, j1))), (0.5, t.sum(j2)), (0.7, t.sum(t.tanh(mid)))]
+            let j3 = t.linear(h, t.param(ps[2]))
+            let judged: [(Float, Var)] = [
+                (1, t.sum(t.mul(j1, j1))), (0.5, t.sum(j2)), (0.7, t.sum(t.tanh(mid))), (0.2, t.sum(j3)),
+            ]
             let root = t.weightedSum(split ? judged : own + judged)
             t.backward(root)
             let loss = split ? Tape.weightedSumValue(own + judged) : root.value[0]

@@ -64,8 +64,9 @@ public final class Tape {
 
     /// A parameter leaf. If `p.trainable`, backward adds into `p.grad` and marks `p.hasGrad`.
     public func param(_ p: Parameter) -> Var {
+        // a use recorded after the walk (above its root) is in the next backward's walk too: only the walked ones count
         precondition(
-            walked.map { w in lastUse[ObjectIdentifier(p)].map { $0 < w.lowestNode } ?? true } ?? true,
+            walked.map { w in lastUse[ObjectIdentifier(p)].map { $0 < w.lowestNode || $0 > w.root } ?? true } ?? true,
             "Tape.param: \(p.name) was used in the nodes backward(_:above:) has walked")
         let v = append(Node(value: p.value, requiresGrad: p.trainable, parameter: p))
         if firstUse[ObjectIdentifier(p)] == nil { firstUse[ObjectIdentifier(p)] = (v.id, p) }
