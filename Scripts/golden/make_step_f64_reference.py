@@ -9,8 +9,8 @@ value (measured on step_full's genA2B.UpBlock1_2.norm1.rho), half the 1e-4 toler
 other side uses decides whether the two float32 programs land within 1e-4 of each other. The parity test therefore
 accepts a gradient tensor when it is within 1e-4 of PyTorch's float32 value *or* within 1e-4 of this reference.
 
-For each committed golden (step_light, step_full) this rebuilds the same networks from make_step_golden.py in
-float64, loads the golden's `init.*` tensors and inputs, runs the same step 1, and writes `dgrad.<net>.<key>` and
+For each committed golden (step_light, step_full, step_light_cam_raw) this rebuilds the same networks from
+make_step_golden.py in float64, loads the golden's `init.*` tensors and inputs, runs the same step 1, and writes `dgrad.<net>.<key>` and
 `ggrad.<net>.<key>` (rounded to float32 for storage; the rounding, 6e-8 relative, is far below what is measured)
 plus, as metadata, each tensor's float32-PyTorch distance from it.
 """
@@ -32,7 +32,8 @@ def reference(path):
         meta = f.metadata()
     cfg = {"ch": int(meta["ch"]), "S": int(meta["S"]), "n_res": int(meta["n_res"]),
            "light": meta["light"] in ("True", "true"), "global_layers": int(meta["global_layers"]),
-           "local_layers": int(meta["local_layers"]), "batch": gold["real_A"].shape[0]}
+           "local_layers": int(meta["local_layers"]), "batch": gold["real_A"].shape[0],
+           "cam_raw": meta.get("cam_raw") == "true"}
     torch.set_default_dtype(torch.float64)
     nets = golden.build(cfg)
     for n, m in nets.items():
@@ -53,8 +54,9 @@ def reference(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fixtures", default="Tests/UGATITTests/Fixtures")
+    ap.add_argument("--case", default=None, help="only this case (light, full, light_cam_raw)")
     a = ap.parse_args()
-    for case in ("light", "full"):
+    for case in [a.case] if a.case else ("light", "full", "light_cam_raw"):
         src = os.path.join(a.fixtures, f"step_{case}.safetensors")
         tensors, meta = reference(src)
         dst = os.path.join(a.fixtures, f"step_{case}_f64.safetensors")

@@ -17,6 +17,9 @@ training-mode call, eps 1e-12). Deliberate deviations from the original code (wh
    the CAM logit uses), not ``weight_orig`` (spec G.19). ``gap_fc``/``gmp_fc`` are *called first*
    (their forward pre-hook runs the single power iteration and sets ``.weight`` = W/sigma), then
    ``.weight`` is read, so both uses see the fresh W/sigma and u, v advance once per D call.
+   The case ``step_light_cam_raw`` keeps the original's ``weight_orig`` instead (``cam_raw``; our
+   ``--d-cam-raw-weight``, and every model ``import-torch`` brings in), as the original reads
+   it: ``list(self.gap_fc.parameters())[0]``.
 2. Fakes are detached in the D update; D parameters have ``requires_grad=False`` during the G
    update (D gradients are not needed there; G gradients are unchanged by this).
 3. Discriminator depths L are configurable (global, local). Trunk: L-2 stride-2 convs (k4,
@@ -62,7 +65,7 @@ File contents (all float32, contiguous; ``<net>`` in genA2B, genB2A, disGA, disG
   ``fwd.g.cam_<A2B|B2A|A2A|B2B>`` ([B, 2]), ``fwd.g.fake_<X>.<logit|cam_logit|heatmap>``.
 Metadata (string -> string): case, seed, S, ch, n_res, light, batch, global_layers,
 local_layers, weights (adv, cycle, identity, cam), adv_weight, cycle_weight, identity_weight,
-cam_weight, lr, betas, eps, weight_decay, steps, adam, d_cam_weight, torch_version.
+cam_weight, lr, betas, eps, weight_decay, steps, adam, d_cam_weight, cam_raw, torch_version.
 
 Determinism: one CPU thread, deterministic algorithms, per-case seed crc32(case name) set with
 torch.manual_seed before building the networks (order genA2B, genB2A, disGA, disGB, disLA, disLB,
@@ -258,8 +261,9 @@ def sn(m):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, input_nc=3, ndf=64, n_layers=5):
+    def __init__(self, input_nc=3, ndf=64, n_layers=5, cam_raw=False):
         super().__init__()
+        self.cam_raw = cam_raw
         model = [nn.ReflectionPad2d(1), sn(nn.Conv2d(input_nc, ndf, 4, 2, 0, bias=True)), nn.LeakyReLU(0.2, True)]
         for i in range(1, n_layers - 2):
             mult = 2 ** (i - 1)
@@ -284,10 +288,11 @@ class Discriminator(nn.Module):
 
         # Deviation 1 (spec G.19 fixed): call gap_fc first (its pre-hook does the one power
         # iteration and sets .weight = weight_orig / sigma), then re-weight with that same W/sigma.
+        # cam_raw: the original's weight_orig (the module's only parameter), which gradients then also reach directly.
         gap_logit = self.gap_fc(F.adaptive_avg_pool2d(x, 1).view(n, -1))
-        gap = x * self.gap_fc.weight.unsqueeze(2).unsqueeze(3)
+        gap = x * (self.gap_fc.weight_orig if self.cam_raw else self.gap_fc.weight).unsqueeze(2).unsqueeze(3)
         gmp_logit = self.gmp_fc(global_max_pool(x).view(n, -1))
-        gmp = x * self.gmp_fc.weight.unsqueeze(2).unsqueeze(3)
+        gmp = x * (self.gmp_fc.weight_orig if self.cam_raw else self.gmp_fc.weight).unsqueeze(2).unsqueeze(3)
 
         cam_logit = torch.cat([gap_logit, gmp_logit], 1)
         x = self.leaky_relu(self.conv1x1(torch.cat([gap, gmp], 1)))
@@ -345,6 +350,7 @@ def check_parameter_counts():
 CASES = {
     "step_light": dict(S=32, ch=4, n_res=2, light=True, batch=2, global_layers=4, local_layers=3),
     "step_full": dict(S=32, ch=4, n_res=2, light=False, batch=1, global_layers=4, local_layers=3),
+    "step_light_cam_raw": dict(S=32, ch=4, n_res=2, light=True, batch=2, global_layers=4, local_layers=3, cam_raw=True),
 }
 WEIGHTS = dict(adv=1.0, cycle=10.0, identity=10.0, cam=1000.0)
 LR, BETAS, WD = 1e-4, (0.5, 0.999), 1e-4
@@ -471,10 +477,11 @@ def build(cfg):
     nets = {}
     for n in GENS:
         nets[n] = ResnetGenerator(3, 3, ngf=c, n_blocks=cfg["n_res"], img_size=S, light=cfg["light"])
-    nets["disGA"] = Discriminator(3, ndf=c, n_layers=cfg["global_layers"])
-    nets["disGB"] = Discriminator(3, ndf=c, n_layers=cfg["global_layers"])
-    nets["disLA"] = Discriminator(3, ndf=c, n_layers=cfg["local_layers"])
-    nets["disLB"] = Discriminator(3, ndf=c, n_layers=cfg["local_layers"])
+    raw = cfg.get("cam_raw", False)
+    nets["disGA"] = Discriminator(3, ndf=c, n_layers=cfg["global_layers"], cam_raw=raw)
+    nets["disGB"] = Discriminator(3, ndf=c, n_layers=cfg["global_layers"], cam_raw=raw)
+    nets["disLA"] = Discriminator(3, ndf=c, n_layers=cfg["local_layers"], cam_raw=raw)
+    nets["disLB"] = Discriminator(3, ndf=c, n_layers=cfg["local_layers"], cam_raw=raw)
     for m in nets.values():
         m.train()
     return {n: nets[n] for n in NETS}
@@ -534,7 +541,9 @@ def run_seed(name, cfg, seed):
             "lr": repr(LR), "betas": f"{BETAS[0]!r},{BETAS[1]!r}", "eps": repr(ADAM_EPS),
             "weight_decay": repr(WD), "lr_decay": "false", "steps": str(STEPS),
             "adam": "torch.optim.Adam single-tensor (foreach=False), coupled L2 weight decay",
-            "d_cam_weight": "spectral-normalised W/sigma (not weight_orig)",
+            "d_cam_weight": "weight_orig (the original's)" if cfg.get("cam_raw") else
+            "spectral-normalised W/sigma (not weight_orig)",
+            "cam_raw": "true" if cfg.get("cam_raw") else "false",
             "fakes_detached_in_d_update": "true",
             "torch_version": torch.__version__}
     return out, meta, nets, real_A

@@ -5,8 +5,9 @@ import UGATIT
 import XCTest
 
 /// Whole-step parity with PyTorch. Golden files: `Scripts/golden/make_step_golden.py` (cases `step_light`,
-/// `step_full`): S 32, ch 4, n_res 2, global D 4 layers, local D 3, Adam lr 1e-4, betas (0.5, 0.999),
-/// weight decay 1e-4, batch 2 (light) / 1 (full); the D CAM uses W/σ and fakes are detached (our deviations).
+/// `step_full`, `step_light_cam_raw`): S 32, ch 4, n_res 2, global D 4 layers, local D 3, Adam lr 1e-4, betas
+/// (0.5, 0.999), weight decay 1e-4, batch 2 (light) / 1 (full); the D CAM uses W/σ (the original's weight_orig in
+/// `step_light_cam_raw`: `--d-cam-raw-weight`) and fakes are detached (our deviations).
 ///
 /// Tolerance: per tensor, max |ours − torch| ≤ 1e-4 · max |torch| (relative to the tensor's scale; an element-wise
 /// relative bound is meaningless for entries that are ~0 by cancellation). A gradient tensor also passes when it is
@@ -37,6 +38,7 @@ final class StepParityTests: XCTestCase {
         func t(_ name: String) throws -> Tensor { try file.tensor(name) }
         func meta(_ k: String) -> Int { Int(file.metadata[k] ?? "") ?? -1 }
         var light: Bool { file.metadata["light"] == "True" || file.metadata["light"] == "true" }
+        var camRaw: Bool { file.metadata["cam_raw"] == "true" }
     }
 
     /// max |a − b| over max(max |b|, floor).
@@ -118,7 +120,7 @@ final class StepParityTests: XCTestCase {
     func makeModel(_ g: Golden) throws -> (UGATITModel, UGATITStep) {
         let config = ModelConfig(
             imageSize: g.meta("S"), ch: g.meta("ch"), blocks: g.meta("n_res"), light: g.light,
-            globalLayers: g.meta("global_layers"), localLayers: g.meta("local_layers"))
+            globalLayers: g.meta("global_layers"), localLayers: g.meta("local_layers"), camUsesRawWeight: g.camRaw)
         let model = UGATITModel(config: config, seed: 123)
         for t in model.namedTensors { t.value.assign(try g.t("init.\(t.name)")) }
         return (model, UGATITStep(model: model, optimizer: optimizer))
@@ -176,6 +178,10 @@ final class StepParityTests: XCTestCase {
 
     func testLightStepMatchesPyTorch() throws { try checkCase("step_light") }
     func testFullStepMatchesPyTorch() throws { try checkCase("step_full") }
+    /// The original's CAM re-weighting by weight_orig (`--d-cam-raw-weight`, every `import-torch` model): the D phase's
+    /// gradients reach weight_orig both through W/σ and directly, and the G phase's split walk uses it twice after its
+    /// first walk (it crashed there from efec909 to 0529ea6, untested).
+    func testLightStepWithTheOriginalCAMWeightMatchesPyTorch() throws { try checkCase("step_light_cam_raw") }
 
     /// At S 32 the generators' 3×3 convs are at most 16 × 16 and run by Winograd F(2×2, 3×3) or im2col; forced to
     /// F(4×4, 3×3), which the larger images take, both steps still match.
@@ -191,7 +197,7 @@ extension StepParityTests {
     /// Our float32 step-1 gradients against the float64 reference: the distance stays within 1e-4 of each tensor's
     /// scale (prints the worst, next to PyTorch float32's own distance stored in the reference's metadata).
     func testGradientsAreCloseToTheFloat64Reference() throws {
-        for name in ["step_light", "step_full"] {
+        for name in ["step_light", "step_full", "step_light_cam_raw"] {
             let g = try Golden(name)
             let (model, step) = try makeModel(g)
             let a = try g.t("real_A")
