@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import TestSupport
 import XCTest
 
@@ -42,9 +42,10 @@ final class TapeTests: XCTestCase {
     }
 
     /// `backward(_:above:)` then `backward` (the G phase's two walks) give the same floats as one walk over the whole
-    /// loss. `h`, below the boundary, has five consumers: two walked first (`cycle`, `twin`), one recorded between `h`
-    /// and the boundary (`mid`, walked second) and two after the first walk (`j1`, `j2`); one walk sums their parts
-    /// in reverse recording order, (((j2 + j1) + twin) + cycle) + mid, which the held-back parts must keep. `w2` is
+    /// loss. `h`, below the boundary, has six consumers: two walked first (`cycle`, `twin`), one recorded between `h`
+    /// and the boundary (`mid`, walked second) and three after the first walk (`j1`, `j2`, `j3`); one walk sums their
+    /// parts in reverse recording order, ((((j3 + j2) + j1) + twin) + cycle) + mid, which the held-back parts must
+    /// keep. `w2` is
     /// used twice after the first walk (`j1`, `j3`), as a discriminator with the original's CAM uses `weight_orig`
     /// (`--d-cam-raw-weight`: once spectrally normalised, once raw); that was refused as a use of a walked node.
     func testBackwardAboveABoundaryThenTheRestMatchesOneWalkBitForBit() {
@@ -79,6 +80,44 @@ final class TapeTests: XCTestCase {
         for i in 0..<5 { XCTAssertEqual(one.grads[i], two.grads[i], "w\(i): not the same floats") }
         XCTAssertEqual(one.x, two.x, "input gradient: not the same floats")
         XCTAssertTrue(one.grads[0].contains { $0 != 0 })
+    }
+
+    /// What the checks of `param` and `record` refuse after `backward(_:above:)` (a refusal stops the process, so the
+    /// predicates are tested): a parameter the walk added gradient to (also through a leaf below the boundary), a
+    /// walked node, and a leaf of such a parameter; not a frozen parameter the walk used, nor a parameter or node used
+    /// only below the boundary or after the walk.
+    func testAfterAWalkOnlyWalkedUsesAreRefused() {
+        let (p, q, r) = (
+            Parameter(name: "p", value: Tensor(repeating: 0.5, shape: [2, 2])),
+            Parameter(name: "q", value: Tensor(repeating: 0.25, shape: [2, 2])),
+            Parameter(name: "r", value: Tensor(repeating: 2, shape: [2, 2]))
+        )
+        let t = Tape()
+        let x = t.input(Tensor(repeating: 1, shape: [3, 2]))
+        let a = t.linear(x, t.param(p))  // below the boundary
+        let leafR = t.param(r)  // a parameter leaf below the boundary, consumed by a walked node
+        let boundary = t.count
+        let frozen = Parameter(name: "frozen", value: Tensor(repeating: 1, shape: [2, 2]))
+        frozen.trainable = false
+        let b = t.linear(t.linear(t.linear(a, t.param(q)), leafR), t.param(frozen))
+        XCTAssertFalse(t.walkAddedGradient(to: q) || t.reachedByWalk(b), "nothing walked yet")
+        t.backward(t.sum(b), above: boundary)
+        XCTAssertTrue(t.walkAddedGradient(to: q), "q's only use was walked")
+        XCTAssertTrue(t.walkAddedGradient(to: r), "r's leaf lies below the boundary, a walked node consumed it")
+        XCTAssertFalse(t.walkAddedGradient(to: p), "p was used below the boundary only")
+        XCTAssertFalse(t.walkAddedGradient(to: frozen), "frozen: the walk added nothing")
+        XCTAssertTrue(t.reachedByWalk(b))
+        XCTAssertTrue(t.reachedByWalk(leafR), "the walk added into r's leaf")
+        XCTAssertFalse(t.reachedByWalk(a), "a's gradient is held back for the next walk")
+        let s = Parameter(name: "s", value: Tensor(repeating: 1, shape: [2, 2]))
+        let c = t.linear(a, t.param(s))  // after the walk
+        XCTAssertFalse(t.walkAddedGradient(to: s), "a use after the walk's root")
+        let d = t.linear(t.linear(c, t.param(s)), t.param(frozen))  // s again (refused before 0529ea6), frozen again
+        XCTAssertFalse(t.reachedByWalk(c))
+        t.backward(t.sum(d))
+        let stillWalked = t.walkAddedGradient(to: q) || t.reachedByWalk(b) || t.reachedByWalk(leafR)
+        XCTAssertFalse(stillWalked, "a whole backward ends the walk")
+        XCTAssertTrue(p.grad.array.contains { $0 != 0 } && s.grad.array.contains { $0 != 0 })
     }
 
     func testZeroGradClearsGradientsAndFlags() {

@@ -64,10 +64,7 @@ public final class Tape {
 
     /// A parameter leaf. If `p.trainable`, backward adds into `p.grad` and marks `p.hasGrad`.
     public func param(_ p: Parameter) -> Var {
-        // a use recorded after the walk (above its root) is in the next backward's walk too: only the walked ones count
-        precondition(
-            walked.map { w in lastUse[ObjectIdentifier(p)].map { $0 < w.lowestNode || $0 > w.root } ?? true } ?? true,
-            "Tape.param: \(p.name) was used in the nodes backward(_:above:) has walked")
+        precondition(!walkAddedGradient(to: p), "Tape.param: backward(_:above:) has added \(p.name)'s gradient already")
         let v = append(Node(value: p.value, requiresGrad: p.trainable, parameter: p))
         if firstUse[ObjectIdentifier(p)] == nil { firstUse[ObjectIdentifier(p)] = (v.id, p) }
         lastUse[ObjectIdentifier(p)] = v.id
@@ -94,11 +91,7 @@ public final class Tape {
         _ value: Tensor, inputs: [Var], kind: TimeKind = .elementwise, backward: @escaping (Tensor) -> Void
     ) -> Var {
         Breakdown.end(kind)
-        if let w = walked {
-            precondition(
-                inputs.allSatisfy { $0.id < w.lowestNode || $0.id > w.root },
-                "Tape.record: an input among the nodes backward(_:above:) has walked")
-        }
+        precondition(!inputs.contains(where: reachedByWalk), "Tape.record: an input backward(_:above:) has walked")
         let req = inputs.contains { nodes[$0.id].requiresGrad }
         let n = Node(value: value, requiresGrad: req, parameter: nil)
         n.kind = kind
@@ -177,7 +170,9 @@ public final class Tape {
     }
 
     /// Records that `p` got a gradient this step (`Parameter.hasGrad`, or the separate gradients' own record).
+    /// Every path that adds to a parameter's gradient passes here.
     private func marked(_ p: Parameter) {
+        if holding != nil { parametersWalked.insert(ObjectIdentifier(p)) }
         if let separate { separate.mark(p) } else { p.hasGrad = true }
     }
 
@@ -205,6 +200,7 @@ public final class Tape {
             final.removeAll(where: walkedOnly)
         }
         walked = nil
+        parametersWalked.removeAll()
         var next = 0
         for i in stride(from: root.id, through: 0, by: -1) {
             while next < final.count && final[next].node >= i {
@@ -239,6 +235,8 @@ public final class Tape {
         precondition(root.tape === self, "backward on a Var of another tape")
         precondition(boundary <= root.id, "backward(_:above:): boundary \(boundary) above the root \(root.id)")
         precondition(walked == nil && heldBack.isEmpty, "backward(_:above:): one at a time, then a whole backward")
+        // a node recorded after `root` but before this walk would escape `walkAddedGradient` and `reachedByWalk`
+        precondition(root.id == nodes.count - 1, "backward(_:above:): the root must be the newest node")
         accumulate(root, Self.unitSeed(root), owned: false)
         for i in stride(from: root.id, through: boundary, by: -1) {
             holding = (boundary, i)
@@ -262,6 +260,21 @@ public final class Tape {
     /// The nodes the last `backward(_:above:)` walked: a parameter whose every leaf lies among them has its whole
     /// gradient from this tape.
     private var walked: (lowestNode: Int, root: Int)?
+    /// The parameters the walk added gradient to: parameter leaves are not held back, their parts go in at once.
+    private var parametersWalked: Set<ObjectIdentifier> = []
+
+    /// Whether the last `backward(_:above:)` added to `p`'s gradient: a further use would add its part after the
+    /// walked ones, where one walk over the whole loss adds it before them (a different float sum of three or more
+    /// parts). A parameter used among the walked nodes without a gradient (frozen) may be used again.
+    func walkAddedGradient(to p: Parameter) -> Bool { walked != nil && parametersWalked.contains(ObjectIdentifier(p)) }
+
+    /// Whether node `x` is done: walked by `backward(_:above:)`, or a leaf of a parameter the walk added to. A later
+    /// node taking it as an input would send a gradient that is lost or out of order.
+    func reachedByWalk(_ x: Var) -> Bool {
+        guard let w = walked else { return false }
+        if x.id >= w.lowestNode && x.id <= w.root { return true }
+        return nodes[x.id].parameter.map { parametersWalked.contains(ObjectIdentifier($0)) } ?? false
+    }
     /// While `backward(_:above:)` runs node `consumer`'s closure: gradients for nodes below `boundary` are held back.
     private var holding: (boundary: Int, consumer: Int)?
     /// What `backward(_:above:)` held back, by the node that sent it, in the order sent.
