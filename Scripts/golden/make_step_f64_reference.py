@@ -54,9 +54,9 @@ def reference(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fixtures", default="Tests/UGATITTests/Fixtures")
-    ap.add_argument("--case", default=None, help="only this case (light, full, light_cam_raw)")
+    ap.add_argument("--case", default=None, help="only this case (light, full, light_cam_raw; step_ prefix optional)")
     a = ap.parse_args()
-    for case in [a.case] if a.case else ("light", "full", "light_cam_raw"):
+    for case in [a.case.removeprefix("step_")] if a.case else ("light", "full", "light_cam_raw"):
         src = os.path.join(a.fixtures, f"step_{case}.safetensors")
         tensors, meta = reference(src)
         dst = os.path.join(a.fixtures, f"step_{case}_f64.safetensors")
