@@ -45,9 +45,9 @@ final class TapeTests: XCTestCase {
     /// loss. `h`, below the boundary, has six consumers: two walked first (`cycle`, `twin`), one recorded between `h`
     /// and the boundary (`mid`, walked second) and three after the first walk (`j1`, `j2`, `j3`); one walk sums their
     /// parts in reverse recording order, ((((j3 + j2) + j1) + twin) + cycle) + mid, which the held-back parts must
-    /// keep. `w2` is
-    /// used twice after the first walk (`j1`, `j3`), as a discriminator with the original's CAM uses `weight_orig`
-    /// (`--d-cam-raw-weight`: once spectrally normalised, once raw); that was refused as a use of a walked node.
+    /// keep. `w2` is used twice after the first walk (`j1`, `j3`), as a discriminator with the original's CAM uses
+    /// `weight_orig` (`--d-cam-raw-weight`: once spectrally normalised, once raw); before 0529ea6 that was refused as a
+    /// use of a walked node.
     func testBackwardAboveABoundaryThenTheRestMatchesOneWalkBitForBit() {
         var rng = testRNG("two walks")
         let x = rng.normalTensor([6, 5])
