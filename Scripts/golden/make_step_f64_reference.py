@@ -10,9 +10,9 @@ other side uses decides whether the two float32 programs land within 1e-4 of eac
 accepts a gradient tensor when it is within 1e-4 of PyTorch's float32 value *or* within 1e-4 of this reference.
 
 For each committed golden (step_light, step_full, step_light_cam_raw) this rebuilds the same networks from
-make_step_golden.py in float64, loads the golden's `init.*` tensors and inputs, runs the same step 1, and writes `dgrad.<net>.<key>` and
-`ggrad.<net>.<key>` (rounded to float32 for storage; the rounding, 6e-8 relative, is far below what is measured)
-plus, as metadata, each tensor's float32-PyTorch distance from it.
+make_step_golden.py in float64, loads the golden's `init.*` tensors and inputs, runs the same step 1, and writes
+`dgrad.<net>.<key>` and `ggrad.<net>.<key>` (rounded to float32 for storage; the rounding, 6e-8 relative, is far
+below what is measured) plus, as metadata, each tensor's float32-PyTorch distance from it.
 """
 import argparse
 import os
