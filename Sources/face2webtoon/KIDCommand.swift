@@ -43,7 +43,7 @@ struct KIDCommand: ParsableCommand {
     @Option(
         name: .customLong("image-size"),
         help:
-            "With --real/--fake: resize every image to S×S first (as train --kid-every does with testB at the training size), so both sets have the generator's resolution."
+            "Resize every image to S×S first, so both sets have the generator's resolution: with --real/--fake both folders, with --checkpoint testB (default there: the model's size, as train --kid-every does)."
     )
     var imageSize: Int?
     @Option(name: .customLong("batch-size"), help: "Images per Inception forward.") var batchSize = FIDInceptionV3

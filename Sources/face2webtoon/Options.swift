@@ -27,7 +27,7 @@ struct ModelOptions: ParsableArguments {
     @Option(
         name: .customLong("img-size"),
         help:
-            "Image side S in pixels (multiple of 4). Default \(defaultImageSize) (\(defaultDemoImageSize) with --demo)."
+            "Image side S in pixels (multiple of 4). Default \(defaultImageSize) (\(defaultDemoImageSize) for train --demo)."
     )
     var imgSize: Int?
     @Option(help: "Base channels (ngf = ndf). Default \(defaultCh).") var ch: Int?

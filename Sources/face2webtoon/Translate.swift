@@ -10,7 +10,8 @@ struct Translate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Translate images with a trained checkpoint (faces to webtoon with A2B, back with B2A).")
 
-    @Option(help: "Checkpoint (.safetensors written by train or import-torch).") var checkpoint: String
+    @Option(help: "Checkpoint: a root (follows LATEST), a step folder or a merged file, as train, import-torch or merge write them.")
+    var checkpoint: String
     @Option(help: "An image file or a folder of images.") var input: String
     @Option(help: "Output folder: PNG files named after the inputs, in the input folder's sub-folder tree.") var output:
         String
