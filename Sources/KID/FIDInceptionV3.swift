@@ -47,13 +47,18 @@ public final class FIDInceptionV3 {
 
     /// Loads and folds the weights.
     /// - Throws: `KIDError.missingWeights` (with the command that creates the file) if `path` does not exist,
-    ///   `KIDError.badWeights` if the file is not this network (missing tensor, kernel or channel mismatch),
-    ///   `SafeTensorsError` if it is not a readable safetensors file.
+    ///   `KIDError.badWeights` if the file is not this network (missing tensor, kernel or channel mismatch) or not a
+    ///   readable safetensors file (truncated, corrupt).
     public convenience init(weightsPath path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw KIDError.missingWeights(path: path, command: FIDInceptionV3.convertCommand(output: path))
         }
-        try self.init(file: SafeTensorsFile(path: path))
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: path) } catch let e as SafeTensorsError {
+            // the path is the reason's own prefix; badWeights puts it first
+            throw KIDError.badWeights(path: path, reason: "\(e)".replacingOccurrences(of: "\(path): ", with: ""))
+        }
+        try self.init(file: file)
     }
 
     /// Builds the network from an opened weights file (the real one or a test fixture in the same format).

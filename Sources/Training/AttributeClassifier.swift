@@ -126,7 +126,10 @@ public final class AttributeClassifier {
     }
 
     public static func load(_ path: String) throws -> AttributeClassifier {
-        let f = try SafeTensorsFile(path: path)
+        let f: SafeTensorsFile
+        do { f = try SafeTensorsFile(path: path) } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
         guard let g = f.metadata["groups"].flatMap(Int.init), let s = f.metadata["img_size"].flatMap(Int.init) else {
             throw TrainingError.checkpoint(
                 path: path, reason: "not an attribute classifier (groups / img_size missing)")

@@ -1,6 +1,7 @@
 import Checkpoint
 import Dataset
 import Distributed
+import Foundation
 import KID
 import Monitoring
 
@@ -61,7 +62,11 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
             case .io: self = .io
             case .badInput: self = .badData  // e.g. `report` of a folder without metrics.jsonl
             }
-        default: self = .failure
+        default:
+            // Foundation's file errors (FileManager, Data(contentsOf:), write(to:)): a file or folder that cannot be
+            // read or written, not a bug
+            let domain = (error as NSError).domain
+            self = domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain ? .io : .failure
         }
     }
 }

@@ -66,7 +66,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("cam-weight"), help: "CAM loss weight. Default \(Defaults.weights.cam).") var camWeight:
         Float?
     @Option(name: .customLong("print-every"), help: "Progress line every N steps.") var printEvery = 10
-    @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only).")
+    @Option(name: .customLong("sample-every"), help: "Sample grids every N steps (0: at the end only). Default 1000 (200 with --demo).")
     var sampleEvery: Int?
     @Option(name: .customLong("save-every"), help: "Checkpoint every N steps (0: at the end only).") var saveEvery =
         1000
@@ -111,7 +111,7 @@ struct Train: ParsableCommand {
     var keepEvery: Int?
     @Option(name: .customLong("checkpoint-level"), help: "zstd level of checkpoint shards (1 is fastest).")
     var checkpointLevel = 1
-    @Option(name: .customLong("checkpoint-threads"), help: "zstd worker threads per rank when saving.")
+    @Option(name: .customLong("checkpoint-threads"), help: "zstd worker threads per rank when saving (0...64; 0 or 1: on the saving thread).")
     var checkpointThreads = 0
     @Option(
         help:
@@ -241,7 +241,7 @@ struct Train: ParsableCommand {
         c.int("--keep-last", keepLast, 1...1_000_000)
         c.int("--keep-every", keepEvery, 1...1_000_000_000)
         c.int("--checkpoint-level", checkpointLevel, 1...19)
-        c.int("--checkpoint-threads", checkpointThreads, 0...256)
+        c.int("--checkpoint-threads", checkpointThreads, 0...64)  // SaveOptions' range
         c.int("--base-group", baseGroup, 0...1023)
         c.real("--ada-p", adaP, 0...1)
         c.real("--ada-target", adaTarget, 0...1, open: true)

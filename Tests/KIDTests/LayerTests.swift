@@ -163,6 +163,15 @@ final class LayerTests: XCTestCase {
             XCTAssertTrue("\(e)".contains(missing))
             XCTAssertTrue("\(e)".contains("Scripts/convert_inception.py"))
         }
+        // a truncated or corrupt file: the weights' own error (the data status 65), naming the file once
+        let corrupt = NSTemporaryDirectory() + "f2w-corrupt-fid-\(getpid()).safetensors"
+        try Data("not safetensors".utf8).write(to: URL(fileURLWithPath: corrupt))
+        defer { try? FileManager.default.removeItem(atPath: corrupt) }
+        XCTAssertThrowsError(try FIDInceptionV3(weightsPath: corrupt)) { e in
+            guard case KIDError.badWeights(let path, _) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(path, corrupt)
+            XCTAssertEqual("\(e)".components(separatedBy: corrupt).count, 2, "\(e)")
+        }
         let other = try SafeTensorsFile(
             data: SafeTensorsFile.encode([("conv.weight", Tensor(zeros: [32, 3, 3, 3]))]), path: "other")
         XCTAssertThrowsError(try FIDInceptionV3(file: other)) { e in

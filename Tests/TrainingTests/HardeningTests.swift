@@ -130,6 +130,15 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(ExitStatus(for: ImageEncodeError(path: "out/a.png", detail: "No space left on device")), .io)
         XCTAssertEqual(ExitStatus(for: MonitoringError.io(path: "run/report.html", reason: "Permission denied")), .io)
         XCTAssertEqual(ExitStatus(for: MonitoringError.badInput(path: "run/metrics.jsonl", reason: "none")), .badData)
+        // Foundation's own file errors, e.g. `translate --output` in a folder that cannot be written
+        XCTAssertThrowsError(
+            try FileManager.default.createDirectory(
+                atPath: "/proc/version/out", withIntermediateDirectories: true)
+        ) { XCTAssertEqual(ExitStatus(for: $0), .io, "\($0)") }
+        XCTAssertEqual(ExitStatus(for: CocoaError(.fileWriteNoPermission)), .io)
+        XCTAssertEqual(ExitStatus(for: POSIXError(.ENOSPC)), .io)
+        struct Unexpected: Error {}
+        XCTAssertEqual(ExitStatus(for: Unexpected()), .failure)
     }
 
     /// Item 7: sizes left out come from the checkpoint; a conflicting one names the field and both values.
