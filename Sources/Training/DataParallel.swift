@@ -13,8 +13,6 @@ public final class DataParallel {
     /// Elements per all-reduce bucket.
     public let bucketElements: Int
     public let watchdog: Watchdog
-    /// Seconds spent in gradient averaging (all-reduce, scaling, finiteness check), for benchmarks.
-    public private(set) var averageSeconds: Double = 0
 
     /// - Parameters: `bucketBytes` default 25 MB (DDP's default); `collectiveTimeout` and `stallWarning` in seconds
     ///   (0 turns either off): see `Watchdog`.
@@ -58,12 +56,33 @@ public final class DataParallel {
         pollingLock.unlock()
     }
 
-    /// Checks that every rank runs the same configuration, parameter layout, world size and program version.
+    /// Checks that every rank runs the same configuration, parameter layout, world size, program version, bucket
+    /// size and watchdog times (ranks that differ in the last two would call collectives of other sizes, or give up
+    /// at other times).
     /// - Throws: `TrainingError.rankMismatch` naming the ranks whose fingerprint differs from rank 0's.
     public func checkAgreement(config: TrainConfig, model: UGATITModel) throws {
         var text = "\(Version.string)|world=\(worldSize)|\(config.json())"
         for t in model.namedTensors { text += "|\(t.name)\(t.value.shape)" }
         try watchdog.learnHosts()
+        try checkAgreement(
+            text + "|" + settings,
+            what: "configuration, parameter layout, world size, program version or run settings (this rank: "
+                + "\(Version.string), \(settings), \(config.json()))")
+    }
+
+    /// Checks that every rank runs with the same `settings` (e.g. `overlap=true`: what decides the order of the
+    /// collectives but is not in the configuration).
+    /// - Throws: `TrainingError.rankMismatch` naming the ranks whose settings differ from rank 0's.
+    public func checkAgreement(settings extra: String) throws {
+        try checkAgreement(extra, what: "run settings (this rank: \(extra))")
+    }
+
+    /// This rank's settings that every rank must share: the bucket size and the watchdog's times.
+    var settings: String {
+        "bucket_elements=\(bucketElements)|collective_timeout=\(watchdog.timeout)|stall_warning=\(watchdog.stallWarning)"
+    }
+
+    private func checkAgreement(_ text: String, what: String) throws {
         var h = fnv1a(text)
         var all = [UInt64](repeating: 0, count: worldSize)
         try watchdog.guarded("allGather(config hash)", bytes: 8 * worldSize) {
@@ -73,10 +92,10 @@ public final class DataParallel {
         }
         let differing = all.indices.filter { all[$0] != all[0] }
         if !differing.isEmpty {
-            throw TrainingError.rankMismatch(
-                "ranks \(differing.map(String.init).joined(separator: ", ")) differ from rank 0 "
-                    + "in configuration, parameter layout, world size or program version (this rank: \(Version.string), \(config.json()))"
-            )
+            let who =
+                differing.count == 1
+                ? "rank \(differing[0]) differs" : "ranks \(differing.map(String.init).joined(separator: ", ")) differ"
+            throw TrainingError.rankMismatch("\(who) from rank 0 in \(what)")
         }
     }
 
@@ -168,7 +187,7 @@ public final class DataParallel {
             reducedElements += len
             Breakdown.span(.communication) {
                 comm.abortOnFailure("all-gather of \(operation) parameters", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("allGather(\(operation) parameters)", bytes: 4 * len, watch: b == 0) {
+                    try watchdog.guarded("allGather(\(operation) parameters)", bytes: 4 * len) {
                         try comm.allGather(inPlace: buf, counts: layout.counts(b))
                     }
                 }
@@ -199,7 +218,7 @@ public final class DataParallel {
 
     /// All-reduces one bucket of gradients in place; with `scatter` (the per-rank block counts of a sharded
     /// optimizer's bucket) it reduce-scatters it instead, and only this rank's block holds the sum afterwards.
-    func reduceBucket(_ buf: UnsafeMutableBufferPointer<Float>, operation: String, watch: Bool, scatter: [Int]? = nil) {
+    func reduceBucket(_ buf: UnsafeMutableBufferPointer<Float>, operation: String, scatter: [Int]? = nil) {
         countReduced(buf.count, scatter: scatter != nil)
         let (kind, name) = scatter == nil ? ("all-reduce", "allReduce") : ("reduce-scatter", "reduceScatter")
         if gradWire == .bf16 {
@@ -210,7 +229,7 @@ public final class DataParallel {
                 BFloat16.encode(UnsafeBufferPointer(buf), into: h)
                 Breakdown.span(.communication) {
                     comm.abortOnFailure("\(kind) of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                        try watchdog.guarded("\(name)(\(operation), bfloat16)", bytes: 2 * h.count, watch: watch) {
+                        try watchdog.guarded("\(name)(\(operation), bfloat16)", bytes: 2 * h.count) {
                             if let scatter { try comm.reduceScatterSumBF16(h, counts: scatter) } else {
                                 try comm.allReduceSumBF16(h)
                             }
@@ -223,7 +242,7 @@ public final class DataParallel {
         }
         Breakdown.span(.communication) {
             comm.abortOnFailure("\(kind) of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                try watchdog.guarded("\(name)(\(operation))", bytes: 4 * buf.count, watch: watch) {
+                try watchdog.guarded("\(name)(\(operation))", bytes: 4 * buf.count) {
                     if let scatter { try comm.reduceScatterSum(buf, counts: scatter) } else { try comm.allReduceSum(buf) }
                 }
             }
@@ -233,7 +252,7 @@ public final class DataParallel {
     /// All-reduces a phase's loss values and flags (float32, exact for the counts and flags they carry).
     func reduceExtras(_ extras: [Float], operation: String) -> [Float] {
         var e = extras
-        collective(operation, &e, watch: false)
+        collective(operation, &e)
         return e
     }
 
@@ -264,12 +283,12 @@ public final class DataParallel {
         f.reset()
     }
 
-    private func collective(_ operation: String, _ buf: inout [Float], watch: Bool) {
+    private func collective(_ operation: String, _ buf: inout [Float]) {
         let bytes = 4 * buf.count
         Breakdown.span(.communication) {
             buf.withUnsafeMutableBufferPointer { p in
                 comm.abortOnFailure("all-reduce of \(operation) gradients", code: ExitStatus.peerFailure.rawValue) {
-                    try watchdog.guarded("allReduce(\(operation))", bytes: bytes, watch: watch) {
+                    try watchdog.guarded("allReduce(\(operation))", bytes: bytes) {
                         try comm.allReduceSum(p)
                     }
                 }
@@ -293,7 +312,7 @@ public final class Watchdog: @unchecked Sendable {
     public let timeout: Double
     public let stallWarning: Double
     private let lock = NSLock()
-    private var current: (operation: String, bytes: Int, started: Double)?
+    private var current: (operation: String, bytes: Int, started: Double, cause: String)?
     /// Training step, for the messages.
     public var step: Int {
         get {
@@ -349,8 +368,8 @@ public final class Watchdog: @unchecked Sendable {
         guard let c, ProcessInfo.processInfo.systemUptime - c.started > timeout else { return }
         comm.abort(
             code: ExitStatus.peerFailure.rawValue,
-            message: "collective timeout: \(c.operation) of \(c.bytes) bytes at step \(s) has not completed after "
-                + "\(Int(timeout)) s (--collective-timeout), though every rank reached it; the network or a peer failed. Aborting the job."
+            message: "collective timeout: \(c.operation)\(c.bytes > 0 ? " of \(c.bytes) bytes" : "") at step \(s) has not completed after "
+                + "\(Int(timeout)) s (--collective-timeout), though every rank reached it; \(c.cause). Aborting the job."
         )
     }
 
@@ -401,15 +420,24 @@ public final class Watchdog: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` (one collective) under the watchdog, after `arrive` when `watch` (the first of a run of buckets).
-    public func guarded<T>(_ operation: String, bytes: Int, watch: Bool = true, _ body: () throws -> T) rethrows -> T {
+    /// The cause a timeout names when every rank reached the collective.
+    public static let networkCause = "the network or a peer failed"
+
+    /// Runs `body` (one collective, or a group of them such as a checkpoint save) under the watchdog: after `arrive`
+    /// when `watch` (every rank must pass the same `watch` values in the same order), then aborting the job if it
+    /// has not returned within `timeout`, with `cause` in the message. A guarded call inside another one watches
+    /// itself, then hands the outer one back.
+    public func guarded<T>(
+        _ operation: String, bytes: Int, watch: Bool = true, cause: String = networkCause, _ body: () throws -> T
+    ) rethrows -> T {
         if watch { arrive(operation) }
         lock.lock()
-        current = (operation, bytes, ProcessInfo.processInfo.systemUptime)
+        let outer = current
+        current = (operation, bytes, ProcessInfo.processInfo.systemUptime, cause)
         lock.unlock()
         defer {
             lock.lock()
-            current = nil
+            current = outer
             lock.unlock()
         }
         return try body()

@@ -46,8 +46,13 @@ public final class KIDMonitor {
         testA = try a.batch(mine.map { ($0, 0) }, seed: 0, train: false, size: imageSize).images
     }
 
-    /// KID of the current genA2B on rank 0 (nil on other ranks). Collective.
-    public func measure(_ model: UGATITModel) throws -> KIDResult? {
+    /// KID of the current genA2B on rank 0 (nil on other ranks). Collective: its two collectives run under
+    /// `watchdog` when given (a rank that never arrives is named, as in a training step).
+    public func measure(_ model: UGATITModel, watchdog: Watchdog? = nil) throws -> KIDResult? {
+        func guarded<T>(_ operation: String, bytes: Int, _ body: () throws -> T) throws -> T {
+            guard let watchdog else { return try body() }
+            return try watchdog.guarded(operation, bytes: bytes, body)
+        }
         let n = testA.shape[0]
         let s = testA.shape[2]
         let per = 3 * s * s
@@ -63,12 +68,17 @@ public final class KIDMonitor {
         let d = network.featureCount
         var counts = [Int64](repeating: 0, count: comm.worldSize)
         var mineCount = Int64(n)
-        try withUnsafeBytes(of: &mineCount) { m in try counts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) }
+        try guarded("allGather(KID row counts)", bytes: 8 * comm.worldSize) {
+            try withUnsafeBytes(of: &mineCount) { m in
+                try counts.withUnsafeMutableBytes { try comm.allGather(m, into: $0) }
+            }
         }
         let rows = Int(counts.max() ?? 0)
         var block = [Float](repeating: 0, count: rows * d)
         for i in 0..<local.count { block[i] = local[i] }
-        let gathered = try comm.gather(block.withUnsafeBytes { Array($0) }, root: 0)
+        let gathered = try guarded("gather(KID features)", bytes: 4 * block.count) {
+            try comm.gather(block.withUnsafeBytes { Array($0) }, root: 0)
+        }
         guard comm.rank == 0 else { return nil }
         var all: [[Double]] = []
         for (r, bytes) in gathered.enumerated() {

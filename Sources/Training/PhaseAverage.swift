@@ -247,7 +247,7 @@ public final class PhaseAverage: @unchecked Sendable {
             let buf = UnsafeMutableBufferPointer(start: g.data + off, count: len)
             let start = OpBenchmarks.now() - t0
             inFlight {
-                parallel.reduceBucket(buf, operation: operation, watch: b == pieces.count - 1, scatter: shard?.counts(b))
+                parallel.reduceBucket(buf, operation: operation, scatter: shard?.counts(b))
             }
             let end = OpBenchmarks.now() - t0
             cond.lock()

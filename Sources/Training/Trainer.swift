@@ -209,6 +209,9 @@ public final class Trainer {
         if isRoot { try AtomicFile.write(Data(config.json().utf8), to: "\(resultDir)/config.json") }
         var skippedInARow = 0
         StopSignal.install()
+        // overlap decides the order of a phase's collectives (the loss values' all-reduce first or last) and whether
+        // the next step's real half runs behind the G all-reduce, so every rank must take the same path
+        try parallel.checkAgreement(settings: "overlap=\(overlap)")
         // every rank starts from rank 0's parameters and buffers (after any resume)
         try parallel.broadcastState(model)
         var last: LossValues = [:]
@@ -256,7 +259,7 @@ public final class Trainer {
             adaLog = [:]
             if let kid, s % kid.every == 0 || s == config.iterations {
                 let k0 = Date()
-                if let r = try kid.monitor.measure(model) {
+                if let r = try kid.monitor.measure(model, watchdog: parallel.watchdog) {
                     record["kid"] = r.kid
                     record["kid_std"] = r.std
                     record["kid_subsets"] = r.subsets
@@ -536,7 +539,12 @@ public final class Trainer {
         if !differing.isEmpty {
             throw TrainingError.rankMismatch(
                 "ranks \(differing.map(String.init).joined(separator: ", ")) hold other parameters than rank 0 "
-                    + "at step \(state.step) (generator or discriminator hash differs); not saving")
+                    + "at step \(state.step) (generator or discriminator hash differs); not saving"
+                    + (lowRank.isEmpty
+                        ? ""
+                        : ". Every rank forms FC.0's low-rank gradient with its own OpenBLAS: on hosts of different CPU "
+                            + "types set OPENBLAS_CORETYPE alike on every host, or use --fc-exchange dense "
+                            + "(docs/distributed.md §7.1)"))
         }
     }
 
@@ -572,10 +580,16 @@ public final class Trainer {
         state.ada = ada.state
         state.worldSizeAtSave = parallel.worldSize
         state.globalBatchAtSave = globalBatch
-        let r = try withDiscriminatorBuffersOfThisStep {
-            try TrainingCheckpoint.save(
-                root: checkpointRoot, config: config, model: model, step: step, state: state,
-                comm: parallel.comm, options: checkpointOptions)
+        // the save's collectives wait for every rank's shard: a rank stuck writing (a hung file system) would hold
+        // the others forever, so the save as a whole is watched like a collective
+        let r = try parallel.watchdog.guarded(
+            "checkpoint save", bytes: 0, cause: "a rank's file system (stuck writing its shard) or the network failed"
+        ) {
+            try withDiscriminatorBuffersOfThisStep {
+                try TrainingCheckpoint.save(
+                    root: checkpointRoot, config: config, model: model, step: step, state: state,
+                    comm: parallel.comm, options: checkpointOptions)
+            }
         }
         log(
             String(
@@ -655,7 +669,7 @@ enum Phase {
     var name: String { self == .discriminator ? "discriminator" : "generator" }
 }
 
-/// The values that ride in a phase's last all-reduce bucket next to its loss values: the D phase carries this
+/// The values that ride in a phase's small all-reduce next to its loss values and the non-finite flag: the D phase carries this
 /// rank's ADA statistics (count and Σ sign per domain), the G phase whether a stop was requested on this rank.
 enum SideChannel {
     case adaStatistics([Double])

@@ -160,7 +160,6 @@ struct BenchTrain: ParsableCommand {
         Profile.enabled = ProcessInfo.processInfo.environment["F2W_PROFILE"] != nil
         Profile.reset()
         let wait0 = source.waitSeconds
-        let avg0 = parallel.averageSeconds
         let (reduced0, gathered0) = (parallel.reducedBytes, parallel.gatheredElements)
         let (exposed0, collective0) = (parallel.exposedSeconds, parallel.collectiveSeconds)
         let exposedByPhase0 = parallel.exposedSecondsByOperation
@@ -254,7 +253,8 @@ struct BenchTrain: ParsableCommand {
             print("achieved_gflops=\(fmt(gflop / seconds))")
             if !noPeak { print("fraction_of_sgemm_peak=\(fmt(gflop / seconds / peak))") }
             print("images_per_s=\(fmt(Double(batchSize * n) / seconds))")
-            print("allreduce_fraction=\(fmt((parallel.averageSeconds - avg0) / Double(steps) / seconds))")
+            // the share of the step the training thread waited for gradient averaging (comm_exposed_s over the step)
+            print("allreduce_fraction=\(fmt(commExposed / seconds))")
             if let augmented {
                 print("seconds_per_iter_with_ada=\(fmt(augmented)) ada_p=\(adaP ?? 0)")
                 print("augment_fraction=\(fmt(max(0, augmented - seconds) / augmented))")

@@ -376,6 +376,23 @@ final class DistributedTrainingTests: DemoDataTestCase {
         XCTAssertLessThan(r.seconds, timeout + 15 + 5, "job took \(r.seconds) s")  // + startup
     }
 
+    /// Ranks launched with other bucket sizes or overlap would call collectives of other sizes or in another order
+    /// (a truncation error or a wrong sum): they are stopped before the first step, naming the ranks (mpirun's MPMD
+    /// form gives rank 1 its own arguments).
+    func testRanksWithOtherRunSettingsAreRefused() throws {
+        for (extra, expected) in [
+            (["--bucket-mb", "1"], "differs from rank 0 in configuration, parameter layout, world size, program version or run settings"),
+            (["--no-overlap"], "differs from rank 0 in run settings (this rank: overlap="),
+        ] {
+            let rank0 = try trainArgs("settings", batch: 1, iterations: 2)
+            let rank1 = try trainArgs("settings", batch: 1, iterations: 2, extra: extra)
+            let r = try run([try mpirun(), "--oversubscribe", "-np", "1"] + rank0 + [":", "-np", "1"] + rank1, timeout: 120)
+            XCTAssertEqual(r.exitCode, 68, "\(extra)\n\(r.output)")
+            XCTAssertTrue(r.output.contains("rank 1 \(expected)"), "\(extra)\n\(r.output)")
+            XCTAssertFalse(r.output.contains("step 1/"), "no step may run\n\(r.output)")
+        }
+    }
+
     /// Rank 0 itself hangs: the other ranks are the ones to say so.
     func testStallOfRankZeroIsNamedByTheOthers() throws {
         let r = try run(
