@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import onnx
 import onnxruntime
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 def fail(msg):
@@ -83,7 +83,7 @@ def main():
         fail(f"no images in {a.images}")
     worst = 0
     for name in names:
-        img = Image.open(os.path.join(a.images, name)).convert("RGB")
+        img = ImageOps.exif_transpose(Image.open(os.path.join(a.images, name))).convert("RGB")  # as translate
         if img.size != (s, s):
             img = img.resize((s, s), Image.BILINEAR)
         v = np.asarray(img, dtype=np.float32)

@@ -73,7 +73,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .io(let p, let r): return "\(p): \(r)"
         case .saveFailed(let map):
             let parts = map.keys.sorted().map { "rank \($0): \(map[$0] ?? "")" }
-            return "checkpoint save failed (previous checkpoint kept): " + parts.joined(separator: "; ")
+            return "checkpoint save failed (any earlier checkpoint is kept): " + parts.joined(separator: "; ")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Test hook: when set, every `FileWriter.write` asks it first; a non-nil errno makes that write fail as if
@@ -120,13 +121,13 @@ enum FileSystem {
     static func makeDirectory(_ path: String) throws {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             if kind(path) == .directory { return }
-            throw CheckpointError.io(path: path, reason: "cannot create directory: \(error.localizedDescription)")
+            throw CheckpointError.io(path: path, reason: "cannot create directory: \(FileErrorText.reason(error))")
         }
     }
 
     static func remove(_ path: String) throws {
         do { try FileManager.default.removeItem(atPath: path) } catch {
-            throw CheckpointError.io(path: path, reason: "cannot remove: \(error.localizedDescription)")
+            throw CheckpointError.io(path: path, reason: "cannot remove: \(FileErrorText.reason(error))")
         }
     }
 }

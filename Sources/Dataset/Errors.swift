@@ -45,10 +45,13 @@ public struct ImageEncodeError: Error, Equatable, CustomStringConvertible {
 /// no readable image is left to sample from.
 public enum DatasetError: Error, Equatable, CustomStringConvertible {
     /// The folder does not exist. `parent` is its nearest existing ancestor and `entries` what that holds
-    /// (sub-folders with a trailing `/`, at most 20), so the message can show what is there instead.
+    /// (sub-folders with a trailing `/`; of a longer list the 8 names nearest the missing one, then "… (N entries
+    /// in all)"), so the message can show what is there instead.
     case missingFolder(String, parent: String, entries: [String])
     /// The path exists but is not a directory.
     case notAFolder(String)
+    /// An input that may be a file or a folder (`translate --input`) does not exist.
+    case missingInput(String)
     /// The folder holds no file with an image extension (.jpg .jpeg .png .ppm .bmp .pgm .tif).
     case emptyFolder(String)
     /// Group folders (0, 1, …) exist, but this image lies outside them.
@@ -68,13 +71,23 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         }
         if parent.isEmpty { parent = "." }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { !$0.hasPrefix(".") }
-        let entries = names.sorted().prefix(20).map { name -> String in
+            .sorted()
+        // a long listing (a missing folder under /tmp) would bury the message: names like the missing one first
+        let key = (path as NSString).lastPathComponent.lowercased()
+        func related(_ name: String) -> Bool {
+            let l = name.lowercased()
+            return l.hasPrefix(String(key.prefix(3))) || key.contains(l) || l.contains(key)
+        }
+        let limit = 8
+        let chosen = names.count <= limit ? names : Array((names.filter(related) + names.filter { !related($0) }).prefix(limit))
+        let entries = chosen.map { name -> String in
             var isDir: ObjCBool = false
             FileManager.default.fileExists(
                 atPath: (parent as NSString).appendingPathComponent(name), isDirectory: &isDir)
             return isDir.boolValue ? name + "/" : name
         }
-        return .missingFolder(path, parent: parent, entries: Array(entries))
+        return .missingFolder(
+            path, parent: parent, entries: entries + (names.count > limit ? ["… (\(names.count) entries in all)"] : []))
     }
 
     static func holds(_ parent: String, _ entries: [String]) -> String {
@@ -98,6 +111,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
             return
                 "\(p): no such folder; \(DatasetError.holds(parent, entries))\(DatasetError.suggestion(for: p, parent: parent, entries: entries))"
         case .notAFolder(let p): return "\(p): is not a folder"
+        case .missingInput(let p): return "\(p): no such file or folder"
         case .emptyFolder(let p): return "\(p): no images (.jpg .jpeg .png .ppm .bmp .pgm .tif) in this folder"
         case .mixedLayout(let p, let f):
             return

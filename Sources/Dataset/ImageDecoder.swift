@@ -1,4 +1,5 @@
 import CImageShim
+import Engine
 import Foundation
 
 /// Turns an image file into RGB8 pixels, deterministically (Pillow's `Image.open(f).convert('RGB')`
@@ -20,7 +21,7 @@ public enum ImageDecoder {
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw ImageDecodeError(path: path, reason: .unreadable, detail: error.localizedDescription)
+            throw ImageDecodeError(path: path, reason: .unreadable, detail: FileErrorText.reason(error))
         }
         return try decode(bytes, path: path)
     }

@@ -1,4 +1,5 @@
 import CImageShim
+import Engine
 import Foundation
 
 /// PNG decoding (any PNG to RGB8) and encoding through libpng.
@@ -39,7 +40,7 @@ public enum PNGCodec {
             throw ImageEncodeError(path: path, detail: e.detail)
         }
         do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw ImageEncodeError(path: path, detail: error.localizedDescription)
+            throw ImageEncodeError(path: path, detail: FileErrorText.reason(error))
         }
     }
 

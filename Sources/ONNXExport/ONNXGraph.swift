@@ -110,7 +110,7 @@ public struct ONNXGraph {
     }
 
     /// Writes the `ModelProto` to `path` (atomically: a temporary file renamed into place).
-    /// - Throws: the file system's errors.
+    /// - Throws: `MonitoringError.io` naming `path` and the cause if it cannot be created or written.
     public func write(
         to path: String, inputs: [ValueInfo], outputs: [ValueInfo], metadata: [(String, String)],
         graphName: String, opset: Int = 17, docString: String = ""
@@ -132,10 +132,11 @@ public struct ONNXGraph {
         let graph = encodeGraph(name: graphName, inputs: inputs, outputs: outputs)
         model.lengthPrefix(7, count: graph.count)  // graph, appended below without a second copy
         let tmp = path + ".tmp-\(getpid())"
-        FileManager.default.createFile(atPath: tmp, contents: nil)
-        guard let h = FileHandle(forWritingAtPath: tmp) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: tmp])
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw MonitoringError.io(path: path, reason: "cannot create: \(String(cString: strerror(errno)))")
         }
+        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         do {
             try h.write(contentsOf: model.bytes)
             try h.write(contentsOf: graph)
@@ -145,7 +146,7 @@ public struct ONNXGraph {
             try FileManager.default.moveItem(atPath: tmp, toPath: path)
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
-            throw error
+            throw MonitoringError.io(path: path, reason: "cannot write: \(FileErrorText.reason(error))")
         }
     }
 

@@ -92,7 +92,7 @@ public final class Trainer {
         guard parallel.rank == 0 else { return }
         for d in [resultDir, "\(resultDir)/samples"] {
             do { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) } catch {
-                throw TrainingError.io(path: d, reason: "cannot create directory: \(error.localizedDescription)")
+                throw TrainingError.io(path: d, reason: "cannot create directory: \(FileErrorText.reason(error))")
             }
         }
     }

@@ -35,29 +35,38 @@ struct Export: ParsableCommand {
             + "or one generator as an ONNX model.",
         discussion: """
             safetensors: load them in PyTorch with Scripts/load_exported.py.
-            onnx: opset \(GeneratorONNX.opset); input `image` [N, 3, S, S] (RGB, pixel v as v/127.5 - 1, the image \
-            resized to S x S with Pillow's bilinear filter), outputs `translation` [N, 3, S, S] in [-1, 1] and \
+            onnx: opset \(GeneratorONNX.opset); input `image` [N, 3, S, S] (RGB after the EXIF orientation, pixel v as \
+            v/127.5 - 1, the image resized to S x S with Pillow's bilinear filter), outputs `translation` [N, 3, S, S] in [-1, 1] and \
             `cam_heatmap` [N, 1, S/4, S/4]; the preprocessing is also in the model's metadata. Checked against \
             translate with onnxruntime by Scripts/checks/check_onnx.py.
             """)
-    enum Format: String, ExpressibleByArgument { case safetensors, onnx }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case safetensors, onnx }
     @Argument(help: "Checkpoint: root, step directory or merged file.") var checkpoint: String
-    @Option(help: "Output format.") var format: Format = .safetensors
+    @Option(help: "Output format (default: onnx for an output ending in .onnx, else safetensors).") var format: Format?
     @Option(name: .shortAndLong, help: "File to write.") var output: String
     @Flag(name: .customLong("with-discriminators"), help: "Also export the discriminators (and spectral-norm buffers).")
     var withDiscriminators = false
-    @Option(help: "onnx: the generator to export, A2B (face to webtoon) or B2A.") var direction: Translate.Direction =
-        .a2b
+    @Option(help: "onnx: the generator to export, A2B (face to webtoon, the default) or B2A.")
+    var direction: Translate.Direction?
     @Flag(name: .customLong("no-heatmap"), help: "onnx: leave out the cam_heatmap output.") var noHeatmap = false
 
+    /// `--format`, or what the output's extension says.
+    var resolvedFormat: Format { format ?? (output.lowercased().hasSuffix(".onnx") ? .onnx : .safetensors) }
+
     func validate() throws {
-        if format == .onnx && withDiscriminators {
+        switch resolvedFormat {
+        case .onnx where withDiscriminators:
             throw ValidationError("--with-discriminators: the ONNX export holds one generator only")
+        case .safetensors where direction != nil || noHeatmap:
+            throw ValidationError(
+                "\(direction != nil ? "--direction" : "--no-heatmap") applies to --format onnx; the safetensors "
+                    + "export holds both generators' weights")
+        default: break
         }
     }
 
     func run() throws {
-        switch format {
+        switch resolvedFormat {
         case .safetensors:
             let line = ByteProgress(label: "export")
             let names = try Checkpoints.exportSafetensors(
@@ -76,6 +85,7 @@ struct Export: ParsableCommand {
         let (config, _) = try TrainingCheckpoint.peek(path: checkpoint)
         let model = UGATITModel(config: config.model, seed: 0)
         let state = try TrainingCheckpoint.load(path: checkpoint, into: model, step: nil)
+        let direction = direction ?? .a2b
         let g = direction == .a2b ? model.genA2B : model.genB2A
         let s = config.model.imageSize
         let graph = GeneratorONNX.graph(g, heatmap: !noHeatmap)
@@ -87,8 +97,8 @@ struct Export: ParsableCommand {
             ("face2webtoon.input_range", "[-1, 1]"),
             (
                 "face2webtoon.preprocessing",
-                "RGB, resized to \(s)x\(s) (bilinear, Pillow's filter), NCHW float32, pixel v in 0..255 as "
-                    + "(v / 255 - 0.5) / 0.5"
+                "RGB after the EXIF orientation (PIL.ImageOps.exif_transpose), resized to \(s)x\(s) (bilinear, "
+                    + "Pillow's filter), NCHW float32, pixel v in 0..255 as (v / 255 - 0.5) / 0.5"
             ),
             ("face2webtoon.postprocessing", "pixel = clamp(round((y + 1) * 127.5), 0, 255)"),
             ("face2webtoon.model", "img \(s) ch \(m.ch) n_res \(m.blocks) \(m.light ? "light" : "full")"),

@@ -33,7 +33,7 @@ struct Translate: ParsableCommand {
         let g = direction == .a2b ? model.genA2B : model.genB2A
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
-            throw ValidationError("--input \(input): no such file or folder")
+            throw DatasetError.missingInput(input)
         }
         // Relative paths mirror the input tree, so equal base names in different sub-folders stay apart.
         let relative: [String]

@@ -56,7 +56,7 @@ final class CheckpointMPITests: XCTestCase {
         let messages = Set(errors.map { $0.components(separatedBy: " error=")[1] })
         XCTAssertEqual(messages.count, 1, "ranks disagree: \(errors)")
         let message = try XCTUnwrap(messages.first)
-        XCTAssertTrue(message.hasPrefix("checkpoint save failed (previous checkpoint kept): rank 1: "), message)
+        XCTAssertTrue(message.hasPrefix("checkpoint save failed (any earlier checkpoint is kept): rank 1: "), message)
         XCTAssertTrue(message.contains("No space left on device"), message)
         XCTAssertFalse(message.contains("rank 0:"), message)
         XCTAssertEqual(latest(root), "step_00000001")

@@ -206,6 +206,6 @@ final class CorruptionTests: XCTestCase {
             "shard 1: /ck/step_1/shard-00001: stored bytes fail their checksum in tensor genA2B.fc.weight")
         XCTAssertEqual(
             CheckpointError.saveFailed([1: "disk full", 0: "x"]).description,
-            "checkpoint save failed (previous checkpoint kept): rank 0: x; rank 1: disk full")
+            "checkpoint save failed (any earlier checkpoint is kept): rank 0: x; rank 1: disk full")
     }
 }

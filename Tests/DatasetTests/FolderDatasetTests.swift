@@ -60,6 +60,20 @@ final class FolderDatasetTests: XCTestCase {
         }
     }
 
+    /// A missing folder under a crowded parent (/tmp) shows the names like it first and a count, not 20 strangers.
+    func testMissingFolderInACrowdedParentShowsNamesLikeItFirst() throws {
+        let dir = try temporaryFolder(self)
+        for i in 0..<30 { try writeFile(dir, "TemporaryDirectory.\(i)/x", [1]) }
+        try writeFile(dir, "selfie2anime/trainA/a.png", [1])
+        let missing = dir.appendingPathComponent("selfie2anim").path
+        let e = DatasetError.missing(missing)
+        guard case .missingFolder(_, let parent, let entries) = e else { return XCTFail("\(e)") }
+        XCTAssertEqual(parent, dir.path)
+        XCTAssertEqual(entries.count, 9, "\(entries)")
+        XCTAssertEqual(entries.first, "selfie2anime/")
+        XCTAssertEqual(entries.last, "… (31 entries in all)")
+    }
+
     func testMissingEmptyAndNonFolderErrorsNameTheFolder() throws {
         let dir = try temporaryFolder(self)
         let missing = dir.appendingPathComponent("trainA").path

@@ -153,9 +153,31 @@ final class HardeningTests: XCTestCase {
         let conflict = try ProcessRunner.run(base + ["--ch", "8"], timeout: 120)
         XCTAssertEqual(conflict.exitCode, 64, conflict.output)
         XCTAssertTrue(conflict.output.contains("ch: 4 in the checkpoint, 8 now"), conflict.output)
+        // found while running, not by the parser: the subcommand's help, not the top-level usage
+        XCTAssertTrue(conflict.output.contains("See 'face2webtoon train --help'."), conflict.output)
+        XCTAssertFalse(conflict.output.contains("Usage:"), conflict.output)
         let resumed = try ProcessRunner.run(base, timeout: 120)  // no size options: the checkpoint's 32/4/1
         XCTAssertEqual(resumed.exitCode, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("checkpoint loaded"), resumed.output)
         XCTAssertTrue(resumed.output.contains("img 32 ch 4 n_res 1"), resumed.output)
+        // the tools on that checkpoint, given paths that cannot work: the path, the cause, the documented status
+        let checkpoint = "\(work)/run/checkpoints"
+        let noInput = try ProcessRunner.run(
+            [bin, "translate", "--checkpoint", checkpoint, "--input", "\(work)/none", "--output", "\(work)/out"],
+            timeout: 60)
+        XCTAssertEqual(noInput.exitCode, 65, noInput.output)
+        XCTAssertTrue(noInput.output.contains("error: \(work)/none: no such file or folder"), noInput.output)
+        let onnx = try ProcessRunner.run(
+            [bin, "export", checkpoint, "--format", "onnx", "-o", "\(work)/no/such/dir/g.onnx"], timeout: 60)
+        XCTAssertEqual(onnx.exitCode, 74, onnx.output)
+        XCTAssertTrue(
+            onnx.output.contains("error: \(work)/no/such/dir/g.onnx: cannot create: No such file or directory"),
+            onnx.output)
+        try Data([1]).write(to: URL(fileURLWithPath: "\(work)/file"))
+        let underFile = try ProcessRunner.run(
+            [bin, "translate", "--checkpoint", checkpoint, "--input", "\(Self.dataDir)/testA", "--output",
+             "\(work)/file/out"], timeout: 60)
+        XCTAssertEqual(underFile.exitCode, 74, underFile.output)
+        XCTAssertTrue(underFile.output.contains("error: \(work)/file/out: Not a directory"), underFile.output)
     }
 }

@@ -83,7 +83,7 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertEqual(t.exitCode, 0, t.output)
         let model = "\(work)/\(label)-\(direction).onnx"
         let e = try ProcessRunner.run(
-            [bin(), "export", ckpt, "--format", "onnx", "-o", model, "--direction", direction], timeout: 300)
+            [bin(), "export", ckpt, "-o", model, "--direction", direction], timeout: 300)  // .onnx: --format onnx
         XCTAssertEqual(e.exitCode, 0, e.output)
         XCTAssertTrue(e.output.contains("as ONNX opset 17"), e.output)
         let reference = "\(work)/\(label)-\(direction)-reference.safetensors"
@@ -142,5 +142,14 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertEqual(r.exitCode, 64, r.output)
         XCTAssertTrue(r.output.contains("one generator only"), r.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/x.onnx"))
+        // the ONNX-only options are refused for the safetensors export (which holds both generators)
+        for (flag, name) in [(["--direction", "B2A"], "--direction"), (["--no-heatmap"], "--no-heatmap")] {
+            let s = try ProcessRunner.run(
+                [bin(), "export", "\(work)/none", "-o", "\(work)/g.safetensors"] + flag, timeout: 60)
+            XCTAssertEqual(s.exitCode, 64, s.output)
+            XCTAssertTrue(s.output.contains("\(name) applies to --format onnx"), s.output)
+        }
+        let help = try ProcessRunner.run([bin(), "export", "--help"], timeout: 60)
+        XCTAssertTrue(help.output.contains("safetensors, onnx") || help.output.contains("safetensors|onnx"), help.output)
     }
 }

@@ -44,7 +44,7 @@ public struct SafeTensorsFile {
     public init(path: String) throws {
         let d: Data
         do { d = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw SafeTensorsError.unreadable(path: path, reason: "\(error.localizedDescription)")
+            throw SafeTensorsError.unreadable(path: path, reason: FileErrorText.reason(error))
         }
         try self.init(data: d, path: path)
     }
