@@ -152,7 +152,15 @@ extension Checkpoints {
             }
             guard let src = try FileSource(path) else { throw CheckpointError.noCheckpoint(path: path) }
             guard MergedFile.hasMagic(src) else {
-                throw CheckpointError.notACheckpoint(path: path, reason: "no F2WMERGE magic")
+                // the file most often given by mistake: weights exported to (or from) PyTorch
+                let hint =
+                    path.lowercased().hasSuffix(".safetensors")
+                    ? "; a .safetensors file holds weights only: `face2webtoon import-torch FILE -o DIR` makes a "
+                        + "checkpoint of it" : ""
+                throw CheckpointError.notACheckpoint(
+                    path: path,
+                    reason: "no F2WMERGE magic (a checkpoint is a root with LATEST, a step folder or a merged file "
+                        + "from `merge`)\(hint)")
             }
             return try CheckpointReader(merged: src, path: path, checksums: true)
         case .directory:

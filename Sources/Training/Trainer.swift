@@ -39,6 +39,8 @@ public final class Trainer {
     public private(set) var resumedGlobalBatch: Int?
     /// The optimizer settings the checkpoint was trained with (the banner says when the lr rule changed).
     public private(set) var resumedOptimizer: OptimizerConfig?
+    /// The `--iterations` of the run that wrote the checkpoint (the banner says when the decay's length changed).
+    public private(set) var resumedIterations: Int?
     /// Images per domain per step, over all ranks.
     public var globalBatch: Int { config.batchSize * parallel.worldSize }
     /// Stop after this step with a checkpoint (a time-boxed run; the same command continues it).
@@ -114,6 +116,7 @@ public final class Trainer {
         if let a = state.ada { ada.state = a }
         resumedGlobalBatch = state.globalBatchAtSave ?? saved.batchSize * state.worldSizeAtSave
         resumedOptimizer = saved.optimizer
+        resumedIterations = saved.iterations
     }
 
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
@@ -153,9 +156,20 @@ public final class Trainer {
         if n == 1 && config.shardOptimizer == true {
             log("[face2webtoon] --shard-optimizer: nothing to shard on one rank; the Adam state stays whole")
         }
+        guard remaining > 0 else {
+            log(
+                "[face2webtoon] the checkpoint is at step \(state.step) of --iterations \(config.iterations): nothing to "
+                    + "train (a larger --iterations continues it, with the lr decay stretched to the new length)")
+            return
+        }
         log(
             "[face2webtoon] steps \(state.step + 1)...\(config.iterations): \(remaining * config.batchSize * n) images per domain to be seen"
         )
+        if let stopAt, stopAt <= state.step {
+            log(
+                "[face2webtoon] --stop-at \(stopAt) is at or before the checkpoint's step \(state.step): it does not "
+                    + "apply, and training continues to step \(config.iterations)")
+        }
         for line in learningRateBanner() { log("[face2webtoon] \(line)") }
     }
 
@@ -177,7 +191,7 @@ public final class Trainer {
             "\(rule); warm-up \(o.warmupImages > 0 ? "over \(o.warmupImages) images" : "off"); "
                 + (o.decay
                     ? "linear decay to 0 over steps \(config.iterations / 2 + 1)...\(config.iterations)" : "no decay")
-                + "; effective lr at step \(next): \(lr)"
+                + "; effective lr at step \(next): \(String(format: "%.4g", lr))"
         ]
         // only where the two rules give another lr at this global batch (a cap above it, or none's cap, changes nothing)
         if let saved = resumedOptimizer, saved.scaledLearningRate(globalBatch: b) != o.scaledLearningRate(globalBatch: b) {
@@ -186,6 +200,14 @@ public final class Trainer {
                 "the checkpoint was trained with --lr-scaling \(saved.lrScaling) (\(cap(saved))), this run uses "
                     + "\(o.lrScaling) (\(cap(o))): pass --lr-scaling \(saved.lrScaling) --lr-scaling-max-batch "
                     + "\(saved.lrScalingMaxBatch) to keep the checkpoint's rule")
+        }
+        if let before = resumedIterations, before != config.iterations, o.decay {
+            let then = (resumedOptimizer ?? o).learningRate(
+                step: next, iterations: before, globalBatch: b, imagesSeen: state.imagesSeen + b)
+            out.append(
+                "--iterations \(config.iterations), the checkpoint's run had \(before): the linear decay follows the new "
+                    + "length (lr at step \(next): \(String(format: "%.4g", lr)), \(String(format: "%.4g", then)) with "
+                    + "\(before))")
         }
         if let before = resumedGlobalBatch, before != b {
             out.append(
@@ -294,6 +316,7 @@ public final class Trainer {
                         : "[face2webtoon] --stop-at \(s): saving the checkpoint and stopping")
                 try verifyAgreement()
                 try save()
+                writeSamplesOrWarn()  // after the save (a stop may have little time): a stopped run has grids too
                 return last
             }
             if config.saveEvery > 0 && s % config.saveEvery == 0 {

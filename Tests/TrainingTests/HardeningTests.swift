@@ -46,6 +46,34 @@ final class HardeningTests: XCTestCase {
         return r
     }
 
+    /// What a resume will do is said before it does it: a stopped run has its sample grids, a finished one has
+    /// nothing to train, a --stop-at behind the checkpoint does not apply, and another --iterations stretches the decay.
+    func testResumeBannerSaysWhatTheResumeWillDo() throws {
+        let stopped = try train(["--iterations", "4", "--sample-every", "100", "--stop-at", "2"])
+        XCTAssertEqual(stopped.exitCode, 0, stopped.output)
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: "\(work)/run/samples/A2B_0000002.png"), "grids at the stop")
+        let behind = try train(["--iterations", "4", "--sample-every", "100", "--stop-at", "1"])
+        XCTAssertEqual(behind.exitCode, 0, behind.output)
+        XCTAssertTrue(
+            behind.output.contains("--stop-at 1 is at or before the checkpoint's step 2: it does not apply"),
+            behind.output)
+        XCTAssertTrue(behind.output.contains("step 4/4"), behind.output)
+        let finished = try train(["--iterations", "4"])
+        XCTAssertEqual(finished.exitCode, 0, finished.output)
+        XCTAssertTrue(
+            finished.output.contains("the checkpoint is at step 4 of --iterations 4: nothing to train"),
+            finished.output)
+        XCTAssertFalse(finished.output.contains("steps 5...4"), finished.output)
+        let longer = try train(["--iterations", "8", "--stop-at", "5"])
+        XCTAssertEqual(longer.exitCode, 0, longer.output)
+        // at step 5 of 8 the decay (over steps 5...8) gives 1e-4 · (1 − 1/4); of 4, the run was over: 0
+        XCTAssertTrue(
+            longer.output.contains(
+                "--iterations 8, the checkpoint's run had 4: the linear decay follows the new length (lr at step 5: "
+                    + "7.5e-05, 0 with 4)"), longer.output)
+    }
+
     /// Item 1: different numbers of sample images per domain crashed the augmented grid (SIGILL, 132).
     func testSampleGridsWithUnequalDomainsDoNotKillTheRun() throws {
         let r = try train(["--iterations", "2", "--sample-every", "1", "--ada", "fixed", "--ada-p", "0.5"])
@@ -179,5 +207,12 @@ final class HardeningTests: XCTestCase {
              "\(work)/file/out"], timeout: 60)
         XCTAssertEqual(underFile.exitCode, 74, underFile.output)
         XCTAssertTrue(underFile.output.contains("error: \(work)/file/out: Not a directory"), underFile.output)
+        // exported weights given as a checkpoint: what a checkpoint is, and how to make one of them
+        try Data(repeating: 7, count: 64).write(to: URL(fileURLWithPath: "\(work)/g.safetensors"))
+        let weights = try ProcessRunner.run(
+            [bin, "translate", "--checkpoint", "\(work)/g.safetensors", "--input", "\(Self.dataDir)/testA", "--output",
+             "\(work)/out"], timeout: 60)
+        XCTAssertEqual(weights.exitCode, 66, weights.output)
+        XCTAssertTrue(weights.output.contains("import-torch FILE -o DIR"), weights.output)
     }
 }
