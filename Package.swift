@@ -4,7 +4,7 @@
 // Dependencies point one way (each arrow is a declared dependency; every import is declared):
 //   face2webtoon (CLI) -> Training -> {ADA, KID, Checkpoint, Dataset, Distributed, UGATIT, Monitoring}
 //   face2webtoon (CLI) -> ONNXExport -> {UGATIT, Monitoring} (the generator as an ONNX graph)
-//   Monitoring (TensorBoard event files, the HTML report, ONNX export's wire format) depends on Foundation only
+//   Monitoring (TensorBoard event files, the HTML report, ONNX export's wire format) -> Engine (FileErrorText only)
 //   CheckpointFuzz -> Checkpoint
 //   ADA -> UGATIT (ADA plugs into the training step through UGATIT's DiscriminatorAugment and Domain)
 //   KID -> Dataset (image folders and decoding)      Checkpoint -> Distributed (collective saves)
@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "ADA", dependencies: ["Engine", "UGATIT"], swiftSettings: codegen),
         .target(name: "Dataset", dependencies: ["Engine", "CImageShim", "CPNG", "CJPEG"], swiftSettings: codegen),
         .target(name: "Distributed", dependencies: ["CMPIShim"], swiftSettings: codegen),
-        .target(name: "Monitoring", swiftSettings: codegen),
+        .target(name: "Monitoring", dependencies: ["Engine"], swiftSettings: codegen),  // Engine: FileErrorText
         .target(name: "ONNXExport", dependencies: ["Engine", "UGATIT", "Monitoring"], swiftSettings: codegen),
         .target(
             name: "Training",

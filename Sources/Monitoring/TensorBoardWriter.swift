@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Writes TensorBoard event files: TFRecord framing (length, masked CRC-32C of the length, the record, masked CRC-32C
@@ -10,20 +11,31 @@ import Foundation
 public final class TensorBoardWriter {
     public let path: String
     private let handle: FileHandle
+    /// Told once when writing starts failing (a full disk) and once when it works again; a failed record is cut off
+    /// again, so the file stays a sequence of whole records. Reporting never ends a run.
+    public var warn: (String) -> Void
+    private var failing = false
 
     /// - Parameter firstStep: the first step this run will write; values at or after it from earlier files are
     ///   replaced (SessionLog START). 1 for a fresh run.
     /// - Throws: `MonitoringError.io` naming the directory when it cannot be made or the file cannot be created.
-    public init(directory: String, firstStep: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+    public init(
+        directory: String, firstStep: Int, wallTime: Double = Date().timeIntervalSince1970,
+        warn: @escaping (String) -> Void = { _ in }
+    ) throws {
+        self.warn = warn
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw MonitoringError.io(
-                path: directory, reason: "cannot create the TensorBoard directory: \(error.localizedDescription)")
+                path: directory, reason: "cannot create the TensorBoard directory: \(FileErrorText.reason(error))")
         }
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
         path = "\(directory)/events.out.tfevents.\(Int(wallTime)).\(host).\(getpid())"
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path)
-        else { throw MonitoringError.io(path: path, reason: "cannot create the TensorBoard event file") }
-        handle = h
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw MonitoringError.io(
+                path: path, reason: "cannot create the TensorBoard event file: \(String(cString: strerror(errno)))")
+        }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         write(event(wallTime: wallTime, step: 0) { $0.string(3, "brain.Event:2") })  // file_version
         // session_log { status: START }: purges this step and later from what the earlier files said
         write(event(wallTime: wallTime, step: firstStep) { e in e.message(7) { $0.int(1, 1) } })
@@ -108,7 +120,18 @@ public final class TensorBoardWriter {
         withUnsafeBytes(of: CRC32C.masked(length).littleEndian) { frame += $0 }
         frame += record
         withUnsafeBytes(of: CRC32C.masked(record).littleEndian) { frame += $0 }
-        handle.write(Data(frame))
+        let before = try? handle.offset()
+        do {
+            try handle.write(contentsOf: frame)
+            if failing { warn("\(path): writing again") }
+            failing = false
+        } catch {
+            if let before { try? handle.truncate(atOffset: before) }
+            if !failing {
+                warn("\(path): cannot write: \(FileErrorText.reason(error)); TensorBoard values are lost until it can")
+            }
+            failing = true
+        }
     }
 }
 

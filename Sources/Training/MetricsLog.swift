@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Appends one JSON object per line to `metrics.jsonl` (flushed each line so that a crash loses at most one).
@@ -51,7 +52,8 @@ public final class MetricsLog {
 
     /// Writes `record` (numbers and strings) as one line with sorted keys. A non-finite number is written as `null`
     /// (JSON has no NaN), so a row is never dropped: a NaN loss shows in the monitoring as a gap with its key present.
-    /// - Throws: `TrainingError.io` if the row cannot be encoded.
+    /// - Throws: `TrainingError.io` if the row cannot be encoded or written (a full disk); a row is written whole or
+    ///   not at all (a failed write is cut off again), so the file stays one JSON object per line.
     public func write(_ record: [String: Any]) throws {
         let clean = record.mapValues { v -> Any in
             if let d = v as? Double, !d.isFinite { return NSNull() }
@@ -62,7 +64,12 @@ public final class MetricsLog {
         do { data = try JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys]) } catch {
             throw TrainingError.io(path: path, reason: "cannot encode a metrics row: \(error)")
         }
-        handle.write(data)
-        handle.write(Data([0x0A]))
+        var line = data
+        line.append(0x0A)
+        let before = try? handle.offset()
+        do { try handle.write(contentsOf: line) } catch {
+            if let before { try? handle.truncate(atOffset: before) }
+            throw TrainingError.io(path: path, reason: "cannot write a metrics row: \(FileErrorText.reason(error))")
+        }
     }
 }

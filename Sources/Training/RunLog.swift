@@ -7,20 +7,34 @@ import Monitoring
 final class RunLog {
     let metrics: MetricsLog
     let tensorBoard: TensorBoardWriter?
+    let warn: (String) -> Void
+    private var metricsFailing = false
 
-    /// - Throws: `TrainingError.io` when metrics.jsonl or the TensorBoard directory cannot be written.
-    init(resultDir: String, tensorBoardDirectory: String?, firstStep: Int) throws {
+    /// - Parameter warn: where a row that cannot be written (a full disk) is reported, once until writing works again:
+    ///   reporting never ends a run (the next checkpoint save says whether the run can go on).
+    /// - Throws: `TrainingError.io` when metrics.jsonl or the TensorBoard directory cannot be made at the start.
+    init(resultDir: String, tensorBoardDirectory: String?, firstStep: Int, warn: @escaping (String) -> Void) throws {
+        self.warn = warn
         metrics = try MetricsLog(path: "\(resultDir)/metrics.jsonl", firstStep: firstStep)
         do {
-            tensorBoard = try tensorBoardDirectory.map { try TensorBoardWriter(directory: $0, firstStep: firstStep) }
+            tensorBoard = try tensorBoardDirectory.map {
+                try TensorBoardWriter(directory: $0, firstStep: firstStep, warn: { warn("warning: \($0)") })
+            }
         } catch let e as MonitoringError {
             throw TrainingError.io(path: tensorBoardDirectory ?? resultDir, reason: "\(e)")
         }
     }
 
     /// One row of metrics.jsonl; every number in it except the step becomes a TensorBoard scalar of the same name.
-    func write(_ record: [String: Any], step: Int) throws {
-        try metrics.write(record)
+    func write(_ record: [String: Any], step: Int) {
+        do {
+            try metrics.write(record)
+            if metricsFailing { warn("warning: \(metrics.path): writing again from step \(step)") }
+            metricsFailing = false
+        } catch {
+            if !metricsFailing { warn("warning: \(error); rows are lost until it can be written (step \(step) on)") }
+            metricsFailing = true
+        }
         guard let tensorBoard else { return }
         var scalars: [(tag: String, value: Double)] = []
         for (k, v) in record.sorted(by: { $0.key < $1.key }) where k != "step" {

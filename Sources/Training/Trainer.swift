@@ -224,7 +224,9 @@ public final class Trainer {
     public func run() throws -> LossValues {
         runLog =
             isRoot
-            ? try RunLog(resultDir: resultDir, tensorBoardDirectory: tensorBoardDirectory, firstStep: state.step + 1)
+            ? try RunLog(
+                resultDir: resultDir, tensorBoardDirectory: tensorBoardDirectory, firstStep: state.step + 1,
+                warn: { [log] in log("[face2webtoon] \($0)") })
             : nil
         defer { runLog = nil }
         runLog?.text(tag: "config", configurationMarkdown(), step: state.step + 1)
@@ -293,7 +295,7 @@ public final class Trainer {
                 }
                 kidSeconds += Date().timeIntervalSince(k0)
             }
-            try runLog?.write(record, step: s)
+            runLog?.write(record, step: s)
             if s == first || s % config.printEvery == 0 || s == config.iterations {
                 let elapsed = Date().timeIntervalSince(start)
                 let done = Double(s - first + 1)

@@ -4,6 +4,14 @@ import XCTest
 
 /// metrics.jsonl keeps rows with non-finite values (written as null) instead of dropping them.
 final class MetricsLogTests: XCTestCase {
+    /// A row that cannot be written (ENOSPC from /dev/full) is an error naming the file and the cause, not a crash.
+    func testAFullDiskIsAnErrorNotACrash() throws {
+        let log = try MetricsLog(path: "/dev/full")
+        XCTAssertThrowsError(try log.write(["step": 1, "loss": 0.5])) { e in
+            XCTAssertEqual("\(e)", "/dev/full: cannot write a metrics row: No space left on device")
+        }
+    }
+
     func testNonFiniteValuesAreWrittenAsNull() throws {
         let path = NSTemporaryDirectory() + "f2w-metrics-\(UUID().uuidString).jsonl"
         defer { try? FileManager.default.removeItem(atPath: path) }

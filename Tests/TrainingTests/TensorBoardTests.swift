@@ -54,6 +54,21 @@ final class TensorBoardTests: XCTestCase {
         XCTAssertEqual(records, 4, "file_version, SessionLog START, scalars, text")
     }
 
+    /// A full disk (the event file is a link to /dev/full, whose writes fail with ENOSPC) is told once and never
+    /// ends the run (it crashed the program, 132, in stop 34's build).
+    func testAFullDiskIsAWarningOnce() throws {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let file = "\(work)/events.out.tfevents.1000.\(host).\(getpid())"
+        try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "/dev/full")
+        var warnings: [String] = []
+        let w = try TensorBoardWriter(directory: work, firstStep: 1, wallTime: 1000, warn: { warnings.append($0) })
+        XCTAssertEqual(w.path, file)
+        w.scalars([("loss", 0.5)], step: 1)
+        w.text(tag: "config", "hello", step: 1)
+        XCTAssertEqual(warnings.count, 1, "\(warnings)")
+        XCTAssertTrue(warnings[0].contains("\(file): cannot write: No space left on device"), "\(warnings)")
+    }
+
     /// A run stopped at step 4 and resumed from its step-3 checkpoint redoes step 4: metrics.jsonl holds each step
     /// once, and the real TensorBoard reader (Scripts/checks/check_tensorboard.py) sees every scalar of metrics.jsonl
     /// at its step, no step twice, and the sample grids. Scripts/test installs the reader and requires this check.
