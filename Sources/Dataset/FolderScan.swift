@@ -96,6 +96,9 @@ public struct FolderScan: Equatable, Sendable {
     /// The same files with labels from a CSV of `file,label` lines (file relative to the folder; an optional
     /// header line `file,label`; blank lines and lines starting with # ignored).
     /// - Throws: `DatasetError.badLabels` naming the CSV and the line or file that is wrong (every image needs one).
+    /// The largest group label a CSV may give (as `--base-group`): each label makes a classification head's row.
+    public static let maxLabel = 1023
+
     public func relabeled(csv path: String) throws -> FolderScan {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw DatasetError.badLabels(csv: path, reason: "cannot read the file")
@@ -106,10 +109,11 @@ public struct FolderScan: Equatable, Sendable {
             if line.isEmpty || line.hasPrefix("#") || (n == 0 && line.lowercased().hasPrefix("file,")) { continue }
             guard let comma = line.lastIndex(of: ","),
                 let label = Int(line[line.index(after: comma)...].trimmingCharacters(in: .whitespaces)),
-                label >= 0
+                (0...FolderScan.maxLabel).contains(label)
             else {
                 throw DatasetError.badLabels(
-                    csv: path, reason: "line \(n + 1) is not `file,label` with a label ≥ 0: \(line)")
+                    csv: path,
+                    reason: "line \(n + 1) is not `file,label` with a label in 0...\(FolderScan.maxLabel): \(line)")
             }
             labels[String(line[..<comma]).trimmingCharacters(in: .whitespaces)] = label
         }

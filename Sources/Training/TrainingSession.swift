@@ -88,6 +88,7 @@ public enum TrainingSession {
         try comm.barrier()  // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
         try resolveGroups(&config, o, data: dataDir, progress: isRoot ? scanProgress : nil)
+        try checkGroups(config, resumed: resumed, path: reader?.path ?? root)
         let memory = try checkMemory(config, worldSize: comm.worldSize, ignoreLimit: o.ignoreMemoryLimit, say: say)
         let warnings = DataWarnings { print("[face2webtoon] warning: skipping \($0)") }
         let source = try FolderBatches(
@@ -210,7 +211,9 @@ public enum TrainingSession {
     ) throws {
         try DataLayout.check(root: data)
         func scan(_ domain: String) throws -> FolderScan {
-            let s = try FolderScan.domain(data: data, domain, progress: progress.map { p in { p(domain, $0, false) } })
+            var s = try FolderScan.domain(data: data, domain, progress: progress.map { p in { p(domain, $0, false) } })
+            // the groups a label CSV gives, not the flat folder's single one
+            if let csv = domain == "A" ? o.labelsA : o.labelsB { s = try s.relabeled(csv: csv) }
             progress?(domain, s.files.count, true)
             return s
         }
@@ -222,6 +225,38 @@ public enum TrainingSession {
         let selected = o.groups ?? all
         config.groups = GroupConfig(selected: selected, sampling: o.groupSampling)
         config.model.groups = max(all.count, (selected.max() ?? 0) + 1, 2)
+    }
+
+    /// Refuses a group selection that cannot work: a base group the selection leaves out (the bottleneck would never
+    /// be updated), or another selection than the checkpoint's (its data position is per selected group; a resume
+    /// continues the same run), and a checkpoint whose data position does not fit its own selection.
+    /// - Throws: `TrainingError.invalidConfig` (64) for the options, `.checkpoint` (66) for a damaged data position.
+    static func checkGroups(_ config: TrainConfig, resumed: (TrainConfig, TrainingCheckpoint.State)?, path: String)
+        throws
+    {
+        if let g = config.groups, config.bottleneck == .group0, !g.selected.contains(config.baseGroup) {
+            throw TrainingError.invalidConfig([
+                "--base-group \(config.baseGroup) is not among the groups fed (\(g.selected)): with --bottleneck-update "
+                    + "group0 the bottleneck would never be updated; pick a selected base group, or say "
+                    + "--bottleneck-update frozen if that is meant"
+            ])
+        }
+        guard let (saved, state) = resumed else { return }
+        func describe(_ g: GroupConfig?) -> String { g.map { "groups \($0.selected)" } ?? "no groups" }
+        if saved.groups?.selected != config.groups?.selected {
+            throw TrainingError.invalidConfig([
+                "the checkpoint was trained on \(describe(saved.groups)), this run feeds \(describe(config.groups)) "
+                    + "(--groups, the data's group folders or --labels-a/-b): a resume continues the same data order; "
+                    + "to train on other groups from these weights, start a new run with --init-from \(path) "
+                    + "(docs/groups.md, two-stage workflow)"
+            ])
+        }
+        let slots = config.groups?.selected.count ?? 1
+        if !state.dataCursors.isEmpty && (state.dataCursors.count != slots || state.dataCursors.contains { $0 < 0 }) {
+            throw TrainingError.checkpoint(
+                path: path,
+                reason: "its data position (data_cursors \(state.dataCursors)) does not fit its \(slots) group slot(s)")
+        }
     }
 
     /// ", or --shard-optimizer (...)" when sharding the optimizer state would save memory in this run.

@@ -1,6 +1,7 @@
 import ADA
 import ArgumentParser
 import Checkpoint
+import Dataset
 import Distributed
 import Engine
 import Foundation
@@ -309,8 +310,9 @@ struct Train: ParsableCommand {
         o.initFrom = initFrom
         o.groups = try groups.map { list -> [Int] in
             let v = list.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.allSatisfy({ $0 >= 0 }), Set(v).count == v.count else {
-                throw ValidationError("--groups \(list): expected distinct labels like 0,1,3")
+            guard !v.isEmpty, v.allSatisfy({ (0...FolderScan.maxLabel).contains($0) }), Set(v).count == v.count else {
+                throw ValidationError(
+                    "--groups \(list): expected distinct labels in 0...\(FolderScan.maxLabel) like 0,1,3")
             }
             return v.sorted()
         }

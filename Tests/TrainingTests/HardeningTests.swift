@@ -74,6 +74,55 @@ final class HardeningTests: XCTestCase {
                     + "7.5e-05, 0 with 4)"), longer.output)
     }
 
+    /// Group selections that cannot work are refused with the reason: a resume with another selection and a damaged
+    /// data position crashed (132), and a base group left out of the selection froze the bottleneck silently.
+    func testGroupSelectionsThatCannotWorkAreRefused() throws {
+        let leftOut = try train(["--iterations", "2", "--groups", "1,2", "--sample-every", "0"])
+        XCTAssertEqual(leftOut.exitCode, 64, leftOut.output)
+        XCTAssertTrue(leftOut.output.contains("--base-group 0 is not among the groups fed ([1, 2])"), leftOut.output)
+        let first = try train(["--iterations", "2", "--groups", "0,1", "--sample-every", "0"])
+        XCTAssertEqual(first.exitCode, 0, first.output)
+        let other = try train(["--iterations", "4", "--groups", "0", "--sample-every", "0"])
+        XCTAssertEqual(other.exitCode, 64, other.output)
+        XCTAssertTrue(
+            other.output.contains("the checkpoint was trained on groups [0, 1], this run feeds groups [0]"), other.output)
+        XCTAssertTrue(other.output.contains("--init-from"), other.output)
+        // the same selection with a data position that does not fit it (a damaged manifest)
+        let manifest = "\(work)/run/checkpoints/step_00000002/manifest.json"
+        let text = try String(contentsOfFile: manifest, encoding: .utf8)
+        let damaged = text.replacingOccurrences(
+            of: #""data_cursors"\s*:\s*\[[^\]]*\]"#, with: #""data_cursors":[-5]"#, options: .regularExpression)
+        XCTAssertNotEqual(damaged, text, "the manifest holds data_cursors")
+        try damaged.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let cursors = try train(["--iterations", "4", "--groups", "0,1", "--sample-every", "0"])
+        XCTAssertEqual(cursors.exitCode, 66, cursors.output)
+        XCTAssertTrue(cursors.output.contains("does not fit its 2 group slot(s)"), cursors.output)
+    }
+
+    /// Groups from label CSVs on flat folders are all fed by default (only group 0 was: the groups were counted on
+    /// the folders, not the CSVs).
+    func testGroupsFromLabelCSVsAreAllFed() throws {
+        let flat = "\(work)/flat"
+        for domain in ["trainA", "trainB"] {
+            try FileManager.default.createDirectory(atPath: "\(flat)/\(domain)", withIntermediateDirectories: true)
+            var csv = "file,label\n"
+            for group in ["0", "1"] {
+                let from = "\(Self.dataDir)/\(domain)/\(group)"
+                for f in try FileManager.default.contentsOfDirectory(atPath: from).sorted() {
+                    try FileManager.default.copyItem(atPath: "\(from)/\(f)", toPath: "\(flat)/\(domain)/g\(group)-\(f)")
+                    csv += "g\(group)-\(f),\(group)\n"
+                }
+            }
+            try csv.write(toFile: "\(work)/\(domain).csv", atomically: true, encoding: .utf8)
+        }
+        let r = try train(
+            ["--iterations", "2", "--sample-every", "0", "--labels-a", "\(work)/trainA.csv", "--labels-b",
+             "\(work)/trainB.csv"], data: flat)
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        XCTAssertTrue(r.output.contains("groups [0, 1] fed"), r.output)
+        XCTAssertFalse(r.output.contains("(not selected)"), r.output)
+    }
+
     /// Item 1: different numbers of sample images per domain crashed the augmented grid (SIGILL, 132).
     func testSampleGridsWithUnequalDomainsDoNotKillTheRun() throws {
         let r = try train(["--iterations", "2", "--sample-every", "1", "--ada", "fixed", "--ada-p", "0.5"])
