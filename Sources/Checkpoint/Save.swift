@@ -102,6 +102,18 @@ extension Checkpoints {
         var errors: [String: String] = [:]
         for (r, rec) in records.enumerated() { if let e = rec.error { errors[String(r)] = e } }
         if !errors.isEmpty { return Outcome(errors: errors) }
+        // every shard must be where rank 0 sees it: ranks on hosts that do not share the result folder each write
+        // into their own, and a manifest over shards rank 0 cannot see would be a checkpoint nobody can load
+        for (r, rec) in records.enumerated() {
+            let file = Names.shard(rank: r, worldSize: c.world, saveID: c.saveID)
+            var st = stat()
+            if stat(FileSystem.join(c.dir, file), &st) != 0 || Int(st.st_size) != rec.fileBytes {
+                errors[String(r)] =
+                    "its shard \(file) (\(rec.fileBytes) bytes, written on \(rec.host)) is not in \(c.dir) as rank 0 "
+                    + "sees it: every rank must write into one shared result folder (docs/distributed.md §5)"
+            }
+        }
+        if !errors.isEmpty { return Outcome(errors: errors) }
         let manifest = buildManifest(c, records)
         let manifestPath = FileSystem.join(c.dir, Names.manifest)
         do {

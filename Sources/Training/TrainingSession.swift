@@ -70,6 +70,7 @@ public enum TrainingSession {
             say("[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))")
         }
         try comm.barrier()
+        try checkSharedResultFolder(o.resultDir, comm: comm)
         let reader = try openCheckpoint(o, root: root, say: say)
         let resumed = try reader.map { try TrainingCheckpoint.peek(path: $0.path) }
         var config = try makeConfig(resumed?.0.model)
@@ -192,6 +193,44 @@ public enum TrainingSession {
 
     /// Every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh).
     /// - Throws: `TrainingError.checkpoint` naming the first rank that differs from rank 0.
+    /// Every rank must see the result folder rank 0 sees (checkpoint shards, the demo data): rank 0 writes a probe
+    /// file there and every rank looks for it. Hosts with a result folder each on a local disk would otherwise train
+    /// to the end and save checkpoints with shards in other hosts' folders.
+    /// - Throws: `TrainingError.io` if rank 0 cannot write there, `.invalidConfig` naming the ranks that do not see it.
+    static func checkSharedResultFolder(_ dir: String, comm: Communicator) throws {
+        guard comm.worldSize > 1 else { return }
+        var name: [UInt8] = []
+        if comm.rank == 0 {
+            let n = ".f2w-shared-check-\(String(UInt64.random(in: 1...UInt64.max), radix: 16))"
+            let made = (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil
+            if made && FileManager.default.createFile(atPath: "\(dir)/\(n)", contents: Data("face2webtoon\n".utf8)) {
+                name = Array(n.utf8)
+            }
+        }
+        name = try comm.broadcastBytes(name, root: 0)
+        guard !name.isEmpty else {
+            throw TrainingError.io(path: dir, reason: "rank 0 cannot create the result folder or a file in it")
+        }
+        let probe = "\(dir)/\(String(decoding: name, as: UTF8.self))"
+        var seen = false
+        for attempt in 0..<10 {  // a network file system may show a new file a moment late
+            seen = FileManager.default.fileExists(atPath: probe)
+            if seen { break }
+            usleep(UInt32(50_000 * (attempt + 1)))
+        }
+        let all = try comm.allGather([seen ? 1 : 0])
+        if comm.rank == 0 { try? FileManager.default.removeItem(atPath: probe) }
+        let blind = all.indices.filter { all[$0] != [1] }
+        guard blind.isEmpty else {
+            throw TrainingError.invalidConfig([
+                "rank\(blind.count == 1 ? "" : "s") \(blind.map(String.init).joined(separator: ", ")) do\(blind.count == 1 ? "es" : "") "
+                    + "not see the result folder \(dir) as rank 0 does (a file rank 0 wrote there is missing): every "
+                    + "rank writes its checkpoint shard there and reads the checkpoint from it, so it must be one shared "
+                    + "folder (NFS, Lustre, ...; docs/distributed.md §5)"
+            ])
+        }
+    }
+
     static func checkSameStart(_ start: Int, comm: Communicator, path: String) throws {
         var mine = Int64(start)
         var starts = [Int64](repeating: 0, count: comm.worldSize)

@@ -64,6 +64,22 @@ final class CheckpointMPITests: XCTestCase {
             FileManager.default.fileExists(atPath: Checkpoints.stepDirectory(root: root, step: 2) + "/manifest.json"))
         try Checkpoints.open(root).verify()
     }
+
+    /// Ranks whose result folders are not one shared folder (rank 1 writes into a folder of its own, as hosts with
+    /// local disks do): the save fails on both ranks naming the shard rank 0 cannot see, and writes no manifest.
+    func testAShardRankZeroCannotSeeFailsTheSave() throws {
+        if let w = MPIJob.worker { return try CheckpointMPIWorkers.run(w) }
+        let root = makeTemporaryDirectory(self, "mpi")
+        let result = try job("unshared", 2, root: root)
+        let errors = result.workerLines.filter { $0.contains(" error=") }
+        XCTAssertEqual(errors.count, 2, result.output)
+        XCTAssertTrue(
+            errors.allSatisfy { $0.contains("rank 1: its shard shard-00001-of-00002") && $0.contains("one shared result folder") },
+            "\(errors)")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: Checkpoints.stepDirectory(root: root, step: 1) + "/manifest.json"))
+        XCTAssertNil(latest(root))
+    }
 }
 
 /// Code that runs on every rank of a job that a `CheckpointMPITests` test started on itself.
@@ -88,6 +104,7 @@ enum CheckpointMPIWorkers {
         case "save": try save(comm, root)
         case "failure": try failure(comm, root)
         case "load": try load(comm, root)
+        case "unshared": try unshared(comm, root)
         default: XCTFail("unknown worker \(name)")
         }
     }
@@ -113,6 +130,18 @@ enum CheckpointMPIWorkers {
                 root: root, step: 2, tensors: tensors(), manifestFields: sampleFields(), comm: comm,
                 options: smallChunks)
             line(comm, "saved step 2 unexpectedly")
+        } catch {
+            line(comm, "error=\(error)")
+        }
+        try comm.finalize()
+    }
+
+    static func unshared(_ comm: MPICommunicator, _ root: String) throws {
+        do {
+            try Checkpoints.save(
+                root: comm.rank == 0 ? root : root + "-rank1", step: 1, tensors: tensors(),
+                manifestFields: sampleFields(), comm: comm, options: smallChunks)
+            line(comm, "saved unexpectedly")
         } catch {
             line(comm, "error=\(error)")
         }

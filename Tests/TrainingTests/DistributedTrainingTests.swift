@@ -393,6 +393,19 @@ final class DistributedTrainingTests: DemoDataTestCase {
         }
     }
 
+    /// Hosts whose result folders are each on a local disk (here: rank 1 gets a folder of its own) are refused before
+    /// training; they trained to the end and saved checkpoints with shards in other hosts' folders.
+    func testRanksThatDoNotShareTheResultFolderAreRefused() throws {
+        let rank0 = try trainArgs("shared", batch: 1, iterations: 2)
+        let rank1 = try trainArgs("elsewhere", batch: 1, iterations: 2)
+        let r = try run([try mpirun(), "--oversubscribe", "-np", "1"] + rank0 + [":", "-np", "1"] + rank1, timeout: 120)
+        XCTAssertEqual(r.exitCode, 64, r.output)
+        XCTAssertTrue(r.output.contains("rank 1 does not see the result folder \(work)/shared as rank 0 does"), r.output)
+        XCTAssertFalse(r.output.contains("step 1/"), r.output)
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: "\(work)/shared")) ?? []
+        XCTAssertFalse(left.contains { $0.hasPrefix(".f2w-shared-check") }, "the probe file is removed: \(left)")
+    }
+
     /// Rank 0 itself hangs: the other ranks are the ones to say so.
     func testStallOfRankZeroIsNamedByTheOthers() throws {
         let r = try run(
