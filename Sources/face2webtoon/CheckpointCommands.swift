@@ -16,6 +16,8 @@ struct Merge: ParsableCommand {
     @Argument(help: "Checkpoint root (follows LATEST) or step directory.") var checkpoint: String
     @Option(name: .shortAndLong, help: "Merged file to write.") var output: String
 
+    func validate() throws { try refuseOverwriting(output: output, input: checkpoint, what: "checkpoint") }
+
     func run() throws {
         let line = ByteProgress(label: "merge")
         let m = try Checkpoints.merge(from: checkpoint, to: output, progress: line.update)
@@ -54,6 +56,7 @@ struct Export: ParsableCommand {
     var resolvedFormat: Format { format ?? (output.lowercased().hasSuffix(".onnx") ? .onnx : .safetensors) }
 
     func validate() throws {
+        try refuseOverwriting(output: output, input: checkpoint, what: "checkpoint")
         switch resolvedFormat {
         case .onnx where withDiscriminators:
             throw ValidationError("--with-discriminators: the ONNX export holds one generator only")

@@ -193,3 +193,18 @@ struct ExchangeOptions: ParsableArguments {
 
 extension FCExchange: ExpressibleByArgument {}
 extension GradWire: ExpressibleByArgument {}
+
+/// The absolute path with "..", "." and symbolic links resolved, for comparing paths that may not exist yet.
+func resolvedPath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+}
+
+/// Refuses an output path that is the input it is made from, or lies inside it (a checkpoint root or step folder):
+/// writing it would destroy what is being read.
+/// - Throws: `ValidationError` (64) naming both.
+func refuseOverwriting(output: String, input: String, what: String) throws {
+    let (o, i) = (resolvedPath(output), resolvedPath(input))
+    if o == i || o.hasPrefix(i + "/") {
+        throw ValidationError("-o \(output): would overwrite the \(what) it is made from (\(input))")
+    }
+}

@@ -48,6 +48,13 @@ struct Translate: ParsableCommand {
             files = [input]
         }
         let names = TranslationNames.outputs(for: relative, heatmap: heatmap)
+        let inputs = Set(files.map(resolvedPath))
+        for name in names {
+            for file in [name.image] + (name.heatmap.map { [$0] } ?? []) where inputs.contains(resolvedPath("\(output)/\(file)")) {
+                throw ValidationError(
+                    "--output \(output): \(file) would overwrite the input image of that name; choose another folder")
+            }
+        }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let s = config.model.imageSize
         var written = 0

@@ -263,5 +263,26 @@ final class HardeningTests: XCTestCase {
              "\(work)/out"], timeout: 60)
         XCTAssertEqual(weights.exitCode, 66, weights.output)
         XCTAssertTrue(weights.output.contains("import-torch FILE -o DIR"), weights.output)
+        // outputs that would overwrite their own input are refused, and the input is left as it was
+        let manifest = try XCTUnwrap(
+            FileManager.default.enumerator(atPath: checkpoint)?.allObjects.compactMap { $0 as? String }
+                .first { $0.hasSuffix("manifest.json") })
+        let before = try Data(contentsOf: URL(fileURLWithPath: "\(checkpoint)/\(manifest)"))
+        let intoItself = try ProcessRunner.run(
+            [bin, "merge", checkpoint, "-o", "\(checkpoint)/\(manifest)"], timeout: 60)
+        XCTAssertEqual(intoItself.exitCode, 64, intoItself.output)
+        XCTAssertTrue(intoItself.output.contains("would overwrite the checkpoint it is made from"), intoItself.output)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(checkpoint)/\(manifest)")), before)
+        XCTAssertEqual(try ProcessRunner.run([bin, "merge", checkpoint, "-o", "\(work)/m.f2w"], timeout: 60).exitCode, 0)
+        let exportOver = try ProcessRunner.run([bin, "export", "\(work)/m.f2w", "-o", "\(work)/./m.f2w"], timeout: 60)
+        XCTAssertEqual(exportOver.exitCode, 64, exportOver.output)
+        let images = "\(work)/faces"
+        try FileManager.default.copyItem(atPath: "\(Self.dataDir)/testA", toPath: images)
+        let listing = try FileManager.default.subpathsOfDirectory(atPath: images).sorted()
+        let inPlace = try ProcessRunner.run(
+            [bin, "translate", "--checkpoint", checkpoint, "--input", images, "--output", images], timeout: 60)
+        XCTAssertEqual(inPlace.exitCode, 64, inPlace.output)
+        XCTAssertTrue(inPlace.output.contains("would overwrite the input image of that name"), inPlace.output)
+        XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: images).sorted(), listing)
     }
 }
