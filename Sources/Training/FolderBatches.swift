@@ -155,6 +155,10 @@ public final class FolderBatches: BatchSource {
     }
 
     /// Image counts per group label and domain, for the start-up report.
+    public var agreement: String {
+        "trainA \(a.count), trainB \(b.count)" + (groups == nil ? "" : ", groups \(groupCounts.map { [$0.label, $0.a, $0.b] })")
+    }
+
     public var groupCounts: [(label: Int, a: Int, b: Int)] {
         (0..<max(a.groupCount, b.groupCount)).map { g in
             (g, g < a.groupCount ? a.indicesByGroup[g].count : 0, g < b.groupCount ? b.indicesByGroup[g].count : 0)

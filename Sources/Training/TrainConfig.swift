@@ -127,6 +127,13 @@ public protocol BatchSource: AnyObject {
     /// Number of separately ordered sample streams (group slots), and the one step s draws from.
     var groupSlots: Int { get }
     func groupSlot(step s: Int) -> Int
+    /// What every rank's data must agree on (image counts per domain and group): ranks reading other data would
+    /// train on a mixture nobody asked for. Empty: nothing to compare.
+    var agreement: String { get }
+}
+
+extension BatchSource {
+    public var agreement: String { "" }
 }
 
 /// When the generators' encoder residual blocks ("bottleneck", DownBlock.12...) are updated (spec C.3).

@@ -235,7 +235,14 @@ public final class Trainer {
         StopSignal.install()
         // overlap decides the order of a phase's collectives (the loss values' all-reduce first or last) and whether
         // the next step's real half runs behind the G all-reduce, so every rank must take the same path
-        try parallel.checkAgreement(settings: "overlap=\(overlap)")
+        // so do the options that decide when the ranks stop, measure KID or save, and the data they read
+        let c = checkpointOptions
+        try parallel.checkAgreement(
+            settings: "overlap \(overlap), --stop-at \(stopAt.map(String.init) ?? "none"), KID "
+                + (kid.map { "every \($0.every), \($0.monitor.subsets)×\($0.monitor.subsetSize)" } ?? "off")
+                + ", checkpoints level \(c.level) keep-last \(c.keepLast.map(String.init) ?? "all") keep-every "
+                + "\(c.keepEvery.map(String.init) ?? "none") chunk \(c.chunkBytes) shuffle \(c.shuffle), data "
+                + "\(source.agreement)")
         // every rank starts from rank 0's parameters and buffers (after any resume)
         try parallel.broadcastState(model)
         var last: LossValues = [:]

@@ -382,7 +382,9 @@ final class DistributedTrainingTests: DemoDataTestCase {
     func testRanksWithOtherRunSettingsAreRefused() throws {
         for (extra, expected) in [
             (["--bucket-mb", "1"], "differs from rank 0 in configuration, parameter layout, world size, program version or run settings"),
-            (["--no-overlap"], "differs from rank 0 in run settings (this rank: overlap="),
+            (["--no-overlap"], "differs from rank 0 in run settings (this rank: overlap false"),
+            (["--stop-at", "1"], "differs from rank 0 in run settings (this rank: overlap true, --stop-at 1"),
+            (["--keep-last", "1"], "differs from rank 0 in run settings"),
         ] {
             let rank0 = try trainArgs("settings", batch: 1, iterations: 2)
             let rank1 = try trainArgs("settings", batch: 1, iterations: 2, extra: extra)
