@@ -30,6 +30,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     /// Results, images or checkpoints cannot be written, or a file fails to read (EX_IOERR: disk full, permissions,
     /// I/O errors): not retried.
     case io = 74
+    /// The result folder is in use by another run (EX_TEMPFAIL): retried, as that run may be ending.
+    case resultFolderInUse = 75
 
     /// The statuses a restart loop should not retry.
     public static let notWorthARestart: [ExitStatus] = [
@@ -54,6 +56,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
             case .rankMismatch: self = .peerFailure
             case .nonFinite: self = .nonFinite
             case .insufficientMemory: self = .insufficientMemory
+            case .resultFolderInUse: self = .resultFolderInUse
             }
         case is MPIError: self = .peerFailure
         case is ImageEncodeError: self = .io  // an output image (translate, samples) cannot be written

@@ -30,6 +30,16 @@ public final class Trainer {
     public private(set) var state = TrainingCheckpoint.State(step: 0, imagesSeen: 0)
     /// zstd level, threads and retention of the checkpoints.
     public var checkpointOptions = SaveOptions(keepLast: 3)
+    /// Rank 0's lock on the result folder (`TrainingSession.lockResultFolder`), released when `run` returns or with
+    /// the trainer.
+    var resultFolderLock: Int32 = -1
+
+    deinit { releaseResultFolder() }
+
+    func releaseResultFolder() {
+        if resultFolderLock >= 0 { close(resultFolderLock) }
+        resultFolderLock = -1
+    }
     private var adaLog: [String: Double] = [:]
     private var lastSaved = -1
     private var lastSampled = -1
@@ -228,7 +238,10 @@ public final class Trainer {
                 resultDir: resultDir, tensorBoardDirectory: tensorBoardDirectory, firstStep: state.step + 1,
                 warn: { [log] in log("[face2webtoon] \($0)") })
             : nil
-        defer { runLog = nil }
+        defer {
+            runLog = nil
+            releaseResultFolder()
+        }
         runLog?.text(tag: "config", configurationMarkdown(), step: state.step + 1)
         if isRoot { try AtomicFile.write(Data(config.json().utf8), to: "\(resultDir)/config.json") }
         var skippedInARow = 0

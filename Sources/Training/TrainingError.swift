@@ -14,6 +14,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(String)
     /// The memory estimate exceeds what the ranks on this host may use: exit 69.
     case insufficientMemory(String)
+    /// Another run holds the result folder's lock: exit 75 (retried: it may be ending).
+    case resultFolderInUse(path: String, holder: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum TrainingError: Error, CustomStringConvertible {
         case .rankMismatch(let m): return "ranks disagree: \(m)"
         case .nonFinite(let m): return m
         case .insufficientMemory(let m): return m
+        case .resultFolderInUse(let p, let h):
+            return "\(p): in use by another run (\(h)): wait for it to end, or give this run another --result-dir"
         }
     }
 }

@@ -66,6 +66,11 @@ public enum TrainingSession {
         let comm = parallel.comm
         let isRoot = comm.rank == 0
         let root = "\(o.resultDir)/checkpoints"
+        // before anything in the folder is touched (the sweep below removes an interrupted save's files, which may
+        // be another live run's save in progress)
+        let lock = try lockResultFolder(o.resultDir, comm: comm)
+        var lockHandedOver = false
+        defer { if !lockHandedOver && lock >= 0 { close(lock) } }
         if isRoot && o.resume == nil, let swept = try? Checkpoints.sweep(root: root), !swept.isEmpty {
             say("[face2webtoon] removed \(swept.count) leftovers of an interrupted save: \(swept.joined(separator: ", "))")
         }
@@ -165,6 +170,8 @@ public enum TrainingSession {
             }
             trainer.tensorBoardDirectory = o.tensorBoard
         }
+        trainer.resultFolderLock = lock
+        lockHandedOver = true
         return trainer
     }
 
@@ -193,6 +200,44 @@ public enum TrainingSession {
 
     /// Every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh).
     /// - Throws: `TrainingError.checkpoint` naming the first rank that differs from rank 0.
+    /// Takes the result folder's lock on rank 0, so that two runs never write into one folder (the second would
+    /// rewrite the first's metrics and checkpoints, and sweep its save in progress). The lock file names its holder.
+    /// Released when the trainer goes away, or by the kernel when the process ends, however it ends.
+    /// - Returns: the lock file's descriptor on rank 0 (-1 on the others).
+    /// - Throws: `TrainingError.resultFolderInUse` (75) naming the holder on every rank, `.io` if rank 0 cannot
+    ///   create the folder or the lock file.
+    static func lockResultFolder(_ dir: String, comm: Communicator) throws -> Int32 {
+        var problem = ""
+        var holder = ""
+        var locked: Int32 = -1
+        if comm.rank == 0 {
+            let path = "\(dir)/.lock"
+            let fd: Int32 =
+                (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) == nil
+                ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                problem = "io:cannot create \(path): \(String(cString: strerror(errno)))"
+            } else if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                var buf = [UInt8](repeating: 0, count: 512)
+                let n = pread(fd, &buf, buf.count, 0)
+                holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                problem = "busy:" + (holder.isEmpty ? "holder unknown" : holder)
+                close(fd)
+            } else {
+                let me = "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date()))\n"
+                _ = ftruncate(fd, 0)
+                _ = me.withCString { pwrite(fd, $0, strlen($0), 0) }
+                locked = fd
+            }
+        }
+        if comm.worldSize > 1 { problem = String(decoding: try comm.broadcastBytes(Array(problem.utf8), root: 0), as: UTF8.self) }
+        if problem.hasPrefix("busy:") {
+            throw TrainingError.resultFolderInUse(path: dir, holder: String(problem.dropFirst(5)))
+        }
+        if problem.hasPrefix("io:") { throw TrainingError.io(path: dir, reason: String(problem.dropFirst(3))) }
+        return locked
+    }
+
     /// Every rank must see the result folder rank 0 sees (checkpoint shards, the demo data): rank 0 writes a probe
     /// file there and every rank looks for it. Hosts with a result folder each on a local disk would otherwise train
     /// to the end and save checkpoints with shards in other hosts' folders.

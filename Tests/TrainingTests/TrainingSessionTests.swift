@@ -42,7 +42,17 @@ final class TrainingSessionTests: XCTestCase {
         XCTAssertEqual(first.config.model.groups, 4, "the demo data has group folders 0-3: K = 4")
         XCTAssertTrue(lines.contains { $0.contains("no checkpoint in \(work)/run/checkpoints: fresh start") }, "\(lines)")
         XCTAssertEqual(first.state.step, 0)
-        try first.run()
+        // a second run on the folder while the first holds it (two jobs, or a restart while the old one lives)
+        XCTAssertThrowsError(
+            try TrainingSession.prepare(
+                o, parallel: DataParallel(comm: SingleRankCommunicator()), makeConfig: config(iterations: 2),
+                say: { _ in })
+        ) { e in
+            guard case TrainingError.resultFolderInUse(_, let holder) = e else { return XCTFail("\(e)") }
+            XCTAssertTrue(holder.hasPrefix("pid \(getpid()) on "), holder)
+            XCTAssertEqual(ExitStatus(for: e), .resultFolderInUse)
+        }
+        try first.run()  // releases it
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(work)/run/checkpoints/step_00000002"))
 
         lines = []
