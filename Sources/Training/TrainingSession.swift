@@ -215,19 +215,31 @@ public enum TrainingSession {
             let fd: Int32 =
                 (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) == nil
                 ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            let status = fd < 0 ? -1 : flock(fd, LOCK_EX | LOCK_NB)
+            let error = errno
             if fd < 0 {
-                problem = "io:cannot create \(path): \(String(cString: strerror(errno)))"
-            } else if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                var buf = [UInt8](repeating: 0, count: 512)
-                let n = pread(fd, &buf, buf.count, 0)
-                holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                problem = "busy:" + (holder.isEmpty ? "holder unknown" : holder)
-                close(fd)
-            } else {
-                let me = "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since \(ISO8601DateFormatter().string(from: Date()))\n"
+                problem = "io:cannot create \(path): \(String(cString: strerror(error)))"
+            } else if status == 0 {
+                let me =
+                    "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since "
+                    + "\(ISO8601DateFormatter().string(from: Date()))\n"
                 _ = ftruncate(fd, 0)
                 _ = me.withCString { pwrite(fd, $0, strlen($0), 0) }
                 locked = fd
+            } else if error == EWOULDBLOCK {
+                var buf = [UInt8](repeating: 0, count: 512)
+                let n = pread(fd, &buf, buf.count, 0)
+                holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                problem = "busy:" + (holder.isEmpty ? "holder unknown" : holder)
+                close(fd)
+            } else {
+                // a file system without locks (Lustre mounted without -o flock: ENOSYS; some NFS: ENOLCK): go on
+                // unlocked, as before the lock existed, rather than refuse every run
+                print(
+                    "[face2webtoon] warning: \(path): cannot lock (\(String(cString: strerror(error)))); a second run "
+                        + "in this folder would not be stopped")
+                close(fd)
             }
         }
         if comm.worldSize > 1 { problem = String(decoding: try comm.broadcastBytes(Array(problem.utf8), root: 0), as: UTF8.self) }
