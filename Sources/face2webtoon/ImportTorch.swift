@@ -22,6 +22,12 @@ struct ImportTorch: ParsableCommand {
         help: "Discriminator CAM uses W/σ (ours) instead of weight_orig (as the model was trained).")
     var dCamNormalizedWeight = false
 
+    func validate() throws {
+        if let s = imgSize, !(8...4096).contains(s) || s % 4 != 0 {  // train's range
+            throw ValidationError("--img-size \(s): expected a multiple of 4 in 8...4096")
+        }
+    }
+
     func run() throws {
         let (model, report) = try TorchImport.load(
             path: file, imageSize: imgSize, camUsesRawWeight: !dCamNormalizedWeight)

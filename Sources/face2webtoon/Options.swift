@@ -118,6 +118,10 @@ struct RunOptions: ParsableArguments {
     )
     var threads: Int?
 
+    func validate() throws {
+        if let t = threads, !(1...1024).contains(t) { throw ValidationError("--threads \(t): expected 1...1024") }
+    }
+
     func apply() {
         // under mpirun, share the host's cores among its ranks (OMPI_COMM_WORLD_LOCAL_SIZE ranks here)
         let local = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1

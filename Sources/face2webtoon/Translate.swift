@@ -88,5 +88,7 @@ struct Translate: ParsableCommand {
             written += 1
         }
         print("[face2webtoon] translated \(written) of \(files.count) images (\(direction.rawValue)) into \(output)")
+        // every input broken is a data problem (65), as an empty input folder is
+        if written == 0 && !files.isEmpty { throw DatasetError.noDecodableImage(input) }
     }
 }

@@ -243,6 +243,16 @@ final class HardeningTests: XCTestCase {
             [bin, "translate", "--checkpoint", checkpoint, "--input", "\(work)/none", "--output", "\(work)/out"],
             timeout: 60)
         XCTAssertEqual(noInput.exitCode, 65, noInput.output)
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: "\(work)/broken.png"))
+        let broken = try ProcessRunner.run(
+            [bin, "translate", "--checkpoint", checkpoint, "--input", "\(work)/broken.png", "--output", "\(work)/out"],
+            timeout: 60)
+        XCTAssertEqual(broken.exitCode, 65, broken.output)
+        XCTAssertTrue(broken.output.contains("not one image could be read"), broken.output)
+        let threads = try ProcessRunner.run(
+            [bin, "translate", "--checkpoint", checkpoint, "--input", "\(work)/broken.png", "--output", "\(work)/out",
+             "--threads", "0"], timeout: 60)
+        XCTAssertEqual(threads.exitCode, 64, threads.output)
         XCTAssertTrue(noInput.output.contains("error: \(work)/none: no such file or folder"), noInput.output)
         let onnx = try ProcessRunner.run(
             [bin, "export", checkpoint, "--format", "onnx", "-o", "\(work)/no/such/dir/g.onnx"], timeout: 60)
