@@ -23,7 +23,8 @@ struct GroupEval: ParsableCommand {
     var data: String?
     @Option(parsing: .upToNextOption, help: "Checkpoints to evaluate.") var checkpoint: [String]
     @Option(help: "Classifier file (trained and saved here if missing).") var classifier: String
-    @Option(name: .customLong("classifier-steps")) var classifierSteps = 3000
+    @Option(name: .customLong("classifier-steps"), help: "Adam steps when the classifier is trained here.")
+    var classifierSteps = 3000
     @Option(
         name: .customLong("demo-judge-images"), help: "Train the judge on this many fresh demo webtoon faces per group."
     )
@@ -35,6 +36,12 @@ struct GroupEval: ParsableCommand {
     func validate() throws {
         if data == nil && (demoJudgeImages == nil || demoEvalImages == nil) {
             throw ValidationError("give --data, or both --demo-judge-images and --demo-eval-images")
+        }
+        for (flag, value) in [
+            ("--demo-judge-images", demoJudgeImages), ("--demo-eval-images", demoEvalImages),
+            ("--classifier-steps", classifierSteps),
+        ] {
+            if let v = value, !(1...1_000_000).contains(v) { throw ValidationError("\(flag) \(v): expected 1...1000000") }
         }
     }
 
@@ -79,6 +86,11 @@ struct GroupEval: ParsableCommand {
         let clf: AttributeClassifier
         if FileManager.default.fileExists(atPath: classifier) {
             clf = try AttributeClassifier.load(classifier)
+            guard clf.imageSize == size else {
+                throw ValidationError(
+                    "--classifier \(classifier): judges \(clf.imageSize)px images, the checkpoint makes \(size)px; "
+                        + "give another file (a missing one is trained here)")
+            }
         } else if let n = demoJudgeImages {
             let (images, groups) = Self.demoFaces(split: 2, domain: 1, perGroup: n, imageSize: size)
             clf = AttributeClassifier(groups: 4, imageSize: size, seed: 1)
@@ -91,7 +103,12 @@ struct GroupEval: ParsableCommand {
             try clf.save(classifier)
         }
         // counts[g][p]: images of group g predicted as group p; the per-group share kept is counts[g][g] / row sum
-        func counts(_ predicted: [Int], _ truth: [Int]) -> [[Int]] {
+        func counts(_ predicted: [Int], _ truth: [Int]) throws -> [[Int]] {
+            if let g = truth.max(), g >= clf.groups {  // a classifier trained on other data
+                throw ValidationError(
+                    "--classifier \(classifier): judges \(clf.groups) groups, but the evaluation faces have group "
+                        + "\(g); give another file (a missing one is trained here on this data)")
+            }
             var c = [[Int]](repeating: [Int](repeating: 0, count: clf.groups), count: clf.groups)
             for (p, g) in zip(predicted, truth) { c[g][p] += 1 }
             return c
@@ -104,7 +121,7 @@ struct GroupEval: ParsableCommand {
         let own = clf.predict(evalB.images)
         print(
             "classifier_accuracy_B=\(fmt(Double(zip(own, evalB.groups).filter { $0 == $1 }.count) / Double(own.count))) "
-                + "per_group=\(shares(counts(own, evalB.groups)).map(fmt).joined(separator: ","))")
+                + "per_group=\(shares(try counts(own, evalB.groups)).map(fmt).joined(separator: ","))")
         let evalA = try evaluationSet(domain: 0, size: size)
         let n = evalA.groups.count
         let per = 3 * size * size
@@ -121,7 +138,7 @@ struct GroupEval: ParsableCommand {
                 let t = Tape(training: false)
                 predicted += clf.predict(model.genA2B(t, t.constant(x)).image.value)
             }
-            let c = counts(predicted, evalA.groups)
+            let c = try counts(predicted, evalA.groups)
             let kept = shares(c)
             let prior = sums[config.weights.useGroupLoss] ?? (0, [Double](repeating: 0, count: clf.groups))
             sums[config.weights.useGroupLoss] = (prior.count + 1, zip(prior.kept, kept).map { $0 + $1 })
