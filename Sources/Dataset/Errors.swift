@@ -54,6 +54,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case missingInput(String)
     /// Not one image of an input could be decoded (each was reported as it was skipped).
     case noDecodableImage(String)
+    /// The folder exists but cannot be listed (permissions).
+    case unreadableFolder(String, reason: String)
     /// The folder holds no file with an image extension (.jpg .jpeg .png .ppm .bmp .pgm .tif).
     case emptyFolder(String)
     /// Group folders (0, 1, …) exist, but this image lies outside them.
@@ -115,6 +117,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .notAFolder(let p): return "\(p): is not a folder"
         case .missingInput(let p): return "\(p): no such file or folder"
         case .noDecodableImage(let p): return "\(p): not one image could be read (see the warnings above)"
+        case .unreadableFolder(let p, let r): return "\(p): cannot list this folder: \(r)"
         case .emptyFolder(let p): return "\(p): no images (.jpg .jpeg .png .ppm .bmp .pgm .tif) in this folder"
         case .mixedLayout(let p, let f):
             return

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// The image files of one domain folder (e.g. `DATA/trainA`) and their group labels.
@@ -38,6 +39,8 @@ public struct FolderScan: Equatable, Sendable {
             case duplicate(of: String)
             /// A link into a folder the caller excluded (another domain of the data set).
             case excluded(target: String)
+            /// A folder that cannot be listed (permissions): its images are missing from the data set.
+            case unreadable(reason: String)
         }
         /// Relative to the scanned folder.
         public let path: String
@@ -50,6 +53,7 @@ public struct FolderScan: Equatable, Sendable {
             case .duplicate(let o):
                 return "\(path): same \(o.hasSuffix("/") ? "folder" : "file") as \(o), not counted twice"
             case .excluded(let t): return "\(path): symbolic link into \(t), which belongs to another domain, skipped"
+            case .unreadable(let r): return "\(path.isEmpty ? "." : path)/: cannot list this folder (\(r)), its images are left out"
             }
         }
     }
@@ -77,7 +81,12 @@ public struct FolderScan: Equatable, Sendable {
             walk.visit(folder: folder, prefix: "", ancestors: [root])
         }
         var found = walk.files
-        guard !found.isEmpty else { throw DatasetError.emptyFolder(folder) }
+        guard !found.isEmpty else {
+            if case .unreadable(let reason) = walk.skipped.first(where: { $0.path.isEmpty })?.reason {
+                throw DatasetError.unreadableFolder(folder, reason: reason)
+            }
+            throw DatasetError.emptyFolder(folder)
+        }
         found.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
 
         let groupOf = found.map { FolderScan.groupNumber($0) }
@@ -177,7 +186,13 @@ public struct FolderScan: Equatable, Sendable {
         }
 
         mutating func visit(folder: String, prefix: String, ancestors: [String]) {
-            guard let items = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+            let items: [String]
+            do { items = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+                // a folder the walk cannot list loses its images: say so (the root itself: the caller's
+                // empty-folder error then names the cause too)
+                skipped.append(Skip(path: String(prefix.dropLast()), reason: .unreadable(reason: FileErrorText.reason(error))))
+                return
+            }
             // name order, so that of two paths to one file the first in FolderScan order is the one taken
             for name in items.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where !name.hasPrefix(".") {
                 let path = folder + "/" + name

@@ -71,7 +71,15 @@ public final class FolderBatches: BatchSource {
                 }
                 return (la, lb)
             }
-            if !problems.isEmpty { throw TrainingError.invalidConfig(problems) }
+            if !problems.isEmpty {
+                // a folder the scan could not list may be why (its images are left out)
+                for scan in [da.scan, db.scan] {
+                    problems += scan.skipped.filter {
+                        if case .unreadable = $0.reason { return true } else { return false }
+                    }.map { "\(scan.folder)/\($0)" }
+                }
+                throw TrainingError.invalidConfig(problems)
+            }
         } else {
             lists = [(Array(0..<da.count), Array(0..<db.count))]
         }
