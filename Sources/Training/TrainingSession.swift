@@ -85,11 +85,23 @@ public enum TrainingSession {
         try checkSameStart(start, comm: comm, path: o.resume ?? root)
 
         var dataDir = o.data ?? "\(o.resultDir)/demo-data"
-        if let demo = o.demo, isRoot, !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
-            say("[face2webtoon] drawing the demo data set into \(dataDir)")
-            try DemoData.generate(
-                to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: demo.train,
-                testPerDomain: demo.test, seed: 0)
+        if let demo = o.demo, isRoot {
+            // what the folder was drawn with: another --demo-images or --img-size draws it again
+            let drawn = "\(dataDir)/demo.json"
+            let wanted = "{\"size\": \(config.model.imageSize + 30), \"train\": \(demo.train), \"test\": \(demo.test)}\n"
+            let have = try? String(contentsOfFile: drawn, encoding: .utf8)
+            let exists = FileManager.default.fileExists(atPath: "\(dataDir)/trainA")
+            if exists, let have, have != wanted, o.data == nil {
+                say("[face2webtoon] the demo data in \(dataDir) was drawn as \(have.trimmingCharacters(in: .newlines)); drawing it again as \(wanted.trimmingCharacters(in: .newlines))")
+                try FileManager.default.removeItem(atPath: dataDir)
+            }
+            if !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
+                say("[face2webtoon] drawing the demo data set into \(dataDir)")
+                try DemoData.generate(
+                    to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: demo.train,
+                    testPerDomain: demo.test, seed: 0)
+                try AtomicFile.write(Data(wanted.utf8), to: drawn)
+            }
         }
         try comm.barrier()  // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath

@@ -32,6 +32,22 @@ final class CLITests: XCTestCase {
         try SafeTensorsFile.encode(tensors, metadata: ["source": "test"]).write(to: URL(fileURLWithPath: path))
     }
 
+    /// `--demo` with other demo sizes draws its data again (it trained on the first draw's images, silently).
+    func testDemoDataFollowsTheDemoOptions() throws {
+        let base = ["train", "--demo", "--result-dir", "\(work)/run", "--img-size", "32", "--ch", "4", "--n-res", "1",
+                    "--threads", "1", "--sample-every", "0", "--no-tensorboard", "--demo-test-images", "2"]
+        let first = try cli(base + ["--demo-images", "8", "--iterations", "1"])
+        XCTAssertEqual(first.exitCode, 0, first.output)
+        XCTAssertTrue(first.output.contains("trainA 8 images"), first.output)
+        let again = try cli(base + ["--demo-images", "8", "--iterations", "2"])
+        XCTAssertFalse(again.output.contains("drawing"), again.output)
+        try FileManager.default.removeItem(atPath: "\(work)/run/checkpoints")
+        let more = try cli(base + ["--demo-images", "12", "--iterations", "1"])
+        XCTAssertEqual(more.exitCode, 0, more.output)
+        XCTAssertTrue(more.output.contains("drawing it again"), more.output)
+        XCTAssertTrue(more.output.contains("trainA 12 images"), more.output)
+    }
+
     func testImportTorchInfersArchitectureAndKeepsEveryTensor() throws {
         for light in [true, false] {
             let config = ModelConfig(imageSize: 32, ch: 4, blocks: 2, light: light, globalLayers: 4, localLayers: 3)
