@@ -334,7 +334,7 @@ public final class Trainer {
             if stopRequested || s == stopAt {
                 log(
                     stopRequested
-                        ? "[face2webtoon] stop requested (SIGTERM/SIGINT): saving the checkpoint at step \(s) and stopping"
+                        ? "[face2webtoon] stop requested (SIGTERM/SIGINT/SIGHUP): saving the checkpoint at step \(s) and stopping"
                         : "[face2webtoon] --stop-at \(s): saving the checkpoint and stopping")
                 try verifyAgreement()
                 try save()

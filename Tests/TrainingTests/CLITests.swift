@@ -159,36 +159,42 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.output.contains(DataLayout.expected), r.output)
     }
 
-    /// SIGTERM (a Slurm time limit) stops the run after the current step with a checkpoint of that step.
-    func testSIGTERMSavesAndStops() throws {
+    /// SIGTERM (a Slurm time limit) and SIGHUP (a closed terminal) stop the run after the current step with a
+    /// checkpoint of that step, and its sample grids.
+    func testSIGTERMAndSIGHUPSaveAndStop() throws {
         try DemoData.generate(
             to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
         let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
-        let metrics = "\(work)/run/metrics.jsonl"
-        let r = try ProcessRunner.run(
-            [
-                bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32",
-                "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
-                "--save-every", "0",
-            ], timeout: 120
-        ) { pid in
-            DispatchQueue.global().async {
-                for _ in 0..<600 {
-                    Thread.sleep(forTimeInterval: 0.1)
-                    let n = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count
-                    if n >= 3 {
-                        kill(pid, SIGTERM)
-                        return
+        for (name, sig) in [("term", SIGTERM), ("hup", SIGHUP)] {
+            let metrics = "\(work)/\(name)/metrics.jsonl"
+            let r = try ProcessRunner.run(
+                [
+                    bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/\(name)", "--img-size", "32",
+                    "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
+                    "--save-every", "0",
+                ], timeout: 120
+            ) { pid in
+                DispatchQueue.global().async {
+                    for _ in 0..<600 {
+                        Thread.sleep(forTimeInterval: 0.1)
+                        let rows = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
+                        if rows.count >= 3 {
+                            kill(pid, sig)
+                            return
+                        }
                     }
                 }
             }
+            XCTAssertEqual(r.exitCode, 0, "\(name): \(r.output)")
+            XCTAssertTrue(
+                r.output.contains("stop requested (SIGTERM/SIGINT/SIGHUP): saving the checkpoint at step"), r.output)
+            let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
+            let (_, state) = try TrainingCheckpoint.peek(path: "\(work)/\(name)/checkpoints")
+            XCTAssertEqual(state.step, steps, "the checkpoint holds the last completed step")
+            XCTAssertLessThan(steps, 100)
+            let grid = String(format: "%@/%@/samples/A2B_%07d.png", work, name, steps)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: grid), "\(name): \(grid)")
         }
-        XCTAssertEqual(r.exitCode, 0, r.output)
-        XCTAssertTrue(r.output.contains("stop requested (SIGTERM/SIGINT): saving the checkpoint at step"), r.output)
-        let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
-        let (_, state) = try TrainingCheckpoint.peek(path: "\(work)/run/checkpoints")
-        XCTAssertEqual(state.step, steps, "the checkpoint holds the last completed step")
-        XCTAssertLessThan(steps, 100)
     }
 
     /// A broken file among the training images is reported once by name and the run goes on (an image of the same
