@@ -8,7 +8,7 @@ public final class ProgressLine {
     let label: String
     let unit: String
     let total: Int?
-    let start = Date()
+    let start: Date
     let terminal: Bool
     let write: (String) -> Void
     var lastShown = Date.distantPast
@@ -16,10 +16,13 @@ public final class ProgressLine {
     var done = 0
 
     /// - Parameters: `terminal`: default whether stdout is a terminal; `write`: default stdout through `print`, flushed
-    ///   (so the lines keep their place among the program's other output on a pipe).
+    ///   (so the lines keep their place among the program's other output on a pipe); `start`: when the work began
+    ///   (default now; earlier for a line made once the first part is done, so that its rate counts that part).
     public init(
-        label: String, total: Int?, unit: String = "images", terminal: Bool? = nil, write: ((String) -> Void)? = nil
+        label: String, total: Int?, unit: String = "images", terminal: Bool? = nil, write: ((String) -> Void)? = nil,
+        start: Date = Date()
     ) {
+        self.start = start
         self.label = label
         self.total = total
         self.unit = unit

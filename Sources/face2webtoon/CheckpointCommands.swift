@@ -122,10 +122,11 @@ struct Export: ParsableCommand {
 final class ByteProgress {
     let label: String
     var line: ProgressLine?
+    let start = Date()  // the line itself is made at the first report
     init(label: String) { self.label = label }
 
     func update(_ done: Int, _ total: Int) {
-        let l = line ?? ProgressLine(label: label, total: total >> 20, unit: "MB")
+        let l = line ?? ProgressLine(label: label, total: total >> 20, unit: "MB", start: start)
         line = l
         l.update(done >> 20)
     }

@@ -122,12 +122,13 @@ struct KIDCommand: ParsableCommand {
     /// Feature extraction progress on stderr (stdout carries the key=value results that scripts parse).
     func progress(_ what: String) -> (Int, Int) -> Void {
         var line: ProgressLine?
+        let start = Date()  // the line is made at the first batch's report, when the total is known
         return { done, total in
             let p =
                 line
                 ?? ProgressLine(
                     label: "KID features of \(what)", total: total, terminal: isatty(2) != 0,
-                    write: { FileHandle.standardError.write(Data($0.utf8)) })
+                    write: { FileHandle.standardError.write(Data($0.utf8)) }, start: start)
             line = p
             p.update(done)
             if done == total { p.finish() }

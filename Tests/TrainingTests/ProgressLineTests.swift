@@ -22,6 +22,19 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertTrue(out.hasSuffix("\u{1B}[K\n"), out)
     }
 
+    /// A line made when the first part is done (its total is known only then) counts that part's time in its rate:
+    /// `kid` showed a million images per second.
+    func testTheRateCountsFromTheStartGiven() {
+        var lines: [String] = []
+        let p = ProgressLine(
+            label: "KID features of testB", total: 4, terminal: false, write: { lines.append($0) },
+            start: Date(timeIntervalSinceNow: -8))
+        p.update(4)
+        p.finish()
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertTrue(lines[0].contains("4/4 images | 0.50 images/s"), lines[0])
+    }
+
     func testWithoutATotalTheCountAndRateAreShown() {
         var lines: [String] = []
         let p = ProgressLine(label: "scanning trainA", total: nil, unit: "files", terminal: false) { lines.append($0) }
