@@ -552,13 +552,21 @@ public final class Trainer {
     /// Loads every tensor of `path` whose name and shape match this model (the two-stage workflow: a basic model
     /// trained on the base group, then the few-shot stage with group heads). Optimizer state starts fresh.
     /// - Returns: the names of this model's tensors the checkpoint did not provide (initialised anew).
-    public func initialize(from path: String) throws -> [String] {
+    public func initialize(from path: String) throws -> (fresh: [String], unused: [String]) {
         let r = try Checkpoints.open(path)
         var fresh: [String] = []
+        var taken: Set<String> = []
         for (name, t) in model.namedTensors {
-            if let e = r.entry(name), e.shape == t.shape { try r.read(name, into: t) } else { fresh.append(name) }
+            if let e = r.entry(name), e.shape == t.shape {
+                try r.read(name, into: t)
+                taken.insert(name)
+            } else {
+                fresh.append(name)
+            }
         }
-        return fresh
+        // the source's model tensors this model has no place for (or another shape), e.g. group heads
+        let unused = r.names.filter { !$0.hasPrefix("optim.") && !taken.contains($0) }
+        return (fresh, unused)
     }
 
     /// Checks that every rank holds the same ADA strengths before a checkpoint is written.

@@ -154,7 +154,9 @@ public enum TrainingCheckpoint {
                 else {
                     throw CheckpointError.manifestCorrupt(
                         path: r.path,
-                        reason: "the ADA state \(ada) is not a pair of strengths p in [0, 1] "
+                        reason: "the ADA state "
+                            + String(decoding: (try? JSONEncoder().encode(ada)) ?? Data(), as: UTF8.self).prefix(300)
+                            + " is not a pair of strengths p in [0, 1] "
                             + "with its statistics; a resume would silently restart ADA from the configured p")
                 }
                 st.ada = decoded

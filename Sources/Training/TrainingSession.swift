@@ -168,10 +168,12 @@ public enum TrainingSession {
         } else {
             say("[face2webtoon] no checkpoint in \(root): fresh start")
             if let initFrom = o.initFrom {
-                let fresh = try trainer.initialize(from: initFrom)
+                let (fresh, unused) = try trainer.initialize(from: initFrom)
+                let new = fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }  // spectral-norm vectors
                 say(
-                    "[face2webtoon] initialised from \(initFrom); \(fresh.count) tensors new: "
-                        + fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }.joined(separator: ", "))
+                    "[face2webtoon] initialised from \(initFrom); "
+                        + (new.isEmpty ? "every tensor taken from it" : "\(new.count) tensors new: \(new.joined(separator: ", "))")
+                        + (unused.isEmpty ? "" : "; \(unused.count) of its tensors not used: \(unused.joined(separator: ", "))"))
             }
         }
         if isRoot {

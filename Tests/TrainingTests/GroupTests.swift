@@ -164,7 +164,8 @@ final class GroupTests: XCTestCase {
             root: "\(work)/basic", config: TrainConfig(model: basic.config, iterations: 1),
             model: basic, step: nil, state: .init(step: 10, imagesSeen: 10))
         let (t, _) = try trainer(groups: [0, 1, 2, 3])
-        let fresh = try t.initialize(from: "\(work)/basic")
+        let (fresh, unused) = try t.initialize(from: "\(work)/basic")
+        XCTAssertEqual(unused, [], "a model without groups has no tensor the grouped model lacks")
         XCTAssertEqual(
             Set(fresh.filter { !$0.hasSuffix("_u") && !$0.hasSuffix("_v") }),
             [
@@ -172,5 +173,18 @@ final class GroupTests: XCTestCase {
                 "disLB.group_classfier.bias", "disLB.group_classfier.weight_orig",
             ])
         XCTAssertEqual(t.model.generators.values.array, basic.generators.values.array)
+        // the other way, a grouped model into one without groups: its group heads are named as not used
+        try TrainingCheckpoint.save(
+            root: "\(work)/grouped", config: t.config, model: t.model, step: nil, state: .init(step: 1, imagesSeen: 1))
+        let plain = UGATITModel(config: basic.config, seed: 9)
+        let back = try Trainer(
+            config: TrainConfig(model: plain.config, iterations: 1), resultDir: "\(work)/run2",
+            source: try FolderBatches(
+                data: "\(work)/data", imageSize: 32, batchSize: 1, seed: 0, iterations: 1, warnings: DataWarnings()),
+            parallel: DataParallel(comm: SingleRankCommunicator())
+        ) { _ in }
+        let (none, dropped) = try back.initialize(from: "\(work)/grouped")
+        XCTAssertEqual(none, [])
+        XCTAssertTrue(dropped.contains("disGB.group_classfier.bias"), "\(dropped)")
     }
 }
