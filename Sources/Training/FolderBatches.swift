@@ -83,6 +83,12 @@ public final class FolderBatches: BatchSource {
         } else {
             lists = [(Array(0..<da.count), Array(0..<db.count))]
         }
+        // a group none of whose images decodes would stop the run when its turn comes, maybe hours in: find out now
+        // (one decode per group and domain when the data is sound; broken files are reported and skipped as later)
+        for (la, lb) in lists {
+            if let i = la.first { _ = try da.image(index: i) }
+            if let i = lb.first { _ = try db.image(index: i) }
+        }
         let sched = FolderBatches.schedule(
             iterations: iterations, sizes: lists.map { $0.0.count + $0.1.count },
             sampling: groups?.sampling ?? .roundRobin, seed: seed)

@@ -215,4 +215,21 @@ final class CLITests: XCTestCase {
         let lines = try String(contentsOfFile: "\(work)/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 12)
     }
+
+    /// A group none of whose images decodes is found before the first step (65), not when its turn comes.
+    func testAGroupWithoutAReadableImageIsFoundAtTheStart() throws {
+        try DemoData.generate(
+            to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
+        let group = "\(work)/data/trainA/3"
+        for f in try FileManager.default.contentsOfDirectory(atPath: group) {
+            try Data("broken".utf8).write(to: URL(fileURLWithPath: "\(group)/\(f)"))
+        }
+        let r = try cli([
+            "train", "--data", "\(work)/data", "--result-dir", "\(work)/run", "--img-size", "32", "--ch", "4",
+            "--n-res", "1", "--iterations", "1000", "--threads", "1", "--sample-every", "0",
+        ])
+        XCTAssertEqual(r.exitCode, 65, r.output)
+        XCTAssertTrue(r.output.contains("\(group.replacingOccurrences(of: "/3", with: "")): no readable image in group 3"), r.output)
+        XCTAssertFalse(r.output.contains("step 1/"), r.output)
+    }
 }
