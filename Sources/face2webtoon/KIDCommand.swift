@@ -15,7 +15,8 @@ struct KIDCommand: ParsableCommand {
         discussion: """
             Modes:
               --real DIR --fake DIR         KID of the --fake images against --real
-              --checkpoint CKPT --data DIR  DIR/testA through genA2B against DIR/testB (resized to the model's size)
+              --checkpoint CKPT --data DIR  DIR/testA through genA2B against DIR/testB
+                                            (resized to the model's size)
               --bench-images N              time the forward on N synthetic images
 
             Prints key=value lines: kid (plain KID, not x1000), kid_std, kid_x1000, image counts, timings.

@@ -6,7 +6,7 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write one self-contained HTML page about a result folder (curves, KID, ADA, samples, checkpoints).",
         discussion: """
-            Reads RESULT_DIR/metrics.jsonl, samples/*.png, config.json and checkpoints/ as they are, so it also works
+            Reads RESULT_DIR/metrics.jsonl, samples/*.png, config.json and checkpoints/ as they are, so it also works \
             on a running job. The page needs no network: plots are inline SVG and images are embedded.
             """)
 

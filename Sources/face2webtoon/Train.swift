@@ -14,9 +14,10 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train U-GAT-IT on DATA/trainA (faces) and DATA/trainB (webtoon).",
         discussion: """
-            DATA holds trainA, trainB (and optionally testA, testB for sample grids), with images directly inside or in
-            group folders 0..K-1. Writes metrics.jsonl, samples/*.png and checkpoints/ to --result-dir, and resumes
-            from the newest checkpoint there (three messages: fresh start, loaded, invalid).
+            DATA holds trainA, trainB (and optionally testA, testB for sample grids), with images directly inside or in \
+            group folders 0..K-1. Writes metrics.jsonl, samples/*.png, tensorboard/ and checkpoints/ to --result-dir. \
+            A run resumes from the newest checkpoint there (--resume PATH: another one), and says which: "fresh start", \
+            "checkpoint loaded", or, for a damaged one, why it cannot be used.
             """)
 
     @Option(help: "Data folder with trainA and trainB.") var data: String?
