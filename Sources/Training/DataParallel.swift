@@ -312,7 +312,7 @@ public final class Watchdog: @unchecked Sendable {
     public let timeout: Double
     public let stallWarning: Double
     private let lock = NSLock()
-    private var current: (operation: String, bytes: Int, started: Double, cause: String)?
+    private var current: (operation: String, bytes: Int, started: Double, cause: String, extra: Double)?
     /// Training step, for the messages.
     public var step: Int {
         get {
@@ -365,11 +365,13 @@ public final class Watchdog: @unchecked Sendable {
         let c = current
         let s = _step
         lock.unlock()
-        guard let c, ProcessInfo.processInfo.systemUptime - c.started > timeout else { return }
+        guard let c, ProcessInfo.processInfo.systemUptime - c.started > timeout + c.extra else { return }
         comm.abort(
             code: ExitStatus.peerFailure.rawValue,
-            message: "collective timeout: \(c.operation)\(c.bytes > 0 ? " of \(c.bytes) bytes" : "") at step \(s) has not completed after "
-                + "\(Int(timeout)) s (--collective-timeout), though every rank reached it; \(c.cause). Aborting the job."
+            message: "collective timeout: \(c.operation)\(c.bytes > 0 ? " of \(c.bytes) bytes" : "") at step \(s) has not "
+                + "completed after \(Int(timeout + c.extra)) s (--collective-timeout"
+                + (c.extra > 0 ? " + \(Int(c.extra)) s for its size" : "")
+                + "), though every rank reached it; \(c.cause). Aborting the job."
         )
     }
 
@@ -383,7 +385,9 @@ public final class Watchdog: @unchecked Sendable {
 
     /// Waits until every rank has reached this collective (see the type's description); warns and aborts on a stall.
     func arrive(_ operation: String) {
-        guard comm.worldSize > 1, timeout > 0 || stallWarning > 0 else { return }
+        // on every rank whatever its --collective-timeout and --stall-warning (0 turns off their messages, not the
+        // notices): the notices must pair up for the agreement check to tell ranks of other settings apart
+        guard comm.worldSize > 1 else { return }
         sequence += 1
         comm.abortOnFailure("arrival notice before \(operation)", code: ExitStatus.peerFailure.rawValue) {
             try comm.postArrival(sequence: sequence)
@@ -425,15 +429,16 @@ public final class Watchdog: @unchecked Sendable {
 
     /// Runs `body` (one collective, or a group of them such as a checkpoint save) under the watchdog: after `arrive`
     /// when `watch` (every rank must pass the same `watch` values in the same order), then aborting the job if it
-    /// has not returned within `timeout`, with `cause` in the message. A guarded call inside another one watches
-    /// itself, then hands the outer one back.
+    /// has not returned within `timeout` + `extraSeconds` (work that scales with its size, such as a save), with
+    /// `cause` in the message. A guarded call inside another one watches itself, then hands the outer one back.
     public func guarded<T>(
-        _ operation: String, bytes: Int, watch: Bool = true, cause: String = networkCause, _ body: () throws -> T
+        _ operation: String, bytes: Int, watch: Bool = true, cause: String = networkCause, extraSeconds: Double = 0,
+        _ body: () throws -> T
     ) rethrows -> T {
         if watch { arrive(operation) }
         lock.lock()
         let outer = current
-        current = (operation, bytes, ProcessInfo.processInfo.systemUptime, cause)
+        current = (operation, bytes, ProcessInfo.processInfo.systemUptime, cause, extraSeconds)
         lock.unlock()
         defer {
             lock.lock()

@@ -634,9 +634,12 @@ public final class Trainer {
         state.worldSizeAtSave = parallel.worldSize
         state.globalBatchAtSave = globalBatch
         // the save's collectives wait for every rank's shard: a rank stuck writing (a hung file system) would hold
-        // the others forever, so the save as a whole is watched like a collective
+        // the others forever, so the save as a whole is watched like a collective, with 1 s more per MB of the
+        // checkpoint (a slow disk or a high zstd level is not a hang)
+        let megabytes = Double(4 * 3 * (model.generators.values.count + model.discriminators.values.count)) / 1e6
         let r = try parallel.watchdog.guarded(
-            "checkpoint save", bytes: 0, cause: "a rank's file system (stuck writing its shard) or the network failed"
+            "checkpoint save", bytes: 0, cause: "a rank's file system (stuck writing its shard) or the network failed",
+            extraSeconds: megabytes
         ) {
             try withDiscriminatorBuffersOfThisStep {
                 try TrainingCheckpoint.save(

@@ -1,6 +1,7 @@
 import Checkpoint
 import Dataset
 import Distributed
+import Engine
 import Foundation
 import KID
 import UGATIT
@@ -91,8 +92,13 @@ public enum TrainingSession {
             let wanted = "{\"size\": \(config.model.imageSize + 30), \"train\": \(demo.train), \"test\": \(demo.test)}\n"
             let have = try? String(contentsOfFile: drawn, encoding: .utf8)
             let exists = FileManager.default.fileExists(atPath: "\(dataDir)/trainA")
-            if exists, let have, have != wanted, o.data == nil {
-                say("[face2webtoon] the demo data in \(dataDir) was drawn as \(have.trimmingCharacters(in: .newlines)); drawing it again as \(wanted.trimmingCharacters(in: .newlines))")
+            // ours to redraw: a folder whose demo.json says it was drawn otherwise, or the default demo-data folder
+            // without one (drawn before demo.json existed)
+            if exists && (have.map { $0 != wanted } ?? (o.data == nil)) {
+                say(
+                    "[face2webtoon] the demo data in \(dataDir) was drawn "
+                        + (have.map { "as \($0.trimmingCharacters(in: .newlines))" } ?? "by an older version")
+                        + "; drawing it again as \(wanted.trimmingCharacters(in: .newlines))")
                 try FileManager.default.removeItem(atPath: dataDir)
             }
             if !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
@@ -212,8 +218,6 @@ public enum TrainingSession {
         }
     }
 
-    /// Every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh).
-    /// - Throws: `TrainingError.checkpoint` naming the first rank that differs from rank 0.
     /// Takes the result folder's lock on rank 0, so that two runs never write into one folder (the second would
     /// rewrite the first's metrics and checkpoints, and sweep its save in progress). The lock file names its holder.
     /// Released when the trainer goes away, or by the kernel when the process ends, however it ends.
@@ -226,13 +230,18 @@ public enum TrainingSession {
         var locked: Int32 = -1
         if comm.rank == 0 {
             let path = "\(dir)/.lock"
-            let fd: Int32 =
-                (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) == nil
-                ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            var made: String? = nil
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                made = "cannot create the folder: \(FileErrorText.reason(error))"
+            }
+            let fd: Int32 = made == nil ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) : -1
+            let openError = errno
             let status = fd < 0 ? -1 : flock(fd, LOCK_EX | LOCK_NB)
             let error = errno
-            if fd < 0 {
-                problem = "io:cannot create \(path): \(String(cString: strerror(error)))"
+            if let made {
+                problem = "io:" + made
+            } else if fd < 0 {
+                problem = "io:cannot create \(path): \(String(cString: strerror(openError)))"
             } else if status == 0 {
                 let me =
                     "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since "
@@ -256,7 +265,12 @@ public enum TrainingSession {
                 close(fd)
             }
         }
-        if comm.worldSize > 1 { problem = String(decoding: try comm.broadcastBytes(Array(problem.utf8), root: 0), as: UTF8.self) }
+        if comm.worldSize > 1 {
+            do { problem = String(decoding: try comm.broadcastBytes(Array(problem.utf8), root: 0), as: UTF8.self) } catch {
+                if locked >= 0 { close(locked) }
+                throw error
+            }
+        }
         if problem.hasPrefix("busy:") {
             throw TrainingError.resultFolderInUse(path: dir, holder: String(problem.dropFirst(5)))
         }
@@ -302,6 +316,8 @@ public enum TrainingSession {
         }
     }
 
+    /// Every rank must resume from the same step (a rank that cannot see the checkpoint would start fresh).
+    /// - Throws: `TrainingError.checkpoint` naming the first rank that differs from rank 0.
     static func checkSameStart(_ start: Int, comm: Communicator, path: String) throws {
         var mine = Int64(start)
         var starts = [Int64](repeating: 0, count: comm.worldSize)

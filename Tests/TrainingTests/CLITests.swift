@@ -40,6 +40,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(first.exitCode, 0, first.output)
         XCTAssertTrue(first.output.contains("trainA 8 images"), first.output)
         let again = try cli(base + ["--demo-images", "8", "--iterations", "2"])
+        XCTAssertEqual(again.exitCode, 0, again.output)
         XCTAssertFalse(again.output.contains("drawing"), again.output)
         try FileManager.default.removeItem(atPath: "\(work)/run/checkpoints")
         let more = try cli(base + ["--demo-images", "12", "--iterations", "1"])
@@ -195,6 +196,37 @@ final class CLITests: XCTestCase {
             let grid = String(format: "%@/%@/samples/A2B_%07d.png", work, name, steps)
             XCTAssertTrue(FileManager.default.fileExists(atPath: grid), "\(name): \(grid)")
         }
+        // under nohup SIGHUP stays ignored: the run goes on past it (3 more steps) until a SIGTERM
+        let nohup = try XCTUnwrap(ProcessRunner.which("nohup"), "coreutils' nohup")
+        let metrics = "\(work)/nohup/metrics.jsonl"
+        final class Step: @unchecked Sendable { var hupAt = 0 }  // set by the signalling thread, read after it ends
+        let at = Step()
+        let r = try ProcessRunner.run(
+            [
+                nohup, bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/nohup", "--img-size", "32",
+                "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
+                "--save-every", "0",
+            ], timeout: 120
+        ) { pid in
+            DispatchQueue.global().async {
+                for _ in 0..<1200 {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    let rows = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
+                    if at.hupAt == 0 && rows.count >= 3 {
+                        at.hupAt = rows.count
+                        kill(pid, SIGHUP)
+                    } else if at.hupAt > 0 && rows.count >= at.hupAt + 3 {
+                        kill(pid, SIGTERM)
+                        return
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(r.exitCode, 0, r.output)
+        XCTAssertTrue(r.output.contains("stop requested"), r.output)
+        let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
+        XCTAssertGreaterThan(at.hupAt, 0)
+        XCTAssertGreaterThanOrEqual(steps, at.hupAt + 3, "trained on after SIGHUP")
     }
 
     /// A broken file among the training images is reported once by name and the run goes on (an image of the same
