@@ -160,36 +160,46 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.output.contains(DataLayout.expected), r.output)
     }
 
+    /// Trains on work/data into work/NAME (the command after `prefix`, e.g. nohup) for at most 100000 steps, and calls
+    /// `watch(pid, rows of metrics.jsonl)` every 0.1 s until it returns true.
+    func trainWatched(
+        _ name: String, prefix: [String] = [], watch: @escaping @Sendable (pid_t, Int) -> Bool
+    ) throws -> ProcessRunner.Result {
+        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
+        let metrics = "\(work)/\(name)/metrics.jsonl"
+        return try ProcessRunner.run(
+            prefix + [
+                bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/\(name)", "--img-size", "32", "--ch",
+                "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0", "--save-every",
+                "0",
+            ], timeout: 120
+        ) { pid in
+            DispatchQueue.global().async {
+                for _ in 0..<1200 {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    let rows = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
+                    if watch(pid, rows.count) { return }
+                }
+            }
+        }
+    }
+
     /// SIGTERM (a Slurm time limit) and SIGHUP (a closed terminal) stop the run after the current step with a
     /// checkpoint of that step, and its sample grids.
     func testSIGTERMAndSIGHUPSaveAndStop() throws {
         try DemoData.generate(
             to: URL(fileURLWithPath: "\(work)/data"), size: 40, trainPerDomain: 12, testPerDomain: 2, seed: 3)
-        let bin = try XCTUnwrap(ProcessRunner.face2webtoonBinary())
         for (name, sig) in [("term", SIGTERM), ("hup", SIGHUP)] {
-            let metrics = "\(work)/\(name)/metrics.jsonl"
-            let r = try ProcessRunner.run(
-                [
-                    bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/\(name)", "--img-size", "32",
-                    "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
-                    "--save-every", "0",
-                ], timeout: 120
-            ) { pid in
-                DispatchQueue.global().async {
-                    for _ in 0..<600 {
-                        Thread.sleep(forTimeInterval: 0.1)
-                        let rows = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
-                        if rows.count >= 3 {
-                            kill(pid, sig)
-                            return
-                        }
-                    }
-                }
+            let r = try trainWatched(name) { pid, rows in
+                guard rows >= 3 else { return false }
+                kill(pid, sig)
+                return true
             }
             XCTAssertEqual(r.exitCode, 0, "\(name): \(r.output)")
             XCTAssertTrue(
                 r.output.contains("stop requested (SIGTERM/SIGINT/SIGHUP): saving the checkpoint at step"), r.output)
-            let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
+            let steps = try String(contentsOfFile: "\(work)/\(name)/metrics.jsonl", encoding: .utf8)
+                .split(separator: "\n").count
             let (_, state) = try TrainingCheckpoint.peek(path: "\(work)/\(name)/checkpoints")
             XCTAssertEqual(state.step, steps, "the checkpoint holds the last completed step")
             XCTAssertLessThan(steps, 100)
@@ -198,35 +208,23 @@ final class CLITests: XCTestCase {
         }
         // under nohup SIGHUP stays ignored: the run goes on past it (3 more steps) until a SIGTERM
         let nohup = try XCTUnwrap(ProcessRunner.which("nohup"), "coreutils' nohup")
-        let metrics = "\(work)/nohup/metrics.jsonl"
         final class Step: @unchecked Sendable { var hupAt = 0 }  // set by the signalling thread, read after it ends
         let at = Step()
-        let r = try ProcessRunner.run(
-            [
-                nohup, bin, "train", "--data", "\(work)/data", "--result-dir", "\(work)/nohup", "--img-size", "32",
-                "--ch", "4", "--n-res", "1", "--iterations", "100000", "--threads", "1", "--sample-every", "0",
-                "--save-every", "0",
-            ], timeout: 120
-        ) { pid in
-            DispatchQueue.global().async {
-                for _ in 0..<1200 {
-                    Thread.sleep(forTimeInterval: 0.1)
-                    let rows = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
-                    if at.hupAt == 0 && rows.count >= 3 {
-                        at.hupAt = rows.count
-                        kill(pid, SIGHUP)
-                    } else if at.hupAt > 0 && rows.count >= at.hupAt + 3 {
-                        kill(pid, SIGTERM)
-                        return
-                    }
-                }
+        let r = try trainWatched("nohup", prefix: [nohup]) { pid, rows in
+            if at.hupAt == 0 && rows >= 3 {
+                at.hupAt = rows
+                kill(pid, SIGHUP)
+            } else if at.hupAt > 0 && rows >= at.hupAt + 3 {
+                kill(pid, SIGTERM)
+                return true
             }
+            return false
         }
         XCTAssertEqual(r.exitCode, 0, r.output)
         XCTAssertTrue(r.output.contains("stop requested"), r.output)
-        let steps = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n").count
+        let steps = try String(contentsOfFile: "\(work)/nohup/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertGreaterThan(at.hupAt, 0)
-        XCTAssertGreaterThanOrEqual(steps, at.hupAt + 3, "trained on after SIGHUP")
+        XCTAssertGreaterThanOrEqual(steps.count, at.hupAt + 3, "trained on after SIGHUP")
     }
 
     /// A broken file among the training images is reported once by name and the run goes on (an image of the same
