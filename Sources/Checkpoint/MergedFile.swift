@@ -168,12 +168,21 @@ extension Checkpoints {
                 return try CheckpointReader(stepDirectory: path)
             }
             if FileSystem.kind(FileSystem.join(path, Names.latest)) != .missing {
-                let dir = FileSystem.join(path, try readLatest(path))
-                guard FileSystem.kind(dir) == .directory else {
-                    throw CheckpointError.latestInvalid(
-                        root: path, reason: "LATEST names \((dir as NSString).lastPathComponent), which does not exist")
+                // a live run may commit a newer step and remove this one (--keep-last) while it is being opened:
+                // when LATEST has moved on meanwhile, open the step it names now
+                for attempt in 0..<3 {
+                    let step = try readLatest(path)
+                    let dir = FileSystem.join(path, step)
+                    do {
+                        guard FileSystem.kind(dir) == .directory else {
+                            throw CheckpointError.latestInvalid(
+                                root: path, reason: "LATEST names \(step), which does not exist")
+                        }
+                        return try CheckpointReader(stepDirectory: dir)
+                    } catch {
+                        if attempt == 2 || (try? readLatest(path)) == step { throw error }
+                    }
                 }
-                return try CheckpointReader(stepDirectory: dir)
             }
             if Names.step(of: (path as NSString).lastPathComponent) != nil {
                 throw CheckpointError.manifestMissing(directory: path)

@@ -20,8 +20,8 @@ final class RunLog {
             tensorBoard = try tensorBoardDirectory.map {
                 try TensorBoardWriter(directory: $0, firstStep: firstStep, warn: { warn("warning: \($0)") })
             }
-        } catch let e as MonitoringError {
-            throw TrainingError.io(path: tensorBoardDirectory ?? resultDir, reason: "\(e)")
+        } catch MonitoringError.io(let path, let reason) {
+            throw TrainingError.io(path: path, reason: reason)  // the writer's own path and reason, said once
         }
     }
 

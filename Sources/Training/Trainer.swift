@@ -51,6 +51,8 @@ public final class Trainer {
     public private(set) var resumedOptimizer: OptimizerConfig?
     /// The `--iterations` of the run that wrote the checkpoint (the banner says when the decay's length changed).
     public private(set) var resumedIterations: Int?
+    /// The resumed checkpoint's save ID (every rank must resume the same save, not only the same step).
+    public private(set) var resumedSaveID: String?
     /// Images per domain per step, over all ranks.
     public var globalBatch: Int { config.batchSize * parallel.worldSize }
     /// Stop after this step with a checkpoint (a time-boxed run; the same command continues it).
@@ -127,6 +129,7 @@ public final class Trainer {
         resumedGlobalBatch = state.globalBatchAtSave ?? saved.batchSize * state.worldSizeAtSave
         resumedOptimizer = saved.optimizer
         resumedIterations = saved.iterations
+        resumedSaveID = r.manifest.saveID
     }
 
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
@@ -255,7 +258,7 @@ public final class Trainer {
                 + (kid.map { "every \($0.every), \($0.monitor.subsets)×\($0.monitor.subsetSize)" } ?? "off")
                 + ", checkpoints level \(c.level) keep-last \(c.keepLast.map(String.init) ?? "all") keep-every "
                 + "\(c.keepEvery.map(String.init) ?? "none") chunk \(c.chunkBytes) shuffle \(c.shuffle), data "
-                + "\(source.agreement)")
+                + "\(source.agreement), resumed save \(resumedSaveID ?? "none")")
         // every rank starts from rank 0's parameters and buffers (after any resume)
         try parallel.broadcastState(model)
         var last: LossValues = [:]

@@ -171,6 +171,11 @@ public enum TrainingSession {
             say(
                 "[face2webtoon] checkpoint loaded: \(reader.path), step \(trainer.state.step), saved by \(was) "
                     + "rank\(was == 1 ? "" : "s"), now \(comm.worldSize)")
+            if let initFrom = o.initFrom {
+                say(
+                    "[face2webtoon] warning: --init-from \(initFrom) is not used: this run resumes its own checkpoint "
+                        + "(--init-from starts a new run: give it another --result-dir)")
+            }
         } else {
             say("[face2webtoon] no checkpoint in \(root): fresh start")
             if let initFrom = o.initFrom {
@@ -234,14 +239,17 @@ public enum TrainingSession {
             do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
                 made = "cannot create the folder: \(FileErrorText.reason(error))"
             }
-            let fd: Int32 = made == nil ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) : -1
+            // O_NOFOLLOW: a .lock that is a link would have its target rewritten; read-only when another user's
+            // .lock is not writable (flock needs no write access; the holder line is then not written)
+            var fd: Int32 = made == nil ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644) : -1
+            if fd < 0 && errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
             let openError = errno
             let status = fd < 0 ? -1 : flock(fd, LOCK_EX | LOCK_NB)
             let error = errno
             if let made {
                 problem = "io:" + made
             } else if fd < 0 {
-                problem = "io:cannot create \(path): \(String(cString: strerror(openError)))"
+                problem = "io:cannot open \(path): \(String(cString: strerror(openError)))"
             } else if status == 0 {
                 let me =
                     "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since "
@@ -373,7 +381,7 @@ public enum TrainingSession {
             throw TrainingError.invalidConfig([
                 "the checkpoint was trained on \(describe(saved.groups)), this run feeds \(describe(config.groups)) "
                     + "(--groups, the data's group folders or --labels-a/-b): a resume continues the same data order; "
-                    + "to train on other groups from these weights, start a new run with --init-from \(path) "
+                    + "to train on other groups from these weights, start a new run in another --result-dir with --init-from \(path) "
                     + "(docs/groups.md, two-stage workflow)"
             ])
         }

@@ -31,6 +31,8 @@ struct Face2Webtoon: ParsableCommand {
         Runtime.ensureStartupEnvironment()
         // Line-buffered stdout, so progress reaches a log file or a pipe (Slurm, mpirun) as it happens.
         setvbuf(stdout, nil, _IOLBF, 0)
+        // a closed output pipe (`... | head`) must not kill a data scan or a run: writes to it fail instead
+        signal(SIGPIPE, SIG_IGN)
         var command: ParsableCommand
         do { command = try parseAsRoot() } catch { exit(withError: error) }  // usage errors (64), help, versions
         do {

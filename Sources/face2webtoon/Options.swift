@@ -198,9 +198,25 @@ struct ExchangeOptions: ParsableArguments {
 extension FCExchange: ExpressibleByArgument {}
 extension GradWire: ExpressibleByArgument {}
 
-/// The absolute path with "..", "." and symbolic links resolved, for comparing paths that may not exist yet.
+/// The path the kernel would reach, for comparing paths that may not exist yet: its longest existing prefix resolved
+/// by realpath(3) (links first, then "..", as the kernel does: `link/..` is the link target's parent), the rest
+/// appended with "." and ".." taken as text.
 func resolvedPath(_ path: String) -> String {
-    URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    var parts = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    var rest: [String] = []
+    while true {
+        if let real = realpath("/" + parts.joined(separator: "/"), nil) {
+            defer { free(real) }
+            var out = String(cString: real).split(separator: "/").map(String.init)
+            for p in rest where p != "." {
+                if p == ".." { _ = out.popLast() } else { out.append(p) }
+            }
+            return "/" + out.joined(separator: "/")
+        }
+        guard let last = parts.popLast() else { return absolute }  // nothing exists, not even "/"
+        rest.insert(last, at: 0)
+    }
 }
 
 /// Refuses an output path that is the input it is made from, or lies inside it (a checkpoint root or step folder):

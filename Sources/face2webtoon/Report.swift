@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Monitoring
 
@@ -17,9 +18,12 @@ struct Report: ParsableCommand {
         let (page, summary) = try RunReport.html(resultDir: resultDir)
         let out = output ?? "\(resultDir)/report.html"
         let tmp = "\(out).tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(page.utf8)), rename(tmp, out) == 0 else {
+        do {
+            try Data(page.utf8).write(to: URL(fileURLWithPath: tmp))
+            guard rename(tmp, out) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } catch {
             unlink(tmp)
-            throw MonitoringError.io(path: out, reason: "cannot write the report: \(String(cString: strerror(errno)))")
+            throw MonitoringError.io(path: out, reason: "cannot write the report: \(FileErrorText.reason(error))")
         }
         print("[face2webtoon] report: \(out) (\(summary), \(page.utf8.count / 1024) KiB)")
     }

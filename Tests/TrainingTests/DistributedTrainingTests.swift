@@ -393,6 +393,19 @@ final class DistributedTrainingTests: DemoDataTestCase {
             XCTAssertTrue(r.output.contains("rank 1 \(expected)"), "\(extra)\n\(r.output)")
             XCTAssertFalse(r.output.contains("step 1/"), "no step may run\n\(r.output)")
         }
+        // the same step of two different runs' checkpoints: they trained to the first save, then could not save
+        for (dir, lr) in [("ckA", "0.0001"), ("ckB", "0.01")] {
+            let made = try run(try trainArgs(dir, batch: 1, iterations: 2, extra: ["--lr", lr]))
+            XCTAssertEqual(made.exitCode, 0, made.output)
+        }
+        let resume = { (ck: String) in
+            try self.trainArgs("both", batch: 1, iterations: 4, extra: ["--resume", "\(self.work)/\(ck)/checkpoints"])
+        }
+        let r = try run([try mpirun(), "--oversubscribe", "-np", "1"] + resume("ckA") + [":", "-np", "1"] + resume("ckB"))
+        XCTAssertEqual(r.exitCode, 68, r.output)
+        XCTAssertTrue(r.output.contains("rank 1 differs from rank 0 in run settings"), r.output)
+        XCTAssertTrue(r.output.contains("resumed save "), r.output)
+        XCTAssertFalse(r.output.contains("step 3/"), r.output)
     }
 
     /// Hosts whose result folders are each on a local disk (here: rank 1 gets a folder of its own) are refused before

@@ -283,6 +283,14 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(intoItself.exitCode, 64, intoItself.output)
         XCTAssertTrue(intoItself.output.contains("would overwrite the checkpoint it is made from"), intoItself.output)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(checkpoint)/\(manifest)")), before)
+        // the same through a link to a step folder: `link/..` is the checkpoint root to the kernel
+        let link = "\(work)/steplink"
+        try FileManager.default.createSymbolicLink(
+            atPath: link, withDestinationPath: "\(checkpoint)/\((manifest as NSString).deletingLastPathComponent)")
+        for target in ["\(link)/../LATEST", "\(link)/new.f2w"] {
+            let viaLink = try ProcessRunner.run([bin, "merge", checkpoint, "-o", target], timeout: 60)
+            XCTAssertEqual(viaLink.exitCode, 64, "\(target): \(viaLink.output)")
+        }
         XCTAssertEqual(try ProcessRunner.run([bin, "merge", checkpoint, "-o", "\(work)/m.f2w"], timeout: 60).exitCode, 0)
         let exportOver = try ProcessRunner.run([bin, "export", "\(work)/m.f2w", "-o", "\(work)/./m.f2w"], timeout: 60)
         XCTAssertEqual(exportOver.exitCode, 64, exportOver.output)
