@@ -73,7 +73,10 @@ enum FileSystem {
     static func writeAtomically(_ path: String, _ body: (FileWriter) throws -> Void) throws {
         let tmp = path + ".tmp"
         do {
-            let w = try FileWriter(creating: tmp)
+            let w: FileWriter
+            do { w = try FileWriter(creating: tmp) } catch CheckpointError.io(_, let reason) {
+                throw CheckpointError.io(path: path, reason: reason)  // the file asked for, not its temporary
+            }
             try body(w)
             try w.finish()
             guard rename(tmp, path) == 0 else {

@@ -64,10 +64,38 @@ public final class DataParallel {
         var text = "\(Version.string)|world=\(worldSize)|\(config.json())"
         for t in model.namedTensors { text += "|\(t.name)\(t.value.shape)" }
         try watchdog.learnHosts()
-        try checkAgreement(
-            text + "|" + settings,
-            what: "configuration, parameter layout, world size, program version or run settings (this rank: "
-                + "\(Version.string), \(settings), \(config.json()))")
+        do {
+            try checkAgreement(
+                text + "|" + settings,
+                what: "configuration, parameter layout, world size, program version or run settings (this rank: "
+                    + "version \(Version.string), \(settings))")
+        } catch TrainingError.rankMismatch(let message) {
+            // every rank is here (the hashes are everyone's): rank 0's configuration to all, each names its keys
+            let rank0 = try comm.broadcastBytes(Array(config.json().utf8), root: 0)
+            let keys = DataParallel.differingKeys(rank0: rank0, mine: Array(config.json().utf8))
+            throw TrainingError.rankMismatch(
+                message + (keys.isEmpty ? "" : "; this rank's configuration differs in " + keys.joined(separator: ", ")))
+        }
+    }
+
+    /// "key: rank 0 a, here b" for each leaf (nested keys joined by ".") where two JSON configurations differ.
+    static func differingKeys(rank0: [UInt8], mine: [UInt8]) -> [String] {
+        func leaves(_ bytes: [UInt8]) -> [String: String] {
+            var out: [String: String] = [:]
+            func walk(_ v: Any, _ path: String) {
+                if let d = v as? [String: Any] {
+                    for (k, x) in d { walk(x, path.isEmpty ? k : "\(path).\(k)") }
+                } else {
+                    out[path] = "\(v)"
+                }
+            }
+            if let o = try? JSONSerialization.jsonObject(with: Data(bytes)) { walk(o, "") }
+            return out
+        }
+        let (a, b) = (leaves(rank0), leaves(mine))
+        return Set(a.keys).union(b.keys).sorted().compactMap { k in
+            a[k] == b[k] ? nil : "\(k): rank 0 \(a[k] ?? "absent"), here \(b[k] ?? "absent")"
+        }
     }
 
     /// Checks that every rank runs with the same `settings` (e.g. `overlap=true`: what decides the order of the

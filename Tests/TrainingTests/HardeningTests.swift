@@ -292,6 +292,11 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(viaLink.exitCode, 64, "\(target): \(viaLink.output)")
         }
         XCTAssertEqual(try ProcessRunner.run([bin, "merge", checkpoint, "-o", "\(work)/m.f2w"], timeout: 60).exitCode, 0)
+        let missing = try ProcessRunner.run([bin, "merge", checkpoint, "-o", "\(work)/no/dir/m.f2w"], timeout: 60)
+        XCTAssertEqual(missing.exitCode, 74, missing.output)
+        XCTAssertTrue(
+            missing.output.contains("error: \(work)/no/dir/m.f2w: cannot create: No such file or directory"),
+            "the file asked for, not its temporary: \(missing.output)")
         let exportOver = try ProcessRunner.run([bin, "export", "\(work)/m.f2w", "-o", "\(work)/./m.f2w"], timeout: 60)
         XCTAssertEqual(exportOver.exitCode, 64, exportOver.output)
         let images = "\(work)/faces"
