@@ -71,7 +71,9 @@ public final class DataParallel {
                     + "version \(Version.string), \(settings))")
         } catch TrainingError.rankMismatch(let message) {
             // every rank is here (the hashes are everyone's): rank 0's configuration to all, each names its keys
-            let rank0 = try comm.broadcastBytes(Array(config.json().utf8), root: 0)
+            let rank0 = try watchdog.guarded("broadcast(configuration)", bytes: 0) {
+                try comm.broadcastBytes(Array(config.json().utf8), root: 0)
+            }
             let keys = DataParallel.differingKeys(rank0: rank0, mine: Array(config.json().utf8))
             throw TrainingError.rankMismatch(
                 message + (keys.isEmpty ? "" : "; this rank's configuration differs in " + keys.joined(separator: ", ")))

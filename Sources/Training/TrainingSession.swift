@@ -242,8 +242,13 @@ public enum TrainingSession {
             // O_NOFOLLOW: a .lock that is a link would have its target rewritten; read-only when another user's
             // .lock is not writable (flock needs no write access; the holder line is then not written)
             var fd: Int32 = made == nil ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644) : -1
-            if fd < 0 && errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
-            let openError = errno
+            var openError = errno
+            var readOnly = false
+            if fd < 0 && openError == EACCES && FileManager.default.fileExists(atPath: path) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                readOnly = fd >= 0
+                if fd < 0 { openError = errno }
+            }
             let status = fd < 0 ? -1 : flock(fd, LOCK_EX | LOCK_NB)
             let error = errno
             if let made {
@@ -263,6 +268,12 @@ public enum TrainingSession {
                 holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 problem = "busy:" + (holder.isEmpty ? "holder unknown" : holder)
+                close(fd)
+            } else if readOnly {
+                // NFS takes flock as a whole-file lock, which needs a writable descriptor (EBADF): this is another
+                // user's lock file there, and going on unlocked could sweep their save in progress
+                problem = "io:cannot lock \(path), another user's file (\(String(cString: strerror(error)))): ask them, "
+                    + "or give this run another --result-dir"
                 close(fd)
             } else {
                 // a file system without locks (Lustre mounted without -o flock: ENOSYS; some NFS: ENOLCK): go on

@@ -224,7 +224,8 @@ func resolvedPath(_ path: String) -> String {
 /// - Throws: `ValidationError` (64) naming both.
 func refuseOverwriting(output: String, input: String, what: String) throws {
     let (o, i) = (resolvedPath(output), resolvedPath(input))
-    if o == i || o.hasPrefix(i + "/") {
+    // output.tmp too: the atomic writers truncate it first (an input named x.tmp, written to x)
+    if o == i || o.hasPrefix(i + "/") || resolvedPath(output + ".tmp") == i {
         throw ValidationError("-o \(output): would overwrite the \(what) it is made from (\(input))")
     }
 }

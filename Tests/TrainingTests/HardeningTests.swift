@@ -299,6 +299,9 @@ final class HardeningTests: XCTestCase {
             "the file asked for, not its temporary: \(missing.output)")
         let exportOver = try ProcessRunner.run([bin, "export", "\(work)/m.f2w", "-o", "\(work)/./m.f2w"], timeout: 60)
         XCTAssertEqual(exportOver.exitCode, 64, exportOver.output)
+        try FileManager.default.copyItem(atPath: "\(work)/m.f2w", toPath: "\(work)/w.tmp")  // written as w's temporary
+        let overTemporary = try ProcessRunner.run([bin, "export", "\(work)/w.tmp", "-o", "\(work)/w"], timeout: 60)
+        XCTAssertEqual(overTemporary.exitCode, 64, overTemporary.output)
         let images = "\(work)/faces"
         try FileManager.default.copyItem(atPath: "\(Self.dataDir)/testA", toPath: images)
         let listing = try FileManager.default.subpathsOfDirectory(atPath: images).sorted()
