@@ -35,6 +35,10 @@ public final class CheckpointReader {
                 path: mpath, reason: "layout \(m.layout.rawValue) in a step directory")
         }
         self.init(path: path, manifest: m, directory: path, sources: [:])
+        // every shard opened now (a descriptor each): a live run's retention (--keep-last) may remove this step
+        // while it is read, and an open file outlives its name; a shard that cannot be opened fails when read, as
+        // before
+        for s in m.shards.indices { _ = try? source(s) }
     }
 
     init(path: String, manifest: Manifest, directory: String?, sources: [Int: ByteSource]) {

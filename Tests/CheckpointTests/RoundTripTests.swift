@@ -25,6 +25,17 @@ final class RoundTripTests: XCTestCase {
         try r.verify()
     }
 
+    /// A checkpoint opened from a live run's folder stays readable when that run's retention (--keep-last) removes
+    /// the step meanwhile: the reader holds every shard open from the start.
+    func testAnOpenCheckpointSurvivesItsStepBeingRemoved() throws {
+        let root = makeTemporaryDirectory(self)
+        try saveSample(root, step: 7)
+        let r = try Checkpoints.open(root)
+        try FileManager.default.removeItem(atPath: root + "/step_00000007")
+        try assertMatchesSample(r)
+        try r.verify()
+    }
+
     func testTypedReadersAndShapeChecks() throws {
         let root = makeTemporaryDirectory(self)
         try saveSample(root, step: 1)
