@@ -132,6 +132,18 @@ public final class Trainer {
         resumedSaveID = r.manifest.saveID
     }
 
+    /// What every rank must share beyond the configuration (`DataParallel.checkAgreement(settings:)`): overlap decides
+    /// the order of a phase's collectives and whether the next step's real half runs behind the G all-reduce; the
+    /// others when the ranks stop, measure KID or save, the data they read and the save they resumed.
+    var runSettings: String {
+        let c = checkpointOptions
+        return "overlap \(overlap), --stop-at \(stopAt.map(String.init) ?? "none"), KID "
+            + (kid.map { "every \($0.every), \($0.monitor.subsets)×\($0.monitor.subsetSize)" } ?? "off")
+            + ", checkpoints level \(c.level) keep-last \(c.keepLast.map(String.init) ?? "all") keep-every "
+            + "\(c.keepEvery.map(String.init) ?? "none") chunk \(c.chunkBytes) shuffle \(c.shuffle), data "
+            + "\(source.agreement), resumed save \(resumedSaveID ?? "none")"
+    }
+
     /// Prints the run's configuration, parameter counts, images to be seen and an ETA basis.
     public func printBanner() {
         let m = config.model
@@ -249,16 +261,7 @@ public final class Trainer {
         if isRoot { try AtomicFile.write(Data(config.json().utf8), to: "\(resultDir)/config.json") }
         var skippedInARow = 0
         StopSignal.install()
-        // overlap decides the order of a phase's collectives (the loss values' all-reduce first or last) and whether
-        // the next step's real half runs behind the G all-reduce, so every rank must take the same path
-        // so do the options that decide when the ranks stop, measure KID or save, and the data they read
-        let c = checkpointOptions
-        try parallel.checkAgreement(
-            settings: "overlap \(overlap), --stop-at \(stopAt.map(String.init) ?? "none"), KID "
-                + (kid.map { "every \($0.every), \($0.monitor.subsets)×\($0.monitor.subsetSize)" } ?? "off")
-                + ", checkpoints level \(c.level) keep-last \(c.keepLast.map(String.init) ?? "all") keep-every "
-                + "\(c.keepEvery.map(String.init) ?? "none") chunk \(c.chunkBytes) shuffle \(c.shuffle), data "
-                + "\(source.agreement), resumed save \(resumedSaveID ?? "none")")
+        try parallel.checkAgreement(settings: runSettings)
         // every rank starts from rank 0's parameters and buffers (after any resume)
         try parallel.broadcastState(model)
         var last: LossValues = [:]

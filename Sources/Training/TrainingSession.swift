@@ -87,27 +87,7 @@ public enum TrainingSession {
 
         var dataDir = o.data ?? "\(o.resultDir)/demo-data"
         if let demo = o.demo, isRoot {
-            // what the folder was drawn with: another --demo-images or --img-size draws it again
-            let drawn = "\(dataDir)/demo.json"
-            let wanted = "{\"size\": \(config.model.imageSize + 30), \"train\": \(demo.train), \"test\": \(demo.test)}\n"
-            let have = try? String(contentsOfFile: drawn, encoding: .utf8)
-            let exists = FileManager.default.fileExists(atPath: "\(dataDir)/trainA")
-            // ours to redraw: a folder whose demo.json says it was drawn otherwise, or the default demo-data folder
-            // without one (drawn before demo.json existed)
-            if exists && (have.map { $0 != wanted } ?? (o.data == nil)) {
-                say(
-                    "[face2webtoon] the demo data in \(dataDir) was drawn "
-                        + (have.map { "as \($0.trimmingCharacters(in: .newlines))" } ?? "by an older version")
-                        + "; drawing it again as \(wanted.trimmingCharacters(in: .newlines))")
-                try FileManager.default.removeItem(atPath: dataDir)
-            }
-            if !FileManager.default.fileExists(atPath: "\(dataDir)/trainA") {
-                say("[face2webtoon] drawing the demo data set into \(dataDir)")
-                try DemoData.generate(
-                    to: URL(fileURLWithPath: dataDir), size: config.model.imageSize + 30, trainPerDomain: demo.train,
-                    testPerDomain: demo.test, seed: 0)
-                try AtomicFile.write(Data(wanted.utf8), to: drawn)
-            }
+            try drawDemoData(into: dataDir, ours: o.data == nil, size: config.model.imageSize + 30, demo, say: say)
         }
         try comm.barrier()  // the demo data exists before any rank reads it
         dataDir = (dataDir as NSString).standardizingPath
@@ -223,6 +203,29 @@ public enum TrainingSession {
         }
     }
 
+    /// Draws the demo data set into `dir` unless it is there already as asked; `demo.json` records how it was drawn,
+    /// and a folder drawn otherwise (or, when `ours`, the default folder without demo.json, drawn by an older version)
+    /// is drawn again.
+    static func drawDemoData(
+        into dir: String, ours: Bool, size: Int, _ demo: (train: Int, test: Int), say: (String) -> Void
+    ) throws {
+        let drawn = "\(dir)/demo.json"
+        let wanted = "{\"size\": \(size), \"train\": \(demo.train), \"test\": \(demo.test)}\n"
+        let have = try? String(contentsOfFile: drawn, encoding: .utf8)
+        if FileManager.default.fileExists(atPath: "\(dir)/trainA") && (have.map { $0 != wanted } ?? ours) {
+            say(
+                "[face2webtoon] the demo data in \(dir) was drawn "
+                    + (have.map { "as \($0.trimmingCharacters(in: .newlines))" } ?? "by an older version")
+                    + "; drawing it again as \(wanted.trimmingCharacters(in: .newlines))")
+            try FileManager.default.removeItem(atPath: dir)
+        }
+        guard !FileManager.default.fileExists(atPath: "\(dir)/trainA") else { return }
+        say("[face2webtoon] drawing the demo data set into \(dir)")
+        try DemoData.generate(
+            to: URL(fileURLWithPath: dir), size: size, trainPerDomain: demo.train, testPerDomain: demo.test, seed: 0)
+        try AtomicFile.write(Data(wanted.utf8), to: drawn)
+    }
+
     /// Takes the result folder's lock on rank 0, so that two runs never write into one folder (the second would
     /// rewrite the first's metrics and checkpoints, and sweep its save in progress). The lock file names its holder.
     /// Released when the trainer goes away, or by the kernel when the process ends, however it ends.
@@ -230,60 +233,8 @@ public enum TrainingSession {
     /// - Throws: `TrainingError.resultFolderInUse` (75) naming the holder on every rank, `.io` if rank 0 cannot
     ///   create the folder or the lock file.
     static func lockResultFolder(_ dir: String, comm: Communicator) throws -> Int32 {
-        var problem = ""
-        var holder = ""
-        var locked: Int32 = -1
-        if comm.rank == 0 {
-            let path = "\(dir)/.lock"
-            var made: String? = nil
-            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-                made = "cannot create the folder: \(FileErrorText.reason(error))"
-            }
-            // O_NOFOLLOW: a .lock that is a link would have its target rewritten; read-only when another user's
-            // .lock is not writable (flock needs no write access; the holder line is then not written)
-            var fd: Int32 = made == nil ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644) : -1
-            var openError = errno
-            var readOnly = false
-            if fd < 0 && openError == EACCES && FileManager.default.fileExists(atPath: path) {
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-                readOnly = fd >= 0
-                if fd < 0 { openError = errno }
-            }
-            let status = fd < 0 ? -1 : flock(fd, LOCK_EX | LOCK_NB)
-            let error = errno
-            if let made {
-                problem = "io:" + made
-            } else if fd < 0 {
-                problem = "io:cannot open \(path): \(String(cString: strerror(openError)))"
-            } else if status == 0 {
-                let me =
-                    "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since "
-                    + "\(ISO8601DateFormatter().string(from: Date()))\n"
-                _ = ftruncate(fd, 0)
-                _ = me.withCString { pwrite(fd, $0, strlen($0), 0) }
-                locked = fd
-            } else if error == EWOULDBLOCK {
-                var buf = [UInt8](repeating: 0, count: 512)
-                let n = pread(fd, &buf, buf.count, 0)
-                holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                problem = "busy:" + (holder.isEmpty ? "holder unknown" : holder)
-                close(fd)
-            } else if readOnly {
-                // NFS takes flock as a whole-file lock, which needs a writable descriptor (EBADF): this is another
-                // user's lock file there, and going on unlocked could sweep their save in progress
-                problem = "io:cannot lock \(path), another user's file (\(String(cString: strerror(error)))): ask them, "
-                    + "or give this run another --result-dir"
-                close(fd)
-            } else {
-                // a file system without locks (Lustre mounted without -o flock: ENOSYS; some NFS: ENOLCK): go on
-                // unlocked, as before the lock existed, rather than refuse every run
-                print(
-                    "[face2webtoon] warning: \(path): cannot lock (\(String(cString: strerror(error)))); a second run "
-                        + "in this folder would not be stopped")
-                close(fd)
-            }
-        }
+        let (locked, mine): (Int32, String) = comm.rank == 0 ? lockOnThisHost(dir) : (-1, "")
+        var problem = mine
         if comm.worldSize > 1 {
             do { problem = String(decoding: try comm.broadcastBytes(Array(problem.utf8), root: 0), as: UTF8.self) } catch {
                 if locked >= 0 { close(locked) }
@@ -295,6 +246,55 @@ public enum TrainingSession {
         }
         if problem.hasPrefix("io:") { throw TrainingError.io(path: dir, reason: String(problem.dropFirst(3))) }
         return locked
+    }
+
+    /// Rank 0's part of `lockResultFolder`: the lock's descriptor (-1 if not taken) and the problem to tell every
+    /// rank, "" for none, "busy:HOLDER" or "io:REASON".
+    static func lockOnThisHost(_ dir: String) -> (fd: Int32, problem: String) {
+        let path = "\(dir)/.lock"
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            return (-1, "io:cannot create the folder: \(FileErrorText.reason(error))")
+        }
+        // O_NOFOLLOW: a .lock that is a link would have its target rewritten; read-only when another user's
+        // .lock is not writable (flock needs no write access; the holder line is then not written)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        var readOnly = false
+        if fd < 0 && errno == EACCES && FileManager.default.fileExists(atPath: path) {
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            readOnly = true
+        }
+        guard fd >= 0 else { return (-1, "io:cannot open \(path): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            let me =
+                "pid \(getpid()) on \(ProcessInfo.processInfo.hostName), since "
+                + "\(ISO8601DateFormatter().string(from: Date()))\n"
+            _ = ftruncate(fd, 0)
+            _ = me.withCString { pwrite(fd, $0, strlen($0), 0) }
+            return (fd, "")
+        }
+        let error = errno
+        defer { close(fd) }
+        if error == EWOULDBLOCK {
+            var buf = [UInt8](repeating: 0, count: 512)
+            let n = pread(fd, &buf, buf.count, 0)
+            let holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return (-1, "busy:" + (holder.isEmpty ? "holder unknown" : holder))
+        }
+        if readOnly {
+            // NFS takes flock as a whole-file lock, which needs a writable descriptor (EBADF): this is another
+            // user's lock file there, and going on unlocked could sweep their save in progress
+            return (
+                -1, "io:cannot lock \(path), another user's file (\(String(cString: strerror(error)))): ask them, "
+                    + "or give this run another --result-dir"
+            )
+        }
+        // a file system without locks (Lustre mounted without -o flock: ENOSYS; some NFS: ENOLCK): go on unlocked,
+        // as before the lock existed, rather than refuse every run
+        print(
+            "[face2webtoon] warning: \(path): cannot lock (\(String(cString: strerror(error)))); a second run in this "
+                + "folder would not be stopped")
+        return (-1, "")
     }
 
     /// Every rank must see the result folder rank 0 sees (checkpoint shards, the demo data): rank 0 writes a probe

@@ -218,7 +218,6 @@ struct Train: ParsableCommand {
         if data != nil && demo { throw ValidationError("--data and --demo exclude each other") }
         var c = OptionChecks()
         model.check(&c)
-        c.int("--threads", process.threads, 1...1024)
         c.int("--demo-images", demoImages, 1...1_000_000)
         c.int("--demo-test-images", demoTestImages, 0...1_000_000)
         c.int("--iterations", iterations, 1...1_000_000_000)

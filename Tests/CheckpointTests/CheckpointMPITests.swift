@@ -17,6 +17,14 @@ final class CheckpointMPITests: XCTestCase {
         return result
     }
 
+    /// The `error=` lines of a 2-rank job of `worker`, one per rank, or a failure.
+    private func errorsOf(_ worker: String, root: String) throws -> [String] {
+        let result = try job(worker, 2, root: root)
+        let errors = result.workerLines.filter { $0.contains(" error=") }
+        XCTAssertEqual(errors.count, 2, result.output)
+        return errors
+    }
+
     func testTwoRanksSaveOwnShardsThenLoadOnOneAndThreeRanks() throws {
         if let w = MPIJob.worker { return try CheckpointMPIWorkers.run(w) }
         let root = makeTemporaryDirectory(self, "mpi")
@@ -50,9 +58,7 @@ final class CheckpointMPITests: XCTestCase {
     func testOneRankFailingGivesBothRanksTheSameMapAndKeepsLatest() throws {
         if let w = MPIJob.worker { return try CheckpointMPIWorkers.run(w) }
         let root = makeTemporaryDirectory(self, "mpi")
-        let result = try job("failure", 2, root: root)
-        let errors = result.workerLines.filter { $0.contains(" error=") }
-        XCTAssertEqual(errors.count, 2, result.output)
+        let errors = try errorsOf("failure", root: root)
         let messages = Set(errors.map { $0.components(separatedBy: " error=")[1] })
         XCTAssertEqual(messages.count, 1, "ranks disagree: \(errors)")
         let message = try XCTUnwrap(messages.first)
@@ -70,9 +76,7 @@ final class CheckpointMPITests: XCTestCase {
     func testAShardRankZeroCannotSeeFailsTheSave() throws {
         if let w = MPIJob.worker { return try CheckpointMPIWorkers.run(w) }
         let root = makeTemporaryDirectory(self, "mpi")
-        let result = try job("unshared", 2, root: root)
-        let errors = result.workerLines.filter { $0.contains(" error=") }
-        XCTAssertEqual(errors.count, 2, result.output)
+        let errors = try errorsOf("unshared", root: root)
         XCTAssertTrue(
             errors.allSatisfy { $0.contains("rank 1: its shard shard-00001-of-00002") && $0.contains("one shared result folder") },
             "\(errors)")
